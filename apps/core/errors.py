@@ -1,0 +1,59 @@
+"""The ApplicationError family: every refused business rule raises one of these.
+
+The API maps them to `{"error": {"code", "message", "detail"}}` with their `status`; the browser shows
+their `message`. Subclasses are named for the rule they protect.
+"""
+
+from typing import Any
+
+
+class ApplicationError(Exception):
+    status = 400
+    code = "bad_request"
+    default_message = "The request could not be processed."
+
+    def __init__(self, message: str | None = None, *, detail: Any = None, code: str | None = None) -> None:
+        self.message = message or self.default_message
+        self.detail = detail
+        if code is not None:
+            self.code = code
+        super().__init__(self.message)
+
+    def as_body(self) -> dict:
+        return {"error": {"code": self.code, "message": self.message, "detail": self.detail}}
+
+
+class NotAuthenticated(ApplicationError):
+    status = 401
+    code = "not_authenticated"
+    default_message = "Authentication is required: send a valid API key or log in."
+
+
+class PermissionDenied(ApplicationError):
+    status = 403
+    code = "permission_denied"
+    default_message = "You may not do this."
+
+
+class NotFound(ApplicationError):
+    status = 404
+    code = "not_found"
+    default_message = "Not found."
+
+
+class Conflict(ApplicationError):
+    status = 409
+    code = "conflict"
+    default_message = "The request conflicts with the current state."
+
+
+class ValidationFailed(ApplicationError):
+    status = 422
+    code = "validation_failed"
+    default_message = "The request is not valid."
+
+
+class RateLimited(ApplicationError):
+    status = 429
+    code = "rate_limited"
+    default_message = "Too many requests; slow down."

@@ -1,0 +1,36 @@
+from django.db.models import OuterRef, QuerySet, Subquery
+
+from apps.accounts.models import User
+from apps.identities.models import ApiKey, Identity, IdentityKind, IdentityStatus
+
+
+def _with_owner_handle(queryset: QuerySet[Identity]) -> QuerySet[Identity]:
+    """Annotate each agent with its owner's public handle in the same query (no query per row)."""
+    owner_handle = Identity.objects.filter(user_id=OuterRef("owner_id")).values("handle")[:1]
+    return queryset.annotate(owner_handle=Subquery(owner_handle))
+
+
+def agents_of_owner(owner: User) -> QuerySet[Identity]:
+    return _with_owner_handle(Identity.objects.filter(kind=IdentityKind.AGENT, owner=owner)).order_by("-id")
+
+
+def agent_of_owner(owner: User, agent_id: int) -> Identity | None:
+    """The owner's agent by id, or None: callers answer 404 whether it is missing or someone else's."""
+    return agents_of_owner(owner).filter(pk=agent_id).first()
+
+
+def public_identities(kind: str | None = None, search: str = "") -> QuerySet[Identity]:
+    queryset = Identity.objects.filter(status=IdentityStatus.ACTIVE)
+    if kind:
+        queryset = queryset.filter(kind=kind)
+    if search:
+        queryset = queryset.filter(handle__icontains=search.strip().lower())
+    return _with_owner_handle(queryset).order_by("-id")
+
+
+def public_identity(handle: str) -> Identity | None:
+    return _with_owner_handle(Identity.objects.filter(handle__iexact=handle)).first()
+
+
+def api_keys_of_agent(agent: Identity) -> QuerySet[ApiKey]:
+    return ApiKey.objects.filter(identity=agent).order_by("-id")

@@ -1,0 +1,162 @@
+from datetime import datetime
+
+from django.http import HttpRequest
+from ninja import Field, Header, Query, Router, Schema
+
+from apps.core.api import AUTH_ERRORS, Page, errors, keyset_page
+from apps.core.errors import NotFound, ValidationFailed
+from apps.identities.auth import caller_identity, key_or_session, session_only
+from apps.identities.models import Identity
+from apps.identities.selectors import agent_of_owner
+from apps.ledger import selectors, services
+
+router = Router(tags=["wallet"])
+
+
+class WalletOut(Schema):
+    identity_id: int
+    handle: str
+    balance: int = Field(description="Micro-credits (1 credit = 1,000,000).")
+
+
+class EntryOut(Schema):
+    id: int
+    amount: int = Field(description="Signed micro-credits: positive is credit in.")
+    balance_after: int
+    kind: str = Field(alias="transfer.kind")
+    memo: str = Field(alias="transfer.memo")
+    transfer_id: int
+    created_at: datetime
+
+
+class EntryPage(Page):
+    items: list[EntryOut]
+
+
+class PageQuery(Schema):
+    cursor: str | None = None
+    limit: int | None = Field(None, ge=1, le=200)
+
+
+class AmountIn(Schema):
+    amount: int = Field(gt=0, description="Micro-credits to move.", examples=[25_000_000])
+
+
+class TransferOut(Schema):
+    transfer_id: int
+    kind: str
+    amount: int
+    replayed: bool = Field(description="True when this answers a retry of an earlier request with the same key.")
+    owner_balance: int
+    agent_balance: int
+
+
+def _wallet(identity: Identity) -> WalletOut:
+    return WalletOut(identity_id=identity.pk, handle=identity.handle, balance=selectors.wallet_balance(identity))
+
+
+def _entries(identity: Identity, page: PageQuery) -> dict:
+    rows, next_cursor = keyset_page(selectors.wallet_entries(identity), cursor=page.cursor, limit=page.limit)
+    return {"items": rows, "next_cursor": next_cursor}
+
+
+def _my_agent(request: HttpRequest, agent_id: int) -> Identity:
+    agent = agent_of_owner(request.auth.user, agent_id)
+    if agent is None:
+        raise NotFound("No such agent.")
+    return agent
+
+
+def _idempotency_key(value: str | None) -> str:
+    if not value or len(value) > 120:
+        raise ValidationFailed(
+            "Send an Idempotency-Key header (1-120 characters) so a retry cannot move credit twice.",
+            code="idempotency_key_required",
+        )
+    return value
+
+
+@router.get(
+    "/wallet", response={200: WalletOut, **errors(*AUTH_ERRORS)}, auth=key_or_session("read"), summary="My balance"
+)
+def wallet(request: HttpRequest):
+    return _wallet(caller_identity(request.auth))
+
+
+@router.get(
+    "/wallet/entries",
+    response={200: EntryPage, **errors(*AUTH_ERRORS, 400, 422)},
+    auth=key_or_session("read"),
+    summary="My wallet history",
+)
+def wallet_entries(request: HttpRequest, page: Query[PageQuery]):
+    return _entries(caller_identity(request.auth), page)
+
+
+@router.get(
+    "/agents/{agent_id}/wallet",
+    response={200: WalletOut, **errors(*AUTH_ERRORS, 404)},
+    auth=session_only,
+    summary="An agent's balance",
+)
+def agent_wallet(request: HttpRequest, agent_id: int):
+    return _wallet(_my_agent(request, agent_id))
+
+
+@router.get(
+    "/agents/{agent_id}/wallet/entries",
+    response={200: EntryPage, **errors(*AUTH_ERRORS, 400, 404, 422)},
+    auth=session_only,
+    summary="An agent's wallet history",
+)
+def agent_wallet_entries(request: HttpRequest, agent_id: int, page: Query[PageQuery]):
+    return _entries(_my_agent(request, agent_id), page)
+
+
+def _transfer_out(transfer, owner_identity: Identity, agent: Identity, amount: int) -> TransferOut:
+    return TransferOut(
+        transfer_id=transfer.pk,
+        kind=transfer.kind,
+        amount=amount,
+        replayed=transfer.replayed,
+        owner_balance=selectors.wallet_balance(owner_identity),
+        agent_balance=selectors.wallet_balance(agent),
+    )
+
+
+@router.post(
+    "/agents/{agent_id}/fund",
+    response={200: TransferOut, **errors(*AUTH_ERRORS, 404, 409, 422)},
+    auth=session_only,
+    summary="Move credit from my wallet to my agent",
+)
+def agent_fund(
+    request: HttpRequest,
+    agent_id: int,
+    payload: AmountIn,
+    idempotency_key: str | None = Header(None, alias="Idempotency-Key"),
+):
+    agent = _my_agent(request, agent_id)
+    transfer = services.wallet_fund_agent(
+        owner=request.auth.user, agent=agent, amount=payload.amount, idempotency_key=_idempotency_key(idempotency_key)
+    )
+    return _transfer_out(transfer, caller_identity(request.auth), agent, payload.amount)
+
+
+@router.post(
+    "/agents/{agent_id}/withdraw",
+    response={200: TransferOut, **errors(*AUTH_ERRORS, 404, 409, 422)},
+    auth=session_only,
+    summary="Move credit from my agent back to my wallet",
+)
+def agent_withdraw(
+    request: HttpRequest,
+    agent_id: int,
+    payload: AmountIn,
+    idempotency_key: str | None = Header(None, alias="Idempotency-Key"),
+):
+    agent = _my_agent(request, agent_id)
+    transfer = services.wallet_withdraw_agent(
+        owner=request.auth.user, agent=agent, amount=payload.amount, idempotency_key=_idempotency_key(idempotency_key)
+    )
+    return _transfer_out(transfer, caller_identity(request.auth), agent, payload.amount)

@@ -1,0 +1,29 @@
+"""The one NinjaAPI. Each app contributes a Router from its api.py."""
+
+from django.conf import settings
+from ninja import NinjaAPI
+from ninja.throttling import AnonRateThrottle, AuthRateThrottle
+
+from apps.core.api import install_error_handlers
+from apps.identities.api import router as identities_router
+from apps.ledger.api import router as ledger_router
+
+api = NinjaAPI(
+    title="Credence API",
+    version="1",
+    description=(
+        "Stake credit on claims, state beliefs and call humans at checkpoints. Agents authenticate with "
+        "`Authorization: Bearer cred_<prefix>_<secret>`; browsers with their session and the X-CSRFToken header. "
+        "Amounts are integers of micro-credits (1 credit = 1,000,000). Every 4xx answer is "
+        '`{"error": {"code", "message", "detail"}}`. See docs/api.md.'
+    ),
+    urls_namespace="api",
+    docs_url="/docs",
+    throttle=[
+        AnonRateThrottle(settings.CREDENCE_API_RATE_ANON),
+        AuthRateThrottle(settings.CREDENCE_API_RATE_AUTH),
+    ],
+)
+install_error_handlers(api)
+api.add_router("", identities_router)
+api.add_router("", ledger_router)

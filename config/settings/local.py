@@ -1,0 +1,8 @@
+"""Local development: the embedded defaults (SQLite, file cache, filesystem broker) unless
+DATABASE_URL / REDIS_URL say otherwise."""
+
+from config.env import env_bool
+
+from .base import *
+
+DEBUG = env_bool("DJANGO_DEBUG", True)

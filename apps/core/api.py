@@ -5,11 +5,12 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
 from django.http import Http404, HttpRequest, HttpResponse
+from django.http.multipartparser import MultiPartParserError
 from ninja import Schema
 from ninja.errors import AuthenticationError, HttpError, Throttled
 from ninja.errors import ValidationError as NinjaValidationError
 
-from apps.core.errors import ApplicationError
+from apps.core.errors import ApplicationError, ValidationFailed
 
 
 class ErrorBody(Schema):
@@ -32,6 +33,8 @@ def errors(*codes: int) -> dict:
 # Error codes every authenticated operation can return: bad or missing credentials, a missing scope
 # or CSRF token, a request the rate limiter refused.
 AUTH_ERRORS = (401, 403, 429)
+# Error codes of every operation that takes a JSON body: unparseable (400), invalid (422).
+BODY_ERRORS = (400, 422)
 
 _CODES_BY_STATUS = {
     400: "bad_request",
@@ -71,9 +74,14 @@ def install_error_handlers(api) -> None:
     def http_error(request, exc: HttpError):
         status = exc.status_code
         message = str(exc)
+        if status == 400 and message.startswith("Cannot parse request body"):
+            return _error(api, request, 400, "malformed_body", "The request body could not be parsed.", message)
         if status == 403 and "CSRF" in message:
             return _error(api, request, 403, "csrf_failed", "CSRF check failed: send the X-CSRFToken header.")
         return _error(api, request, status, _CODES_BY_STATUS.get(status, "error"), message)
+
+    def malformed_body(request, exc: MultiPartParserError):
+        return _error(api, request, 400, "malformed_body", "The request body could not be parsed.", str(exc)[:200])
 
     def not_found(request, exc: Exception):
         return _error(api, request, 404, "not_found", "Not found.")
@@ -83,6 +91,7 @@ def install_error_handlers(api) -> None:
     api.add_exception_handler(AuthenticationError, authentication_error)
     api.add_exception_handler(Throttled, throttled)
     api.add_exception_handler(HttpError, http_error)
+    api.add_exception_handler(MultiPartParserError, malformed_body)
     api.add_exception_handler(Http404, not_found)
     api.add_exception_handler(ObjectDoesNotExist, not_found)
 
@@ -101,7 +110,7 @@ def keyset_page(queryset, *, cursor: str | None, limit: int | None, key: str = "
         try:
             position = int(cursor)
         except ValueError:
-            raise ApplicationError("cursor is not valid.", code="invalid_cursor", detail={"cursor": cursor}) from None
+            raise ValidationFailed("cursor is not valid.", code="invalid_cursor", detail={"cursor": cursor}) from None
         queryset = queryset.filter(**{f"{key}__lt": position})
     rows = list(queryset[: limit + 1])
     more = len(rows) > limit

@@ -4,7 +4,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 from ninja import Field, Query, Router, Schema, Status
 
-from apps.core.api import AUTH_ERRORS, Page, errors, keyset_page
+from apps.core.api import AUTH_ERRORS, BODY_ERRORS, Page, errors, keyset_page
 from apps.core.errors import NotFound
 from apps.identities import selectors, services
 from apps.identities.auth import key_or_session, session_only
@@ -132,7 +132,7 @@ def agents_list(request: HttpRequest):
 
 @router.post(
     "/agents",
-    response={201: IdentityOut, **errors(*AUTH_ERRORS, 409, 422)},
+    response={201: IdentityOut, **errors(*AUTH_ERRORS, *BODY_ERRORS, 409)},
     auth=session_only,
     summary="Register an agent",
 )
@@ -143,7 +143,7 @@ def agents_create(request: HttpRequest, payload: AgentIn):
 
 @router.get(
     "/agents/{agent_id}",
-    response={200: IdentityOut, **errors(*AUTH_ERRORS, 404)},
+    response={200: IdentityOut, **errors(*AUTH_ERRORS, 404, 422)},
     auth=session_only,
     summary="One of my agents",
 )
@@ -153,7 +153,7 @@ def agents_detail(request: HttpRequest, agent_id: int):
 
 @router.patch(
     "/agents/{agent_id}",
-    response={200: IdentityOut, **errors(*AUTH_ERRORS, 404, 422)},
+    response={200: IdentityOut, **errors(*AUTH_ERRORS, *BODY_ERRORS, 404)},
     auth=session_only,
     summary="Update an agent's provenance",
 )
@@ -165,7 +165,7 @@ def agents_update(request: HttpRequest, agent_id: int, payload: AgentPatch):
 
 @router.post(
     "/agents/{agent_id}/suspend",
-    response={200: IdentityOut, **errors(*AUTH_ERRORS, 404, 422)},
+    response={200: IdentityOut, **errors(*AUTH_ERRORS, *BODY_ERRORS, 404)},
     auth=session_only,
     summary="Suspend an agent (its keys stop working)",
 )
@@ -176,7 +176,7 @@ def agents_suspend(request: HttpRequest, agent_id: int, payload: SuspendIn):
 
 @router.post(
     "/agents/{agent_id}/reactivate",
-    response={200: IdentityOut, **errors(*AUTH_ERRORS, 404)},
+    response={200: IdentityOut, **errors(*AUTH_ERRORS, 404, 422)},
     auth=session_only,
     summary="Reactivate a suspended agent",
 )
@@ -187,7 +187,7 @@ def agents_reactivate(request: HttpRequest, agent_id: int):
 
 @router.get(
     "/agents/{agent_id}/keys",
-    response={200: list[KeyOut], **errors(*AUTH_ERRORS, 404)},
+    response={200: list[KeyOut], **errors(*AUTH_ERRORS, 404, 422)},
     auth=session_only,
     summary="An agent's API keys",
 )
@@ -197,7 +197,7 @@ def keys_list(request: HttpRequest, agent_id: int):
 
 @router.post(
     "/agents/{agent_id}/keys",
-    response={201: KeyCreatedOut, **errors(*AUTH_ERRORS, 404, 409, 422)},
+    response={201: KeyCreatedOut, **errors(*AUTH_ERRORS, *BODY_ERRORS, 404, 409)},
     auth=session_only,
     summary="Create an API key (the token is shown once)",
 )
@@ -210,7 +210,7 @@ def keys_create(request: HttpRequest, agent_id: int, payload: KeyIn):
 
 @router.post(
     "/agents/{agent_id}/keys/{key_id}/revoke",
-    response={200: KeyOut, **errors(*AUTH_ERRORS, 404)},
+    response={200: KeyOut, **errors(*AUTH_ERRORS, 404, 422)},
     auth=session_only,
     summary="Revoke an API key",
 )

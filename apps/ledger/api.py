@@ -3,7 +3,7 @@ from datetime import datetime
 from django.http import HttpRequest
 from ninja import Field, Header, Query, Router, Schema
 
-from apps.core.api import AUTH_ERRORS, Page, errors, keyset_page
+from apps.core.api import AUTH_ERRORS, BODY_ERRORS, Page, errors, keyset_page
 from apps.core.errors import NotFound, ValidationFailed
 from apps.identities.auth import caller_identity, key_or_session, session_only
 from apps.identities.models import Identity
@@ -85,7 +85,7 @@ def wallet(request: HttpRequest):
 
 @router.get(
     "/wallet/entries",
-    response={200: EntryPage, **errors(*AUTH_ERRORS, 400, 422)},
+    response={200: EntryPage, **errors(*AUTH_ERRORS, 422)},
     auth=key_or_session("read"),
     summary="My wallet history",
 )
@@ -95,7 +95,7 @@ def wallet_entries(request: HttpRequest, page: Query[PageQuery]):
 
 @router.get(
     "/agents/{agent_id}/wallet",
-    response={200: WalletOut, **errors(*AUTH_ERRORS, 404)},
+    response={200: WalletOut, **errors(*AUTH_ERRORS, 404, 422)},
     auth=session_only,
     summary="An agent's balance",
 )
@@ -105,7 +105,7 @@ def agent_wallet(request: HttpRequest, agent_id: int):
 
 @router.get(
     "/agents/{agent_id}/wallet/entries",
-    response={200: EntryPage, **errors(*AUTH_ERRORS, 400, 404, 422)},
+    response={200: EntryPage, **errors(*AUTH_ERRORS, 404, 422)},
     auth=session_only,
     summary="An agent's wallet history",
 )
@@ -126,7 +126,7 @@ def _transfer_out(transfer, owner_identity: Identity, agent: Identity, amount: i
 
 @router.post(
     "/agents/{agent_id}/fund",
-    response={200: TransferOut, **errors(*AUTH_ERRORS, 404, 409, 422)},
+    response={200: TransferOut, **errors(*AUTH_ERRORS, *BODY_ERRORS, 404, 409)},
     auth=session_only,
     summary="Move credit from my wallet to my agent",
 )
@@ -145,7 +145,7 @@ def agent_fund(
 
 @router.post(
     "/agents/{agent_id}/withdraw",
-    response={200: TransferOut, **errors(*AUTH_ERRORS, 404, 409, 422)},
+    response={200: TransferOut, **errors(*AUTH_ERRORS, *BODY_ERRORS, 404, 409)},
     auth=session_only,
     summary="Move credit from my agent back to my wallet",
 )

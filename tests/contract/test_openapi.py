@@ -1,0 +1,103 @@
+"""The OpenAPI schema is honest: every answer of every operation is declared, with its shape.
+
+Schemathesis generates requests (valid and invalid) from the schema and checks each response's
+status code and body against what the schema declares. The schema is loaded at module level
+(schemathesis's pytest fixture loader does not work with pytest >= 9.2).
+"""
+
+import pytest
+import schemathesis
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
+from django.test import Client
+from hypothesis import HealthCheck, settings
+
+from config.wsgi import application
+from tests import factories
+
+schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", application)
+
+CHECKS = [
+    schemathesis.checks.not_a_server_error,
+    schemathesis.checks.status_code_conformance,
+    schemathesis.checks.content_type_conformance,
+    schemathesis.checks.response_schema_conformance,
+]
+
+
+@pytest.fixture(autouse=True)
+def _keep_the_test_connection():
+    """Calling the WSGI app directly fires request_started/finished, whose handler closes the
+    database connection the test transaction lives on; the Django test client disconnects it
+    the same way."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
+@pytest.fixture
+def agent_token(db):
+    return factories.api_key(factories.agent(handle="contract-bot"), scopes=["read", "trade"])
+
+
+@schema.parametrize()
+@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+@pytest.mark.django_db
+def test_every_answer_is_declared_for_agents(case, agent_token):
+    case.headers = {**(case.headers or {}), "Authorization": f"Bearer {agent_token}"}
+    response = case.call(app=application)
+    case.validate_response(response, checks=CHECKS)
+
+
+@schema.parametrize()
+@settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+@pytest.mark.django_db
+def test_every_answer_is_declared_for_anonymous_callers(case):
+    response = case.call(app=application)
+    case.validate_response(response, checks=CHECKS)
+
+
+def test_every_error_response_uses_the_error_shape():
+    document = Client().get("/api/v1/openapi.json").json()
+    error_ref = "#/components/schemas/ErrorOut"
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            codes = {int(code) for code in operation["responses"]}
+            for code in codes - {200, 201, 202, 204}:
+                content = operation["responses"][str(code)]["content"]["application/json"]["schema"]
+                assert content == {"$ref": error_ref}, (method, path, code)
+            if operation.get("security"):
+                assert {401, 403, 429} <= codes, (method, path)
+
+
+def test_docs_are_served_locally():
+    client = Client()
+    for url in ("/api/docs", "/api/v1/docs"):
+        response = client.get(url)
+        assert response.status_code == 200
+        html = response.content.decode()
+        assert "/static/ninja/swagger-ui-bundle.js" in html
+        assert "cdn" not in html.lower()
+
+
+@pytest.fixture
+def owner_session(db):
+    """Session and CSRF cookies of a signed-in owner with one agent, as a browser would send them."""
+    owner = factories.verified_user()
+    factories.agent(owner, handle="owned-bot")
+    client = Client()
+    client.force_login(owner)
+    csrf = "c" * 32
+    return {"sessionid": client.cookies["sessionid"].value, "csrftoken": csrf}
+
+
+@schema.parametrize()
+@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+@pytest.mark.django_db
+def test_every_answer_is_declared_for_signed_in_owners(case, owner_session):
+    case.cookies = {**(case.cookies or {}), **owner_session}
+    case.headers = {**(case.headers or {}), "X-CSRFToken": owner_session["csrftoken"]}
+    response = case.call(app=application)
+    case.validate_response(response, checks=CHECKS)

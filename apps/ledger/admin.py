@@ -1,0 +1,43 @@
+"""The ledger in the admin is for looking only: every movement goes through ledger_transfer."""
+
+from django.contrib import admin
+
+from apps.ledger.models import Account, Entry, Transfer
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class EntryInline(admin.TabularInline):
+    model = Entry
+    fields = ("account", "amount", "balance_after", "created_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Account)
+class AccountAdmin(ReadOnlyAdmin):
+    list_display = ("id", "kind", "code", "identity", "balance", "created_at")
+    list_filter = ("kind",)
+    search_fields = ("code", "identity__handle")
+    list_select_related = ("identity",)
+
+
+@admin.register(Transfer)
+class TransferAdmin(ReadOnlyAdmin):
+    list_display = ("id", "kind", "idempotency_key", "memo", "created_at")
+    list_filter = ("kind",)
+    search_fields = ("idempotency_key", "memo")
+    inlines = (EntryInline,)

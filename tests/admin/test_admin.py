@@ -1,0 +1,71 @@
+import pytest
+from django.test import Client
+
+from apps.accounts.models import User
+from apps.identities.models import ApiKey, IdentityStatus
+from apps.ledger.models import Account, Transfer
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def moderator_client():
+    moderator = User.objects.create_superuser(email="mod@example.com", password=factories.PASSWORD)
+    client = Client()
+    client.force_login(moderator)
+    return client
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/admin/identities/identity/",
+        "/admin/identities/apikey/",
+        "/admin/ledger/account/",
+        "/admin/ledger/transfer/",
+        "/admin/core/event/",
+        "/admin/accounts/user/",
+    ],
+)
+def test_changelists_render_without_a_query_per_row(moderator_client, url, django_assert_max_num_queries):
+    for n in range(3):
+        factories.api_key(factories.agent(handle=f"admin-bot-{n}"))
+    with django_assert_max_num_queries(12):
+        small = moderator_client.get(url)
+    assert small.status_code == 200
+    for n in range(3, 15):
+        factories.api_key(factories.agent(handle=f"admin-bot-{n}"))
+    with django_assert_max_num_queries(12):
+        assert moderator_client.get(url).status_code == 200
+
+
+def test_suspend_action_goes_through_the_service(moderator_client):
+    bot = factories.agent(handle="naughty-bot")
+    response = moderator_client.post(
+        "/admin/identities/identity/", {"action": "suspend", "_selected_action": [bot.pk]}, follow=True
+    )
+    assert response.status_code == 200
+    bot.refresh_from_db()
+    assert bot.status == IdentityStatus.SUSPENDED
+    assert bot.suspended_reason == "Suspended by moderator mod@example.com"
+
+
+def test_revoke_action(moderator_client):
+    factories.api_key(factories.agent(handle="key-bot"))
+    key = ApiKey.objects.get()
+    moderator_client.post("/admin/identities/apikey/", {"action": "revoke", "_selected_action": [key.pk]})
+    key.refresh_from_db()
+    assert key.revoked_at is not None
+
+
+def test_ledger_cannot_be_edited_in_the_admin(moderator_client):
+    factories.verified_user()
+    transfer = Transfer.objects.get()
+    account = Account.objects.filter(kind="wallet").get()
+    assert moderator_client.get("/admin/ledger/transfer/add/").status_code == 403
+    response = moderator_client.post(f"/admin/ledger/account/{account.pk}/change/", {"balance": 10**12})
+    assert response.status_code == 403
+    assert moderator_client.post(f"/admin/ledger/transfer/{transfer.pk}/delete/", {"post": "yes"}).status_code == 403
+    account.refresh_from_db()
+    assert account.balance == 1000 * 10**6

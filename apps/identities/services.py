@@ -125,7 +125,9 @@ def agent_create(*, owner: User, handle: str, autonomy_level: str, **provenance)
     fields = _clean_provenance({**provenance, "autonomy_level": autonomy_level})
     limit = settings.CREDENCE_MAX_AGENTS_PER_OWNER
     if Identity.objects.filter(owner=owner).count() >= limit:
-        raise TooManyAgents(f"An owner may register at most {limit} agents.", detail={"limit": limit})
+        raise TooManyAgents(
+            f"An owner may register at most {limit} agent{'s' if limit != 1 else ''}.", detail={"limit": limit}
+        )
     if Identity.objects.filter(handle__iexact=handle).exists():
         raise HandleTaken()
     try:
@@ -188,6 +190,9 @@ def api_key_create(
     """Create a key for an agent. Returns the row and the token, which is never stored nor shown again."""
     if agent.kind != IdentityKind.AGENT:
         raise ValidationFailed("API keys belong to agents.")
+    # Lock the agent row: a concurrent suspension or key creation waits, and the checks below see
+    # the committed state rather than the caller's copy.
+    agent = Identity.objects.select_for_update().get(pk=agent.pk)
     if not agent.is_active:
         raise IdentitySuspended()
     name = (name or "").strip()
@@ -201,7 +206,6 @@ def api_key_create(
     if expires_at is not None and expires_at <= timezone.now():
         raise ValidationFailed("expires_at must be in the future.", detail={"field": "expires_at"})
     limit = settings.CREDENCE_MAX_KEYS_PER_AGENT
-    Identity.objects.select_for_update().filter(pk=agent.pk).first()
     if ApiKey.objects.filter(identity=agent, revoked_at__isnull=True).count() >= limit:
         raise Conflict(f"An agent may hold at most {limit} active keys.", code="too_many_keys")
     prefix = secrets.token_hex(6)

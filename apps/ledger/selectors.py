@@ -1,6 +1,7 @@
 from dataclasses import dataclass, field
 
-from django.db.models import Count, F, Max, Q, QuerySet, Sum
+from django.db.models import Count, F, Max, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
 
 from apps.identities.models import Identity
 from apps.ledger.models import Account, AccountKind, Entry, Transfer
@@ -12,6 +13,12 @@ def wallet_balance(identity: Identity) -> int:
         Account.objects.filter(kind=AccountKind.WALLET, identity=identity).values_list("balance", flat=True).first()
     )
     return balance or 0
+
+
+def with_wallet_balance(identities: QuerySet[Identity]) -> QuerySet[Identity]:
+    """Annotate each identity with its wallet `balance` in the same query (not a query per row)."""
+    balance = Account.objects.filter(kind=AccountKind.WALLET, identity=OuterRef("pk")).values("balance")[:1]
+    return identities.annotate(balance=Coalesce(Subquery(balance), Value(0)))
 
 
 def wallet_entries(identity: Identity) -> QuerySet[Entry]:

@@ -16,7 +16,7 @@ from apps.accounts.models import User
 from apps.core.amounts import CREDIT
 from apps.core.errors import Conflict, NotFound, ValidationFailed
 from apps.identities.models import Identity, IdentityKind
-from apps.identities.services import IdentitySuspended
+from apps.identities.services import EmailNotVerified, IdentitySuspended
 from apps.ledger.models import Account, AccountKind, Entry, Transfer
 
 EXTERNAL_WORLD = "external:world"
@@ -165,7 +165,7 @@ def _owned_agent(owner: User, agent: Identity) -> Identity:
 def _owner_wallet(owner: User) -> Account:
     human = owner.human_identity
     if human is None:
-        raise NotFound("You have no wallet yet: verify your email address first.")
+        raise EmailNotVerified("You have no wallet yet: verify your email address first.")
     if not human.is_active:
         raise IdentitySuspended()
     return wallet_for(human)

@@ -1,4 +1,5 @@
 import os
+from pathlib import Path
 
 from celery import Celery
 
@@ -11,3 +12,32 @@ app.autodiscover_tasks()
 # A static schedule: django-celery-beat does not support Django 6.1 yet (see docs/architecture.md).
 # Per-agent schedules will live in our own models and be dispatched by one tick listed here.
 app.conf.beat_schedule = {}
+
+
+@app.on_after_configure.connect
+def _prepare_local_folders(sender: Celery, **kwargs) -> None:
+    """Create the folders the embedded mode's broker and result backend use, in whichever process
+    configures Celery first.
+
+    The filesystem broker never creates its message folders (it fails on the first poll without them),
+    the file result backend refuses a missing directory, and kombu keeps its fanout tables in
+    `control_folder`, which is relative to the working directory unless set: without the default below,
+    every worker would litter a `control/` folder wherever it was started.
+    """
+    conf = sender.conf
+    folders: list[Path] = []
+    if (conf.broker_url or "").startswith("filesystem://"):
+        options = dict(conf.broker_transport_options or {})
+        if "data_folder_in" in options:
+            options.setdefault("control_folder", str(Path(options["data_folder_in"]).parent / "control"))
+            conf.broker_transport_options = options
+        folders += [
+            Path(options[key])
+            for key in ("data_folder_in", "data_folder_out", "processed_folder", "control_folder")
+            if key in options
+        ]
+    backend = conf.result_backend or ""
+    if backend.startswith("file://"):
+        folders.append(Path(backend.removeprefix("file://localhost").removeprefix("file://")))
+    for folder in folders:
+        folder.mkdir(parents=True, exist_ok=True)

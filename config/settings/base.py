@@ -115,12 +115,16 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # the in-memory channel layer, and a filesystem Celery broker.
 REDIS_URL = env_str("REDIS_URL", "")
 
+# Bounded waits on Redis: without them an unreachable host (packets dropped, not refused) blocks a
+# request, a task publish or /healthz for the operating system's connect timeout, minutes.
+REDIS_TIMEOUT = env_int("REDIS_TIMEOUT_SECONDS", 5)
 if REDIS_URL:
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "credence"),
+            "OPTIONS": {"socket_connect_timeout": REDIS_TIMEOUT, "socket_timeout": REDIS_TIMEOUT},
         }
     }
 else:
@@ -145,6 +149,9 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "processed_folder": str(DATA_DIR / "celery" / "processed"),
         "store_processed": False,
     }
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": REDIS_TIMEOUT}
+CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = REDIS_TIMEOUT
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -185,18 +192,25 @@ MFA_TOTP_ISSUER = "Credence"
 
 # --- Email ----------------------------------------------------------------------------------------
 # Console locally; EMAIL_BACKEND=django.core.mail.backends.smtp.EmailBackend plus EMAIL_* in production.
-EMAIL_BACKEND_PATH = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
-_mail_options: dict = {}
-if EMAIL_BACKEND_PATH.endswith("smtp.EmailBackend"):
-    _mail_options = {
-        "host": env_str("EMAIL_HOST", "localhost"),
-        "port": env_int("EMAIL_PORT", 587),
-        "username": env_str("EMAIL_HOST_USER", ""),
-        "password": env_str("EMAIL_HOST_PASSWORD", ""),
-        "use_tls": env_bool("EMAIL_USE_TLS", True),
-        "timeout": 10,
-    }
-MAILERS = {"default": {"BACKEND": EMAIL_BACKEND_PATH, "OPTIONS": _mail_options}}
+
+
+def mailers(default_backend: str) -> dict:
+    """Django 6.1's MAILERS from the EMAIL_* variables (EMAIL_BACKEND and friends are deprecated settings)."""
+    backend = env_str("EMAIL_BACKEND", default_backend)
+    options: dict = {}
+    if backend.endswith("smtp.EmailBackend"):
+        options = {
+            "host": env_str("EMAIL_HOST", "localhost"),
+            "port": env_int("EMAIL_PORT", 587),
+            "username": env_str("EMAIL_HOST_USER", ""),
+            "password": env_str("EMAIL_HOST_PASSWORD", ""),
+            "use_tls": env_bool("EMAIL_USE_TLS", True),
+            "timeout": 10,
+        }
+    return {"default": {"BACKEND": backend, "OPTIONS": options}}
+
+
+MAILERS = mailers("django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Credence <noreply@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 

@@ -5,21 +5,30 @@ from django.core.exceptions import ImproperlyConfigured
 from config.env import env_bool, env_int, env_str
 
 from .base import *
-from .base import REDIS_URL, SECRET_KEY
+from .base import DATABASE_URL, REDIS_URL, SECRET_KEY, mailers
 
 DEBUG = False
 
 if SECRET_KEY.startswith("insecure-") or len(SECRET_KEY) < 50:
     raise ImproperlyConfigured("Set DJANGO_SECRET_KEY to a random value of at least 50 characters.")
+# The embedded fallbacks are for one machine: SQLite ignores the row locks the ledger relies on, and a
+# file cache or filesystem broker is not shared between hosts. Production names its services.
+if not DATABASE_URL.startswith(("postgres://", "postgresql://")):
+    raise ImproperlyConfigured("Set DATABASE_URL to a postgres:// URL: production runs on PostgreSQL.")
+if not REDIS_URL:
+    raise ImproperlyConfigured("Set REDIS_URL (cache, channel layer and, by default, the Celery broker).")
 
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 
-if REDIS_URL:
-    # Several web processes must share one channel layer; without Redis only one can run.
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}}
+# Mail goes out over SMTP unless EMAIL_BACKEND names another production backend (the console backend
+# of the other environments would silently drop the verification emails signup depends on).
+MAILERS = mailers("django.core.mail.backends.smtp.EmailBackend")
+
+# Several web processes must share one channel layer.
+CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}}
 
 SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

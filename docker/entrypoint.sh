@@ -1,0 +1,42 @@
+#!/bin/sh
+# Roles of the Credence image. Usage: entrypoint.sh web|worker|beat|migrate|manage <args>|<any command>
+# MIGRATE_ON_START=1 makes web run the migrations first (single-host setups without the migrate service).
+set -eu
+
+case "${1:-web}" in
+  migrate)
+    exec python manage.py migrate --noinput
+    ;;
+  web)
+    if [ "${MIGRATE_ON_START:-0}" = "1" ]; then
+      python manage.py migrate --noinput
+    fi
+    # The ASGI app behind the proxy: trust its X-Forwarded-* headers (the container is not published).
+    exec uvicorn config.asgi:application \
+      --host 0.0.0.0 --port "${PORT:-8000}" \
+      --workers "${WEB_CONCURRENCY:-2}" \
+      --lifespan off \
+      --proxy-headers --forwarded-allow-ips "${FORWARDED_ALLOW_IPS:-*}" \
+      --timeout-graceful-shutdown "${WEB_GRACEFUL_TIMEOUT:-20}" \
+      --no-server-header
+    ;;
+  worker)
+    # %h is the container's host name, so every replica has a distinct node name.
+    exec celery -A config worker \
+      --loglevel "${LOG_LEVEL:-INFO}" \
+      --concurrency "${CELERY_WORKER_CONCURRENCY:-4}" \
+      --hostname "worker@%h"
+    ;;
+  beat)
+    # Exactly one beat per deployment, or every periodic task runs once per beat.
+    mkdir -p "${CREDENCE_DATA_DIR:-/data}/celery"
+    exec celery -A config beat --loglevel "${LOG_LEVEL:-INFO}"
+    ;;
+  manage)
+    shift
+    exec python manage.py "$@"
+    ;;
+  *)
+    exec "$@"
+    ;;
+esac

@@ -10,14 +10,15 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
 
 from apps.accounts.models import User
 from apps.core.amounts import CREDIT
 from apps.core.errors import Conflict, NotFound, ValidationFailed
 from apps.identities.models import Identity, IdentityKind
 from apps.identities.services import EmailNotVerified, IdentitySuspended
-from apps.ledger.models import Account, AccountKind, Entry, Transfer
+from apps.ledger.models import Account, AccountKind, Transfer
 
 EXTERNAL_WORLD = "external:world"
 PLATFORM_FEES = "platform:fees"
@@ -89,6 +90,40 @@ def _body_hash(kind: str, lines: dict[int, int], memo: str, metadata: dict) -> s
     return hashlib.sha256(body.encode()).hexdigest()
 
 
+# A transfer is four statements, written out in SQL because this is the hot path of every movement of
+# credit: through the ORM (create inside a savepoint, a model per locked row, bulk_update's CASE,
+# bulk_create) it ran at 0.3x the throughput of the bare statements (docs/performance.md).
+#
+# Claiming the key first: a concurrent duplicate waits on the unique index until the first transaction
+# ends, then inserts (the first rolled back) or gets no row back (it committed). No savepoint needed.
+# (Plain SQL that SQLite >= 3.35, the embedded mode, accepts too.)
+_CLAIM_KEY = (
+    "INSERT INTO ledger_transfer (kind, idempotency_key, body_sha256, memo, metadata, created_at) "
+    "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (idempotency_key) DO NOTHING RETURNING id"
+)
+# Always in id order: two transfers touching the same accounts can then never deadlock. NO KEY UPDATE
+# does not block inserts of entries referencing these accounts. SQLite has no row locks: its writers
+# are serialised by the IMMEDIATE transaction mode the settings choose. Only `%s` placeholders and the
+# backend's lock clause are formatted into this template, never a value.
+_LOCK_ACCOUNTS = "SELECT id, kind, balance FROM ledger_account WHERE id IN ({ids}) ORDER BY id {lock}"
+# PostgreSQL takes the lines as arrays: one statement of the same text however many lines a transfer
+# has (a settlement may have thousands), with no CASE branch per row.
+_PG_SET_BALANCES = (
+    "UPDATE ledger_account SET balance = line.balance "
+    "FROM unnest(%s::bigint[], %s::bigint[]) AS line(id, balance) WHERE ledger_account.id = line.id"
+)
+_PG_INSERT_ENTRIES = (
+    "INSERT INTO ledger_entry (transfer_id, account_id, amount, balance_after, created_at) "
+    "SELECT %s, line.id, line.amount, line.balance, %s "
+    "FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[]) AS line(id, amount, balance)"
+)
+# Elsewhere (SQLite, in-process) a statement per row costs next to nothing.
+_SET_BALANCE = "UPDATE ledger_account SET balance = %s WHERE id = %s"
+_INSERT_ENTRY = (
+    "INSERT INTO ledger_entry (transfer_id, account_id, amount, balance_after, created_at) VALUES (%s, %s, %s, %s, %s)"
+)
+
+
 @transaction.atomic
 def ledger_transfer(
     *,
@@ -109,36 +144,56 @@ def ledger_transfer(
     metadata = metadata or {}
     normalised = _normalise(lines)
     body_sha256 = _body_hash(kind, normalised, memo, metadata)
+    now = timezone.now()
+    created_at = connection.ops.adapt_datetimefield_value(now)
 
-    # The transfer row goes first: a concurrent duplicate blocks on the unique key until this
-    # transaction ends, then finds the committed row (or inserts, if this one rolled back).
-    try:
-        with transaction.atomic():
-            transfer = Transfer.objects.create(
-                kind=kind, idempotency_key=idempotency_key, body_sha256=body_sha256, memo=memo, metadata=metadata
-            )
-    except IntegrityError:
-        existing = Transfer.objects.get(idempotency_key=idempotency_key)
-        if existing.body_sha256 != body_sha256:
-            raise IdempotencyConflict(detail={"idempotency_key": idempotency_key}) from None
-        existing.replayed = True
-        return existing
+    with connection.cursor() as cursor:
+        # The transfer row goes first, so a duplicate request is answered before any account is locked.
+        json_metadata = connection.ops.adapt_json_value(metadata, None)
+        cursor.execute(_CLAIM_KEY, [kind, idempotency_key, body_sha256, memo, json_metadata, created_at])
+        claimed = cursor.fetchone()
+        if claimed is None:
+            existing = Transfer.objects.get(idempotency_key=idempotency_key)
+            if existing.body_sha256 != body_sha256:
+                raise IdempotencyConflict(detail={"idempotency_key": idempotency_key})
+            existing.replayed = True
+            return existing
+        transfer_id = claimed[0]
 
-    # Lock in id order, always: two transfers touching the same accounts can then never deadlock.
-    # NO KEY UPDATE does not block inserts of entries referencing these accounts.
-    accounts = list(Account.objects.select_for_update(no_key=True).filter(pk__in=normalised).order_by("pk"))
-    if len(accounts) != len(normalised):
-        missing = sorted(set(normalised) - {a.pk for a in accounts})
-        raise ValidationFailed("Unknown account.", detail={"accounts": missing})
-    entries = []
-    for account in accounts:
-        amount = normalised[account.pk]
-        if account.balance + amount < 0 and account.kind != AccountKind.EXTERNAL:
-            raise InsufficientCredit(detail={"account": account.pk, "balance": account.balance, "required": -amount})
-        account.balance += amount
-        entries.append(Entry(transfer=transfer, account=account, amount=amount, balance_after=account.balance))
-    Account.objects.bulk_update(accounts, ["balance"])
-    Entry.objects.bulk_create(entries)
+        ids = sorted(normalised)
+        lock = connection.ops.for_update_sql(no_key=True) if connection.features.has_select_for_update else ""
+        cursor.execute(_LOCK_ACCOUNTS.format(ids=", ".join(["%s"] * len(ids)), lock=lock), ids)
+        accounts = cursor.fetchall()
+        if len(accounts) != len(ids):
+            missing = sorted(set(ids) - {pk for pk, _, _ in accounts})
+            raise ValidationFailed("Unknown account.", detail={"accounts": missing})
+        after = {}
+        for pk, account_kind, balance in accounts:
+            amount = normalised[pk]
+            if balance + amount < 0 and account_kind != AccountKind.EXTERNAL:
+                raise InsufficientCredit(detail={"account": pk, "balance": balance, "required": -amount})
+            after[pk] = balance + amount
+
+        amounts, balances = [normalised[pk] for pk in ids], [after[pk] for pk in ids]
+        if connection.vendor == "postgresql":
+            cursor.execute(_PG_SET_BALANCES, [ids, balances])
+            cursor.execute(_PG_INSERT_ENTRIES, [transfer_id, created_at, ids, amounts, balances])
+        else:
+            cursor.executemany(_SET_BALANCE, list(zip(balances, ids, strict=True)))
+            rows = zip([transfer_id] * len(ids), ids, amounts, balances, [created_at] * len(ids), strict=True)
+            cursor.executemany(_INSERT_ENTRY, list(rows))
+
+    # The row as the database now holds it (no query needed to load it back).
+    transfer = Transfer(
+        id=transfer_id,
+        kind=kind,
+        idempotency_key=idempotency_key,
+        body_sha256=body_sha256,
+        memo=memo,
+        metadata=metadata,
+        created_at=now,
+    )
+    transfer._state.adding, transfer._state.db = False, connection.alias
     transfer.replayed = False
     return transfer
 

@@ -1,21 +1,26 @@
 import pytest
-from django.conf import settings
-from django.core.cache import cache
 
-
-def _clear_test_cache() -> None:
-    """Delete this run's cache keys only. cache.clear() would FLUSHDB the whole Redis database,
-    taking with it anything else there (a Celery queue, another run's keys)."""
-    client = cache._cache.get_client(write=True)
-    prefix = settings.CACHES["default"]["KEY_PREFIX"]
-    keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
-    if keys:
-        client.delete(*keys)
+from tests.support import clear_test_cache
 
 
 @pytest.fixture(autouse=True)
 def _isolated_cache():
     """Rate-limit counters and cached values never leak from one test into the next."""
-    _clear_test_cache()
+    clear_test_cache()
     yield
-    _clear_test_cache()
+    clear_test_cache()
+
+
+@pytest.fixture(autouse=True)
+def _ledger_stays_clean(request):
+    """After every test that touched the database, the ledger verifies clean: whatever a test did
+    through the services, credit was conserved and every cached balance matches its entries.
+    A test that corrupts the ledger on purpose says so with @pytest.mark.ledger_drift."""
+    yield
+    uses_db = request.node.get_closest_marker("django_db") or {"db", "transactional_db"} & set(request.fixturenames)
+    if not uses_db or request.node.get_closest_marker("ledger_drift"):
+        return
+    from apps.ledger.selectors import ledger_verify_report
+
+    report = ledger_verify_report()
+    assert report.ok, f"ledger_verify after {request.node.nodeid}: {report.problems}"

@@ -232,6 +232,7 @@ def _client_amount(amount: int) -> int:
     return amount
 
 
+@transaction.atomic
 def wallet_fund_agent(*, owner: User, agent: Identity, amount: int, idempotency_key: str) -> Transfer:
     """Move credit from the owner's wallet to one of their agents."""
     agent = _owned_agent(owner, agent)
@@ -246,6 +247,7 @@ def wallet_fund_agent(*, owner: User, agent: Identity, amount: int, idempotency_
     )
 
 
+@transaction.atomic
 def wallet_withdraw_agent(*, owner: User, agent: Identity, amount: int, idempotency_key: str) -> Transfer:
     """Move credit from an agent back to its owner (allowed while the agent is suspended)."""
     agent = _owned_agent(owner, agent)

@@ -18,7 +18,7 @@ DATABASES["default"].pop("OPTIONS", None)
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15")
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "apps.core.cache.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": f"credence-test-{os.getpid()}",
     }

@@ -2,11 +2,13 @@
 
 import pytest
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import caches
+from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
 from django.test import Client
 from django.urls import reverse
 
 from tests import factories
+from tests.support import clear_test_cache
 
 pytestmark = pytest.mark.django_db
 
@@ -19,7 +21,8 @@ def _login(client: Client, email: str, password: str):
 
 
 def test_the_cache_is_redis():
-    assert settings.CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
+    assert settings.CACHES["default"]["BACKEND"] == "apps.core.cache.RedisCache"
+    assert isinstance(caches["default"], DjangoRedisCache)
 
 
 def test_repeated_failed_logins_lock_the_account_even_for_the_right_password():
@@ -43,7 +46,7 @@ def test_repeated_failed_logins_lock_the_account_even_for_the_right_password():
     assert client.session["_auth_user_id"] == str(other.pk)
 
     # The counters live in the cache: clearing it lifts the lock.
-    cache.clear()
+    clear_test_cache()
     fresh = Client()
     assert _login(fresh, "target@example.com", factories.PASSWORD).status_code == 302
     assert fresh.session["_auth_user_id"] == str(user.pk)

@@ -50,6 +50,7 @@ def test_an_empty_ledger_passes():
     assert error is None and out.startswith("ledger_verify: clean")
 
 
+@pytest.mark.ledger_drift
 def test_a_drifted_balance_fails_and_names_the_account(wallet):
     # Balances are a cache, so the database allows this; ledger_verify is what notices.
     _raw("UPDATE ledger_account SET balance = balance + 1 WHERE id = %s", [wallet.pk])
@@ -61,6 +62,7 @@ def test_a_drifted_balance_fails_and_names_the_account(wallet):
     assert "credit not conserved: balances sum to 1, not 0" in err
 
 
+@pytest.mark.ledger_drift
 def test_a_compensated_drift_still_fails_on_both_accounts(wallet):
     # Moving credit behind the ledger's back conserves the total but not the entries.
     world = system_account(EXTERNAL_WORLD)
@@ -73,6 +75,7 @@ def test_a_compensated_drift_still_fails_on_both_accounts(wallet):
     assert "not conserved" not in err
 
 
+@pytest.mark.ledger_drift
 def test_an_unbalanced_transfer_fails(wallet):
     # Entries cannot be changed, but an INSERT bypassing ledger_transfer can unbalance a transfer.
     transfer = wallet.entries.get(transfer__idempotency_key="t").transfer

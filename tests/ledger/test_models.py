@@ -77,6 +77,7 @@ def test_platform_accounts_cannot_go_negative_either(code):
         Account.objects.filter(pk=account.pk).update(balance=-1)
 
 
+@pytest.mark.ledger_drift
 def test_only_the_external_world_may_hold_a_negative_balance():
     world = system_account(EXTERNAL_WORLD)
     with connection.cursor() as cursor:

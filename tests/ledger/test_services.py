@@ -387,3 +387,13 @@ def test_funding_amounts_must_be_positive_integers(owner, bot, amount):
     with pytest.raises(ValidationFailed):
         wallet_withdraw_agent(owner=owner, agent=bot, amount=amount, idempotency_key="bad")
     assert _snapshot() == before
+
+
+def test_refused_funding_leaves_no_half_written_wallet_behind():
+    owner = factories.verified_user()
+    bot = factories.agent(owner, handle="never-funded")
+    accounts = Account.objects.count()
+    with pytest.raises(InsufficientCredit):
+        wallet_fund_agent(owner=owner, agent=bot, amount=GRANT + 1, idempotency_key="too-much")
+    assert Account.objects.count() == accounts
+    assert not Account.objects.filter(identity=bot).exists()

@@ -1,5 +1,7 @@
 import pytest
+from django.test import Client
 
+from tests import factories
 from tests.support import clear_test_cache
 
 
@@ -24,3 +26,16 @@ def _ledger_stays_clean(request):
 
     report = ledger_verify_report()
     assert report.ok, f"ledger_verify after {request.node.nodeid}: {report.problems}"
+
+
+@pytest.fixture
+def owner(db):
+    """An email-verified person with their signup grant: the usual owner of agents."""
+    return factories.verified_user()
+
+
+@pytest.fixture
+def owner_client(owner) -> Client:
+    client = Client()
+    client.force_login(owner)
+    return client

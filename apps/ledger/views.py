@@ -75,39 +75,35 @@ def _notice(transfer, verb: str, amount: int) -> str:
     return f"{verb} {format_credits(amount)} credits."
 
 
-@login_required
-@require_POST
-def agent_fund(request: HttpRequest, agent_id: int) -> HttpResponse:
+def _move_credit(request: HttpRequest, agent_id: int, *, direction: str) -> HttpResponse:
+    """Fund (owner -> agent) or withdraw (agent -> owner): the two forms differ only in these three things."""
+    service, form_name, verb = {
+        "fund": (services.wallet_fund_agent, "fund_form", "Moved to"),
+        "withdraw": (services.wallet_withdraw_agent, "withdraw_form", "Withdrawn from"),
+    }[direction]
     agent = my_agent_or_404(request, agent_id)
-    form = AgentTransferForm(request.POST, prefix="fund")
+    form = AgentTransferForm(request.POST, prefix=direction)
     if not form.is_valid():
-        return _funds_response(request, agent, form_name="fund_form", form=form, status=INVALID_FORM_STATUS)
+        return _funds_response(request, agent, form_name=form_name, form=form, status=INVALID_FORM_STATUS)
     amount = form.cleaned_data["amount"]
     try:
-        transfer = services.wallet_fund_agent(
+        transfer = service(
             owner=request.user, agent=agent, amount=amount, idempotency_key=form.cleaned_data["idempotency_key"]
         )
     except ApplicationError as exc:
         form.add_error(None, exc.message)
-        return _funds_response(request, agent, form_name="fund_form", form=form, status=exc.status)
-    notice = _notice(transfer, f"Moved to @{agent.handle}:", amount)
-    return _funds_response(request, agent, form_name="fund_form", form=form, status=200, notice=notice)
+        return _funds_response(request, agent, form_name=form_name, form=form, status=exc.status)
+    notice = _notice(transfer, f"{verb} @{agent.handle}:", amount)
+    return _funds_response(request, agent, form_name=form_name, form=form, status=200, notice=notice)
+
+
+@login_required
+@require_POST
+def agent_fund(request: HttpRequest, agent_id: int) -> HttpResponse:
+    return _move_credit(request, agent_id, direction="fund")
 
 
 @login_required
 @require_POST
 def agent_withdraw(request: HttpRequest, agent_id: int) -> HttpResponse:
-    agent = my_agent_or_404(request, agent_id)
-    form = AgentTransferForm(request.POST, prefix="withdraw")
-    if not form.is_valid():
-        return _funds_response(request, agent, form_name="withdraw_form", form=form, status=INVALID_FORM_STATUS)
-    amount = form.cleaned_data["amount"]
-    try:
-        transfer = services.wallet_withdraw_agent(
-            owner=request.user, agent=agent, amount=amount, idempotency_key=form.cleaned_data["idempotency_key"]
-        )
-    except ApplicationError as exc:
-        form.add_error(None, exc.message)
-        return _funds_response(request, agent, form_name="withdraw_form", form=form, status=exc.status)
-    notice = _notice(transfer, f"Withdrawn from @{agent.handle}:", amount)
-    return _funds_response(request, agent, form_name="withdraw_form", form=form, status=200, notice=notice)
+    return _move_credit(request, agent_id, direction="withdraw")

@@ -1,19 +1,6 @@
 import pytest
-from django.test import Client
 
 from tests import factories
-
-
-@pytest.fixture
-def owner(db):
-    return factories.verified_user()
-
-
-@pytest.fixture
-def owner_client(owner) -> Client:
-    client = Client()
-    client.force_login(owner)
-    return client
 
 
 @pytest.fixture

@@ -2,9 +2,9 @@
 
 from django.conf import settings
 from ninja import NinjaAPI
-from ninja.throttling import AnonRateThrottle, AuthRateThrottle
 
 from apps.core.api import install_error_handlers
+from apps.core.throttling import AnonymousThrottle, CallerThrottle
 from apps.identities.api import router as identities_router
 from apps.ledger.api import router as ledger_router
 
@@ -20,8 +20,8 @@ api = NinjaAPI(
     urls_namespace="api",
     docs_url="/docs",
     throttle=[
-        AnonRateThrottle(settings.CREDENCE_API_RATE_ANON),
-        AuthRateThrottle(settings.CREDENCE_API_RATE_AUTH),
+        AnonymousThrottle(settings.CREDENCE_API_RATE_ANON),
+        CallerThrottle(settings.CREDENCE_API_RATE_AUTH),
     ],
 )
 install_error_handlers(api)

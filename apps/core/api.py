@@ -1,5 +1,6 @@
 """Shared API pieces: the one error shape, its handlers, the error responses to declare, keyset pages."""
 
+import math
 from typing import Any
 
 from django.conf import settings
@@ -68,8 +69,8 @@ def install_error_handlers(api) -> None:
         )
 
     def throttled(request, exc: Throttled):
-        response = _error(api, request, 429, "rate_limited", "Too many requests; slow down.", {"retry_after": exc.wait})
-        return response
+        retry_after = math.ceil(exc.wait) if exc.wait is not None else None
+        return _error(api, request, 429, "rate_limited", "Too many requests; slow down.", {"retry_after": retry_after})
 
     def http_error(request, exc: HttpError):
         status = exc.status_code

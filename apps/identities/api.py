@@ -110,10 +110,8 @@ def _my_agent(request: HttpRequest, agent_id: int) -> Identity:
 def me(request: HttpRequest):
     caller = request.auth
     identity = caller.identity
-    if identity is not None and identity.kind == IdentityKind.AGENT:
-        identity = selectors.public_identity(identity.handle)
-    elif identity is not None:
-        identity.owner_handle = None
+    if identity is not None and identity.kind == IdentityKind.HUMAN:
+        identity.owner_handle = None  # an agent's owner_handle came with its key (api_key_authenticate)
     return MeOut(
         identity=identity,
         auth="api_key" if caller.api_key else "session",

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -243,12 +244,21 @@ def api_key_authenticate(*, token: str) -> ApiKey:
     if match is None:
         raise InvalidApiKey()
     prefix, secret = match.groups()
-    key = ApiKey.objects.select_related("identity").filter(prefix=prefix).first()
+    # The owner's human identity rides along in the same query: its handle is part of the agent's
+    # public profile, and a suspended owner's agents are suspended with them.
+    owner = Identity.objects.filter(user_id=OuterRef("identity__owner_id"))
+    key = (
+        ApiKey.objects.select_related("identity")
+        .annotate(owner_handle=Subquery(owner.values("handle")[:1]), owner_status=Subquery(owner.values("status")[:1]))
+        .filter(prefix=prefix)
+        .first()
+    )
     if key is None or not hmac.compare_digest(key.secret_sha256, _hash_secret(secret)):
         raise InvalidApiKey()
     now = timezone.now()
-    if not key.is_usable(now) or not key.identity.is_active:
+    if not key.is_usable(now) or not key.identity.is_active or key.owner_status != IdentityStatus.ACTIVE:
         raise InvalidApiKey()
+    key.identity.owner_handle = key.owner_handle
     if key.last_used_at is None or key.last_used_at < now - LAST_USED_RESOLUTION:
         ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
         key.last_used_at = now

@@ -168,3 +168,20 @@ def test_unparseable_body_is_a_clear_400_not_a_500(owner_client, bot, body, cont
     )
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "malformed_body"
+
+
+def test_agent_me_is_one_query_for_the_key_and_its_owner(bot, django_assert_num_queries):
+    token = factories.api_key(bot)
+    client = Client()
+    client.get("/api/v1/me", headers=bearer(token))  # records last_used_at (a write, once a minute)
+    with django_assert_num_queries(1):
+        body = client.get("/api/v1/me", headers=bearer(token)).json()
+    assert body["identity"]["owner_handle"] == factories.human(bot.owner).handle
+
+
+def test_a_suspended_owners_agents_are_refused_too(bot):
+    token = factories.api_key(bot)
+    identity_suspend(identity=factories.human(bot.owner), reason="moderation")
+    response = Client().get("/api/v1/me", headers=bearer(token))
+    assert response.status_code == 401
+    assert response.json() == INVALID

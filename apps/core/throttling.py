@@ -9,6 +9,7 @@ straddles a window boundary may reach twice the rate for a moment.
 """
 
 import time
+from abc import ABC, abstractmethod
 
 from django.core.cache import cache
 from django.http import HttpRequest
@@ -36,16 +37,16 @@ def parse_rate(rate: str) -> tuple[int, int]:
     return int(count), _PERIODS[period.strip()]
 
 
-class FixedWindowThrottle(BaseThrottle):
+class FixedWindowThrottle(BaseThrottle, ABC):
     scope = "api"
 
     def __init__(self, rate: str) -> None:
         self.rate = rate
         self.num_requests, self.duration = parse_rate(rate)
 
+    @abstractmethod
     def ident(self, request: HttpRequest) -> str | None:
         """Who is counted; None: this throttle does not apply to the request."""
-        raise NotImplementedError
 
     def allow_request(self, request: HttpRequest) -> bool:
         ident = self.ident(request)

@@ -2,18 +2,8 @@
 
 from django.contrib import admin
 
+from apps.core.admin import ReadOnlyAdmin
 from apps.ledger.models import Account, Entry, Transfer
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 class EntryInline(admin.TabularInline):

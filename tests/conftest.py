@@ -1,8 +1,17 @@
+import os
+
 import pytest
 from django.test import Client
+from hypothesis import settings as hypothesis_settings
 
 from tests import factories
 from tests.support import clear_test_cache
+
+# CI replays the same examples every run (a failure there is reproducible, never a fluke); local runs
+# explore new ones. No deadline: this is a shared two-core machine, and timing is not what we test.
+hypothesis_settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+hypothesis_settings.register_profile("dev", deadline=None)
+hypothesis_settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 
 @pytest.fixture(autouse=True)

@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "apps.accounts",
     "apps.identities",
     "apps.ledger",
+    "apps.markets",
 ]
 
 MIDDLEWARE = [
@@ -263,3 +264,12 @@ CREDENCE_API_PAGE_SIZE = env_int("CREDENCE_API_PAGE_SIZE", 50)
 # API rate limits (django-ninja throttles, counted in the cache): anonymous per IP, authenticated per caller.
 CREDENCE_API_RATE_ANON = env_str("CREDENCE_API_RATE_ANON", "120/min")
 CREDENCE_API_RATE_AUTH = env_str("CREDENCE_API_RATE_AUTH", "1200/min")
+# Markets: trading fee in basis points (100 = 1%), liquidity b bounds (credits), challenge window bounds (hours),
+# and how many open claims one identity may author at once.
+CREDENCE_TRADING_FEE_BPS = env_int("CREDENCE_TRADING_FEE_BPS", 100)
+CREDENCE_LIQUIDITY_MIN_CREDITS = env_int("CREDENCE_LIQUIDITY_MIN_CREDITS", 10)
+CREDENCE_LIQUIDITY_MAX_CREDITS = env_int("CREDENCE_LIQUIDITY_MAX_CREDITS", 10_000)
+CREDENCE_CHALLENGE_WINDOW_HOURS = env_int("CREDENCE_CHALLENGE_WINDOW_HOURS", 24)
+CREDENCE_CHALLENGE_WINDOW_MIN_HOURS = env_int("CREDENCE_CHALLENGE_WINDOW_MIN_HOURS", 1)
+CREDENCE_CHALLENGE_WINDOW_MAX_HOURS = env_int("CREDENCE_CHALLENGE_WINDOW_MAX_HOURS", 168)
+CREDENCE_MAX_OPEN_CLAIMS = env_int("CREDENCE_MAX_OPEN_CLAIMS", 20)

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class MarketsConfig(AppConfig):
+    name = "apps.markets"
+    label = "markets"

@@ -1,0 +1,175 @@
+"""Claims and their LMSR markets. Every write goes through apps.markets.services; every credit
+movement through apps.ledger.services.ledger_transfer."""
+
+from datetime import timedelta
+
+from django.db import models
+from django.db.models import Q
+
+from apps.identities.models import Identity
+from apps.ledger.models import Account, Transfer
+
+PRICE = {"max_digits": 21, "decimal_places": 20}  # a probability, to 1e-20
+
+
+class Domain(models.Model):
+    """The managed list of subject areas; reputation is kept per domain."""
+
+    slug = models.SlugField(max_length=40, unique=True)
+    name = models.CharField(max_length=80)
+    description = models.CharField(max_length=300, blank=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ClaimStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    OPEN = "open", "Open"
+    CLOSED = "closed", "Closed"
+    PROPOSED = "proposed", "Resolution proposed"
+    DISPUTED = "disputed", "Disputed"
+    RESOLVED_YES = "resolved_yes", "Resolved YES"
+    RESOLVED_NO = "resolved_no", "Resolved NO"
+    VOIDED = "voided", "Voided"
+
+
+class Claim(models.Model):
+    title = models.CharField(max_length=200)
+    criteria = models.TextField(
+        help_text="Binding resolution criteria; later clarifications are appended, never edited."
+    )
+    domain = models.ForeignKey(Domain, on_delete=models.PROTECT, related_name="claims")
+    tags = models.JSONField(default=list, blank=True)
+    author = models.ForeignKey(Identity, on_delete=models.PROTECT, related_name="claims")
+    status = models.CharField(max_length=16, choices=ClaimStatus.choices, default=ClaimStatus.DRAFT)
+    opens_at = models.DateTimeField(null=True, blank=True)
+    closes_at = models.DateTimeField()
+    resolve_by = models.DateTimeField()
+    liquidity = models.BigIntegerField(help_text="LMSR b, in micro-credits.")
+    challenge_window = models.DurationField(default=timedelta(hours=24))
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    settled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(liquidity__gt=0), name="markets_claim_liquidity_positive"),
+            models.CheckConstraint(
+                condition=Q(resolve_by__gte=models.F("closes_at")), name="markets_claim_resolve_after_close"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "closes_at"]),
+            models.Index(fields=["domain", "status"]),
+            models.Index(fields=["author", "status"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Clarification(models.Model):
+    """Append-only log of the author's clarifications after a claim opened."""
+
+    claim = models.ForeignKey(Claim, on_delete=models.PROTECT, related_name="clarifications")
+    text = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"Clarification #{self.pk} of claim #{self.claim_id}"
+
+
+class Market(models.Model):
+    """The LMSR state of one claim. The row is the lock every trade on the claim takes first."""
+
+    claim = models.OneToOneField(Claim, on_delete=models.PROTECT, related_name="market")
+    escrow = models.OneToOneField(Account, on_delete=models.PROTECT, related_name="market")
+    q_yes = models.BigIntegerField(default=0)
+    q_no = models.BigIntegerField(default=0)
+    liquidity = models.BigIntegerField()
+    subsidy = models.BigIntegerField(help_text="ceil(b ln 2) paid in by the author at publication.")
+    volume = models.BigIntegerField(default=0, help_text="Sum of |cost| of every trade, micro-credits.")
+    price_yes = models.DecimalField(**PRICE, default="0.5")
+    trade_count = models.IntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(q_yes__gte=0, q_no__gte=0), name="markets_market_shares_non_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Market of claim #{self.claim_id}"
+
+
+class Side(models.TextChoices):
+    YES = "yes", "YES"
+    NO = "no", "NO"
+
+
+class Trade(models.Model):
+    market = models.ForeignKey(Market, on_delete=models.PROTECT, related_name="trades")
+    identity = models.ForeignKey(Identity, on_delete=models.PROTECT, related_name="trades")
+    side = models.CharField(max_length=3, choices=Side.choices)
+    shares = models.BigIntegerField(help_text="+ bought, - sold (micro-shares).")
+    cost = models.BigIntegerField(help_text="+ paid into the market, - received from it (micro-credits, fee excluded).")
+    fee = models.BigIntegerField(default=0)
+    price_before = models.DecimalField(**PRICE)
+    price_after = models.DecimalField(**PRICE)
+    belief = models.DecimalField(max_digits=7, decimal_places=6, null=True, blank=True)
+    rationale = models.TextField(blank=True)
+    idempotency_key = models.CharField(max_length=200)
+    body_sha256 = models.CharField(max_length=64)
+    transfer = models.OneToOneField(Transfer, on_delete=models.PROTECT, related_name="trade")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["identity", "idempotency_key"], name="markets_trade_idempotency"),
+            models.CheckConstraint(condition=~Q(shares=0), name="markets_trade_shares_non_zero"),
+            models.CheckConstraint(condition=Q(fee__gte=0), name="markets_trade_fee_non_negative"),
+        ]
+        indexes = [models.Index(fields=["market", "-id"]), models.Index(fields=["identity", "-id"])]
+
+    def __str__(self) -> str:
+        return f"{self.shares:+d} {self.side} on market #{self.market_id}"
+
+
+class Position(models.Model):
+    """Net holdings of one identity in one market, kept current by every trade."""
+
+    market = models.ForeignKey(Market, on_delete=models.PROTECT, related_name="positions")
+    identity = models.ForeignKey(Identity, on_delete=models.PROTECT, related_name="positions")
+    yes_shares = models.BigIntegerField(default=0)
+    no_shares = models.BigIntegerField(default=0)
+    # Credits paid in minus credits received (fees excluded): what a VOID refunds.
+    net_invested = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["market", "identity"], name="markets_one_position_per_identity"),
+            models.CheckConstraint(
+                condition=Q(yes_shares__gte=0, no_shares__gte=0), name="markets_position_non_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"@{self.identity_id} in market #{self.market_id}"
+
+
+class PricePoint(models.Model):
+    market = models.ForeignKey(Market, on_delete=models.PROTECT, related_name="price_points")
+    price_yes = models.DecimalField(**PRICE)
+    trade = models.OneToOneField(Trade, null=True, blank=True, on_delete=models.PROTECT, related_name="price_point")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["market", "id"])]
+
+    def __str__(self) -> str:
+        return f"{self.price_yes} at {self.created_at}"

@@ -1,0 +1,348 @@
+"""Writes of the markets app: claims and trades. Locks are taken in one order everywhere: the market
+row first, then (inside ledger_transfer) the ledger accounts by id."""
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from apps.core.amounts import CREDIT
+from apps.core.errors import Conflict, PermissionDenied, ValidationFailed
+from apps.core.services import event_emit
+from apps.identities.models import Identity
+from apps.identities.services import IdentitySuspended
+from apps.ledger.models import Account, AccountKind
+from apps.ledger.services import PLATFORM_FEES, IdempotencyConflict, ledger_transfer, system_account, wallet_for
+from apps.markets import lmsr
+from apps.markets.models import Claim, ClaimStatus, Domain, Market, Position, PricePoint, Side, Trade
+
+BPS = 10_000
+
+
+class MarketClosed(Conflict):
+    code = "market_closed"
+    default_message = "This market is not open for trading."
+
+
+class IllegalTransition(Conflict):
+    code = "illegal_transition"
+    default_message = "The claim is not in a state that allows this."
+
+
+class PriceLimitCrossed(Conflict):
+    code = "price_limit_crossed"
+    default_message = "The order would move the price past its limit."
+
+
+class NothingToTrade(Conflict):
+    code = "nothing_to_trade"
+    default_message = "The order would trade no shares."
+
+
+class InsufficientShares(Conflict):
+    code = "insufficient_shares"
+    default_message = "You do not hold that many shares."
+
+
+class TooManyOpenClaims(Conflict):
+    code = "too_many_open_claims"
+    default_message = "You have reached the maximum number of open claims."
+
+
+def _clean_text(value: str, field: str, max_length: int, required: bool = True) -> str:
+    value = (value or "").strip()
+    if (required and not value) or len(value) > max_length:
+        raise ValidationFailed(f"{field} must be 1-{max_length} characters.", detail={"field": field})
+    return value
+
+
+@transaction.atomic
+def claim_create(
+    *,
+    author: Identity,
+    title: str,
+    criteria: str,
+    domain: Domain,
+    closes_at: datetime,
+    resolve_by: datetime,
+    liquidity: int,
+    tags: list[str] | None = None,
+    challenge_window: timedelta | None = None,
+) -> Claim:
+    """A draft claim. Nothing is charged until it is published."""
+    if not author.is_active:
+        raise IdentitySuspended()
+    now = timezone.now()
+    if closes_at <= now:
+        raise ValidationFailed("closes_at must be in the future.", detail={"field": "closes_at"})
+    if resolve_by < closes_at:
+        raise ValidationFailed("resolve_by must not be before closes_at.", detail={"field": "resolve_by"})
+    low, high = settings.CREDENCE_LIQUIDITY_MIN_CREDITS * CREDIT, settings.CREDENCE_LIQUIDITY_MAX_CREDITS * CREDIT
+    if type(liquidity) is not int or not low <= liquidity <= high:
+        raise ValidationFailed(
+            f"liquidity must be between {low} and {high} micro-credits.", detail={"field": "liquidity"}
+        )
+    window = challenge_window or timedelta(hours=settings.CREDENCE_CHALLENGE_WINDOW_HOURS)
+    low_w = timedelta(hours=settings.CREDENCE_CHALLENGE_WINDOW_MIN_HOURS)
+    high_w = timedelta(hours=settings.CREDENCE_CHALLENGE_WINDOW_MAX_HOURS)
+    if not low_w <= window <= high_w:
+        raise ValidationFailed("challenge_window is out of bounds.", detail={"field": "challenge_window"})
+    tags = sorted({_clean_text(tag, "tags", 40).lower() for tag in (tags or [])})
+    if len(tags) > 10:
+        raise ValidationFailed("At most 10 tags.", detail={"field": "tags"})
+    return Claim.objects.create(
+        author=author,
+        title=_clean_text(title, "title", 200),
+        criteria=_clean_text(criteria, "criteria", 10_000),
+        domain=domain,
+        tags=tags,
+        closes_at=closes_at,
+        resolve_by=resolve_by,
+        liquidity=liquidity,
+        challenge_window=window,
+    )
+
+
+@transaction.atomic
+def claim_publish(*, claim: Claim, actor: Identity) -> Market:
+    """Open a draft for trading. The author pays the LMSR subsidy ceil(b ln 2) into the market's
+    escrow (posting costs credit: spam has a price); with too little credit nothing is created."""
+    # Lock the author's identity row: concurrent publications cannot both pass the open-claims limit.
+    author = Identity.objects.select_for_update().get(pk=claim.author_id)
+    claim = Claim.objects.select_for_update().get(pk=claim.pk)
+    if actor.pk != author.pk:
+        raise PermissionDenied("Only the author may publish a claim.")
+    if not author.is_active:
+        raise IdentitySuspended()
+    if claim.status != ClaimStatus.DRAFT:
+        raise IllegalTransition(f"A {claim.get_status_display().lower()} claim cannot be published.")
+    now = timezone.now()
+    if claim.closes_at <= now:
+        raise ValidationFailed("The claim's closing time has passed.", detail={"field": "closes_at"})
+    limit = settings.CREDENCE_MAX_OPEN_CLAIMS
+    if Claim.objects.filter(author=author, status=ClaimStatus.OPEN, closes_at__gt=now).count() >= limit:
+        raise TooManyOpenClaims(detail={"limit": limit})
+    escrow = Account.objects.create(kind=AccountKind.MARKET_ESCROW, code=f"market:{claim.pk}:escrow")
+    subsidy = lmsr.initial_subsidy(claim.liquidity)
+    ledger_transfer(
+        lines=[(wallet_for(author), -subsidy), (escrow, subsidy)],
+        kind="market_subsidy",
+        idempotency_key=f"market-subsidy:{claim.pk}",
+        memo=f"Subsidy for claim #{claim.pk}",
+    )
+    market = Market.objects.create(claim=claim, escrow=escrow, liquidity=claim.liquidity, subsidy=subsidy)
+    claim.status = ClaimStatus.OPEN
+    claim.opens_at = now
+    claim.save(update_fields=["status", "opens_at", "updated_at"])
+    PricePoint.objects.create(market=market, price_yes=Decimal("0.5"))
+    event_emit(
+        kind="claim.opened", subject=f"claim:{claim.pk}", actor_identity_id=author.pk, payload={"subsidy": subsidy}
+    )
+    return market
+
+
+@dataclass(frozen=True)
+class Order:
+    """What a trader asks for. `kind`: 'buy' (spend `amount` on `side`), 'belief' (trade toward
+    probability `belief` of YES, spending at most `amount`), or 'sell' (`shares` of `side` back)."""
+
+    kind: str
+    side: str | None = None
+    amount: int | None = None
+    shares: int | None = None
+    belief: Decimal | None = None
+    limit_price: Decimal | None = None
+    allow_partial: bool = False
+    rationale: str = ""
+
+    def body_sha256(self, claim_id: int) -> str:
+        body = {k: (str(v) if isinstance(v, Decimal) else v) for k, v in self.__dict__.items()}
+        body["claim"] = claim_id
+        return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Fill:
+    """A priced order, not yet placed (the quote endpoint returns this)."""
+
+    side: str
+    shares: int  # + buy, - sell
+    cost: int  # + paid to the market, - received from it (fee excluded)
+    fee: int
+    price_before: Decimal
+    price_after: Decimal
+
+
+def _fee(gross: int) -> int:
+    return -(-gross * settings.CREDENCE_TRADING_FEE_BPS // BPS)  # rounded up: fees favour the platform
+
+
+def _affordable(state: lmsr.State, side: str, budget: int) -> int:
+    """The most shares of `side` whose cost plus fee fits the budget."""
+    shares = lmsr.shares_for_amount(state, side, budget * BPS // (BPS + settings.CREDENCE_TRADING_FEE_BPS))
+    while shares > 0:
+        cost = lmsr.buy_cost(state, side, shares)
+        if cost + _fee(cost) <= budget:
+            break
+        shares -= 1
+    return shares
+
+
+def _check_probability(value: Decimal | None, field: str) -> Decimal:
+    if value is None or not (Decimal(0) < value < Decimal(1)):
+        raise ValidationFailed(f"{field} must be a probability strictly between 0 and 1.", detail={"field": field})
+    return value
+
+
+def order_price(*, market: Market, order: Order, position: Position | None = None) -> Fill:
+    """Price an order against the market's current state, applying its limit (refuse or partial fill)."""
+    state = lmsr.State(market.q_yes, market.q_no, market.liquidity)
+    if order.kind == "belief":
+        belief = _check_probability(order.belief, "belief")
+        if order.amount is None or order.amount <= 0:
+            raise ValidationFailed(
+                "A belief order needs a positive amount to spend at most.", detail={"field": "amount"}
+            )
+        side = Side.YES if lmsr.price(state, lmsr.YES) < belief else Side.NO
+        target = belief if side == Side.YES else 1 - belief
+        shares = min(lmsr.shares_to_price(state, side, target), _affordable(state, side, order.amount))
+        sign = 1
+    elif order.kind == "buy":
+        side = order.side
+        if side not in Side.values:
+            raise ValidationFailed("side must be 'yes' or 'no'.", detail={"field": "side"})
+        if type(order.amount) is not int or order.amount <= 0:
+            raise ValidationFailed("amount must be a positive integer of micro-credits.", detail={"field": "amount"})
+        shares = _affordable(state, side, order.amount)
+        if order.limit_price is not None:
+            limit = _check_probability(order.limit_price, "limit_price")
+            reachable = lmsr.shares_to_price(state, side, limit)
+            if shares > reachable:
+                if not order.allow_partial:
+                    raise PriceLimitCrossed(detail={"limit_price": str(limit)})
+                shares = reachable
+        sign = 1
+    elif order.kind == "sell":
+        side = order.side
+        if side not in Side.values:
+            raise ValidationFailed("side must be 'yes' or 'no'.", detail={"field": "side"})
+        if type(order.shares) is not int or order.shares <= 0:
+            raise ValidationFailed("shares must be a positive integer of micro-shares.", detail={"field": "shares"})
+        held = 0 if position is None else (position.yes_shares if side == Side.YES else position.no_shares)
+        if order.shares > held:
+            raise InsufficientShares(detail={"held": held, "requested": order.shares})
+        shares = order.shares
+        if order.limit_price is not None:
+            limit = _check_probability(order.limit_price, "limit_price")
+            reachable = lmsr.shares_to_sell_to_price(state, side, limit)
+            if shares > reachable:
+                if not order.allow_partial:
+                    raise PriceLimitCrossed(detail={"limit_price": str(limit)})
+                shares = reachable
+        sign = -1
+    else:
+        raise ValidationFailed("kind must be 'buy', 'belief' or 'sell'.", detail={"field": "kind"})
+    if shares <= 0:
+        raise NothingToTrade()
+    if sign > 0:
+        cost = lmsr.buy_cost(state, side, shares)
+        fee = _fee(cost)
+    else:
+        payout = lmsr.sell_payout(state, side, shares)
+        cost, fee = -payout, _fee(payout)
+        if payout - fee <= 0:
+            raise NothingToTrade("The sale would pay nothing after the fee.")
+    after = state.moved(side, sign * shares)
+    return Fill(
+        side=side,
+        shares=sign * shares,
+        cost=cost,
+        fee=fee,
+        price_before=lmsr.price(state, lmsr.YES),
+        price_after=lmsr.price(after, lmsr.YES),
+    )
+
+
+def _is_open(claim: Claim, now: datetime) -> bool:
+    return claim.status == ClaimStatus.OPEN and claim.closes_at > now
+
+
+@transaction.atomic
+def trade_place(*, identity: Identity, claim: Claim, order: Order, idempotency_key: str) -> Trade:
+    """Place an order. A retry with the same key returns the first trade (`.replayed = True`); the same
+    key with a different order is IdempotencyConflict. Refused orders write nothing."""
+    if not idempotency_key or len(idempotency_key) > 120:
+        raise ValidationFailed("An idempotency key of 1-120 characters is required.", code="idempotency_key_required")
+    body = order.body_sha256(claim.pk)
+    # The market row is the first lock (then ledger accounts, by id, inside ledger_transfer). Under it,
+    # trades on this market are serial: the position and the LMSR state below cannot change under us.
+    market = Market.objects.select_for_update().select_related("claim").filter(claim_id=claim.pk).first()
+    existing = Trade.objects.filter(identity=identity, idempotency_key=idempotency_key).first()
+    if existing is not None:  # checked under the lock, so a concurrent duplicate sees the first commit
+        if existing.body_sha256 != body or existing.market.claim_id != claim.pk:
+            raise IdempotencyConflict(detail={"idempotency_key": idempotency_key})
+        existing.replayed = True
+        return existing
+    if not identity.is_active:
+        raise IdentitySuspended()
+    now = timezone.now()
+    if market is None or not _is_open(market.claim, now):
+        raise MarketClosed()
+    position = Position.objects.filter(market=market, identity=identity).first()
+    fill = order_price(market=market, order=order, position=position)
+
+    wallet, escrow, fees = wallet_for(identity), market.escrow_id, system_account(PLATFORM_FEES)
+    if fill.cost > 0:
+        lines = [(wallet, -(fill.cost + fill.fee)), (escrow, fill.cost), (fees, fill.fee)]
+    else:
+        lines = [(escrow, fill.cost), (wallet, -fill.cost - fill.fee), (fees, fill.fee)]
+    transfer = ledger_transfer(
+        lines=[line for line in lines if line[1]],
+        kind="trade",
+        idempotency_key=f"trade:{identity.pk}:{idempotency_key}",
+        memo=f"{'Buy' if fill.shares > 0 else 'Sell'} {fill.side.upper()} on claim #{claim.pk}",
+    )
+
+    delta = fill.shares
+    if fill.side == Side.YES:
+        market.q_yes += delta
+    else:
+        market.q_no += delta
+    market.volume += abs(fill.cost)
+    market.trade_count += 1
+    market.price_yes = fill.price_after.quantize(Decimal("1e-20"))
+    market.save(update_fields=["q_yes", "q_no", "volume", "trade_count", "price_yes", "updated_at"])
+    if position is None:
+        position = Position(market=market, identity=identity)
+    if fill.side == Side.YES:
+        position.yes_shares += delta
+    else:
+        position.no_shares += delta
+    position.net_invested += fill.cost
+    position.save()
+    trade = Trade.objects.create(
+        market=market,
+        identity=identity,
+        side=fill.side,
+        shares=fill.shares,
+        cost=fill.cost,
+        fee=fill.fee,
+        price_before=fill.price_before.quantize(Decimal("1e-20")),
+        price_after=fill.price_after.quantize(Decimal("1e-20")),
+        belief=order.belief,
+        rationale=order.rationale[:2000],
+        idempotency_key=idempotency_key,
+        body_sha256=body,
+        transfer=transfer,
+    )
+    PricePoint.objects.create(market=market, price_yes=market.price_yes, trade=trade)
+    payload = {"trade": trade.pk, "side": fill.side, "shares": fill.shares, "price_yes": str(market.price_yes)}
+    event_emit(kind="trade.placed", subject=f"claim:{claim.pk}", actor_identity_id=identity.pk, payload=payload)
+    event_emit(kind="market.price_changed", subject=f"claim:{claim.pk}", payload={"price_yes": str(market.price_yes)})
+    trade.replayed = False
+    return trade

@@ -1,0 +1,245 @@
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from apps.core.amounts import CREDIT
+from apps.core.errors import PermissionDenied
+from apps.core.models import Event
+from apps.ledger.models import Account, Transfer
+from apps.ledger.selectors import wallet_balance
+from apps.ledger.services import PLATFORM_FEES, IdempotencyConflict, InsufficientCredit, system_account
+from apps.markets import lmsr
+from apps.markets.models import Claim, ClaimStatus, Market, Position, PricePoint, Trade
+from apps.markets.services import (
+    IllegalTransition,
+    InsufficientShares,
+    MarketClosed,
+    NothingToTrade,
+    Order,
+    PriceLimitCrossed,
+    claim_publish,
+    trade_place,
+)
+from tests import factories
+from tests.markets.conftest import LIQUIDITY, make_claim
+
+pytestmark = pytest.mark.django_db
+GRANT = 1000 * CREDIT
+SUBSIDY = 69_314_719  # ceil(100 credits * ln 2)
+
+
+def _nothing_written_since(snapshot):
+    assert (
+        Transfer.objects.count(),
+        Trade.objects.count(),
+        Event.objects.count(),
+        Position.objects.count(),
+    ) == snapshot
+
+
+def _snapshot():
+    return Transfer.objects.count(), Trade.objects.count(), Event.objects.count(), Position.objects.count()
+
+
+def test_publishing_moves_the_subsidy_into_the_escrow(author, domain):
+    claim = make_claim(author, domain)
+    market = Market.objects.get(claim=claim)
+    assert claim.status == ClaimStatus.OPEN
+    assert market.subsidy == SUBSIDY == lmsr.initial_subsidy(LIQUIDITY)
+    assert market.escrow.balance == SUBSIDY
+    assert wallet_balance(author) == GRANT - SUBSIDY
+    assert Event.objects.filter(kind="claim.opened", subject=f"claim:{claim.pk}").count() == 1
+    assert PricePoint.objects.get(market=market).price_yes == Decimal("0.5")
+
+
+def test_publishing_without_the_subsidy_creates_nothing(author, domain):
+    claim = make_claim(author, domain, publish=False, liquidity=10_000 * CREDIT)  # subsidy ~6,931 credits
+    accounts, snapshot = Account.objects.count(), _snapshot()
+    with pytest.raises(InsufficientCredit):
+        claim_publish(claim=claim, actor=author)
+    claim.refresh_from_db()
+    assert claim.status == ClaimStatus.DRAFT
+    assert not Market.objects.exists()
+    assert Account.objects.count() == accounts
+    _nothing_written_since(snapshot)
+
+
+def test_only_the_author_publishes_and_only_once(author, domain, trader):
+    claim = make_claim(author, domain, publish=False)
+    with pytest.raises(PermissionDenied):
+        claim_publish(claim=claim, actor=trader)
+    claim_publish(claim=claim, actor=author)
+    with pytest.raises(IllegalTransition):
+        claim_publish(claim=claim, actor=author)
+    assert Market.objects.count() == 1
+
+
+def test_buying_yes_charges_cost_plus_fee_and_updates_everything(claim, trader):
+    fees_before = system_account(PLATFORM_FEES).balance
+    trade = trade_place(
+        identity=trader, claim=claim, order=Order(kind="buy", side="yes", amount=10 * CREDIT), idempotency_key="t1"
+    )
+    market = Market.objects.get(claim=claim)
+    state = lmsr.State(0, 0, LIQUIDITY)
+    assert trade.cost == lmsr.buy_cost(state, "yes", trade.shares)
+    assert trade.fee == -(-trade.cost // 100)  # 1%, rounded up
+    assert trade.cost + trade.fee <= 10 * CREDIT
+    assert wallet_balance(trader) == GRANT - trade.cost - trade.fee
+    assert market.escrow.balance == SUBSIDY + trade.cost
+    assert system_account(PLATFORM_FEES).balance == fees_before + trade.fee
+    assert (market.q_yes, market.q_no, market.volume, market.trade_count) == (trade.shares, 0, trade.cost, 1)
+    assert market.price_yes == lmsr.price(lmsr.State(trade.shares, 0, LIQUIDITY)).quantize(Decimal("1e-20"))
+    assert trade.price_before == Decimal("0.5") and trade.price_after == market.price_yes
+    position = Position.objects.get(market=market, identity=trader)
+    assert (position.yes_shares, position.no_shares, position.net_invested) == (trade.shares, 0, trade.cost)
+    assert PricePoint.objects.filter(market=market, trade=trade).count() == 1
+    assert Event.objects.filter(kind="trade.placed", subject=f"claim:{claim.pk}").count() == 1
+    assert market.escrow.balance >= max(market.q_yes, market.q_no)
+
+
+def test_a_belief_order_moves_the_price_to_the_belief(claim, trader):
+    trade = trade_place(
+        identity=trader,
+        claim=claim,
+        order=Order(kind="belief", belief=Decimal("0.7"), amount=500 * CREDIT),
+        idempotency_key="b",
+    )
+    assert trade.side == "yes" and trade.belief == Decimal("0.7")
+    assert Decimal("0.6999") < Market.objects.get(claim=claim).price_yes <= Decimal("0.7")
+    low = trade_place(
+        identity=trader,
+        claim=claim,
+        order=Order(kind="belief", belief=Decimal("0.2"), amount=1 * CREDIT),
+        idempotency_key="c",
+    )
+    assert low.side == "no"
+    assert low.cost + low.fee <= 1 * CREDIT  # the budget binds before the price reaches 0.2
+    assert Market.objects.get(claim=claim).price_yes > Decimal("0.2")
+
+
+def test_selling_pays_out_less_the_fee(claim, trader):
+    bought = trade_place(
+        identity=trader, claim=claim, order=Order(kind="buy", side="no", amount=20 * CREDIT), idempotency_key="b"
+    )
+    balance = wallet_balance(trader)
+    sold = trade_place(
+        identity=trader, claim=claim, order=Order(kind="sell", side="no", shares=bought.shares), idempotency_key="s"
+    )
+    assert sold.shares == -bought.shares
+    assert wallet_balance(trader) == balance + (-sold.cost) - sold.fee
+    assert -sold.cost <= bought.cost  # a round trip never nets credit
+    position = Position.objects.get(identity=trader)
+    assert (position.no_shares, position.net_invested) == (0, bought.cost + sold.cost)
+
+
+def test_selling_more_than_held_is_refused(claim, trader):
+    trade_place(identity=trader, claim=claim, order=Order(kind="buy", side="yes", amount=CREDIT), idempotency_key="b")
+    snapshot = _snapshot()
+    with pytest.raises(InsufficientShares):
+        trade_place(
+            identity=trader, claim=claim, order=Order(kind="sell", side="yes", shares=10**12), idempotency_key="s"
+        )
+    _nothing_written_since(snapshot)
+
+
+def test_a_crossed_limit_is_refused_or_partly_filled_when_allowed(claim, trader):
+    order = Order(kind="buy", side="yes", amount=500 * CREDIT, limit_price=Decimal("0.6"))
+    snapshot = _snapshot()
+    with pytest.raises(PriceLimitCrossed):
+        trade_place(identity=trader, claim=claim, order=order, idempotency_key="l1")
+    _nothing_written_since(snapshot)
+    partial = Order(kind="buy", side="yes", amount=500 * CREDIT, limit_price=Decimal("0.6"), allow_partial=True)
+    trade = trade_place(identity=trader, claim=claim, order=partial, idempotency_key="l2")
+    assert Decimal("0.5999") < trade.price_after <= Decimal("0.6")
+    assert trade.cost + trade.fee < 500 * CREDIT
+
+
+def test_no_trading_once_closes_at_has_passed(claim, trader):
+    Claim.objects.filter(pk=claim.pk).update(closes_at=timezone.now() - timedelta(seconds=1))
+    snapshot = _snapshot()
+    with pytest.raises(MarketClosed):
+        trade_place(
+            identity=trader, claim=claim, order=Order(kind="buy", side="yes", amount=CREDIT), idempotency_key="x"
+        )
+    _nothing_written_since(snapshot)
+
+
+def test_a_draft_cannot_be_traded(author, domain, trader):
+    draft = make_claim(author, domain, publish=False)
+    with pytest.raises(MarketClosed):
+        trade_place(
+            identity=trader, claim=draft, order=Order(kind="buy", side="yes", amount=CREDIT), idempotency_key="x"
+        )
+
+
+def test_insufficient_credit_writes_nothing(claim, trader):
+    snapshot = _snapshot()
+    with pytest.raises(InsufficientCredit):
+        trade_place(
+            identity=trader,
+            claim=claim,
+            order=Order(kind="buy", side="yes", amount=GRANT + CREDIT),
+            idempotency_key="x",
+        )
+    _nothing_written_since(snapshot)
+    assert Market.objects.get(claim=claim).q_yes == 0
+
+
+def test_retries_return_the_first_trade_and_a_changed_order_conflicts(claim, trader):
+    order = Order(kind="buy", side="yes", amount=5 * CREDIT)
+    first = trade_place(identity=trader, claim=claim, order=order, idempotency_key="same")
+    again = trade_place(identity=trader, claim=claim, order=order, idempotency_key="same")
+    assert again.pk == first.pk and again.replayed
+    with pytest.raises(IdempotencyConflict):
+        trade_place(
+            identity=trader, claim=claim, order=Order(kind="buy", side="yes", amount=6 * CREDIT), idempotency_key="same"
+        )
+    assert Trade.objects.count() == 1
+    assert wallet_balance(trader) == GRANT - first.cost - first.fee
+
+
+@pytest.mark.parametrize(
+    "order",
+    [
+        Order(kind="buy", side="maybe", amount=CREDIT),
+        Order(kind="buy", side="yes", amount=0),
+        Order(kind="belief", belief=Decimal(1), amount=CREDIT),
+        Order(kind="buy", side="yes", amount=CREDIT, limit_price=Decimal("1.5")),
+        Order(kind="short", side="yes", amount=CREDIT),
+    ],
+)
+def test_invalid_orders_are_refused_and_write_nothing(claim, trader, order):
+    from apps.core.errors import ValidationFailed
+
+    snapshot = _snapshot()
+    with pytest.raises(ValidationFailed):
+        trade_place(identity=trader, claim=claim, order=order, idempotency_key="bad")
+    _nothing_written_since(snapshot)
+
+
+def test_a_belief_at_the_current_price_trades_nothing(claim, trader):
+    with pytest.raises(NothingToTrade):
+        trade_place(
+            identity=trader,
+            claim=claim,
+            order=Order(kind="belief", belief=Decimal("0.5"), amount=CREDIT),
+            idempotency_key="n",
+        )
+
+
+def test_the_author_may_trade_on_their_own_claim(claim, author):
+    trade = trade_place(
+        identity=author, claim=claim, order=Order(kind="buy", side="no", amount=CREDIT), idempotency_key="own"
+    )
+    assert trade.identity == author
+
+
+def test_suspended_identities_cannot_trade(claim):
+    from apps.identities.services import IdentitySuspended, identity_suspend
+
+    bot = factories.agent()
+    identity_suspend(identity=bot)
+    with pytest.raises(IdentitySuspended):
+        trade_place(identity=bot, claim=claim, order=Order(kind="buy", side="yes", amount=CREDIT), idempotency_key="s")

@@ -19,7 +19,7 @@ from apps.identities.services import IdentitySuspended
 from apps.ledger.models import Account, AccountKind
 from apps.ledger.services import PLATFORM_FEES, IdempotencyConflict, ledger_transfer, system_account, wallet_for
 from apps.markets import lmsr
-from apps.markets.models import Claim, ClaimStatus, Domain, Market, Position, PricePoint, Side, Trade
+from apps.markets.models import Claim, ClaimStatus, Clarification, Domain, Market, Position, PricePoint, Side, Trade
 
 BPS = 10_000
 
@@ -144,6 +144,24 @@ def claim_publish(*, claim: Claim, actor: Identity) -> Market:
         kind="claim.opened", subject=f"claim:{claim.pk}", actor_identity_id=author.pk, payload={"subsidy": subsidy}
     )
     return market
+
+
+@transaction.atomic
+def claim_clarify(*, claim: Claim, actor: Identity, text: str) -> Clarification:
+    """Append a clarification to an open claim's criteria (the author only; the criteria never change)."""
+    claim = Claim.objects.select_for_update().get(pk=claim.pk)
+    if actor.pk != claim.author_id:
+        raise PermissionDenied("Only the author may clarify a claim.")
+    if claim.status != ClaimStatus.OPEN:
+        raise IllegalTransition("Only an open claim can be clarified.")
+    clarification = Clarification.objects.create(claim=claim, text=_clean_text(text, "text", 2000))
+    event_emit(
+        kind="claim.clarified",
+        subject=f"claim:{claim.pk}",
+        actor_identity_id=actor.pk,
+        payload={"clarification": clarification.pk},
+    )
+    return clarification
 
 
 @dataclass(frozen=True)

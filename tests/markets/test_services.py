@@ -243,3 +243,19 @@ def test_suspended_identities_cannot_trade(claim):
     identity_suspend(identity=bot)
     with pytest.raises(IdentitySuspended):
         trade_place(identity=bot, claim=claim, order=Order(kind="buy", side="yes", amount=CREDIT), idempotency_key="s")
+
+
+def test_the_author_appends_clarifications_to_an_open_claim(claim, author, trader):
+    from apps.markets.models import Clarification
+    from apps.markets.services import claim_clarify
+
+    first = claim_clarify(claim=claim, actor=author, text="The replication must be preregistered.")
+    claim_clarify(claim=claim, actor=author, text="Either lab counts.")
+    assert list(Clarification.objects.filter(claim=claim).values_list("text", flat=True)) == [
+        "The replication must be preregistered.",
+        "Either lab counts.",
+    ]
+    assert first.created_at is not None
+    with pytest.raises(PermissionDenied):
+        claim_clarify(claim=claim, actor=trader, text="Not mine to clarify.")
+    assert Clarification.objects.count() == 2

@@ -72,6 +72,8 @@ def _normalise(lines: Iterable[tuple[AccountRef, int]]) -> dict[int, int]:
         if abs(amount) > MAX_AMOUNT:
             raise ValidationFailed("Amount out of range.", detail={"amount": amount})
         account_id = account.pk if isinstance(account, Account) else int(account)
+        if not 0 < account_id < 2**63:  # no account has such an id (ids are positive BIGINTs)
+            raise ValidationFailed("Unknown account.", detail={"accounts": [account_id]})
         merged[account_id] = merged.get(account_id, 0) + amount
     merged = {account_id: amount for account_id, amount in sorted(merged.items()) if amount != 0}
     if len(merged) < 2:
@@ -106,6 +108,11 @@ _CLAIM_KEY = (
 # are serialised by the IMMEDIATE transaction mode the settings choose. Only `%s` placeholders and the
 # backend's lock clause are formatted into this template, never a value.
 _LOCK_ACCOUNTS = "SELECT id, kind, balance FROM ledger_account WHERE id IN ({ids}) ORDER BY id {lock}"
+# PostgreSQL takes the ids as one array parameter: a settlement's transfer can name 100,000 accounts,
+# past the protocol's limit of 65,535 parameters in one statement.
+_PG_LOCK_ACCOUNTS = (
+    "SELECT id, kind, balance FROM ledger_account WHERE id = ANY(%s::bigint[]) ORDER BY id FOR NO KEY UPDATE"
+)
 # PostgreSQL takes the lines as arrays: one statement of the same text however many lines a transfer
 # has (a settlement may have thousands), with no CASE branch per row.
 _PG_SET_BALANCES = (
@@ -161,8 +168,11 @@ def ledger_transfer(
         transfer_id = claimed[0]
 
         ids = sorted(normalised)
-        lock = connection.ops.for_update_sql(no_key=True) if connection.features.has_select_for_update else ""
-        cursor.execute(_LOCK_ACCOUNTS.format(ids=", ".join(["%s"] * len(ids)), lock=lock), ids)
+        if connection.vendor == "postgresql":
+            cursor.execute(_PG_LOCK_ACCOUNTS, [ids])
+        else:
+            lock = connection.ops.for_update_sql(no_key=True) if connection.features.has_select_for_update else ""
+            cursor.execute(_LOCK_ACCOUNTS.format(ids=", ".join(["%s"] * len(ids)), lock=lock), ids)
         accounts = cursor.fetchall()
         if len(accounts) != len(ids):
             missing = sorted(set(ids) - {pk for pk, _, _ in accounts})

@@ -397,3 +397,17 @@ def test_refused_funding_leaves_no_half_written_wallet_behind():
         wallet_fund_agent(owner=owner, agent=bot, amount=GRANT + 1, idempotency_key="too-much")
     assert Account.objects.count() == accounts
     assert not Account.objects.filter(identity=bot).exists()
+
+
+def test_one_transfer_can_name_more_accounts_than_a_statement_has_parameters():
+    """A settlement pays every winner in one transfer: 70,000 lines, past PostgreSQL's 65,535 parameters."""
+    world = system_account(EXTERNAL_WORLD)
+    n = 70_000
+    accounts = Account.objects.bulk_create(
+        [Account(kind=AccountKind.MARKET_ESCROW, code=f"escrow:wide-{i}") for i in range(n)]
+    )
+    transfer = ledger_transfer(
+        lines=[(world, -n), *[(account, 1) for account in accounts]], kind="test", idempotency_key="wide"
+    )
+    assert Entry.objects.filter(transfer_id=transfer.pk).count() == n + 1
+    assert Account.objects.filter(code__startswith="escrow:wide-", balance=1).count() == n

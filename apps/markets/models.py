@@ -173,3 +173,46 @@ class PricePoint(models.Model):
 
     def __str__(self) -> str:
         return f"{self.price_yes} at {self.created_at}"
+
+
+class Outcome(models.TextChoices):
+    YES = "yes", "YES"
+    NO = "no", "NO"
+    VOID = "void", "VOID"
+
+
+class Resolution(models.Model):
+    """The bonded proposal of a claim's outcome, its challenge, and the decision of a dispute.
+
+    Optimistic: a proposal stands unless challenged within the claim's window. A challenge posts an
+    equal bond and turns the claim into a dispute that staff decide (reviewer panels come later).
+    """
+
+    claim = models.OneToOneField(Claim, on_delete=models.PROTECT, related_name="resolution")
+    bond_escrow = models.OneToOneField(Account, on_delete=models.PROTECT, related_name="resolution")
+    proposer = models.ForeignKey(Identity, on_delete=models.PROTECT, related_name="proposals")
+    proposed_outcome = models.CharField(max_length=4, choices=Outcome.choices)
+    evidence = models.TextField()
+    bond = models.BigIntegerField()
+    proposed_at = models.DateTimeField()
+    challenge_deadline = models.DateTimeField()
+    challenger = models.ForeignKey(Identity, null=True, blank=True, on_delete=models.PROTECT, related_name="challenges")
+    challenge_evidence = models.TextField(blank=True)
+    challenged_at = models.DateTimeField(null=True, blank=True)
+    final_outcome = models.CharField(max_length=4, choices=Outcome.choices, blank=True)
+    decided_by = models.ForeignKey("accounts.User", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    decision_reason = models.TextField(blank=True)
+    finalized_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(bond__gt=0), name="markets_resolution_bond_positive"),
+            models.CheckConstraint(
+                condition=Q(challenger__isnull=True) | ~Q(challenger=models.F("proposer")),
+                name="markets_resolution_challenger_is_not_proposer",
+            ),
+        ]
+        indexes = [models.Index(fields=["finalized_at", "challenge_deadline"])]
+
+    def __str__(self) -> str:
+        return f"Resolution of claim #{self.claim_id}: {self.proposed_outcome}"

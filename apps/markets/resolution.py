@@ -1,0 +1,331 @@
+"""Closing, resolving and settling claims: optimistic, bonded, decided by staff on dispute.
+
+Lifecycle: open -> closed (at closes_at) -> proposed (a bonded outcome) -> [disputed (an equal bond
+challenges it) -> decided by staff] -> resolved_yes | resolved_no | voided -> settled.
+Staff may void a claim at any state before settlement. Every credit movement is one ledger_transfer
+with a key derived from the claim, so a retried step never moves credit twice; locks are taken market
+row first, then claim, then (inside ledger_transfer) accounts by id — the order trades use too.
+"""
+
+from datetime import datetime
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from apps.accounts.models import User
+from apps.core.amounts import CREDIT
+from apps.core.errors import PermissionDenied, ValidationFailed
+from apps.core.models import Event
+from apps.core.services import event_emit
+from apps.identities.models import Identity
+from apps.identities.services import IdentitySuspended
+from apps.ledger.models import Account, AccountKind, Transfer
+from apps.ledger.services import PLATFORM_FEES, ledger_transfer, system_account, wallet_for
+from apps.markets.models import Claim, ClaimStatus, Market, Outcome, Position, Resolution
+from apps.markets.services import BPS, IllegalTransition
+
+RESOLVED = {
+    Outcome.YES: ClaimStatus.RESOLVED_YES,
+    Outcome.NO: ClaimStatus.RESOLVED_NO,
+    Outcome.VOID: ClaimStatus.VOIDED,
+}
+FINAL_STATUSES = frozenset(RESOLVED.values())
+
+
+class ConflictOfInterest(PermissionDenied):
+    code = "conflict_of_interest"
+    default_message = "You hold a stake in this outcome."
+
+
+def _lock(claim: Claim) -> tuple[Market | None, Claim]:
+    """Market row first (as every trade), then the claim."""
+    market = Market.objects.select_for_update().filter(claim_id=claim.pk).first()
+    return market, Claim.objects.select_for_update().get(pk=claim.pk)
+
+
+def _require_staff(user: User) -> None:
+    if not (user.is_active and user.is_staff):
+        raise PermissionDenied("Only staff moderators may do this.")
+
+
+def _reason(reason: str) -> str:
+    reason = (reason or "").strip()
+    if not reason or len(reason) > 2000:
+        raise ValidationFailed("A reason of 1-2000 characters is required.", detail={"field": "reason"})
+    return reason
+
+
+def _outcome(outcome: str) -> str:
+    if outcome not in Outcome.values:
+        raise ValidationFailed("outcome must be 'yes', 'no' or 'void'.", detail={"field": "outcome"})
+    return outcome
+
+
+def bond_for(market: Market) -> int:
+    """The bond a proposal (and a challenge) posts: a minimum plus a share of the volume, rounded up."""
+    return settings.CREDENCE_BOND_MIN_CREDITS * CREDIT + -(-market.volume * settings.CREDENCE_BOND_VOLUME_BPS // BPS)
+
+
+def effective_status(claim: Claim, resolution: Resolution | None = None, now: datetime | None = None) -> str:
+    """What a reader should see: an open claim past closes_at is closed, and an unchallenged proposal
+    whose window has passed is final, even before the beat tasks have written that down."""
+    now = now or timezone.now()
+    if claim.status == ClaimStatus.OPEN and claim.closes_at <= now:
+        return ClaimStatus.CLOSED
+    if claim.status == ClaimStatus.PROPOSED and resolution is not None and resolution.challenge_deadline <= now:
+        return RESOLVED[resolution.proposed_outcome]
+    return claim.status
+
+
+@transaction.atomic
+def claims_close_due(*, now: datetime | None = None) -> int:
+    """Close every open claim whose closing time has passed: one UPDATE and one INSERT of events."""
+    now = now or timezone.now()
+    due = list(
+        Claim.objects.select_for_update(skip_locked=True)
+        .filter(status=ClaimStatus.OPEN, closes_at__lte=now)
+        .values_list("pk", flat=True)
+    )
+    if not due:
+        return 0
+    Claim.objects.filter(pk__in=due).update(status=ClaimStatus.CLOSED, updated_at=now)
+    Event.objects.bulk_create([Event(kind="claim.closed", subject=f"claim:{pk}") for pk in due])
+    return len(due)
+
+
+@transaction.atomic
+def resolution_propose(*, claim: Claim, proposer: Identity, outcome: str, evidence: str) -> Resolution:
+    """After close, an identity without a position proposes the outcome and posts the bond."""
+    market, claim = _lock(claim)
+    now = timezone.now()
+    if market is None or effective_status(claim, now=now) != ClaimStatus.CLOSED:
+        raise IllegalTransition("Only a claim that has closed (and has no proposal yet) can be resolved.")
+    if not proposer.is_active:
+        raise IdentitySuspended()
+    outcome = _outcome(outcome)
+    evidence = (evidence or "").strip()
+    if not evidence or len(evidence) > 5000:
+        raise ValidationFailed("Evidence of 1-5000 characters is required.", detail={"field": "evidence"})
+    position = Position.objects.filter(market=market, identity=proposer).first()
+    if position is not None and (position.yes_shares or position.no_shares):
+        raise ConflictOfInterest("You hold shares in this market and may not propose its outcome.")
+    bond = bond_for(market)
+    escrow = Account.objects.create(kind=AccountKind.BOND_ESCROW, code=f"claim:{claim.pk}:bonds")
+    ledger_transfer(
+        lines=[(wallet_for(proposer), -bond), (escrow, bond)],
+        kind="resolution_bond",
+        idempotency_key=f"bond-propose:{claim.pk}",
+        memo=f"Bond for proposing {outcome.upper()} on claim #{claim.pk}",
+    )
+    resolution = Resolution.objects.create(
+        claim=claim,
+        bond_escrow=escrow,
+        proposer=proposer,
+        proposed_outcome=outcome,
+        evidence=evidence,
+        bond=bond,
+        proposed_at=now,
+        challenge_deadline=now + claim.challenge_window,
+    )
+    claim.status = ClaimStatus.PROPOSED
+    claim.save(update_fields=["status", "updated_at"])
+    event_emit(
+        kind="claim.resolution_proposed",
+        subject=f"claim:{claim.pk}",
+        actor_identity_id=proposer.pk,
+        payload={"outcome": outcome, "bond": bond, "challenge_deadline": resolution.challenge_deadline.isoformat()},
+    )
+    return resolution
+
+
+@transaction.atomic
+def resolution_challenge(*, claim: Claim, challenger: Identity, evidence: str) -> Resolution:
+    """Within the window, anyone but the proposer challenges with an equal bond: the claim is disputed."""
+    _, claim = _lock(claim)
+    resolution = Resolution.objects.select_for_update().filter(claim=claim).first()
+    now = timezone.now()
+    if resolution is None or claim.status != ClaimStatus.PROPOSED or resolution.challenge_deadline <= now:
+        raise IllegalTransition("Only a proposal within its challenge window can be challenged.")
+    if challenger.pk == resolution.proposer_id:
+        raise ConflictOfInterest("The proposer cannot challenge their own proposal.")
+    if not challenger.is_active:
+        raise IdentitySuspended()
+    evidence = (evidence or "").strip()
+    if not evidence or len(evidence) > 5000:
+        raise ValidationFailed("Evidence of 1-5000 characters is required.", detail={"field": "evidence"})
+    ledger_transfer(
+        lines=[(wallet_for(challenger), -resolution.bond), (resolution.bond_escrow_id, resolution.bond)],
+        kind="resolution_bond",
+        idempotency_key=f"bond-challenge:{claim.pk}",
+        memo=f"Bond for challenging the proposal on claim #{claim.pk}",
+    )
+    resolution.challenger = challenger
+    resolution.challenge_evidence = evidence
+    resolution.challenged_at = now
+    resolution.save(update_fields=["challenger", "challenge_evidence", "challenged_at"])
+    claim.status = ClaimStatus.DISPUTED
+    claim.save(update_fields=["status", "updated_at"])
+    event_emit(kind="claim.disputed", subject=f"claim:{claim.pk}", actor_identity_id=challenger.pk)
+    return resolution
+
+
+def _finalize(
+    claim: Claim, resolution: Resolution, outcome: str, *, user: User | None = None, reason: str = ""
+) -> None:
+    now = timezone.now()
+    resolution.final_outcome = outcome
+    resolution.finalized_at = now
+    resolution.decided_by = user
+    resolution.decision_reason = reason
+    resolution.save(update_fields=["final_outcome", "finalized_at", "decided_by", "decision_reason"])
+    claim.status = RESOLVED[outcome]
+    claim.save(update_fields=["status", "updated_at"])
+    event_emit(kind="claim.resolved", subject=f"claim:{claim.pk}", payload={"outcome": outcome})
+
+
+@transaction.atomic
+def resolution_finalize(*, claim: Claim, now: datetime | None = None) -> Resolution:
+    """An unchallenged proposal whose window has passed becomes the outcome; the bond goes home."""
+    _, claim = _lock(claim)
+    resolution = Resolution.objects.select_for_update().filter(claim=claim).first()
+    now = now or timezone.now()
+    if resolution is None or claim.status != ClaimStatus.PROPOSED or resolution.challenge_deadline > now:
+        raise IllegalTransition("Only an unchallenged proposal past its window can be finalized.")
+    ledger_transfer(
+        lines=[(resolution.bond_escrow_id, -resolution.bond), (wallet_for(resolution.proposer), resolution.bond)],
+        kind="resolution_bond_return",
+        idempotency_key=f"bond-return:{claim.pk}",
+        memo=f"Bond returned: unchallenged proposal on claim #{claim.pk}",
+    )
+    _finalize(claim, resolution, resolution.proposed_outcome)
+    return resolution
+
+
+@transaction.atomic
+def dispute_decide(*, claim: Claim, user: User, outcome: str, reason: str) -> Resolution:
+    """Staff decide a dispute. The side that was right gets its bond back plus half the other's; the
+    other half goes to the platform fees account (it will pay the reviewer panel in a later issue)."""
+    _require_staff(user)
+    outcome, reason = _outcome(outcome), _reason(reason)
+    _, claim = _lock(claim)
+    resolution = Resolution.objects.select_for_update().filter(claim=claim).first()
+    if resolution is None or claim.status != ClaimStatus.DISPUTED:
+        raise IllegalTransition("Only a disputed claim can be decided.")
+    winner = resolution.proposer if outcome == resolution.proposed_outcome else resolution.challenger
+    half = resolution.bond // 2  # the loser's half that the winner gets; the rest (>= half) to fees
+    ledger_transfer(
+        lines=[
+            (resolution.bond_escrow_id, -2 * resolution.bond),
+            (wallet_for(winner), resolution.bond + half),
+            (system_account(PLATFORM_FEES), resolution.bond - half),
+        ],
+        kind="resolution_bond_award",
+        idempotency_key=f"bond-decide:{claim.pk}",
+        memo=f"Dispute on claim #{claim.pk} decided {outcome.upper()}",
+    )
+    _finalize(claim, resolution, outcome, user=user, reason=reason)
+    return resolution
+
+
+@transaction.atomic
+def claim_void(*, claim: Claim, user: User, reason: str) -> Claim:
+    """Staff void a claim at any state before settlement; bonds still held go back to who posted them,
+    and settlement refunds the traders and the author."""
+    _require_staff(user)
+    reason = _reason(reason)
+    _, claim = _lock(claim)
+    if claim.settled_at is not None or claim.status == ClaimStatus.VOIDED:
+        raise IllegalTransition("This claim is already settled or voided.")
+    resolution = Resolution.objects.select_for_update().filter(claim=claim).first()
+    if resolution is not None and resolution.finalized_at is None:
+        lines = [(wallet_for(resolution.proposer), resolution.bond)]
+        if resolution.challenger_id:
+            lines.append((wallet_for(resolution.challenger), resolution.bond))
+        held = sum(amount for _, amount in lines)
+        ledger_transfer(
+            lines=[(resolution.bond_escrow_id, -held), *lines],
+            kind="resolution_bond_return",
+            idempotency_key=f"bond-void:{claim.pk}",
+            memo=f"Bonds returned: claim #{claim.pk} voided",
+        )
+        _finalize(claim, resolution, Outcome.VOID, user=user, reason=reason)
+    else:
+        claim.status = ClaimStatus.VOIDED
+        claim.save(update_fields=["status", "updated_at"])
+        event_emit(
+            kind="claim.resolved", subject=f"claim:{claim.pk}", payload={"outcome": Outcome.VOID, "reason": reason}
+        )
+    return claim
+
+
+def _payout_lines(market: Market, outcome: str, escrow_balance: int) -> tuple[list[tuple[int, int]], int]:
+    """(wallet account id, amount) for every identity owed something, read in one query; and the dust.
+
+    YES/NO: each winning micro-share pays one micro-credit. VOID: each identity gets back what it put
+    in net (never a negative refund: sales at a profit are kept). If the refunds exceed what the escrow
+    holds beyond nothing (possible only when sellers took profits larger than the subsidy), they are
+    scaled down pro rata, rounded down, and the rounding dust goes to the fees account.
+    """
+    positions = Position.objects.filter(market=market)
+    if outcome == Outcome.VOID:
+        owed = positions.filter(net_invested__gt=0).values_list("identity_id", "net_invested")
+    else:
+        field = "yes_shares" if outcome == Outcome.YES else "no_shares"
+        owed = positions.filter(**{f"{field}__gt": 0}).values_list("identity_id", field)
+    wallets = dict(
+        Account.objects.filter(kind=AccountKind.WALLET, identity__positions__market=market).values_list(
+            "identity_id", "pk"
+        )
+    )
+    lines = [(wallets[identity_id], amount) for identity_id, amount in owed]
+    total = sum(amount for _, amount in lines)
+    if total <= escrow_balance:
+        return lines, 0
+    # Only VOID can get here: winning shares are always covered (escrow >= max(q), tested).
+    scaled = [(account, amount * escrow_balance // total) for account, amount in lines]
+    return scaled, escrow_balance - sum(amount for _, amount in scaled)
+
+
+@transaction.atomic
+def market_settle(*, claim: Claim) -> Transfer | None:
+    """Pay out a resolved or voided claim in one set-based, idempotent transfer that empties the escrow:
+    the winners (or, for VOID, the refunds), the residual to the author, rounding dust to fees.
+    Running it again returns the same transfer and changes nothing."""
+    market, claim = _lock(claim)
+    key = f"settle:{claim.pk}"
+    if claim.settled_at is not None:
+        return Transfer.objects.get(idempotency_key=key)
+    if claim.status not in FINAL_STATUSES:
+        raise IllegalTransition("Only a resolved or voided claim can be settled.")
+    now = timezone.now()
+    if market is None:  # a draft that was voided: nothing was ever paid in
+        claim.settled_at = now
+        claim.save(update_fields=["settled_at", "updated_at"])
+        return None
+    outcome = {v: k for k, v in RESOLVED.items()}[claim.status]
+    escrow_balance = Account.objects.get(pk=market.escrow_id).balance
+    lines, dust = _payout_lines(market, outcome, escrow_balance)
+    paid = sum(amount for _, amount in lines) + dust
+    residual = escrow_balance - paid
+    author_wallet = wallet_for(claim.author)
+    transfer = ledger_transfer(
+        lines=[
+            (market.escrow_id, -escrow_balance),
+            *lines,
+            (author_wallet, residual),
+            (system_account(PLATFORM_FEES).pk, dust),
+        ],
+        kind="settlement",
+        idempotency_key=key,
+        memo=f"Settlement of claim #{claim.pk}: {outcome.upper()}",
+        metadata={"outcome": outcome, "payees": len(lines), "residual": residual, "dust": dust},
+    )
+    claim.settled_at = now
+    claim.save(update_fields=["settled_at", "updated_at"])
+    event_emit(
+        kind="claim.settled",
+        subject=f"claim:{claim.pk}",
+        payload={"outcome": outcome, "payees": len(lines), "dust": dust},
+    )
+    return transfer

@@ -11,7 +11,10 @@ app.autodiscover_tasks()
 
 # A static schedule: django-celery-beat does not support Django 6.1 yet (see docs/architecture.md).
 # Per-agent schedules will live in our own models and be dispatched by one tick listed here.
-app.conf.beat_schedule = {}
+app.conf.beat_schedule = {
+    "markets.close_due": {"task": "markets.close_due", "schedule": 30.0},
+    "markets.finalize_due": {"task": "markets.finalize_due", "schedule": 60.0},
+}
 
 
 @app.on_after_configure.connect

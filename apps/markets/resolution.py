@@ -329,3 +329,27 @@ def market_settle(*, claim: Claim) -> Transfer | None:
         payload={"outcome": outcome, "payees": len(lines), "dust": dust},
     )
     return transfer
+
+
+def resolutions_finalize_due(*, now: datetime | None = None) -> int:
+    """Finalize every unchallenged proposal whose window has passed (each in its own transaction)."""
+    now = now or timezone.now()
+    due = Claim.objects.filter(status=ClaimStatus.PROPOSED, resolution__challenge_deadline__lte=now).only("pk")
+    done = 0
+    for claim in due:
+        try:
+            resolution_finalize(claim=claim, now=now)
+        except IllegalTransition:  # challenged or finalized meanwhile: nothing to do
+            continue
+        done += 1
+    return done
+
+
+def claims_settle_due() -> int:
+    """Settle every resolved or voided claim not settled yet (idempotent: safe to run any time)."""
+    due = Claim.objects.filter(status__in=FINAL_STATUSES, settled_at__isnull=True).only("pk")
+    done = 0
+    for claim in due:
+        market_settle(claim=claim)
+        done += 1
+    return done

@@ -5,6 +5,7 @@ from io import StringIO
 import pytest
 from allauth.account.models import EmailAddress
 from django.core.management import CommandError, call_command
+from django.db.models import F, Sum
 
 from apps.accounts.models import User, VerificationLevel
 from apps.core.amounts import CREDIT
@@ -13,6 +14,7 @@ from apps.core.models import Event
 from apps.identities.models import ApiKey, Identity, IdentityKind
 from apps.ledger.models import Account, Entry, Transfer
 from apps.ledger.selectors import ledger_verify_report, wallet_balance
+from apps.markets.models import Claim, ClaimStatus, Market, Trade
 
 pytestmark = pytest.mark.django_db
 
@@ -42,6 +44,13 @@ def snapshot() -> dict:
     }
 
 
+def _spent(identity) -> int:
+    """Credit an identity's trades and published claims took from its wallet."""
+    trades = Trade.objects.filter(identity=identity).aggregate(total=Sum(F("cost") + F("fee")))["total"] or 0
+    subsidies = Market.objects.filter(claim__author=identity).aggregate(total=Sum("subsidy"))["total"] or 0
+    return trades + subsidies
+
+
 def test_demo_seed_creates_verified_people_a_moderator_and_agents():
     output = seed()
 
@@ -63,11 +72,16 @@ def test_demo_seed_creates_verified_people_a_moderator_and_agents():
     for agent in agents.values():
         assert agent.model_name and agent.provider and agent.model_version and agent.autonomy_level
 
-    # Alice funded her bot from her signup grant; nobody else moved credit.
     grant = 1000 * CREDIT
-    assert wallet_balance(agents["base-rate-bot"]) == 250 * CREDIT
-    assert wallet_balance(Identity.objects.get(user=alice)) == grant - 250 * CREDIT
-    assert wallet_balance(Identity.objects.get(user=bob)) == grant
+    # Alice funded her bot; authors paid their markets' subsidies; traders paid cost + fee. Each wallet
+    # is its grant less exactly what its own trades, subsidies and transfers took (ledger entries).
+    assert wallet_balance(agents["base-rate-bot"]) == 250 * CREDIT - _spent(agents["base-rate-bot"])
+    assert wallet_balance(Identity.objects.get(user=alice)) == grant - 250 * CREDIT - _spent(
+        Identity.objects.get(user=alice)
+    )
+    assert wallet_balance(Identity.objects.get(user=bob)) == grant - _spent(Identity.objects.get(user=bob))
+    assert Claim.objects.filter(status=ClaimStatus.OPEN, tags=["demo"]).count() == 3
+    assert Trade.objects.count() == 5
     assert wallet_balance(agents["bobs-extremizer"]) == 0
     assert ledger_verify_report().ok
 

@@ -6,12 +6,14 @@ and changes nothing (transfers replay by idempotency key).
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 from allauth.account.models import EmailAddress
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from django.utils import timezone
 
 from apps.accounts.models import User
 from apps.accounts.services import user_email_verified
@@ -20,6 +22,8 @@ from apps.identities.models import ApiKey, AutonomyLevel, Identity
 from apps.identities.services import agent_create, api_key_create
 from apps.ledger.selectors import wallet_balance
 from apps.ledger.services import wallet_fund_agent
+from apps.markets.models import Claim, ClaimStatus, Domain
+from apps.markets.services import Order, claim_create, claim_publish, trade_place
 
 DEMO_PASSWORD = "credence-demo"  # noqa: S105 (published on purpose: printed by `make run`)
 
@@ -74,6 +78,45 @@ AGENTS = [
 FUNDING = [("alice@example.com", "base-rate-bot", 250)]
 # The agent that gets a demo API key, so docs/examples/agent_client.py works against a fresh install.
 KEYED_AGENT = "base-rate-bot"
+
+# (author email, title, domain slug, days open, liquidity credits, criteria): open markets to browse.
+CLAIMS = [
+    (
+        "alice@example.com",
+        "Will a room-temperature superconductor be independently replicated by the end of next year?",
+        "science",
+        60,
+        100,
+        "Resolves YES if two independent labs publish (preprint or journal) a replication of zero resistance "
+        "and the Meissner effect at or above 273 K and ambient pressure before the claim closes; NO otherwise.",
+    ),
+    (
+        "bob@example.com",
+        "Will the central bank cut its policy rate at its next meeting?",
+        "economics",
+        21,
+        50,
+        "Resolves YES if the bank's official statement after its next scheduled meeting announces a lower "
+        "policy rate than before the meeting; NO if it holds or raises.",
+    ),
+    (
+        "alice@example.com",
+        "Will this month set a new global temperature record for the month?",
+        "climate",
+        30,
+        50,
+        "Resolves YES if the first monthly bulletin of a major climate agency after the month ends ranks it "
+        "the warmest such month on record; NO otherwise.",
+    ),
+]
+# (trader email or agent handle, claim index, side, credits): trades that give the markets a history.
+TRADES = [
+    ("bob@example.com", 0, "no", 20),
+    ("base-rate-bot", 0, "no", 15),
+    ("alice@example.com", 1, "yes", 10),
+    ("base-rate-bot", 1, "no", 5),
+    ("bob@example.com", 2, "yes", 12),
+]
 KEY_NAME = "demo"
 
 
@@ -153,6 +196,42 @@ class Command(BaseCommand):
             token_file.write_text(token + "\n")
             token_file.chmod(0o600)
             created += 1
+        return created + self._seed_markets(users, agents)
+
+    def _seed_markets(self, users: dict[str, User], agents: dict[str, Identity]) -> int:
+        """Open claims and a few trades, through claim_create / claim_publish / trade_place."""
+        created = 0
+        claims = []
+        for email, title, domain_slug, days, liquidity, criteria in CLAIMS:
+            author = Identity.objects.get(user=users[email])
+            claim = Claim.objects.filter(title=title, author=author).first()
+            if claim is None:
+                now = timezone.now()
+                claim = claim_create(
+                    author=author,
+                    title=title,
+                    criteria=criteria,
+                    domain=Domain.objects.get(slug=domain_slug),
+                    closes_at=now + timedelta(days=days),
+                    resolve_by=now + timedelta(days=days + 14),
+                    liquidity=liquidity * CREDIT,
+                    tags=["demo"],
+                )
+                claim_publish(claim=claim, actor=author)
+                claim.refresh_from_db()
+                created += 1
+            claims.append(claim)
+        for who, index, side, amount in TRADES:
+            trader = agents[who] if who in agents else Identity.objects.get(user=users[who])
+            if claims[index].status != ClaimStatus.OPEN:
+                continue
+            trade = trade_place(
+                identity=trader,
+                claim=claims[index],
+                order=Order(kind="buy", side=side, amount=amount * CREDIT),
+                idempotency_key=f"demo-seed:{index}:{who}",
+            )
+            created += not trade.replayed
         return created
 
 

@@ -7,6 +7,7 @@ from apps.core.api import install_error_handlers
 from apps.core.throttling import AnonymousThrottle, CallerThrottle
 from apps.identities.api import router as identities_router
 from apps.ledger.api import router as ledger_router
+from apps.markets.api import router as markets_router
 
 api = NinjaAPI(
     title="Credence API",
@@ -27,3 +28,4 @@ api = NinjaAPI(
 install_error_handlers(api)
 api.add_router("", identities_router)
 api.add_router("", ledger_router)
+api.add_router("", markets_router)

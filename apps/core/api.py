@@ -103,6 +103,16 @@ class Page(Schema):
     next_cursor: str | None
 
 
+def require_idempotency_key(value: str | None) -> str:
+    """The Idempotency-Key header of a write that moves credit; refused (422) when missing or too long."""
+    if not value or len(value) > 120:
+        raise ValidationFailed(
+            "Send an Idempotency-Key header (1-120 characters) so a retry cannot move credit twice.",
+            code="idempotency_key_required",
+        )
+    return value
+
+
 def keyset_page(queryset, *, cursor: str | None, limit: int | None, key: str = "id") -> tuple[list, str | None]:
     """Newest-first keyset pagination on a unique, descending integer key: stable under inserts,
     and one query per page whatever the depth (unlike OFFSET)."""

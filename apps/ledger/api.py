@@ -3,8 +3,8 @@ from datetime import datetime
 from django.http import HttpRequest
 from ninja import Field, Header, Query, Router, Schema
 
-from apps.core.api import AUTH_ERRORS, BODY_ERRORS, Page, errors, keyset_page
-from apps.core.errors import NotFound, ValidationFailed
+from apps.core.api import AUTH_ERRORS, BODY_ERRORS, Page, errors, keyset_page, require_idempotency_key
+from apps.core.errors import NotFound
 from apps.identities.auth import caller_identity, key_or_session, session_only
 from apps.identities.models import Identity
 from apps.identities.selectors import agent_of_owner
@@ -65,15 +65,6 @@ def _my_agent(request: HttpRequest, agent_id: int) -> Identity:
     if agent is None:
         raise NotFound("No such agent.")
     return agent
-
-
-def _idempotency_key(value: str | None) -> str:
-    if not value or len(value) > 120:
-        raise ValidationFailed(
-            "Send an Idempotency-Key header (1-120 characters) so a retry cannot move credit twice.",
-            code="idempotency_key_required",
-        )
-    return value
 
 
 @router.get(
@@ -138,7 +129,10 @@ def agent_fund(
 ):
     agent = _my_agent(request, agent_id)
     transfer = services.wallet_fund_agent(
-        owner=request.auth.user, agent=agent, amount=payload.amount, idempotency_key=_idempotency_key(idempotency_key)
+        owner=request.auth.user,
+        agent=agent,
+        amount=payload.amount,
+        idempotency_key=require_idempotency_key(idempotency_key),
     )
     return _transfer_out(transfer, caller_identity(request.auth), agent, payload.amount)
 
@@ -157,6 +151,9 @@ def agent_withdraw(
 ):
     agent = _my_agent(request, agent_id)
     transfer = services.wallet_withdraw_agent(
-        owner=request.auth.user, agent=agent, amount=payload.amount, idempotency_key=_idempotency_key(idempotency_key)
+        owner=request.auth.user,
+        agent=agent,
+        amount=payload.amount,
+        idempotency_key=require_idempotency_key(idempotency_key),
     )
     return _transfer_out(transfer, caller_identity(request.auth), agent, payload.amount)

@@ -22,6 +22,7 @@ from apps.markets import lmsr
 from apps.markets.models import Claim, ClaimStatus, Clarification, Domain, Market, Position, PricePoint, Side, Trade
 
 BPS = 10_000
+PRICE_QUANTUM = Decimal("1e-20")  # prices are stored to 20 decimal places
 
 
 class MarketClosed(Conflict):
@@ -73,8 +74,10 @@ def claim_create(
     liquidity: int,
     tags: list[str] | None = None,
     challenge_window: timedelta | None = None,
+    publish: bool = False,
 ) -> Claim:
-    """A draft claim. Nothing is charged until it is published."""
+    """A draft claim; nothing is charged until it is published. With publish=True it is published in
+    the same transaction, so a refused publication (too little credit) leaves no draft behind."""
     if not author.is_active:
         raise IdentitySuspended()
     now = timezone.now()
@@ -95,7 +98,10 @@ def claim_create(
     tags = sorted({_clean_text(tag, "tags", 40).lower() for tag in (tags or [])})
     if len(tags) > 10:
         raise ValidationFailed("At most 10 tags.", detail={"field": "tags"})
-    return Claim.objects.create(
+    horizon = timedelta(days=settings.CREDENCE_MAX_CLAIM_HORIZON_DAYS)
+    if closes_at > now + horizon:
+        raise ValidationFailed(f"closes_at may be at most {horizon.days} days ahead.", detail={"field": "closes_at"})
+    claim = Claim.objects.create(
         author=author,
         title=_clean_text(title, "title", 200),
         criteria=_clean_text(criteria, "criteria", 10_000),
@@ -106,6 +112,10 @@ def claim_create(
         liquidity=liquidity,
         challenge_window=window,
     )
+    if publish:
+        claim_publish(claim=claim, actor=author)
+        claim.refresh_from_db()
+    return claim
 
 
 @transaction.atomic
@@ -152,7 +162,7 @@ def claim_clarify(*, claim: Claim, actor: Identity, text: str) -> Clarification:
     claim = Claim.objects.select_for_update().get(pk=claim.pk)
     if actor.pk != claim.author_id:
         raise PermissionDenied("Only the author may clarify a claim.")
-    if claim.status != ClaimStatus.OPEN:
+    if not market_is_open(claim):
         raise IllegalTransition("Only an open claim can be clarified.")
     clarification = Clarification.objects.create(claim=claim, text=_clean_text(text, "text", 2000))
     event_emit(
@@ -179,7 +189,8 @@ class Order:
     rationale: str = ""
 
     def body_sha256(self, claim_id: int) -> str:
-        body = {k: (str(v) if isinstance(v, Decimal) else v) for k, v in self.__dict__.items()}
+        # Decimals by value, not spelling: 0.7 and 0.70 are the same order.
+        body = {k: (format(v.normalize(), "f") if isinstance(v, Decimal) else v) for k, v in self.__dict__.items()}
         body["claim"] = claim_id
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
@@ -281,13 +292,15 @@ def order_price(*, market: Market, order: Order, position: Position | None = Non
         shares=sign * shares,
         cost=cost,
         fee=fee,
-        price_before=lmsr.price(state, lmsr.YES),
-        price_after=lmsr.price(after, lmsr.YES),
+        # At the precision a trade records, so a quote reads exactly as the trade it prices.
+        price_before=lmsr.price(state, lmsr.YES).quantize(PRICE_QUANTUM),
+        price_after=lmsr.price(after, lmsr.YES).quantize(PRICE_QUANTUM),
     )
 
 
-def _is_open(claim: Claim, now: datetime) -> bool:
-    return claim.status == ClaimStatus.OPEN and claim.closes_at > now
+def market_is_open(claim: Claim, now: datetime | None = None) -> bool:
+    """Open for trading: published and not past closes_at (whether or not the close sweep ran)."""
+    return claim.status == ClaimStatus.OPEN and claim.closes_at > (now or timezone.now())
 
 
 @transaction.atomic
@@ -309,7 +322,7 @@ def trade_place(*, identity: Identity, claim: Claim, order: Order, idempotency_k
     if not identity.is_active:
         raise IdentitySuspended()
     now = timezone.now()
-    if market is None or not _is_open(market.claim, now):
+    if market is None or not market_is_open(market.claim, now):
         raise MarketClosed()
     position = Position.objects.filter(market=market, identity=identity).first()
     fill = order_price(market=market, order=order, position=position)
@@ -333,7 +346,7 @@ def trade_place(*, identity: Identity, claim: Claim, order: Order, idempotency_k
         market.q_no += delta
     market.volume += abs(fill.cost)
     market.trade_count += 1
-    market.price_yes = fill.price_after.quantize(Decimal("1e-20"))
+    market.price_yes = fill.price_after
     market.save(update_fields=["q_yes", "q_no", "volume", "trade_count", "price_yes", "updated_at"])
     if position is None:
         position = Position(market=market, identity=identity)
@@ -350,8 +363,8 @@ def trade_place(*, identity: Identity, claim: Claim, order: Order, idempotency_k
         shares=fill.shares,
         cost=fill.cost,
         fee=fill.fee,
-        price_before=fill.price_before.quantize(Decimal("1e-20")),
-        price_after=fill.price_after.quantize(Decimal("1e-20")),
+        price_before=fill.price_before,
+        price_after=fill.price_after,
         belief=order.belief,
         rationale=order.rationale[:2000],
         idempotency_key=idempotency_key,

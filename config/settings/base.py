@@ -276,3 +276,4 @@ CREDENCE_MAX_OPEN_CLAIMS = env_int("CREDENCE_MAX_OPEN_CLAIMS", 20)
 # Resolution bonds: a fixed minimum (credits) plus a share of the market's volume (basis points).
 CREDENCE_BOND_MIN_CREDITS = env_int("CREDENCE_BOND_MIN_CREDITS", 10)
 CREDENCE_BOND_VOLUME_BPS = env_int("CREDENCE_BOND_VOLUME_BPS", 100)
+CREDENCE_MAX_CLAIM_HORIZON_DAYS = env_int("CREDENCE_MAX_CLAIM_HORIZON_DAYS", 3650)

@@ -13,7 +13,7 @@ LIQUIDITY = 100 * CREDIT
 
 @pytest.fixture
 def domain(db):
-    return Domain.objects.create(slug="science", name="Science")
+    return Domain.objects.get_or_create(slug="science", defaults={"name": "Science"})[0]
 
 
 def make_claim(author, domain, *, publish=True, liquidity=LIQUIDITY, closes_in=timedelta(days=7)):

@@ -259,3 +259,55 @@ def test_the_author_appends_clarifications_to_an_open_claim(claim, author, trade
     with pytest.raises(PermissionDenied):
         claim_clarify(claim=claim, actor=trader, text="Not mine to clarify.")
     assert Clarification.objects.count() == 2
+
+
+def test_no_clarification_once_closes_at_has_passed_even_before_the_sweep(claim, author):
+    from apps.markets.services import claim_clarify
+
+    Claim.objects.filter(pk=claim.pk).update(closes_at=timezone.now() - timedelta(seconds=1))
+    with pytest.raises(IllegalTransition):
+        claim_clarify(claim=claim, actor=author, text="Too late to change the meaning.")
+    assert not claim.clarifications.exists()
+
+
+def test_the_same_probability_spelled_differently_is_the_same_order(claim, trader):
+    first = trade_place(
+        identity=trader,
+        claim=claim,
+        order=Order(kind="belief", belief=Decimal("0.7"), amount=CREDIT),
+        idempotency_key="k",
+    )
+    again = trade_place(
+        identity=trader,
+        claim=claim,
+        order=Order(kind="belief", belief=Decimal("0.70"), amount=CREDIT),
+        idempotency_key="k",
+    )
+    assert again.pk == first.pk and again.replayed
+
+
+def test_claims_cannot_close_beyond_the_horizon(author, domain, settings):
+    from apps.core.errors import ValidationFailed
+
+    settings.CREDENCE_MAX_CLAIM_HORIZON_DAYS = 30
+    with pytest.raises(ValidationFailed) as refused:
+        make_claim(author, domain, publish=False, closes_in=timedelta(days=31))
+    assert refused.value.detail == {"field": "closes_at"}
+    assert not Claim.objects.exists()
+
+
+def test_create_and_publish_is_one_transaction(author, domain):
+    from apps.markets.services import claim_create
+
+    with pytest.raises(InsufficientCredit):
+        claim_create(
+            author=author,
+            title="Too rich for my wallet",
+            criteria="Resolves YES if it happens.",
+            domain=domain,
+            closes_at=timezone.now() + timedelta(days=3),
+            resolve_by=timezone.now() + timedelta(days=5),
+            liquidity=10_000 * CREDIT,
+            publish=True,
+        )
+    assert not Claim.objects.exists()

@@ -1,0 +1,528 @@
+"""Claims and trading over REST.
+
+Probabilities (prices, beliefs, limits) travel as decimal strings, exact to the 1e-20 the market
+stores ("0.52496747830188386163"); requests may send them as strings or JSON numbers. Amounts and
+shares are integers of micro-credits and micro-shares.
+"""
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from django.conf import settings
+from django.http import HttpRequest
+from ninja import Body, Field, Header, Query, Router, Schema, Status
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, WithJsonSchema
+
+from apps.core.api import AUTH_ERRORS, BODY_ERRORS, Page, errors, keyset_page, require_idempotency_key
+from apps.core.errors import NotFound, ValidationFailed
+from apps.identities.auth import ApiKeyAuth, SessionAuth, caller_identity, key_or_session
+from apps.identities.models import Identity
+from apps.ledger.selectors import wallet_balance
+from apps.ledger.services import MAX_AMOUNT
+from apps.markets import selectors, services
+from apps.markets.models import Claim, Position
+
+router = Router(tags=["claims and trading"])
+
+# PostgreSQL text cannot hold NUL: refuse it as invalid input (422) instead of failing on save.
+NO_NUL = r"^[^\x00]*$"
+
+
+def _decimal_str(value: object) -> object:
+    return format(value.normalize(), "f") if isinstance(value, Decimal) else value
+
+
+def _normal(value: Decimal) -> Decimal:
+    # One spelling per number: "0.70" and 0.7 are the same order, so a retry of either replays.
+    return value.normalize()
+
+
+def _utc(value: datetime) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("The date is out of range.") from None
+
+
+DecimalStr = Annotated[
+    str,
+    BeforeValidator(_decimal_str),
+    WithJsonSchema({"type": "string", "pattern": r"^-?\d+(\.\d+)?$", "examples": ["0.5"]}),
+]
+
+
+def _probability_schema(places: int) -> WithJsonSchema:
+    return WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
+                {"type": "string", "pattern": rf"^0?\.[0-9]{{1,{places}}}$"},
+            ],
+            "examples": ["0.62"],
+        }
+    )
+
+
+Probability = Annotated[Decimal, Field(gt=0, lt=1, decimal_places=20), AfterValidator(_normal), _probability_schema(20)]
+Belief = Annotated[Decimal, Field(gt=0, lt=1, decimal_places=6), AfterValidator(_normal), _probability_schema(6)]
+Moment = Annotated[AwareDatetime, AfterValidator(_utc)]
+Tag = Annotated[str, Field(min_length=1, max_length=40, pattern=NO_NUL)]
+ListedStatus = Literal["open", "closed", "proposed", "disputed", "resolved_yes", "resolved_no", "voided"]
+STATUS_HELP = (
+    "Effective status: an open claim whose closes_at has passed is 'closed', and a proposal whose "
+    "challenge window has passed unchallenged is resolved, before the periodic tasks record it."
+)
+
+# --- Schemas ------------------------------------------------------------------------------------------
+
+
+class DomainOut(Schema):
+    slug: str
+    name: str
+    description: str
+
+
+class ClarificationOut(Schema):
+    id: int
+    text: str
+    created_at: datetime
+
+
+class MarketOut(Schema):
+    price_yes: DecimalStr
+    price_no: DecimalStr
+    q_yes: int = Field(description="Outstanding YES micro-shares.")
+    q_no: int = Field(description="Outstanding NO micro-shares.")
+    liquidity: int = Field(description="LMSR b, micro-credits.")
+    volume: int = Field(description="Sum of |cost| of every trade, micro-credits.")
+    subsidy: int = Field(description="ceil(b ln 2), paid in by the author at publication.")
+    trade_count: int
+
+    @staticmethod
+    def resolve_price_no(market) -> Decimal:
+        return 1 - market.price_yes
+
+
+class ClaimListOut(Schema):
+    id: int
+    title: str
+    status: str = Field(alias="effective_status", description=STATUS_HELP)
+    domain: str = Field(alias="domain.slug")
+    tags: list[str]
+    author: str = Field(alias="author.handle")
+    closes_at: datetime
+    resolve_by: datetime
+    price_yes: DecimalStr
+    volume: int
+    liquidity: int
+    trade_count: int
+
+
+class ClaimPage(Page):
+    items: list[ClaimListOut]
+
+
+class ClaimOut(Schema):
+    id: int
+    title: str
+    criteria: str = Field(description="Binding resolution criteria; never edited.")
+    clarifications: list[ClarificationOut] = Field(description="The author's clarifications, oldest first.")
+    status: str = Field(alias="effective_status", description=STATUS_HELP)
+    domain: str = Field(alias="domain.slug")
+    tags: list[str]
+    author: str = Field(alias="author.handle")
+    created_at: datetime
+    opens_at: datetime | None
+    closes_at: datetime
+    resolve_by: datetime
+    challenge_window_hours: int
+    market: MarketOut | None = Field(description="null until the claim is published.")
+
+    @staticmethod
+    def resolve_clarifications(claim: Claim) -> list:
+        return list(claim.clarifications.all())
+
+    @staticmethod
+    def resolve_challenge_window_hours(claim: Claim) -> int:
+        return int(claim.challenge_window.total_seconds() // 3600)
+
+    @staticmethod
+    def resolve_market(claim: Claim):
+        return getattr(claim, "market", None)
+
+
+class ClaimIn(Schema):
+    title: str = Field(min_length=1, max_length=200, pattern=NO_NUL, examples=["Will the replication succeed?"])
+    criteria: str = Field(min_length=1, max_length=10_000, pattern=NO_NUL, description="Binding resolution criteria.")
+    domain: str = Field(max_length=40, pattern=NO_NUL, description="A domain's slug (GET /domains).")
+    tags: list[Tag] = Field(default_factory=list, max_length=10)
+    closes_at: Moment = Field(description="Trading ends; with a time zone.")
+    resolve_by: Moment = Field(description="Not before closes_at.")
+    liquidity: int = Field(
+        gt=0,
+        le=MAX_AMOUNT,
+        description="LMSR b in micro-credits; publishing costs ceil(b ln 2).",
+        examples=[100_000_000],
+    )
+    challenge_window_hours: int | None = Field(None, ge=1, le=10_000, description="Default 24.")
+    publish: bool = Field(True, description="Publish at once (paying the subsidy); false keeps a draft.")
+
+
+class ClarificationIn(Schema):
+    text: str = Field(min_length=1, max_length=2000, pattern=NO_NUL)
+
+
+class ClaimFilter(Schema):
+    status: ListedStatus | None = Field(None, description=STATUS_HELP)
+    domain: str | None = Field(None, max_length=40, pattern=NO_NUL, description="A domain's slug.")
+    tag: str | None = Field(None, max_length=40, pattern=NO_NUL)
+    q: str = Field("", max_length=100, pattern=NO_NUL, description="Part of the title.")
+    closing_soon: int | None = Field(None, ge=1, le=8760, description="Open claims closing within this many hours.")
+    author: str | None = Field(None, max_length=40, pattern=NO_NUL, description="The author's handle.")
+    cursor: str | None = Field(None, max_length=20)
+    limit: int | None = Field(None, ge=1, le=200)
+
+
+class PageQuery(Schema):
+    cursor: str | None = Field(None, max_length=20)
+    limit: int | None = Field(None, ge=1, le=200)
+
+
+class MyTradesQuery(PageQuery):
+    claim_id: int | None = Field(None, description="Only trades on this claim.")
+
+
+class PricePointOut(Schema):
+    id: int
+    price_yes: DecimalStr
+    trade_id: int | None = Field(description="The trade that set this price; null for the opening price.")
+    created_at: datetime
+
+
+class PricePage(Page):
+    """Oldest first: `next_cursor` (or the id of the last point you hold) reads on from there."""
+
+    items: list[PricePointOut]
+
+
+class PublicTradeOut(Schema):
+    id: int
+    trader: str = Field(alias="identity.handle")
+    side: str
+    shares: int = Field(description="+ bought, - sold (micro-shares).")
+    cost: int = Field(description="+ paid into the market, - received (micro-credits, fee excluded).")
+    price_before: DecimalStr
+    price_after: DecimalStr
+    created_at: datetime
+
+
+class PublicTradePage(Page):
+    items: list[PublicTradeOut]
+
+
+class MyTradeOut(Schema):
+    id: int
+    claim_id: int = Field(alias="market.claim_id")
+    claim_title: str = Field(alias="market.claim.title")
+    side: str
+    shares: int = Field(description="+ bought, - sold (micro-shares).")
+    cost: int = Field(description="+ paid into the market, - received (micro-credits, fee excluded).")
+    fee: int
+    price_before: DecimalStr
+    price_after: DecimalStr
+    belief: DecimalStr | None
+    rationale: str
+    idempotency_key: str
+    transfer_id: int
+    created_at: datetime
+
+
+class MyTradePage(Page):
+    items: list[MyTradeOut]
+
+
+class TradeOut(MyTradeOut):
+    replayed: bool = Field(description="True when this answers a retry with the same Idempotency-Key.")
+    market: MarketOut = Field(description="The market now (after this trade, or as it stands at a replay).")
+    balance: int = Field(description="Your wallet balance now, micro-credits.")
+
+
+class _OrderBase(Schema):
+    belief: Belief | None = Field(None, description="Your probability of YES, if you want to state it.")
+    rationale: str = Field("", max_length=2000, pattern=NO_NUL, description="Why; private to you.")
+
+
+class _Limited(Schema):
+    limit_price: Probability | None = Field(
+        None, description="The price of `side` not to cross: a buy stops below it, a sell above it."
+    )
+    allow_partial: bool = Field(False, description="Fill up to the limit instead of refusing the whole order.")
+
+
+class BuyIn(_Limited, _OrderBase):
+    kind: Literal["buy"]
+    side: Literal["yes", "no"]
+    amount: int = Field(gt=0, le=MAX_AMOUNT, description="Micro-credits to spend, fee included.")
+
+
+class BeliefIn(_OrderBase):
+    """Trade toward your probability: buys the side the market underprices until its price reaches
+    `belief` or `amount` is spent."""
+
+    kind: Literal["belief"]
+    belief: Belief = Field(description="Your probability of YES.")
+    amount: int = Field(gt=0, le=MAX_AMOUNT, description="The most to spend, fee included (micro-credits).")
+
+
+class SellIn(_Limited, _OrderBase):
+    kind: Literal["sell"]
+    side: Literal["yes", "no"]
+    shares: int = Field(gt=0, le=MAX_AMOUNT, description="Micro-shares to sell back to the market.")
+
+
+OrderIn = Annotated[BuyIn | BeliefIn | SellIn, Field(discriminator="kind")]
+
+
+class QuoteOut(Schema):
+    side: str
+    shares: int = Field(description="+ bought, - sold (micro-shares).")
+    cost: int = Field(description="+ paid into the market, - received (micro-credits, fee excluded).")
+    fee: int
+    wallet_change: int = Field(description="What your wallet would change by: -(cost + fee).")
+    price_before: DecimalStr
+    price_after: DecimalStr
+
+    @staticmethod
+    def resolve_wallet_change(fill) -> int:
+        return -(fill.cost + fill.fee)
+
+
+class PositionOut(Schema):
+    claim_id: int = Field(alias="market.claim_id")
+    claim_title: str = Field(alias="market.claim.title")
+    claim_status: str = Field(description=STATUS_HELP)
+    yes_shares: int
+    no_shares: int
+    net_invested: int = Field(description="Credits paid in minus credits received, fees excluded.")
+    price_yes: DecimalStr = Field(alias="market.price_yes")
+    value: int = Field(
+        description="Micro-credits: the shares at the market price; for a resolved claim what settlement "
+        "pays (1 per winning share); for a voided one the refund of net_invested."
+    )
+    updated_at: datetime
+
+    @staticmethod
+    def resolve_value(position: Position) -> int:
+        return selectors.position_value(position, position.claim_status)
+
+
+class PositionPage(Page):
+    items: list[PositionOut]
+
+
+# --- Helpers ------------------------------------------------------------------------------------------
+
+_READER_AUTH = (ApiKeyAuth("read"), SessionAuth())
+
+
+def _reader(request: HttpRequest) -> Identity | None:
+    """Who reads a public operation, if anyone says. Sent credentials are checked as anywhere else (a
+    bad key is 401, a key without `read` 403) and let an author see their own drafts."""
+    for auth in _READER_AUTH:
+        caller = auth(request)
+        if caller is not None:
+            return caller.identity
+    return None
+
+
+def _claim(claim_id: int, reader: Identity | None, *, detail: bool = False) -> Claim:
+    claim = (selectors.claim_detail if detail else selectors.claim_visible)(claim_id, reader)
+    if claim is None:
+        raise NotFound("No such claim.")
+    return claim
+
+
+def _order(payload: BuyIn | BeliefIn | SellIn) -> services.Order:
+    return services.Order(**payload.model_dump())
+
+
+def _oldest_first_page(queryset, *, cursor: str | None, limit: int | None) -> tuple[list, str | None]:
+    """keyset_page's twin for ascending ids: the cursor is the last id read."""
+    limit = min(max(limit or settings.CREDENCE_API_PAGE_SIZE, 1), 200)
+    if cursor:
+        try:
+            queryset = queryset.filter(id__gt=int(cursor))
+        except ValueError:
+            raise ValidationFailed("cursor is not valid.", code="invalid_cursor", detail={"cursor": cursor}) from None
+    rows = list(queryset[: limit + 1])
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, (str(rows[-1].id) if more else None)
+
+
+# --- Claims -------------------------------------------------------------------------------------------
+
+
+@router.get("/domains", response={200: list[DomainOut], **errors(401, 403, 429)}, auth=None, summary="Subject areas")
+def domains_list(request: HttpRequest):
+    _reader(request)  # sent credentials are checked, as on every public read
+    return list(selectors.domains())
+
+
+@router.get("/claims", response={200: ClaimPage, **errors(401, 403, 422, 429)}, auth=None, summary="Published claims")
+def claims_list(request: HttpRequest, filters: Query[ClaimFilter]):
+    _reader(request)  # nothing here depends on who asks, but sent credentials are still checked
+    claims = selectors.claims_listed(
+        status=filters.status,
+        domain=filters.domain,
+        tag=filters.tag,
+        search=filters.q,
+        closing_within=timedelta(hours=filters.closing_soon) if filters.closing_soon else None,
+        author=filters.author,
+    )
+    rows, next_cursor = keyset_page(claims, cursor=filters.cursor, limit=filters.limit)
+    return {"items": rows, "next_cursor": next_cursor}
+
+
+@router.post(
+    "/claims",
+    response={201: ClaimOut, **errors(*AUTH_ERRORS, *BODY_ERRORS, 409)},
+    auth=key_or_session("trade"),
+    summary="Propose a claim (and publish it)",
+)
+def claims_create(request: HttpRequest, payload: ClaimIn):
+    author = caller_identity(request.auth)
+    domain = selectors.domain_by_slug(payload.domain)
+    if domain is None:
+        raise ValidationFailed("Unknown domain.", detail={"field": "domain"})
+    hours = payload.challenge_window_hours
+    claim = services.claim_create(
+        author=author,
+        title=payload.title,
+        criteria=payload.criteria,
+        domain=domain,
+        tags=payload.tags,
+        closes_at=payload.closes_at,
+        resolve_by=payload.resolve_by,
+        liquidity=payload.liquidity,
+        challenge_window=timedelta(hours=hours) if hours else None,
+        publish=payload.publish,
+    )
+    return Status(201, _claim(claim.pk, author, detail=True))
+
+
+@router.get(
+    "/claims/{claim_id}",
+    response={200: ClaimOut, **errors(401, 403, 404, 422, 429)},
+    auth=None,
+    summary="A claim, its criteria and its market",
+)
+def claims_detail(request: HttpRequest, claim_id: int):
+    return _claim(claim_id, _reader(request), detail=True)
+
+
+@router.post(
+    "/claims/{claim_id}/publish",
+    response={200: ClaimOut, **errors(*AUTH_ERRORS, 404, 409, 422)},
+    auth=key_or_session("trade"),
+    summary="Publish my draft (pays the subsidy)",
+)
+def claims_publish(request: HttpRequest, claim_id: int):
+    author = caller_identity(request.auth)
+    services.claim_publish(claim=_claim(claim_id, author), actor=author)
+    return _claim(claim_id, author, detail=True)
+
+
+@router.post(
+    "/claims/{claim_id}/clarifications",
+    response={201: ClarificationOut, **errors(*AUTH_ERRORS, *BODY_ERRORS, 404, 409)},
+    auth=key_or_session("trade"),
+    summary="Clarify my open claim (append-only)",
+)
+def claims_clarify(request: HttpRequest, claim_id: int, payload: ClarificationIn):
+    author = caller_identity(request.auth)
+    return Status(201, services.claim_clarify(claim=_claim(claim_id, author), actor=author, text=payload.text))
+
+
+@router.get(
+    "/claims/{claim_id}/prices",
+    response={200: PricePage, **errors(401, 403, 404, 422, 429)},
+    auth=None,
+    summary="A market's price history, oldest first",
+)
+def claims_prices(request: HttpRequest, claim_id: int, page: Query[PageQuery]):
+    claim = _claim(claim_id, _reader(request))
+    rows, next_cursor = _oldest_first_page(selectors.market_prices(claim), cursor=page.cursor, limit=page.limit)
+    return {"items": rows, "next_cursor": next_cursor}
+
+
+@router.get(
+    "/claims/{claim_id}/trades",
+    response={200: PublicTradePage, **errors(401, 403, 404, 422, 429)},
+    auth=None,
+    summary="A market's trades, newest first",
+)
+def claims_trades(request: HttpRequest, claim_id: int, page: Query[PageQuery]):
+    claim = _claim(claim_id, _reader(request))
+    rows, next_cursor = keyset_page(selectors.market_trades(claim), cursor=page.cursor, limit=page.limit)
+    return {"items": rows, "next_cursor": next_cursor}
+
+
+# --- Trading ------------------------------------------------------------------------------------------
+
+
+@router.post(
+    "/claims/{claim_id}/quote",
+    response={200: QuoteOut, **errors(*AUTH_ERRORS, *BODY_ERRORS, 404, 409)},
+    auth=key_or_session("read"),
+    summary="Price an order without placing it",
+)
+def trades_quote(request: HttpRequest, claim_id: int, payload: Body[OrderIn]):
+    identity = caller_identity(request.auth)
+    return selectors.trade_quote(identity=identity, claim=_claim(claim_id, identity), order=_order(payload))
+
+
+@router.post(
+    "/claims/{claim_id}/trades",
+    response={201: TradeOut, 200: TradeOut, **errors(*AUTH_ERRORS, *BODY_ERRORS, 404, 409)},
+    auth=key_or_session("trade"),
+    summary="Place an order (201; a retry with the same Idempotency-Key answers 200 with the first trade)",
+)
+def trades_create(
+    request: HttpRequest,
+    claim_id: int,
+    payload: Body[OrderIn],
+    idempotency_key: str | None = Header(None, alias="Idempotency-Key"),
+):
+    identity = caller_identity(request.auth)
+    key = require_idempotency_key(idempotency_key)
+    trade = services.trade_place(
+        identity=identity, claim=_claim(claim_id, identity), order=_order(payload), idempotency_key=key
+    )
+    trade.balance = wallet_balance(identity)
+    return Status(200 if trade.replayed else 201, trade)
+
+
+@router.get(
+    "/me/positions",
+    response={200: PositionPage, **errors(*AUTH_ERRORS, 422)},
+    auth=key_or_session("read"),
+    summary="My positions",
+)
+def my_positions(request: HttpRequest, page: Query[PageQuery]):
+    positions = selectors.positions_of(caller_identity(request.auth))
+    rows, next_cursor = keyset_page(positions, cursor=page.cursor, limit=page.limit)
+    return {"items": rows, "next_cursor": next_cursor}
+
+
+@router.get(
+    "/me/trades",
+    response={200: MyTradePage, **errors(*AUTH_ERRORS, 422)},
+    auth=key_or_session("read"),
+    summary="My trades, newest first",
+)
+def my_trades(request: HttpRequest, page: Query[MyTradesQuery]):
+    trades = selectors.trades_of(caller_identity(request.auth), claim_id=page.claim_id)
+    rows, next_cursor = keyset_page(trades, cursor=page.cursor, limit=page.limit)
+    return {"items": rows, "next_cursor": next_cursor}

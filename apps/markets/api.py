@@ -20,7 +20,7 @@ from apps.identities.auth import ApiKeyAuth, SessionAuth, caller_identity, key_o
 from apps.identities.models import Identity
 from apps.ledger.selectors import wallet_balance
 from apps.ledger.services import MAX_AMOUNT
-from apps.markets import selectors, services
+from apps.markets import resolution, selectors, services
 from apps.markets.models import Claim, Position
 
 router = Router(tags=["claims and trading"])
@@ -526,3 +526,89 @@ def my_trades(request: HttpRequest, page: Query[MyTradesQuery]):
     trades = selectors.trades_of(caller_identity(request.auth), claim_id=page.claim_id)
     rows, next_cursor = keyset_page(trades, cursor=page.cursor, limit=page.limit)
     return {"items": rows, "next_cursor": next_cursor}
+
+
+# --- Resolution ---------------------------------------------------------------------------------------
+
+
+class ProposalIn(Schema):
+    outcome: Literal["yes", "no", "void"]
+    evidence: str = Field(min_length=1, max_length=5000, examples=["The agency's bulletin of 3 March ranks it first."])
+
+
+class ChallengeIn(Schema):
+    evidence: str = Field(min_length=1, max_length=5000)
+
+
+class ResolutionOut(Schema):
+    claim_id: int
+    state: Literal["proposed", "disputed", "final"]
+    proposed_outcome: str
+    proposer_handle: str = Field(alias="proposer.handle")
+    evidence: str
+    bond: int = Field(description="Micro-credits posted by the proposer (and, if challenged, by the challenger).")
+    proposed_at: datetime
+    challenge_deadline: datetime
+    challenger_handle: str | None
+    challenge_evidence: str
+    challenged_at: datetime | None
+    outcome: str | None = Field(
+        description="The final outcome, once there is one (an unchallenged proposal past "
+        "its window is final even before the sweep records it)."
+    )
+    decision_reason: str
+
+    @staticmethod
+    def resolve_challenger_handle(resolution) -> str | None:
+        return resolution.challenger.handle if resolution.challenger_id else None
+
+    @staticmethod
+    def resolve_state(resolution) -> str:
+        return selectors.resolution_state(resolution)
+
+    @staticmethod
+    def resolve_outcome(resolution) -> str | None:
+        return selectors.resolution_outcome(resolution)
+
+
+def _resolution(claim: Claim):
+    resolution = selectors.claim_resolution(claim)
+    if resolution is None:
+        raise NotFound("No resolution has been proposed for this claim.")
+    return resolution
+
+
+@router.get(
+    "/claims/{claim_id}/resolution",
+    response={200: ResolutionOut, **errors(401, 403, 404, 422, 429)},
+    auth=None,
+    summary="The resolution of a claim: proposal, challenge, decision",
+)
+def resolution_status(request: HttpRequest, claim_id: int):
+    return _resolution(_claim(claim_id, _reader(request)))
+
+
+@router.post(
+    "/claims/{claim_id}/resolution",
+    response={201: ResolutionOut, **errors(*AUTH_ERRORS, *BODY_ERRORS, 404, 409)},
+    auth=key_or_session("propose"),
+    summary="Propose the outcome of a closed claim, posting the bond",
+)
+def resolution_create(request: HttpRequest, claim_id: int, payload: ProposalIn):
+    identity = caller_identity(request.auth)
+    claim = _claim(claim_id, identity)
+    resolution.resolution_propose(claim=claim, proposer=identity, outcome=payload.outcome, evidence=payload.evidence)
+    return Status(201, _resolution(claim))
+
+
+@router.post(
+    "/claims/{claim_id}/resolution/challenge",
+    response={200: ResolutionOut, **errors(*AUTH_ERRORS, *BODY_ERRORS, 404, 409)},
+    auth=key_or_session("propose"),
+    summary="Challenge a proposal within its window, posting an equal bond",
+)
+def resolution_challenge_create(request: HttpRequest, claim_id: int, payload: ChallengeIn):
+    identity = caller_identity(request.auth)
+    claim = _claim(claim_id, identity)
+    resolution.resolution_challenge(claim=claim, challenger=identity, evidence=payload.evidence)
+    return _resolution(claim)

@@ -15,7 +15,7 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 
 from apps.identities.models import Identity
-from apps.markets.models import Claim, ClaimStatus, Domain, Market, Position, PricePoint, Trade
+from apps.markets.models import Claim, ClaimStatus, Domain, Market, Position, PricePoint, Resolution, Trade
 from apps.markets.resolution import RESOLVED
 from apps.markets.services import Fill, MarketClosed, Order, market_is_open, order_price
 
@@ -199,3 +199,23 @@ def trade_quote(*, identity: Identity, claim: Claim, order: Order, now: datetime
         raise MarketClosed()
     position = Position.objects.filter(market=market, identity=identity).first()
     return order_price(market=market, order=order, position=position)
+
+
+def claim_resolution(claim: Claim) -> Resolution | None:
+    return Resolution.objects.select_related("proposer", "challenger", "claim").filter(claim=claim).first()
+
+
+def resolution_state(resolution: Resolution, now: datetime | None = None) -> str:
+    """proposed (within its window), disputed (challenged, undecided) or final."""
+    if resolution_outcome(resolution, now) is not None:
+        return "final"
+    return "disputed" if resolution.challenger_id else "proposed"
+
+
+def resolution_outcome(resolution: Resolution, now: datetime | None = None) -> str | None:
+    """The final outcome, if there is one: recorded, or an unchallenged proposal past its window."""
+    if resolution.final_outcome:
+        return resolution.final_outcome
+    if resolution.challenger_id is None and resolution.challenge_deadline <= (now or timezone.now()):
+        return resolution.proposed_outcome
+    return None

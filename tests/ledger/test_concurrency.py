@@ -4,14 +4,11 @@ Each worker thread gets its own database connection (Django connections are per 
 when done; a Barrier releases them together so their transactions really overlap.
 """
 
-import threading
 from collections import Counter
-from collections.abc import Callable
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
 from django.db.models import Sum
 
 from apps.core.amounts import CREDIT
@@ -25,34 +22,12 @@ from apps.ledger.services import (
     wallet_fund_agent,
 )
 from tests import factories
+from tests.support import race
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 THREADS = 16
 GRANT = 1000 * CREDIT
-
-
-def _race(n: int, work: Callable[[int], object]) -> list[object]:
-    """Run work(i) in n threads started together; return each result or the exception it raised."""
-    barrier = threading.Barrier(n, timeout=30)
-    results: list[object] = [None] * n
-
-    def run(i: int) -> None:
-        try:
-            barrier.wait()
-            results[i] = work(i)
-        except Exception as exc:  # collected and asserted on by the test
-            results[i] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not any(thread.is_alive() for thread in threads), "a worker is stuck (lock wait?)"
-    return results
 
 
 def _assert_ledger_clean() -> None:
@@ -71,7 +46,7 @@ def test_racing_spenders_never_overdraw_a_wallet():
     def spend(i: int):
         return ledger_transfer(lines=[(payer, -amount), (payee, amount)], kind="test", idempotency_key=f"spend-{i}")
 
-    results = _race(THREADS, spend)
+    results = race(THREADS, spend)
 
     assert Counter(type(r) for r in results) == {Transfer: fits, InsufficientCredit: THREADS - fits}, results
     payer.refresh_from_db()
@@ -89,7 +64,7 @@ def test_concurrent_duplicates_of_one_request_move_credit_once():
     payer, payee = wallet_for(factories.human()), wallet_for(factories.human())
     lines = [(payer, -25 * CREDIT), (payee, 25 * CREDIT)]
 
-    results = _race(THREADS, lambda i: ledger_transfer(lines=lines, kind="test", idempotency_key="one-request"))
+    results = race(THREADS, lambda i: ledger_transfer(lines=lines, kind="test", idempotency_key="one-request"))
 
     assert all(isinstance(r, Transfer) for r in results), results
     assert len({r.pk for r in results}) == 1
@@ -105,7 +80,7 @@ def test_concurrent_duplicates_of_one_request_move_credit_once():
 def test_concurrent_duplicate_agent_fundings_move_credit_once():
     owner = factories.verified_user()
     bot = factories.agent(owner, handle="racing-bot")
-    results = _race(
+    results = race(
         THREADS, lambda i: wallet_fund_agent(owner=owner, agent=bot, amount=7 * CREDIT, idempotency_key="click")
     )
     assert all(isinstance(r, Transfer) for r in results), results
@@ -131,7 +106,7 @@ def test_transfers_in_opposite_directions_do_not_deadlock():
             )
         return rounds
 
-    results = _race(THREADS, shuttle)
+    results = race(THREADS, shuttle)
 
     assert results == [rounds] * THREADS, [r for r in results if not isinstance(r, int)]
     a.refresh_from_db()
@@ -149,7 +124,7 @@ def test_concurrent_openings_of_one_wallet_yield_one_account():
     identity = factories.agent()  # an agent's wallet opens on first use
     assert not Account.objects.filter(identity=identity).exists()
 
-    results = _race(THREADS, lambda i: wallet_for(identity).pk)
+    results = race(THREADS, lambda i: wallet_for(identity).pk)
 
     assert len(set(results)) == 1 and all(isinstance(r, int) for r in results), results
     assert Account.objects.filter(identity=identity).count() == 1
@@ -165,7 +140,7 @@ def test_races_on_the_external_world_do_not_lose_updates():
             lines=[(world, -(i + 1)), (wallets[i % 4], i + 1)], kind="test", idempotency_key=f"grant-{i}"
         )
 
-    results = _race(THREADS, grant)
+    results = race(THREADS, grant)
 
     assert all(isinstance(r, Transfer) for r in results), results
     world.refresh_from_db()

@@ -1,9 +1,6 @@
 """16 threads trading at once on PostgreSQL: no deadlock, no lost update, the market's books add up."""
 
-import threading
-
 import pytest
-from django.db import connection
 from django.db.models import Sum
 
 from apps.core.amounts import CREDIT
@@ -12,31 +9,10 @@ from apps.markets.models import Market, Position, Trade
 from apps.markets.services import Order, trade_place
 from tests import factories
 from tests.markets.conftest import make_claim
+from tests.support import race
 
 pytestmark = pytest.mark.django_db(transaction=True)
 THREADS = 16
-
-
-def _race(work) -> list:
-    barrier = threading.Barrier(THREADS, timeout=30)
-    results: list = [None] * THREADS
-
-    def run(i: int) -> None:
-        try:
-            barrier.wait()
-            results[i] = [work(i, n) for n in range(4)]
-        except Exception as exc:  # collected and asserted on below
-            results[i] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(THREADS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(t.is_alive() for t in threads), "a trader is stuck (deadlock or lock wait)"
-    return results
 
 
 def _assert_books_balance(market: Market) -> None:
@@ -68,7 +44,7 @@ def test_sixteen_traders_on_one_market(db):
             order = Order(kind="buy", side=side, amount=(i + 1) * CREDIT)
         return trade_place(identity=traders[i], claim=claim, order=order, idempotency_key=f"{i}-{n}")
 
-    results = _race(trade)
+    results = race(THREADS, lambda i: [trade(i, n) for n in range(4)])
     errors = [r for r in results if isinstance(r, Exception)]
     assert errors == []
     assert Trade.objects.count() == THREADS * 4
@@ -88,7 +64,7 @@ def test_sixteen_traders_across_four_markets(db):
         order = Order(kind="buy", side="yes" if n % 2 else "no", amount=2 * CREDIT)
         return trade_place(identity=traders[i], claim=claim, order=order, idempotency_key=f"{i}-{n}")
 
-    results = _race(trade)
+    results = race(THREADS, lambda i: [trade(i, n) for n in range(4)])
     assert [r for r in results if isinstance(r, Exception)] == []
     for claim in claims:
         _assert_books_balance(Market.objects.get(claim=claim))

@@ -7,14 +7,12 @@
   trace, and re-running it yields the same ledger as a settlement that never failed.
 """
 
-import threading
 import time
 from datetime import timedelta
 from decimal import Decimal
 from unittest import mock
 
 import pytest
-from django.db import connection
 from django.db.models import Sum
 from django.utils import timezone
 
@@ -36,33 +34,11 @@ from apps.markets.resolution import (
 from apps.markets.services import MarketClosed, Order, trade_place
 from tests import factories
 from tests.markets.conftest import make_claim
+from tests.support import race
 
 pytestmark = pytest.mark.django_db(transaction=True)
 GRANT = 1000 * CREDIT
 EVIDENCE = "The source named in the criteria says so."
-
-
-def _threads(n: int, work) -> list:
-    """Run work(i) in n threads released together; each closes its connection. Returns results or exceptions."""
-    barrier = threading.Barrier(n, timeout=30)
-    results: list = [None] * n
-
-    def run(i: int) -> None:
-        try:
-            barrier.wait()
-            results[i] = work(i)
-        except Exception as exc:  # collected and asserted on by the caller
-            results[i] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(t.is_alive() for t in threads), "a thread is stuck (deadlock or lock wait)"
-    return results
 
 
 def _close(claim: Claim) -> None:
@@ -166,7 +142,7 @@ def test_trades_racing_the_close_are_either_paid_or_refused_as_closed(domain):
             placed += 1
             progress[i] = placed
 
-    results = _threads(len(traders) + 1, work)
+    results = race(len(traders) + 1, work)
     assert [r for r in results if isinstance(r, Exception)] == []
     settlement = results[-1]
     placed = results[:-1]
@@ -199,7 +175,7 @@ def test_sixteen_concurrent_settlements_write_exactly_one(domain):
     market_settle(claim=twin)  # the reference: settled once, alone
     entries, transfers = Entry.objects.count(), Transfer.objects.count()
 
-    results = _threads(16, lambda i: market_settle(claim=claim).pk)
+    results = race(16, lambda i: market_settle(claim=claim).pk)
     assert [r for r in results if isinstance(r, Exception)] == []
     assert len(set(results)) == 1  # every caller got the one settlement transfer
     assert Transfer.objects.count() == transfers + 1

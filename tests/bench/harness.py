@@ -133,6 +133,7 @@ class LoadResult:
     seconds: float = 0.0
     latencies: list[float] = field(default_factory=list)
     statuses: dict[int, int] = field(default_factory=dict)
+    error_samples: list[str] = field(default_factory=list)
 
     @property
     def rate(self) -> float:
@@ -145,6 +146,11 @@ class LoadResult:
         return 1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+# What one client sends next, given its index and how many requests it has sent: method, path,
+# headers, body (None for no body).
+Request = tuple[str, str, dict[str, str], bytes | None]
+
+
 def http_load(
     port: int, path: str, *, headers_for: Callable[[int], dict[str, str]], concurrency: int, seconds: float
 ) -> LoadResult:
@@ -152,31 +158,53 @@ def http_load(
 
     A request counts only when answered 200; anything else (or an exception) is an error.
     """
+    headers = [headers_for(i) for i in range(concurrency)]
+    return request_load(
+        port, lambda i, n: ("GET", path, headers[i], None), concurrency=concurrency, seconds=seconds, ok_status=200
+    )
+
+
+def request_load(
+    port: int,
+    request_for: Callable[[int, int], Request],
+    *,
+    concurrency: int,
+    seconds: float,
+    ok_status: int = 200,
+) -> LoadResult:
+    """`concurrency` threads, each on its own keep-alive connection, send `request_for(client, n)` for
+    `seconds`. A request counts only when answered `ok_status`; anything else (or an exception) is an
+    error, and the first few error answers are kept in `error_samples`."""
     result = LoadResult()
     lock = threading.Lock()
     barrier = threading.Barrier(concurrency + 1)
 
     def client(i: int) -> None:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        headers = headers_for(i)
         ok = bad = 0
         latencies: list[float] = []
         statuses: dict[int, int] = {}
+        samples: list[str] = []
         barrier.wait()
         deadline = time.perf_counter() + seconds
         while (start := time.perf_counter()) < deadline:
+            method, path, headers, body = request_for(i, ok + bad)
             try:
-                conn.request("GET", path, headers=headers)
+                conn.request(method, path, body=body, headers=headers)
                 response = conn.getresponse()
-                response.read()
+                content = response.read()
                 statuses[response.status] = statuses.get(response.status, 0) + 1
-                if response.status == 200:
+                if response.status == ok_status:
                     ok += 1
                     latencies.append(time.perf_counter() - start)
                 else:
                     bad += 1
-            except (OSError, http.client.HTTPException):
+                    if len(samples) < 3:
+                        samples.append(f"{response.status} {content[:300]!r}")
+            except (OSError, http.client.HTTPException) as exc:
                 bad += 1
+                if len(samples) < 3:
+                    samples.append(repr(exc))
                 conn.close()
                 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         conn.close()
@@ -184,6 +212,7 @@ def http_load(
             result.requests += ok
             result.errors += bad
             result.latencies.extend(latencies)
+            result.error_samples.extend(samples)
             for status, n in statuses.items():
                 result.statuses[status] = result.statuses.get(status, 0) + n
 

@@ -12,7 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.core.amounts import CREDIT
-from apps.core.errors import Conflict, PermissionDenied, ValidationFailed
+from apps.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from apps.core.services import event_emit
 from apps.identities.models import Identity
 from apps.identities.services import IdentitySuspended
@@ -304,18 +304,23 @@ def market_is_open(claim: Claim, now: datetime | None = None) -> bool:
 
 
 @transaction.atomic
-def trade_place(*, identity: Identity, claim: Claim, order: Order, idempotency_key: str) -> Trade:
-    """Place an order. A retry with the same key returns the first trade (`.replayed = True`); the same
-    key with a different order is IdempotencyConflict. Refused orders write nothing."""
+def trade_place(*, identity: Identity, claim: Claim | int, order: Order, idempotency_key: str) -> Trade:
+    """Place an order on a claim (or a claim id: the API passes the id and lets this read it once).
+    A retry with the same key returns the first trade (`.replayed = True`); the same key with a
+    different order is IdempotencyConflict. Refused orders write nothing. A claim that does not exist,
+    or is someone else's unpublished draft, is NotFound."""
     if not idempotency_key or len(idempotency_key) > 120:
         raise ValidationFailed("An idempotency key of 1-120 characters is required.", code="idempotency_key_required")
-    body = order.body_sha256(claim.pk)
+    claim_id = claim if isinstance(claim, int) else claim.pk
+    body = order.body_sha256(claim_id)
     # The market row is the first lock (then ledger accounts, by id, inside ledger_transfer). Under it,
     # trades on this market are serial: the position and the LMSR state below cannot change under us.
-    market = Market.objects.select_for_update().select_related("claim").filter(claim_id=claim.pk).first()
+    market = Market.objects.select_for_update().select_related("claim").filter(claim_id=claim_id).first()
+    if market is None and not Claim.objects.filter(pk=claim_id, author=identity).exists():
+        raise NotFound("No such claim.")  # only published claims have a market; drafts are the author's
     existing = Trade.objects.filter(identity=identity, idempotency_key=idempotency_key).first()
     if existing is not None:  # checked under the lock, so a concurrent duplicate sees the first commit
-        if existing.body_sha256 != body or existing.market.claim_id != claim.pk:
+        if existing.body_sha256 != body or existing.market.claim_id != claim_id:
             raise IdempotencyConflict(detail={"idempotency_key": idempotency_key})
         existing.replayed = True
         return existing
@@ -336,7 +341,7 @@ def trade_place(*, identity: Identity, claim: Claim, order: Order, idempotency_k
         lines=[line for line in lines if line[1]],
         kind="trade",
         idempotency_key=f"trade:{identity.pk}:{idempotency_key}",
-        memo=f"{'Buy' if fill.shares > 0 else 'Sell'} {fill.side.upper()} on claim #{claim.pk}",
+        memo=f"{'Buy' if fill.shares > 0 else 'Sell'} {fill.side.upper()} on claim #{claim_id}",
     )
 
     delta = fill.shares
@@ -373,7 +378,7 @@ def trade_place(*, identity: Identity, claim: Claim, order: Order, idempotency_k
     )
     PricePoint.objects.create(market=market, price_yes=market.price_yes, trade=trade)
     payload = {"trade": trade.pk, "side": fill.side, "shares": fill.shares, "price_yes": str(market.price_yes)}
-    event_emit(kind="trade.placed", subject=f"claim:{claim.pk}", actor_identity_id=identity.pk, payload=payload)
-    event_emit(kind="market.price_changed", subject=f"claim:{claim.pk}", payload={"price_yes": str(market.price_yes)})
+    event_emit(kind="trade.placed", subject=f"claim:{claim_id}", actor_identity_id=identity.pk, payload=payload)
+    event_emit(kind="market.price_changed", subject=f"claim:{claim_id}", payload={"price_yes": str(market.price_yes)})
     trade.replayed = False
     return trade

@@ -167,11 +167,14 @@ def test_no_trading_once_closes_at_has_passed(claim, trader):
 
 
 def test_a_draft_cannot_be_traded(author, domain, trader):
+    from apps.core.errors import NotFound
+
     draft = make_claim(author, domain, publish=False)
-    with pytest.raises(MarketClosed):
-        trade_place(
-            identity=trader, claim=draft, order=Order(kind="buy", side="yes", amount=CREDIT), idempotency_key="x"
-        )
+    order = Order(kind="buy", side="yes", amount=CREDIT)
+    with pytest.raises(NotFound):  # someone else's draft does not exist for them
+        trade_place(identity=trader, claim=draft, order=order, idempotency_key="x")
+    with pytest.raises(MarketClosed):  # the author sees it, but it is not open
+        trade_place(identity=author, claim=draft.pk, order=order, idempotency_key="x")
 
 
 def test_insufficient_credit_writes_nothing(claim, trader):

@@ -216,3 +216,12 @@ class Resolution(models.Model):
 
     def __str__(self) -> str:
         return f"Resolution of claim #{self.claim_id}: {self.proposed_outcome}"
+
+    def outcome_at(self, now) -> str | None:
+        """The final outcome at `now`, if there is one: the recorded one, or an unchallenged proposal
+        whose window has passed (final before the beat sweep writes it down)."""
+        if self.final_outcome:
+            return self.final_outcome
+        if self.challenger_id is None and self.challenge_deadline <= now:
+            return self.proposed_outcome
+        return None

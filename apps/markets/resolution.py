@@ -31,6 +31,7 @@ RESOLVED = {
     Outcome.VOID: ClaimStatus.VOIDED,
 }
 FINAL_STATUSES = frozenset(RESOLVED.values())
+OUTCOME_OF_STATUS = {status: outcome for outcome, status in RESOLVED.items()}
 
 
 class ConflictOfInterest(PermissionDenied):
@@ -73,8 +74,10 @@ def effective_status(claim: Claim, resolution: Resolution | None = None, now: da
     now = now or timezone.now()
     if claim.status == ClaimStatus.OPEN and claim.closes_at <= now:
         return ClaimStatus.CLOSED
-    if claim.status == ClaimStatus.PROPOSED and resolution is not None and resolution.challenge_deadline <= now:
-        return RESOLVED[resolution.proposed_outcome]
+    if claim.status == ClaimStatus.PROPOSED and resolution is not None:
+        outcome = resolution.outcome_at(now)
+        if outcome is not None:
+            return RESOLVED[outcome]
     return claim.status
 
 
@@ -303,7 +306,7 @@ def market_settle(*, claim: Claim) -> Transfer | None:
         claim.settled_at = now
         claim.save(update_fields=["settled_at", "updated_at"])
         return None
-    outcome = {v: k for k, v in RESOLVED.items()}[claim.status]
+    outcome = OUTCOME_OF_STATUS[claim.status]
     escrow_balance = Account.objects.get(pk=market.escrow_id).balance
     lines, dust = _payout_lines(market, outcome, escrow_balance)
     paid = sum(amount for _, amount in lines) + dust

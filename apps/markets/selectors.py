@@ -213,9 +213,5 @@ def resolution_state(resolution: Resolution, now: datetime | None = None) -> str
 
 
 def resolution_outcome(resolution: Resolution, now: datetime | None = None) -> str | None:
-    """The final outcome, if there is one: recorded, or an unchallenged proposal past its window."""
-    if resolution.final_outcome:
-        return resolution.final_outcome
-    if resolution.challenger_id is None and resolution.challenge_deadline <= (now or timezone.now()):
-        return resolution.proposed_outcome
-    return None
+    """The final outcome, if there is one (see Resolution.outcome_at)."""
+    return resolution.outcome_at(now or timezone.now())

@@ -131,7 +131,6 @@ _INSERT_ENTRY = (
 )
 
 
-@transaction.atomic
 def ledger_transfer(
     *,
     lines: Iterable[tuple[AccountRef, int]],
@@ -139,13 +138,26 @@ def ledger_transfer(
     idempotency_key: str,
     memo: str = "",
     metadata: dict[str, Any] | None = None,
+    savepoint: bool = True,
 ) -> Transfer:
     """Move credit: each (account, signed amount) line applied at once; the lines must sum to zero.
 
     Same idempotency key and same body: returns the first transfer (with `.replayed = True`) and
     changes nothing. Same key, different body: IdempotencyConflict. Would any non-external account go
-    below zero: InsufficientCredit, and nothing is written.
+    below zero: InsufficientCredit, and nothing is written. A new transfer carries `.balances_after`,
+    each account's balance once it applied.
+
+    Inside a caller's transaction it takes a savepoint, so a caller may catch a refusal and go on.
+    `savepoint=False` saves those two round trips for a caller that never does (a refusal then marks
+    the caller's whole transaction for rollback, as Django's atomic(savepoint=False) does).
     """
+    with transaction.atomic(savepoint=savepoint):
+        return _transfer(lines=lines, kind=kind, idempotency_key=idempotency_key, memo=memo, metadata=metadata)
+
+
+def _transfer(
+    *, lines: Iterable[tuple[AccountRef, int]], kind: str, idempotency_key: str, memo: str, metadata: dict | None
+) -> Transfer:
     if not idempotency_key or len(idempotency_key) > 200:
         raise ValidationFailed("An idempotency key of 1-200 characters is required.")
     metadata = metadata or {}
@@ -205,6 +217,7 @@ def ledger_transfer(
     )
     transfer._state.adding, transfer._state.db = False, connection.alias
     transfer.replayed = False
+    transfer.balances_after = after  # {account id: balance}, so callers need not read them back
     return transfer
 
 

@@ -500,7 +500,8 @@ def trades_create(
     # trade_place reads and locks the claim itself (and answers 404 for one the caller may not see):
     # reading it here first would cost a fifth of the request.
     trade = services.trade_place(identity=identity, claim=claim_id, order=_order(payload), idempotency_key=key)
-    trade.balance = wallet_balance(identity)
+    if trade.replayed:  # a new trade knows the balance it left
+        trade.balance = wallet_balance(identity)
     return Status(200 if trade.replayed else 201, trade)
 
 

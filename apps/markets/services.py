@@ -4,16 +4,16 @@ row first, then (inside ledger_transfer) the ledger accounts by id."""
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.core.amounts import CREDIT
 from apps.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from apps.core.services import event_emit
+from apps.core.services import event_emit, events_emit
 from apps.identities.models import Identity
 from apps.identities.services import IdentitySuspended
 from apps.ledger.models import Account, AccountKind
@@ -303,65 +303,115 @@ def market_is_open(claim: Claim, now: datetime | None = None) -> bool:
     return claim.status == ClaimStatus.OPEN and claim.closes_at > (now or timezone.now())
 
 
+# A trade is eleven statements, written out in SQL for the same reason as ledger_transfer's: this is the
+# stake API's hot path, and through the ORM (a model per row read, create() and save() per write, one
+# INSERT per event) the Python around the statements cost twice the statements themselves
+# (docs/performance.md, "Staking"). Plain SQL that SQLite >= 3.35 accepts too; only the backend's lock
+# clause is formatted in, never a value.
+#
+# The market row and its claim first, locked: under that lock trades on this market are serial, so the
+# position and LMSR state read next cannot change before this transaction ends. (The position is read
+# by its own statement after the lock: joined here, Read Committed would hand back the version from
+# before the wait.)
+_LOCK_MARKET = (
+    "SELECT m.id, m.q_yes, m.q_no, m.liquidity, m.escrow_id, m.volume, m.trade_count, c.status, c.closes_at, "
+    "m.subsidy, c.title "
+    "FROM markets_market m JOIN markets_claim c ON c.id = m.claim_id WHERE m.claim_id = %s {lock}"
+)
+# Everything else the order needs, in one round trip: a trade already placed with this key, the trader's
+# position, wallet and the fees account (None where a row does not exist yet).
+_TRADE_CONTEXT = (
+    "SELECT t.id, t.body_sha256, t.market_id, p.yes_shares, p.no_shares, p.net_invested, w.id, f.id "
+    "FROM (SELECT 1 AS one) AS o "
+    "LEFT JOIN markets_trade t ON t.identity_id = %s AND t.idempotency_key = %s "
+    "LEFT JOIN markets_position p ON p.market_id = %s AND p.identity_id = %s "
+    "LEFT JOIN ledger_account w ON w.kind = 'wallet' AND w.identity_id = %s "
+    "LEFT JOIN ledger_account f ON f.code = %s"
+)
+_UPDATE_MARKET = (
+    "UPDATE markets_market SET q_yes = %s, q_no = %s, volume = %s, trade_count = %s, price_yes = %s, "
+    "updated_at = %s WHERE id = %s"
+)
+_UPSERT_POSITION = (
+    "INSERT INTO markets_position (market_id, identity_id, yes_shares, no_shares, net_invested, updated_at) "
+    "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (market_id, identity_id) DO UPDATE SET "
+    "yes_shares = excluded.yes_shares, no_shares = excluded.no_shares, net_invested = excluded.net_invested, "
+    "updated_at = excluded.updated_at"
+)
+_INSERT_TRADE = (
+    "INSERT INTO markets_trade (market_id, identity_id, side, shares, cost, fee, price_before, price_after, "
+    "belief, rationale, idempotency_key, body_sha256, transfer_id, created_at) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id"
+)
+_INSERT_PRICE_POINT = (
+    "INSERT INTO markets_pricepoint (market_id, price_yes, trade_id, created_at) VALUES (%s, %s, %s, %s)"
+)
+
+
 @transaction.atomic
 def trade_place(*, identity: Identity, claim: Claim | int, order: Order, idempotency_key: str) -> Trade:
     """Place an order on a claim (or a claim id: the API passes the id and lets this read it once).
     A retry with the same key returns the first trade (`.replayed = True`); the same key with a
     different order is IdempotencyConflict. Refused orders write nothing. A claim that does not exist,
-    or is someone else's unpublished draft, is NotFound."""
+    or is someone else's unpublished draft, is NotFound. A new trade carries `.balance`, the trader's
+    wallet balance after it."""
     if not idempotency_key or len(idempotency_key) > 120:
         raise ValidationFailed("An idempotency key of 1-120 characters is required.", code="idempotency_key_required")
     claim_id = claim if isinstance(claim, int) else claim.pk
     body = order.body_sha256(claim_id)
-    # The market row is the first lock (then ledger accounts, by id, inside ledger_transfer). Under it,
-    # trades on this market are serial: the position and the LMSR state below cannot change under us.
-    market = Market.objects.select_for_update().select_related("claim").filter(claim_id=claim_id).first()
-    if market is None and not Claim.objects.filter(pk=claim_id, author=identity).exists():
-        raise NotFound("No such claim.")  # only published claims have a market; drafts are the author's
-    existing = Trade.objects.filter(identity=identity, idempotency_key=idempotency_key).first()
-    if existing is not None:  # checked under the lock, so a concurrent duplicate sees the first commit
-        if existing.body_sha256 != body or existing.market.claim_id != claim_id:
+    now = timezone.now()
+    lock = connection.ops.for_update_sql(no_key=True) if connection.features.has_select_for_update else ""
+    with connection.cursor() as cursor:
+        cursor.execute(_LOCK_MARKET.format(lock=lock), [claim_id])
+        row = cursor.fetchone()
+        if row is None and not Claim.objects.filter(pk=claim_id, author=identity).exists():
+            raise NotFound("No such claim.")  # only published claims have a market; drafts are the author's
+        market_id = row[0] if row else None
+        me = identity.pk
+        cursor.execute(_TRADE_CONTEXT, [me, idempotency_key, market_id, me, me, PLATFORM_FEES])
+        existing_id, existing_body, existing_market, yes_held, no_held, invested, wallet_id, fees_id = cursor.fetchone()
+    if existing_id is not None:  # read under the market lock, so a concurrent duplicate sees the first commit
+        if existing_body != body or existing_market != market_id:
             raise IdempotencyConflict(detail={"idempotency_key": idempotency_key})
+        existing = Trade.objects.select_related("market__claim").get(pk=existing_id)
         existing.replayed = True
         return existing
     if not identity.is_active:
         raise IdentitySuspended()
-    now = timezone.now()
-    if market is None or not market_is_open(market.claim, now):
+    if row is None:
         raise MarketClosed()
-    position = Position.objects.filter(market=market, identity=identity).first()
-    fill = order_price(market=market, order=order, position=position)
+    _, q_yes, q_no, liquidity, escrow_id, volume, trade_count, status, closes_at, subsidy, title = row
+    market = Market(id=market_id, claim_id=claim_id, q_yes=q_yes, q_no=q_no, liquidity=liquidity, escrow_id=escrow_id)
+    market.claim = Claim(id=claim_id, title=title, status=status, closes_at=_as_datetime(closes_at))
+    if not market_is_open(market.claim, now):
+        raise MarketClosed()
+    held = yes_held is not None
+    position = Position(market=market, identity=identity, yes_shares=yes_held or 0, no_shares=no_held or 0)
+    fill = order_price(market=market, order=order, position=position if held else None)
 
-    wallet, escrow, fees = wallet_for(identity), market.escrow_id, system_account(PLATFORM_FEES)
+    wallet = wallet_id or wallet_for(identity).pk
+    fees = fees_id or system_account(PLATFORM_FEES).pk
     if fill.cost > 0:
-        lines = [(wallet, -(fill.cost + fill.fee)), (escrow, fill.cost), (fees, fill.fee)]
+        lines = [(wallet, -(fill.cost + fill.fee)), (escrow_id, fill.cost), (fees, fill.fee)]
     else:
-        lines = [(escrow, fill.cost), (wallet, -fill.cost - fill.fee), (fees, fill.fee)]
+        lines = [(escrow_id, fill.cost), (wallet, -fill.cost - fill.fee), (fees, fill.fee)]
     transfer = ledger_transfer(
         lines=[line for line in lines if line[1]],
         kind="trade",
         idempotency_key=f"trade:{identity.pk}:{idempotency_key}",
         memo=f"{'Buy' if fill.shares > 0 else 'Sell'} {fill.side.upper()} on claim #{claim_id}",
+        savepoint=False,  # a refusal ends this whole trade: this function's own atomic rolls it back
     )
 
     delta = fill.shares
     if fill.side == Side.YES:
-        market.q_yes += delta
+        market.q_yes, position.yes_shares = q_yes + delta, position.yes_shares + delta
     else:
-        market.q_no += delta
-    market.volume += abs(fill.cost)
-    market.trade_count += 1
-    market.price_yes = fill.price_after
-    market.save(update_fields=["q_yes", "q_no", "volume", "trade_count", "price_yes", "updated_at"])
-    if position is None:
-        position = Position(market=market, identity=identity)
-    if fill.side == Side.YES:
-        position.yes_shares += delta
-    else:
-        position.no_shares += delta
-    position.net_invested += fill.cost
-    position.save()
-    trade = Trade.objects.create(
+        market.q_no, position.no_shares = q_no + delta, position.no_shares + delta
+    market.volume, market.trade_count = volume + abs(fill.cost), trade_count + 1
+    market.subsidy, market.price_yes, market.updated_at = subsidy, fill.price_after, now
+    position.net_invested = (invested or 0) + fill.cost
+    trade = Trade(
         market=market,
         identity=identity,
         side=fill.side,
@@ -375,10 +425,42 @@ def trade_place(*, identity: Identity, claim: Claim | int, order: Order, idempot
         idempotency_key=idempotency_key,
         body_sha256=body,
         transfer=transfer,
+        created_at=now,
     )
-    PricePoint.objects.create(market=market, price_yes=market.price_yes, trade=trade)
-    payload = {"trade": trade.pk, "side": fill.side, "shares": fill.shares, "price_yes": str(market.price_yes)}
-    event_emit(kind="trade.placed", subject=f"claim:{claim_id}", actor_identity_id=identity.pk, payload=payload)
-    event_emit(kind="market.price_changed", subject=f"claim:{claim_id}", payload={"price_yes": str(market.price_yes)})
+    at = connection.ops.adapt_datetimefield_value(now)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _UPDATE_MARKET,
+            [market.q_yes, market.q_no, market.volume, market.trade_count, market.price_yes, at, market_id],
+        )
+        cursor.execute(
+            _UPSERT_POSITION,
+            [market_id, identity.pk, position.yes_shares, position.no_shares, position.net_invested, at],
+        )
+        cursor.execute(
+            _INSERT_TRADE,
+            [
+                market_id, identity.pk, trade.side, trade.shares, trade.cost, trade.fee, trade.price_before,
+                trade.price_after, trade.belief, trade.rationale, idempotency_key, body, transfer.pk, at,
+            ],
+        )  # fmt: skip
+        trade.id = cursor.fetchone()[0]
+        cursor.execute(_INSERT_PRICE_POINT, [market_id, market.price_yes, trade.id, at])
+    trade._state.adding, trade._state.db = False, connection.alias
+    subject, price = f"claim:{claim_id}", str(market.price_yes)
+    payload = {"trade": trade.id, "side": fill.side, "shares": fill.shares, "price_yes": price}
+    placed, moved = (
+        ("trade.placed", subject, identity.pk, payload),
+        ("market.price_changed", subject, None, {"price_yes": price}),
+    )
+    events_emit([placed, moved], at=now)
     trade.replayed = False
+    trade.balance = transfer.balances_after[wallet]
     return trade
+
+
+def _as_datetime(value) -> datetime:
+    """A timestamp as a raw cursor returns it: aware (PostgreSQL), or naive UTC (SQLite)."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if settings.USE_TZ and value.tzinfo is None else value

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Roles of the Credence image. Usage: entrypoint.sh web|worker|beat|migrate|manage <args>|<any command>
+# Roles of the Credence image. Usage: entrypoint.sh web|live|worker|beat|migrate|manage <args>|<any command>
 # MIGRATE_ON_START=1 makes web run the migrations first (single-host setups without the migrate service).
 set -eu
 
@@ -11,10 +11,14 @@ case "${1:-web}" in
     if [ "${MIGRATE_ON_START:-0}" = "1" ]; then
       python manage.py migrate --noinput
     fi
-    # The ASGI app behind the proxy: trust its X-Forwarded-* headers (the container is not published).
+    # Pages and the REST API: WSGI in synchronous worker processes (config/gunicorn.py says why).
+    exec gunicorn --config config/gunicorn.py config.wsgi:application
+    ;;
+  live)
+    # Live updates: the ASGI app (Channels' WebSockets) behind the proxy's /ws/ route.
     exec uvicorn config.asgi:application \
       --host 0.0.0.0 --port "${PORT:-8000}" \
-      --workers "${WEB_CONCURRENCY:-2}" \
+      --workers "${LIVE_CONCURRENCY:-2}" \
       --lifespan off \
       --proxy-headers --forwarded-allow-ips "${FORWARDED_ALLOW_IPS:-*}" \
       --timeout-graceful-shutdown "${WEB_GRACEFUL_TIMEOUT:-20}" \

@@ -346,6 +346,19 @@ _INSERT_TRADE = (
 _INSERT_PRICE_POINT = (
     "INSERT INTO markets_pricepoint (market_id, price_yes, trade_id, created_at) VALUES (%s, %s, %s, %s)"
 )
+# PostgreSQL takes the five writes as one statement (the trade's id flows to the price point and the
+# event through the CTE); the event's payload gets the id set in SQL.
+_PG_WRITE_TRADE = (
+    f"WITH market AS ({_UPDATE_MARKET}), "  # noqa: S608 (the constant statements above, no value)
+    f"position AS ({_UPSERT_POSITION}), "
+    f"trade AS ({_INSERT_TRADE}), "
+    "point AS (INSERT INTO markets_pricepoint (market_id, price_yes, trade_id, created_at) "
+    "SELECT %s, %s, trade.id, %s FROM trade), "
+    "events AS (INSERT INTO core_event (kind, subject, actor_identity_id, payload, created_at) "
+    "SELECT 'trade.placed', %s, %s, jsonb_set(%s::jsonb, '{trade}', to_jsonb(trade.id)), %s FROM trade "
+    "UNION ALL SELECT 'market.price_changed', %s, NULL, %s::jsonb, %s) "
+    "SELECT id FROM trade"
+)
 
 
 @transaction.atomic
@@ -427,35 +440,41 @@ def trade_place(*, identity: Identity, claim: Claim | int, order: Order, idempot
         transfer=transfer,
         created_at=now,
     )
-    at = connection.ops.adapt_datetimefield_value(now)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _UPDATE_MARKET,
-            [market.q_yes, market.q_no, market.volume, market.trade_count, market.price_yes, at, market_id],
-        )
-        cursor.execute(
-            _UPSERT_POSITION,
-            [market_id, identity.pk, position.yes_shares, position.no_shares, position.net_invested, at],
-        )
-        cursor.execute(
-            _INSERT_TRADE,
-            [
-                market_id, identity.pk, trade.side, trade.shares, trade.cost, trade.fee, trade.price_before,
-                trade.price_after, trade.belief, trade.rationale, idempotency_key, body, transfer.pk, at,
-            ],
-        )  # fmt: skip
-        trade.id = cursor.fetchone()[0]
-        cursor.execute(_INSERT_PRICE_POINT, [market_id, market.price_yes, trade.id, at])
     trade._state.adding, trade._state.db = False, connection.alias
     subject, price = f"claim:{claim_id}", str(market.price_yes)
-    payload = {"trade": trade.id, "side": fill.side, "shares": fill.shares, "price_yes": price}
-    placed, moved = (
-        ("trade.placed", subject, identity.pk, payload),
-        ("market.price_changed", subject, None, {"price_yes": price}),
+    placed = {"trade": None, "side": fill.side, "shares": fill.shares, "price_yes": price}
+    at = connection.ops.adapt_datetimefield_value(now)
+    market_values = [market.q_yes, market.q_no, market.volume, market.trade_count, market.price_yes, at, market_id]
+    position_values = [market_id, identity.pk, position.yes_shares, position.no_shares, position.net_invested, at]
+    trade_values = [
+        market_id, identity.pk, trade.side, trade.shares, trade.cost, trade.fee, trade.price_before,
+        trade.price_after, trade.belief, trade.rationale, idempotency_key, body, transfer.pk, at,
+    ]  # fmt: skip
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # One statement: every write of the trade in one round trip, inside the locks.
+            event_values = [subject, identity.pk, json.dumps(placed), at, subject, json.dumps({"price_yes": price}), at]
+            cursor.execute(
+                _PG_WRITE_TRADE,
+                [*market_values, *position_values, *trade_values, market_id, market.price_yes, at, *event_values],
+            )
+            trade.id = cursor.fetchone()[0]
+            return _placed(trade, transfer.balances_after[wallet])
+        cursor.execute(_UPDATE_MARKET, market_values)
+        cursor.execute(_UPSERT_POSITION, position_values)
+        cursor.execute(_INSERT_TRADE, trade_values)
+        trade.id = cursor.fetchone()[0]
+        cursor.execute(_INSERT_PRICE_POINT, [market_id, market.price_yes, trade.id, at])
+    placed["trade"] = trade.id
+    events_emit(
+        [("trade.placed", subject, identity.pk, placed), ("market.price_changed", subject, None, {"price_yes": price})],
+        at=now,
     )
-    events_emit([placed, moved], at=now)
-    trade.replayed = False
-    trade.balance = transfer.balances_after[wallet]
+    return _placed(trade, transfer.balances_after[wallet])
+
+
+def _placed(trade: Trade, balance: int) -> Trade:
+    trade.replayed, trade.balance = False, balance
     return trade
 
 

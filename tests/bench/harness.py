@@ -67,8 +67,28 @@ class Server:
 
 
 @contextmanager
+def web_server(*, workers: int | None, extra_env: dict[str, str], log_dir: Path) -> Iterator[Server]:
+    """The production web role: gunicorn with config/gunicorn.py (as docker/entrypoint.sh `web` runs it)
+    serving tests/bench/wsgi.py, production settings and the DB pool. `workers` None: the config's default."""
+    command = [sys.executable, "-m", "gunicorn", "--config", "config/gunicorn.py", "tests.bench.wsgi:application"]
+    env = {"WEB_CONCURRENCY": str(workers)} if workers else {}
+    with _server(command, extra_env={**env, **extra_env}, log_dir=log_dir, port_flag="bind") as server:
+        yield server
+
+
+@contextmanager
 def asgi_server(*, workers: int, extra_env: dict[str, str], log_dir: Path) -> Iterator[Server]:
-    """uvicorn serving the project's ASGI app (as `make run` does) with production settings and the DB pool."""
+    """uvicorn serving the project's ASGI app (the `live` role, and `make run`) with production settings."""
+    command = [
+        *[sys.executable, "-m", "uvicorn", "tests.bench.asgi:application"],
+        *["--workers", str(workers), "--lifespan", "off", "--no-access-log", "--log-level", "warning"],
+    ]
+    with _server(command, extra_env=extra_env, log_dir=log_dir, port_flag="uvicorn") as server:
+        yield server
+
+
+@contextmanager
+def _server(command: list[str], *, extra_env: dict[str, str], log_dir: Path, port_flag: str) -> Iterator[Server]:
     port = free_port()
     prefix = f"credence-bench-{secrets.token_hex(4)}"
     env = {
@@ -85,12 +105,11 @@ def asgi_server(*, workers: int, extra_env: dict[str, str], log_dir: Path) -> It
         **extra_env,
     }
     env.pop("CELERY_RESULT_BACKEND", None)
-    log = log_dir / f"uvicorn-{port}.log"
-    command = [
-        *[sys.executable, "-m", "uvicorn", "tests.bench.asgi:application"],
-        *["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
-        *["--lifespan", "off", "--no-access-log", "--log-level", "warning"],
-    ]
+    log = log_dir / f"server-{port}.log"
+    if port_flag == "bind":
+        command = [*command, "--bind", f"127.0.0.1:{port}"]
+    else:
+        command = [*command, "--host", "127.0.0.1", "--port", str(port)]
     with log.open("wb") as out:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)  # noqa: S603
     try:

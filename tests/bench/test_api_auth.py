@@ -1,6 +1,7 @@
 """Throughput of an API-key-authenticated `GET /api/v1/me` against anonymous `GET /healthz`, measured
-in the same run through a real server: uvicorn serving config.asgi (as `make run` does) with production
-settings, the psycopg pool and Redis, loaded by keep-alive HTTP clients in threads.
+in the same run through a real server: the web role (gunicorn with config/gunicorn.py, as docker runs it)
+with production settings, the psycopg pool and Redis, loaded by HTTP clients in threads (gunicorn's sync workers close
+each connection after its answer; the clients reconnect).
 
 /healthz is the baseline: a request through the same middleware that checks the database (SELECT 1),
 the cache (set, get, delete) and the Celery broker (a connection to Redis). /me adds what the API
@@ -8,7 +9,7 @@ adds: key lookup and hash comparison, the rate limiter (one cache read and write
 for the agent's public profile, and the schema serialisation. Target: me / healthz >= 0.8.
 
 Knobs (environment): BENCH_SECONDS (per round, default 3), BENCH_ROUNDS (default 3),
-BENCH_CONCURRENCY (clients, default 8), BENCH_WORKERS (uvicorn processes, default 2).
+BENCH_CONCURRENCY (clients, default 8), BENCH_WORKERS (gunicorn processes; default: config/gunicorn.py's 2 x cores + 1).
 """
 
 import json
@@ -19,14 +20,14 @@ import redis
 from django.conf import settings
 
 from tests import factories
-from tests.bench.harness import LoadResult, asgi_server, env_number, get, http_load, median, print_table
+from tests.bench.harness import LoadResult, env_number, get, http_load, median, print_table, web_server
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 SECONDS = env_number("BENCH_SECONDS", 3.0)
 ROUNDS = env_number("BENCH_ROUNDS", 3)
 CONCURRENCY = env_number("BENCH_CONCURRENCY", 8)
-WORKERS = env_number("BENCH_WORKERS", 2)
+WORKERS = int(env_number("BENCH_WORKERS", 0)) or None  # None: config/gunicorn.py decides (2 x cores + 1)
 # Far above what the bench can send, so no request is refused; the limiter still does all its work.
 UNREACHABLE_RATE = "100000000/min"
 
@@ -66,7 +67,7 @@ def _run(throttle: str, tokens: list[str], tmp_path) -> dict[str, list[tuple[Loa
     rounds: dict[str, list] = {name: [] for name in endpoints}
     client = redis.Redis.from_url(settings.CACHES["default"]["LOCATION"])
     try:
-        with asgi_server(workers=WORKERS, extra_env=extra, log_dir=tmp_path) as server:
+        with web_server(workers=WORKERS, extra_env=extra, log_dir=tmp_path) as server:
             status, body = get(server.port, "/api/v1/me", {"Authorization": f"Bearer {tokens[0]}"})
             assert status == 200 and json.loads(body)["auth"] == "api_key", body
             for path, headers in endpoints.values():  # warm up: pools filled, code paths hot
@@ -109,7 +110,7 @@ def test_me_versus_healthz_throughput(tmp_path):
                 ]
             )
     print_table(
-        f"API auth: uvicorn x{WORKERS} workers, {CONCURRENCY} keep-alive clients, "
+        f"API auth: gunicorn x{WORKERS or '2n+1'} sync workers, {CONCURRENCY} clients, "
         f"{ROUNDS} rounds x {SECONDS:g} s per endpoint (cpus: {os.cpu_count()})",
         [
             "API limiter",

@@ -13,7 +13,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKER = ROOT / "docker"
-APP_ROLES = ("migrate", "web", "worker", "beat")
+APP_ROLES = ("migrate", "web", "live", "worker", "beat")
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +22,7 @@ def services() -> dict:
 
 
 def test_compose_runs_the_services_and_each_app_role(services):
-    assert set(services) == {"postgres", "redis", "migrate", "web", "worker", "beat", "proxy"}
+    assert set(services) == {"postgres", "redis", "migrate", "web", "live", "worker", "beat", "proxy"}
     for role in APP_ROLES:
         assert services[role]["command"] == [role]
         assert services[role]["build"] == {"context": "..", "dockerfile": "docker/Dockerfile"}
@@ -42,9 +42,14 @@ def test_app_roles_scale_freely_and_beat_is_a_singleton(services):
     assert services["beat"]["deploy"]["replicas"] == 1
     assert "replicas" not in services["web"].get("deploy", {})
     assert "replicas" not in services["worker"].get("deploy", {})
+    assert "replicas" not in services["live"].get("deploy", {})
     assert services["proxy"]["ports"] == ["${HTTP_PORT:-8000}:80"]
     assert "proxy_pass $web;" in (DOCKER / "nginx.conf").read_text()
-    assert "set $web http://web:8000;" in (DOCKER / "nginx.conf").read_text()
+    nginx = (DOCKER / "nginx.conf").read_text()
+    assert "set $web http://web:8000;" in nginx and "set $live http://live:8000;" in nginx
+    # WebSockets go to the ASGI role, everything else to the WSGI one.
+    assert re.search(r"location /ws/ \{[^}]*proxy_pass \$live;[^}]*Upgrade", nginx)
+    assert re.search(r"location / \{[^}]*proxy_pass \$web;", nginx)
 
 
 def test_app_roles_use_production_settings_and_the_compose_services(services):
@@ -68,7 +73,7 @@ def test_every_variable_compose_sets_is_read_by_the_app():
 
 
 def test_app_roles_wait_for_healthy_services_and_a_successful_migration(services):
-    for role in ("web", "worker", "beat"):
+    for role in ("web", "live", "worker", "beat"):
         depends = services[role]["depends_on"]
         assert depends["migrate"] == {"condition": "service_completed_successfully"}
         assert depends["postgres"] == {"condition": "service_healthy"}
@@ -78,11 +83,13 @@ def test_app_roles_wait_for_healthy_services_and_a_successful_migration(services
 
 
 def test_services_have_healthchecks_and_web_uses_healthz(services):
-    for name in ("postgres", "redis", "web", "worker"):
+    for name in ("postgres", "redis", "web", "live", "worker"):
         assert services[name]["healthcheck"]["test"], name
     assert services["web"]["healthcheck"]["test"] == ["CMD", "python", "docker/healthcheck.py"]
+    assert services["live"]["healthcheck"]["test"] == ["CMD", "python", "docker/healthcheck.py"]
     assert '"/healthz"' in (DOCKER / "healthcheck.py").read_text()
     assert services["proxy"]["depends_on"]["web"] == {"condition": "service_healthy"}
+    assert services["proxy"]["depends_on"]["live"] == {"condition": "service_healthy"}
 
 
 def test_the_image_is_slim_unprivileged_and_ships_collected_static_files():
@@ -103,6 +110,7 @@ def test_the_entrypoint_is_valid_shell_and_knows_every_role():
     assert os.access(DOCKER / "entrypoint.sh", os.X_OK)
     for role in APP_ROLES:
         assert re.search(rf"^\s+{role}\)$", entrypoint, re.M), role
+    assert "gunicorn --config config/gunicorn.py config.wsgi:application" in entrypoint
     assert "uvicorn config.asgi:application" in entrypoint
     assert "celery -A config worker" in entrypoint
     assert "celery -A config beat" in entrypoint

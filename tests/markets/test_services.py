@@ -95,7 +95,14 @@ def test_buying_yes_charges_cost_plus_fee_and_updates_everything(claim, trader):
     position = Position.objects.get(market=market, identity=trader)
     assert (position.yes_shares, position.no_shares, position.net_invested) == (trade.shares, 0, trade.cost)
     assert PricePoint.objects.filter(market=market, trade=trade).count() == 1
-    assert Event.objects.filter(kind="trade.placed", subject=f"claim:{claim.pk}").count() == 1
+    price = str(market.price_yes)
+    events = Event.objects.filter(subject=f"claim:{claim.pk}", kind__in=["trade.placed", "market.price_changed"])
+    assert [(e.kind, e.actor_identity_id, e.payload) for e in events.order_by("id")] == [
+        ("trade.placed", trader.pk, {"trade": trade.pk, "side": "yes", "shares": trade.shares, "price_yes": price}),
+        ("market.price_changed", None, {"price_yes": price}),
+    ]
+    assert trade.balance == wallet_balance(trader)  # the balance the trade reports is the one it left
+    assert Trade.objects.get(pk=trade.pk).transfer_id == trade.transfer.pk
     assert market.escrow.balance >= max(market.q_yes, market.q_no)
 
 

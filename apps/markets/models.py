@@ -148,6 +148,9 @@ class Position(models.Model):
     no_shares = models.BigIntegerField(default=0)
     # Credits paid in minus credits received (fees excluded): what a VOID refunds.
     net_invested = models.BigIntegerField(default=0)
+    # The probability of YES this identity's latest trade stands for: the belief the order stated, else
+    # the price the trade moved the market to. The consensus reads it (one row per trader, not per trade).
+    last_belief = models.DecimalField(max_digits=7, decimal_places=6, null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

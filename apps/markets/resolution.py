@@ -22,6 +22,7 @@ from apps.identities.models import Identity
 from apps.identities.services import IdentitySuspended
 from apps.ledger.models import Account, AccountKind, Transfer
 from apps.ledger.services import PLATFORM_FEES, ledger_transfer, system_account, wallet_for
+from apps.markets import hooks
 from apps.markets.models import Claim, ClaimStatus, Market, Outcome, Position, Resolution
 from apps.markets.services import BPS, IllegalTransition
 
@@ -326,6 +327,8 @@ def market_settle(*, claim: Claim) -> Transfer | None:
     )
     claim.settled_at = now
     claim.save(update_fields=["settled_at", "updated_at"])
+    for listener in hooks.claim_settled:  # reputation scores the forecasts, in this transaction
+        listener(claim, outcome)
     event_emit(
         kind="claim.settled",
         subject=f"claim:{claim.pk}",

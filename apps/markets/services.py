@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -18,7 +19,7 @@ from apps.identities.models import Identity
 from apps.identities.services import IdentitySuspended
 from apps.ledger.models import Account, AccountKind
 from apps.ledger.services import PLATFORM_FEES, IdempotencyConflict, ledger_transfer, system_account, wallet_for
-from apps.markets import lmsr
+from apps.markets import hooks, lmsr
 from apps.markets.models import Claim, ClaimStatus, Clarification, Domain, Market, Position, PricePoint, Side, Trade
 
 BPS = 10_000
@@ -333,10 +334,10 @@ _UPDATE_MARKET = (
     "updated_at = %s WHERE id = %s"
 )
 _UPSERT_POSITION = (
-    "INSERT INTO markets_position (market_id, identity_id, yes_shares, no_shares, net_invested, updated_at) "
-    "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (market_id, identity_id) DO UPDATE SET "
+    "INSERT INTO markets_position (market_id, identity_id, yes_shares, no_shares, net_invested, last_belief, "
+    "updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (market_id, identity_id) DO UPDATE SET "
     "yes_shares = excluded.yes_shares, no_shares = excluded.no_shares, net_invested = excluded.net_invested, "
-    "updated_at = excluded.updated_at"
+    "last_belief = excluded.last_belief, updated_at = excluded.updated_at"
 )
 _INSERT_TRADE = (
     "INSERT INTO markets_trade (market_id, identity_id, side, shares, cost, fee, price_before, price_after, "
@@ -445,7 +446,9 @@ def trade_place(*, identity: Identity, claim: Claim | int, order: Order, idempot
     placed = {"trade": None, "side": fill.side, "shares": fill.shares, "price_yes": price}
     at = connection.ops.adapt_datetimefield_value(now)
     market_values = [market.q_yes, market.q_no, market.volume, market.trade_count, market.price_yes, at, market_id]
-    position_values = [market_id, identity.pk, position.yes_shares, position.no_shares, position.net_invested, at]
+    position.last_belief = implied_belief(order.belief, fill.price_after)
+    position_values = [market_id, identity.pk, position.yes_shares, position.no_shares, position.net_invested]
+    position_values += [position.last_belief, at]
     trade_values = [
         market_id, identity.pk, trade.side, trade.shares, trade.cost, trade.fee, trade.price_before,
         trade.price_after, trade.belief, trade.rationale, idempotency_key, body, transfer.pk, at,
@@ -475,7 +478,19 @@ def trade_place(*, identity: Identity, claim: Claim | int, order: Order, idempot
 
 def _placed(trade: Trade, balance: int) -> Trade:
     trade.replayed, trade.balance = False, balance
+    transaction.on_commit(partial(hooks.notify_trade_committed, trade.market.claim_id))
     return trade
+
+
+BELIEF_QUANTUM = Decimal("0.000001")
+BELIEF_BOUNDS = (Decimal("0.000001"), Decimal("0.999999"))
+
+
+def implied_belief(stated: Decimal | None, price_after: Decimal) -> Decimal:
+    """The probability of YES a trade stands for: the belief its order stated, else the price it moved
+    the market to (a buyer of YES at least believes that much). Kept inside (0, 1) at 6 decimals."""
+    value = (stated if stated is not None else price_after).quantize(BELIEF_QUANTUM)
+    return min(max(value, BELIEF_BOUNDS[0]), BELIEF_BOUNDS[1])
 
 
 def _as_datetime(value) -> datetime:

@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "apps.identities",
     "apps.ledger",
     "apps.markets",
+    "apps.reputation",
 ]
 
 MIDDLEWARE = [

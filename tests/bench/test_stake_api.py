@@ -199,7 +199,8 @@ def _raw_trade(cursor, *, claim_id: int, identity_id: int, wallet_id: int, fees_
             market_services._PG_WRITE_TRADE,
             (
                 *(q_yes + yes, q_no + no, volume + fill.cost, trade_count + 1, fill.price_after, now, market_id),
-                *(market_id, identity_id, (yes_held or 0) + yes, (no_held or 0) + no, (invested or 0) + fill.cost, now),
+                *(market_id, identity_id, (yes_held or 0) + yes, (no_held or 0) + no, (invested or 0) + fill.cost),
+                *(market_services.implied_belief(None, fill.price_after), now),
                 *(market_id, identity_id, side, fill.shares, fill.cost, fill.fee, fill.price_before, fill.price_after),
                 *(None, "", key, body, transfer_id, now),
                 *(market_id, fill.price_after, now),

@@ -1,0 +1,163 @@
+"""The reputation model in numbers, with no database: docs/reputation.md explains it and its priors.
+
+Skill is the information a source adds per forecast, in nats: the log score of its forecast minus the
+log score of the market price it forecast against (positive: it moved the market toward the truth).
+Each resolved forecast is one noisy observation x of the source's skill in that claim's domain.
+
+    x ~ Normal(s_domain, SIGMA_OBS^2)            one observation per (source, resolved claim)
+    s_domain ~ Normal(g, TAU_DOMAIN^2)           domain skill, shrunk toward the source's global skill
+    g ~ Normal(0, TAU_GLOBAL^2)                  global skill, shrunk toward zero skill
+
+Conjugate normal updates need only (n, sum x, sum x^2) per (source, domain) and per source, so a
+settlement updates each source it scored in O(1). The domain posterior's prior mean is the global
+posterior computed WITHOUT that domain's own observations (leave-one-domain-out), so skill shown in
+domain A reaches domain B only through that shrinkage, and never counts twice.
+
+Weight is the posterior's lower bound (mean minus one standard deviation) when positive, plus a floor
+that is tiny for a new source and vanishes for a losing one: a new source gets almost no weight, a
+persistent loser decays toward zero, an established accurate source dominates.
+"""
+
+import math
+from dataclasses import dataclass
+
+SIGMA_OBS = 0.6  # nats: spread of one forecast's relative log score around the source's skill
+TAU_GLOBAL = 0.15  # nats: how far a source's overall skill is likely to be from zero
+TAU_DOMAIN = 0.10  # nats: how far a source's skill in one domain strays from its overall skill
+WEIGHT_FLOOR = 0.002  # a new source's weight; an established accurate one has ~0.05-0.3
+FLOOR_DECAY = 0.05  # nats: the floor shrinks by e for every FLOOR_DECAY of negative mean skill
+EXTREMIZE_MIN, EXTREMIZE_MAX = 1.0, 2.5  # the extremizing factor is fitted, then clipped to this
+EXTREMIZE_MIN_CLAIMS = 20  # resolved claims (with two or more sources) before fitting; 1.0 until then
+LOGIT_CLIP = 9.0  # |logit| of a belief is capped: p in [1.2e-4, 0.99988], so one certain voice cannot veto
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Sufficient statistics of a source's observations (in one domain, or over all domains)."""
+
+    n: int = 0
+    total: float = 0.0
+    total_sq: float = 0.0
+
+    def minus(self, other: "Stats") -> "Stats":
+        return Stats(self.n - other.n, self.total - other.total, self.total_sq - other.total_sq)
+
+
+@dataclass(frozen=True)
+class Posterior:
+    mean: float
+    sd: float
+
+    @property
+    def weight(self) -> float:
+        floor = WEIGHT_FLOOR * math.exp(min(self.mean, 0.0) / FLOOR_DECAY)
+        return max(self.mean - self.sd, 0.0) + floor
+
+
+def _update(prior_mean: float, prior_var: float, stats: Stats) -> Posterior:
+    precision = 1.0 / prior_var + stats.n / SIGMA_OBS**2
+    mean = (prior_mean / prior_var + stats.total / SIGMA_OBS**2) / precision
+    return Posterior(mean=mean, sd=math.sqrt(1.0 / precision))
+
+
+def global_posterior(overall: Stats) -> Posterior:
+    return _update(0.0, TAU_GLOBAL**2, overall)
+
+
+def domain_posterior(domain: Stats, overall: Stats) -> Posterior:
+    """Skill in one domain: its own observations, on a prior centred on the global skill estimated from
+    the other domains (carrying that estimate's own uncertainty)."""
+    elsewhere = global_posterior(overall.minus(domain))
+    return _update(elsewhere.mean, TAU_DOMAIN**2 + elsewhere.sd**2, domain)
+
+
+def logit(p: float) -> float:
+    p = min(max(p, 1e-12), 1 - 1e-12)
+    return max(-LOGIT_CLIP, min(LOGIT_CLIP, math.log(p / (1 - p))))
+
+
+def sigmoid(x: float) -> float:
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-x))
+    z = math.exp(x)
+    return z / (1.0 + z)
+
+
+@dataclass(frozen=True)
+class Voice:
+    """One source's latest belief on a claim, with its weight and independence cluster (its owner)."""
+
+    identity_id: int
+    cluster: int
+    weight: float
+    probability: float
+
+
+def effective_weights(voices: list[Voice]) -> dict[int, float]:
+    """Weights after the independence cap: the sources of one owner together weigh what their best
+    member weighs alone, shared in proportion to their own weights. Ten agents with one record are one
+    voice; splitting a record across agents gains nothing."""
+    clusters: dict[int, list[Voice]] = {}
+    for voice in voices:
+        clusters.setdefault(voice.cluster, []).append(voice)
+    weights = {}
+    for members in clusters.values():
+        total = sum(v.weight for v in members)
+        best = max(v.weight for v in members)
+        for voice in members:
+            weights[voice.identity_id] = voice.weight * best / total if total > 0 else 0.0
+    return weights
+
+
+def pooled_logit(voices: list[Voice], weights: dict[int, float] | None = None) -> float | None:
+    """Weighted mean of the voices' log-odds (weights normalised to sum to one); None without voices."""
+    weights = weights if weights is not None else effective_weights(voices)
+    total = sum(weights[v.identity_id] for v in voices)
+    if not voices or total <= 0:
+        return None
+    return sum(weights[v.identity_id] * logit(v.probability) for v in voices) / total
+
+
+def log_loss(logits_and_outcomes: list[tuple[float, bool]], alpha: float) -> float:
+    loss = 0.0
+    for x, outcome in logits_and_outcomes:
+        p = sigmoid(alpha * x)
+        loss -= math.log(max(p if outcome else 1 - p, 1e-15))
+    return loss
+
+
+def fit_extremizing(logits_and_outcomes: list[tuple[float, bool]]) -> float:
+    """The factor alpha minimising the log loss of sigmoid(alpha * pooled logit) over resolved claims:
+    golden-section search on [EXTREMIZE_MIN, EXTREMIZE_MAX] (the loss is convex in alpha). 1.0 until
+    there are EXTREMIZE_MIN_CLAIMS claims."""
+    if len(logits_and_outcomes) < EXTREMIZE_MIN_CLAIMS:
+        return 1.0
+    lo, hi = EXTREMIZE_MIN, EXTREMIZE_MAX
+    ratio = (math.sqrt(5) - 1) / 2
+    a, b = hi - ratio * (hi - lo), lo + ratio * (hi - lo)
+    fa, fb = log_loss(logits_and_outcomes, a), log_loss(logits_and_outcomes, b)
+    for _ in range(60):
+        if fa <= fb:
+            hi, b, fb = b, a, fa
+            a = hi - ratio * (hi - lo)
+            fa = log_loss(logits_and_outcomes, a)
+        else:
+            lo, a, fa = a, b, fb
+            b = lo + ratio * (hi - lo)
+            fb = log_loss(logits_and_outcomes, b)
+    return round((lo + hi) / 2, 4)
+
+
+def relative_log_score(probability: float, reference: float, outcome: bool) -> float:
+    """Nats of information a forecast added over the price it stood against."""
+    p = probability if outcome else 1 - probability
+    m = reference if outcome else 1 - reference
+    return math.log(max(p, 1e-12)) - math.log(max(m, 1e-12))
+
+
+def log_score(probability: float, outcome: bool) -> float:
+    return math.log(max(probability if outcome else 1 - probability, 1e-12))
+
+
+def brier(probability: float, outcome: bool) -> float:
+    return (probability - (1.0 if outcome else 0.0)) ** 2

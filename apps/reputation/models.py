@@ -1,0 +1,139 @@
+"""Beliefs, scores, reliability and the consensus. Every write goes through apps.reputation.services."""
+
+from django.db import models
+from django.db.models import Q
+
+from apps.identities.models import Identity
+from apps.markets.models import Claim, Domain
+
+PROBABILITY = {"max_digits": 7, "decimal_places": 6}  # strictly inside (0, 1), to 1e-6
+PRICE = {"max_digits": 21, "decimal_places": 20}
+
+
+class Belief(models.Model):
+    """A probability of YES stated without trading (append-only: the latest one per identity counts)."""
+
+    claim = models.ForeignKey(Claim, on_delete=models.PROTECT, related_name="beliefs")
+    identity = models.ForeignKey(Identity, on_delete=models.PROTECT, related_name="beliefs")
+    probability = models.DecimalField(**PROBABILITY)
+    rationale = models.TextField(blank=True)
+    # The market price when it was stated: what a score measures the belief against.
+    market_price = models.DecimalField(**PRICE)
+    idempotency_key = models.CharField(max_length=120)
+    body_sha256 = models.CharField(max_length=64)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["identity", "idempotency_key"], name="reputation_belief_idempotency"),
+            models.CheckConstraint(
+                condition=Q(probability__gt=0, probability__lt=1), name="reputation_belief_probability_open"
+            ),
+        ]
+        indexes = [models.Index(fields=["claim", "identity", "-id"]), models.Index(fields=["identity", "-id"])]
+
+    def __str__(self) -> str:
+        return f"@{self.identity_id}: {self.probability} on claim #{self.claim_id}"
+
+
+class ForecastSource(models.TextChoices):
+    BELIEF = "belief", "Stated belief"
+    TRADE = "trade", "Trade"
+
+
+class Score(models.Model):
+    """One identity's scored forecast on one resolved claim: its latest forecast before closes_at."""
+
+    claim = models.ForeignKey(Claim, on_delete=models.PROTECT, related_name="scores")
+    identity = models.ForeignKey(Identity, on_delete=models.PROTECT, related_name="scores")
+    domain = models.ForeignKey(Domain, on_delete=models.PROTECT, related_name="+")
+    source = models.CharField(max_length=6, choices=ForecastSource.choices)
+    probability = models.DecimalField(**PROBABILITY)
+    market_price = models.DecimalField(**PRICE, help_text="The price the forecast stood against.")
+    outcome = models.BooleanField()
+    brier = models.FloatField()
+    log_score = models.FloatField(help_text="ln of the probability given to the outcome.")
+    relative_log_score = models.FloatField(help_text="log_score minus the market price's: nats of information added.")
+    profit = models.BigIntegerField(default=0, help_text="Payout minus net investment, micro-credits (0 if no trade).")
+    model_version = models.CharField(max_length=60, blank=True, help_text="An agent's declared version when scored.")
+    forecast_at = models.DateTimeField()
+    scored_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["claim", "identity"], name="reputation_one_score_per_claim")]
+        indexes = [models.Index(fields=["identity", "domain"]), models.Index(fields=["identity", "-id"])]
+
+    def __str__(self) -> str:
+        return f"@{self.identity_id} on claim #{self.claim_id}: {self.relative_log_score:+.3f} nats"
+
+
+class Reliability(models.Model):
+    """Sufficient statistics of an identity's relative log scores (per domain; domain null = overall),
+    and the posterior they give, kept current at each settlement (apps/reputation/model.py)."""
+
+    identity = models.ForeignKey(Identity, on_delete=models.PROTECT, related_name="reliabilities")
+    domain = models.ForeignKey(Domain, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    n = models.PositiveIntegerField(default=0)
+    total = models.FloatField(default=0.0)
+    total_sq = models.FloatField(default=0.0)
+    skill_mean = models.FloatField(default=0.0)
+    skill_sd = models.FloatField(default=0.0)
+    weight = models.FloatField(default=0.0)
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["identity", "domain"], name="reputation_one_reliability_per_domain"),
+            models.UniqueConstraint(
+                fields=["identity"], condition=Q(domain__isnull=True), name="reputation_one_overall_reliability"
+            ),
+        ]
+        indexes = [models.Index(fields=["domain", "-weight"])]
+
+    def __str__(self) -> str:
+        return f"@{self.identity_id} in {self.domain_id or 'all'}: weight {self.weight:.4f}"
+
+
+class Consensus(models.Model):
+    """A claim's reputation-weighted consensus, recomputed from its contributors when a belief arrives."""
+
+    claim = models.OneToOneField(Claim, on_delete=models.CASCADE, related_name="consensus")
+    probability = models.DecimalField(**PROBABILITY, null=True, blank=True)
+    pooled_logit = models.FloatField(null=True, blank=True, help_text="Before extremizing.")
+    alpha = models.FloatField(default=1.0, help_text="The extremizing factor applied.")
+    contributors = models.PositiveIntegerField(default=0)
+    owners = models.PositiveIntegerField(default=0, help_text="Independent owners behind the contributors.")
+    humans = models.PositiveIntegerField(default=0)
+    agents = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"Consensus on claim #{self.claim_id}: {self.probability}"
+
+
+class ClaimRecord(models.Model):
+    """A resolved claim as scored: the marker that makes scoring exactly-once, and one row of the
+    platform's track record (market vs consensus vs outcome, at close)."""
+
+    claim = models.OneToOneField(Claim, on_delete=models.PROTECT, related_name="record")
+    domain = models.ForeignKey(Domain, on_delete=models.PROTECT, related_name="+")
+    outcome = models.BooleanField()
+    market_price = models.DecimalField(**PRICE, help_text="The last price before closes_at.")
+    consensus = models.DecimalField(**PROBABILITY, null=True, blank=True)
+    pooled_logit = models.FloatField(null=True, blank=True)
+    scored = models.PositiveIntegerField(help_text="Forecasts scored.")
+    scored_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"Record of claim #{self.claim_id}"
+
+
+class ExtremizingFit(models.Model):
+    """The extremizing factor fitted on resolved history (one row; refitted at each scoring)."""
+
+    alpha = models.FloatField(default=1.0)
+    claims = models.PositiveIntegerField(default=0)
+    fitted_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"alpha {self.alpha} from {self.claims} claims"

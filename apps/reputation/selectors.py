@@ -1,0 +1,265 @@
+"""Reads of the reputation app: a claim's consensus and its explanation, track records, leaderboards,
+and the platform's own track record. Each is a fixed number of queries, whatever the number of rows."""
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from django.db.models import Avg, Count, F, Max, Q, QuerySet, Sum
+
+from apps.identities.models import Identity, IdentityKind
+from apps.markets.models import Claim, Position
+from apps.reputation import model
+from apps.reputation.models import Belief, ClaimRecord, Consensus, ExtremizingFit, Reliability, Score
+
+
+@dataclass(frozen=True)
+class Contributor:
+    identity: Identity
+    probability: float
+    source: str  # "belief" or "trade"
+    at: datetime
+    weight: float  # after the independence cap, normalised: the contributors' weights sum to 1
+    raw_weight: float  # from reliability alone
+    pull: float = 0.0  # consensus minus the consensus without this contributor
+
+
+@dataclass
+class ConsensusView:
+    claim_id: int
+    probability: float | None
+    pooled_logit: float | None
+    alpha: float
+    contributors: list[Contributor] = field(default_factory=list)
+    owners: int = 0
+
+    @property
+    def humans(self) -> list[Contributor]:
+        return [c for c in self.contributors if c.identity.kind == IdentityKind.HUMAN]
+
+    @property
+    def agents(self) -> list[Contributor]:
+        return [c for c in self.contributors if c.identity.kind == IdentityKind.AGENT]
+
+
+def cluster_of(identity: Identity) -> int:
+    """The independence cluster: the person behind an identity (a human's user, an agent's owner)."""
+    return identity.user_id if identity.kind == IdentityKind.HUMAN else identity.owner_id
+
+
+def extremizing_alpha() -> float:
+    fit = ExtremizingFit.objects.order_by("-id").values_list("alpha", flat=True).first()
+    return fit if fit is not None else 1.0
+
+
+def latest_beliefs(claim: Claim, *, before: datetime | None = None) -> dict[int, tuple[float, str, datetime, Identity]]:
+    """Each identity's latest forecast on the claim (a stated belief, or its latest trade's belief, whichever
+    is later), {identity id: (probability, source, at, identity)}. Two queries; suspended identities left out."""
+    latest: dict[int, tuple[float, str, datetime, Identity]] = {}
+    stated = Belief.objects.filter(claim=claim)
+    if before is not None:
+        stated = stated.filter(created_at__lt=before)
+    newest = stated.values("identity_id").annotate(last=Max("id")).values("last")
+    for belief in Belief.objects.filter(id__in=newest).select_related("identity"):
+        latest[belief.identity_id] = (float(belief.probability), "belief", belief.created_at, belief.identity)
+    positions = Position.objects.filter(market__claim=claim, last_belief__isnull=False).select_related("identity")
+    for position in positions:
+        if before is not None and position.updated_at >= before:
+            continue  # a trade cannot come after close; kept for symmetry with beliefs
+        held = latest.get(position.identity_id)
+        if held is None or position.updated_at > held[2]:
+            latest[position.identity_id] = (
+                float(position.last_belief),
+                "trade",
+                position.updated_at,
+                position.identity,
+            )
+    return {pk: row for pk, row in latest.items() if row[3].is_active}
+
+
+def reliability_weights(identity_ids: list[int], domain_id: int) -> dict[int, float]:
+    """Each identity's weight in the domain, from its stored statistics (one query)."""
+    stats: dict[tuple[int, int | None], model.Stats] = {}
+    rows = Reliability.objects.filter(identity_id__in=identity_ids).filter(Q(domain_id=domain_id) | Q(domain=None))
+    for row in rows.values_list("identity_id", "domain_id", "n", "total", "total_sq"):
+        stats[(row[0], row[1])] = model.Stats(row[2], row[3], row[4])
+    return {
+        pk: model.domain_posterior(
+            stats.get((pk, domain_id), model.Stats()), stats.get((pk, None), model.Stats())
+        ).weight
+        for pk in identity_ids
+    }
+
+
+def consensus_compute(claim: Claim, *, before: datetime | None = None, explain: bool = False) -> ConsensusView:
+    """The consensus from scratch: O(contributors of this claim), four queries. `explain` adds each
+    contributor's pull (the consensus without them, recomputed for each: O(contributors^2) arithmetic)."""
+    beliefs = latest_beliefs(claim, before=before)
+    alpha = extremizing_alpha()
+    raw = reliability_weights(list(beliefs), claim.domain_id) if beliefs else {}
+    voices = [
+        model.Voice(pk, cluster_of(identity), raw[pk], probability)
+        for pk, (probability, _source, _at, identity) in beliefs.items()
+    ]
+    weights = model.effective_weights(voices)
+    pooled = model.pooled_logit(voices, weights)
+    probability = None if pooled is None else model.sigmoid(alpha * pooled)
+    total = sum(weights.values()) or 1.0
+    contributors = []
+    for voice in voices:
+        pull = 0.0
+        if explain and probability is not None:
+            others = [v for v in voices if v.identity_id != voice.identity_id]
+            without = model.pooled_logit(others)
+            pull = probability - (0.5 if without is None else model.sigmoid(alpha * without))
+        _, source, at, identity = beliefs[voice.identity_id]
+        contributors.append(
+            Contributor(identity, voice.probability, source, at, weights[voice.identity_id] / total, voice.weight, pull)
+        )
+    contributors.sort(key=lambda c: (-c.weight, c.identity.pk))
+    return ConsensusView(
+        claim_id=claim.pk,
+        probability=probability,
+        pooled_logit=pooled,
+        alpha=alpha,
+        contributors=contributors,
+        owners=len({v.cluster for v in voices}),
+    )
+
+
+def consensus_of(claim: Claim) -> Consensus | None:
+    return Consensus.objects.filter(claim=claim).first()
+
+
+# --- Track records -----------------------------------------------------------------------------------
+
+CALIBRATION_BUCKETS = 10
+
+
+def calibration(rows: list[tuple[float, bool]]) -> list[dict]:
+    """Predicted vs observed by bucket of predicted probability (tenths): count, mean forecast, frequency."""
+    buckets: list[list[tuple[float, bool]]] = [[] for _ in range(CALIBRATION_BUCKETS)]
+    for p, outcome in rows:
+        buckets[min(int(p * CALIBRATION_BUCKETS), CALIBRATION_BUCKETS - 1)].append((p, outcome))
+    table = []
+    for i, bucket in enumerate(buckets):
+        table.append(
+            {
+                "low": i / CALIBRATION_BUCKETS,
+                "high": (i + 1) / CALIBRATION_BUCKETS,
+                "count": len(bucket),
+                "mean_forecast": sum(p for p, _ in bucket) / len(bucket) if bucket else None,
+                "observed": sum(1 for _, o in bucket if o) / len(bucket) if bucket else None,
+            }
+        )
+    return table
+
+
+def _summary(scores: QuerySet[Score]) -> dict:
+    agg = scores.aggregate(
+        n=Count("id"),
+        brier=Avg("brier"),
+        log_score=Avg("log_score"),
+        relative_log_score=Avg("relative_log_score"),
+        profit=Sum("profit"),
+    )
+    agg["profit"] = agg["profit"] or 0
+    return agg
+
+
+def track_record(identity: Identity) -> dict:
+    """An identity's resolved forecasts: overall, per domain, per declared model version (agents), the
+    calibration table, reliability per domain. Five queries."""
+    scores = Score.objects.filter(identity=identity)
+    overall = _summary(scores)
+    per_domain = list(
+        scores.values(slug=F("domain__slug"), name=F("domain__name"))
+        .annotate(
+            n=Count("id"),
+            brier=Avg("brier"),
+            log_score=Avg("log_score"),
+            relative_log_score=Avg("relative_log_score"),
+            profit=Sum("profit"),
+        )
+        .order_by("slug")
+    )
+    per_version = list(
+        scores.values("model_version")
+        .annotate(n=Count("id"), brier=Avg("brier"), relative_log_score=Avg("relative_log_score"))
+        .order_by("model_version")
+    )
+    rows = [(float(p), o) for p, o in scores.values_list("probability", "outcome")]
+    reliabilities = list(
+        Reliability.objects.filter(identity=identity, domain__isnull=False)
+        .select_related("domain")
+        .order_by("domain__slug")
+    )
+    return {
+        "identity": identity,
+        "overall": overall,
+        "domains": per_domain,
+        "model_versions": per_version if identity.kind == IdentityKind.AGENT else [],
+        "calibration": calibration(rows),
+        "reliability": reliabilities,
+    }
+
+
+def leaderboard(*, domain_id: int | None, kind: str | None = None, min_forecasts: int = 1) -> QuerySet[Reliability]:
+    """Identities ranked by reliability weight in a domain (or overall): not by volume or profit."""
+    rows = Reliability.objects.filter(domain_id=domain_id, n__gte=min_forecasts, identity__status="active")
+    if kind:
+        rows = rows.filter(identity__kind=kind)
+    return rows.select_related("identity").order_by("-weight", "identity_id")
+
+
+def platform_record(*, domain_id: int | None = None, min_source_forecasts: int = 5) -> dict:
+    """Brier, log score and calibration of the market price at close, the consensus at close, and the
+    best single source (the identity with the lowest mean Brier among those with at least
+    `min_source_forecasts` in scope: chosen after the fact, which flatters it), on resolved claims."""
+    records = ClaimRecord.objects.all()
+    scores = Score.objects.all()
+    if domain_id is not None:
+        records = records.filter(domain_id=domain_id)
+        scores = scores.filter(domain_id=domain_id)
+    rows = list(records.values_list("market_price", "consensus", "outcome"))
+    market = [(float(m), o) for m, _c, o in rows]
+    consensus = [(float(c), o) for _m, c, o in rows if c is not None]
+    best = (
+        scores.values("identity_id")
+        .annotate(n=Count("id"), brier=Avg("brier"))
+        .filter(n__gte=min_source_forecasts)
+        .order_by("brier", "identity_id")
+        .first()
+    )
+    best_rows: list[tuple[float, bool]] = []
+    best_identity = None
+    if best:
+        best_identity = Identity.objects.get(pk=best["identity_id"])
+        best_rows = [
+            (float(p), o)
+            for p, o in scores.filter(identity_id=best["identity_id"]).values_list("probability", "outcome")
+        ]
+    return {
+        "claims": len(rows),
+        "market": _scored(market),
+        "consensus": _scored(consensus),
+        "best_source": {**_scored(best_rows), "identity": best_identity},
+    }
+
+
+def _scored(rows: list[tuple[float, bool]]) -> dict:
+    if not rows:
+        return {"n": 0, "brier": None, "log_score": None, "calibration": calibration([])}
+    return {
+        "n": len(rows),
+        "brier": sum(model.brier(p, o) for p, o in rows) / len(rows),
+        "log_score": sum(model.log_score(p, o) for p, o in rows) / len(rows),
+        "calibration": calibration(rows),
+    }
+
+
+def as_decimal(probability: float | None) -> Decimal | None:
+    if probability is None or math.isnan(probability):
+        return None
+    return min(max(Decimal(str(round(probability, 6))), Decimal("0.000001")), Decimal("0.999999"))

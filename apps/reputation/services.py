@@ -1,0 +1,309 @@
+"""Writes of the reputation app: stating beliefs, keeping each claim's consensus current, and scoring
+resolved claims into per-domain reliability (apps/reputation/model.py has the maths)."""
+
+import hashlib
+import json
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from apps.core.errors import Conflict, NotFound, ValidationFailed
+from apps.core.services import event_emit
+from apps.identities.models import Identity, IdentityKind
+from apps.identities.services import IdentitySuspended
+from apps.ledger.services import IdempotencyConflict
+from apps.markets.models import Claim, ClaimStatus, Market, Outcome, Position, Trade
+from apps.markets.services import market_is_open
+from apps.reputation import model, selectors
+from apps.reputation.models import Belief, ClaimRecord, Consensus, ExtremizingFit, Reliability, Score
+
+PROBABILITY_QUANTUM = Decimal("0.000001")
+
+
+class ClaimNotOpen(Conflict):
+    code = "claim_not_open"
+    default_message = "Beliefs can be stated only while the claim is open."
+
+
+def _probability(value) -> Decimal:
+    try:
+        probability = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        probability = Decimal("NaN")
+    if not probability.is_finite() or not (0 < probability < 1):
+        raise ValidationFailed("probability must be strictly between 0 and 1.", detail={"field": "probability"})
+    if probability != probability.quantize(PROBABILITY_QUANTUM):
+        raise ValidationFailed("probability has at most 6 decimal places.", detail={"field": "probability"})
+    return probability
+
+
+@transaction.atomic
+def belief_state(
+    *, identity: Identity, claim: Claim | int, probability, rationale: str = "", idempotency_key: str
+) -> Belief:
+    """State a probability of YES on an open claim without trading. It scores like a trade's belief and
+    earns no credit. A retry with the same key returns the first belief (`.replayed = True`)."""
+    if not idempotency_key or len(idempotency_key) > 120:
+        raise ValidationFailed("An idempotency key of 1-120 characters is required.", code="idempotency_key_required")
+    probability = _probability(probability)
+    rationale = (rationale or "").strip()
+    if len(rationale) > 2000 or "\x00" in rationale:
+        raise ValidationFailed("rationale: at most 2,000 characters.", detail={"field": "rationale"})
+    claim_id = claim if isinstance(claim, int) else claim.pk
+    body = hashlib.sha256(
+        json.dumps({"claim": claim_id, "probability": str(probability), "rationale": rationale}).encode()
+    ).hexdigest()
+    # The market row first (the lock order of trades): the consensus refresh below reads a stable set.
+    market = Market.objects.select_for_update(no_key=True).select_related("claim").filter(claim_id=claim_id).first()
+    if market is None:
+        if Claim.objects.filter(pk=claim_id, author=identity).exists():
+            raise ClaimNotOpen()
+        raise NotFound("No such claim.")  # drafts are their author's alone
+    existing = Belief.objects.filter(identity=identity, idempotency_key=idempotency_key).first()
+    if existing is not None:
+        if existing.body_sha256 != body:
+            raise IdempotencyConflict(detail={"idempotency_key": idempotency_key})
+        existing.replayed = True
+        return existing
+    if not identity.is_active:
+        raise IdentitySuspended()
+    now = timezone.now()
+    if not market_is_open(market.claim, now):
+        raise ClaimNotOpen()
+    belief = Belief.objects.create(
+        claim_id=claim_id,
+        identity=identity,
+        probability=probability,
+        rationale=rationale,
+        market_price=market.price_yes,
+        idempotency_key=idempotency_key,
+        body_sha256=body,
+        created_at=now,
+    )
+    consensus = consensus_refresh(claim=market.claim)
+    event_emit(
+        kind="belief.stated",
+        subject=f"claim:{claim_id}",
+        actor_identity_id=identity.pk,
+        payload={"belief": belief.pk, "probability": str(probability), "consensus": str(consensus.probability)},
+    )
+    belief.replayed = False
+    return belief
+
+
+@transaction.atomic
+def consensus_refresh(*, claim: Claim) -> Consensus:
+    """Recompute and store a claim's consensus from its contributors' latest beliefs: O(contributors).
+    The consensus row is locked while it is rewritten, so concurrent refreshes end with the newest."""
+    now = timezone.now()
+    consensus, _ = Consensus.objects.select_for_update().get_or_create(claim=claim, defaults={"updated_at": now})
+    view = selectors.consensus_compute(claim)
+    consensus.probability = selectors.as_decimal(view.probability)
+    consensus.pooled_logit = view.pooled_logit
+    consensus.alpha = view.alpha
+    consensus.contributors = len(view.contributors)
+    consensus.owners = view.owners
+    consensus.humans = len(view.humans)
+    consensus.agents = len(view.agents)
+    consensus.updated_at = now
+    consensus.save()
+    return consensus
+
+
+def _dirty_key(claim_id: int) -> str:
+    return f"reputation:consensus-dirty:{claim_id}"
+
+
+def consensus_refresh_soon(claim_id: int) -> None:
+    """After a trade commits: have a worker refresh the claim's consensus. A burst of trades on one claim
+    queues one refresh (the flag is cleared when the refresh starts, so none is missed)."""
+    from apps.reputation.tasks import consensus_refresh_task  # tasks import services
+
+    if cache.add(_dirty_key(claim_id), 1, timeout=60):
+        consensus_refresh_task.delay(claim_id)
+
+
+def consensus_refresh_now(claim_id: int) -> Consensus | None:
+    """The task's body: clear the flag, then refresh (a trade after this point queues another)."""
+    cache.delete(_dirty_key(claim_id))
+    claim = Claim.objects.filter(pk=claim_id).first()
+    return None if claim is None else consensus_refresh(claim=claim)
+
+
+# --- Scoring ------------------------------------------------------------------------------------------
+
+
+def score_settled_claim(claim: Claim, outcome: str) -> ClaimRecord | None:
+    """markets' settlement hook: score the claim in the settlement's own transaction."""
+    if outcome == Outcome.VOID:
+        return None  # VOID scores nobody
+    return claim_score(claim=claim)
+
+
+@transaction.atomic
+def claim_score(*, claim: Claim) -> ClaimRecord | None:
+    """Score every identity that traded or stated a belief on a resolved claim, from its latest forecast
+    before closes_at, and fold the scores into each identity's reliability. Exactly once per claim (the
+    claim row is locked and the record is its marker); set-based: a fixed number of queries, and work
+    proportional to the identities on this claim, not to history."""
+    claim = Claim.objects.select_for_update().get(pk=claim.pk)
+    if claim.status not in (ClaimStatus.RESOLVED_YES, ClaimStatus.RESOLVED_NO):
+        return None
+    existing = ClaimRecord.objects.filter(claim=claim).first()
+    if existing is not None:
+        return existing
+    outcome = claim.status == ClaimStatus.RESOLVED_YES
+    market = Market.objects.filter(claim=claim).first()
+    now = timezone.now()
+    # The consensus at close, with the weights as they stood before this outcome was known.
+    at_close = selectors.consensus_compute(claim, before=claim.closes_at)
+    forecasts = _forecasts(claim)
+    profits = _profits(market, outcome) if market else {}
+    identities = Identity.objects.in_bulk(list(forecasts))
+    scores = []
+    for identity_id, (probability, reference, source, at) in forecasts.items():
+        p, m = float(probability), float(reference)
+        identity = identities[identity_id]
+        scores.append(
+            Score(
+                claim=claim,
+                identity_id=identity_id,
+                domain_id=claim.domain_id,
+                source=source,
+                probability=probability,
+                market_price=reference,
+                outcome=outcome,
+                brier=model.brier(p, outcome),
+                log_score=model.log_score(p, outcome),
+                relative_log_score=model.relative_log_score(p, m, outcome),
+                profit=profits.get(identity_id, 0),
+                model_version=identity.model_version if identity.kind == IdentityKind.AGENT else "",
+                forecast_at=at,
+                scored_at=now,
+            )
+        )
+    Score.objects.bulk_create(scores)
+    _reliability_update(scores, domain_id=claim.domain_id, now=now)
+    record = ClaimRecord.objects.create(
+        claim=claim,
+        domain_id=claim.domain_id,
+        outcome=outcome,
+        market_price=market.price_yes if market else Decimal("0.5"),
+        consensus=selectors.as_decimal(at_close.probability),
+        pooled_logit=at_close.pooled_logit,
+        scored=len(scores),
+        scored_at=now,
+    )
+    extremizing_refit(now=now)
+    affected = [s.identity_id for s in scores]
+    transaction.on_commit(lambda: _refresh_open_claims_of(affected))
+    event_emit(kind="claim.scored", subject=f"claim:{claim.pk}", payload={"scored": len(scores)})
+    return record
+
+
+def _forecasts(claim: Claim) -> dict[int, tuple[Decimal, Decimal, str, datetime]]:
+    """{identity id: (probability, the price it stood against, source, at)}: each identity's latest
+    forecast before closes_at, a stated belief or a trade (its stated belief, else the price it moved
+    the market to, against the price it traded at). Two queries."""
+    from apps.markets.services import implied_belief
+
+    found: dict[int, tuple[Decimal, Decimal, str, datetime]] = {}
+    beliefs = Belief.objects.filter(claim=claim, created_at__lt=claim.closes_at)
+    newest = beliefs.values("identity_id").annotate(last=Max("id")).values("last")
+    for belief in Belief.objects.filter(id__in=newest):
+        found[belief.identity_id] = (belief.probability, belief.market_price, "belief", belief.created_at)
+    trades = Trade.objects.filter(market__claim=claim, created_at__lt=claim.closes_at)
+    newest = trades.values("identity_id").annotate(last=Max("id")).values("last")
+    for trade in Trade.objects.filter(id__in=newest):
+        held = found.get(trade.identity_id)
+        if held is None or trade.created_at > held[3]:
+            probability = implied_belief(trade.belief, trade.price_after)
+            found[trade.identity_id] = (probability, trade.price_before, "trade", trade.created_at)
+    return found
+
+
+def _profits(market: Market, outcome: bool) -> dict[int, int]:
+    """Payout minus net investment per trader (fees not included): one query."""
+    rows = Position.objects.filter(market=market).values_list("identity_id", "yes_shares", "no_shares", "net_invested")
+    return {pk: (yes if outcome else no) - invested for pk, yes, no, invested in rows}
+
+
+def _reliability_update(scores: list[Score], *, domain_id: int, now: datetime) -> None:
+    """Fold one observation per scored identity into its domain and overall statistics, then recompute
+    the posterior of every domain row of those identities (their overall estimate moved, and it is every
+    domain's prior). Three queries, whatever the history."""
+    ids = [s.identity_id for s in scores]
+    rows = {
+        (r.identity_id, r.domain_id): r for r in Reliability.objects.select_for_update().filter(identity_id__in=ids)
+    }
+    created = []
+    for score in scores:
+        x = score.relative_log_score
+        for key in ((score.identity_id, domain_id), (score.identity_id, None)):
+            row = rows.get(key)
+            if row is None:
+                row = rows[key] = Reliability(identity_id=key[0], domain_id=key[1], updated_at=now)
+                created.append(row)
+            row.n += 1
+            row.total += x
+            row.total_sq += x * x
+    for (identity_id, row_domain), row in rows.items():
+        overall = rows[(identity_id, None)]
+        overall_stats = model.Stats(overall.n, overall.total, overall.total_sq)
+        if row_domain is None:
+            posterior = model.global_posterior(overall_stats)
+        else:
+            posterior = model.domain_posterior(model.Stats(row.n, row.total, row.total_sq), overall_stats)
+        row.skill_mean, row.skill_sd, row.weight, row.updated_at = posterior.mean, posterior.sd, posterior.weight, now
+    new = {id(r) for r in created}
+    Reliability.objects.bulk_create(created)
+    Reliability.objects.bulk_update(
+        [r for r in rows.values() if id(r) not in new],
+        ["n", "total", "total_sq", "skill_mean", "skill_sd", "weight", "updated_at"],
+    )
+
+
+def extremizing_refit(*, now: datetime | None = None) -> ExtremizingFit:
+    """Refit the extremizing factor on every scored claim with a consensus (one query; at each scoring)."""
+    rows = [
+        (logit, outcome)
+        for logit, outcome in ClaimRecord.objects.filter(pooled_logit__isnull=False).values_list(
+            "pooled_logit", "outcome"
+        )
+    ]
+    alpha = model.fit_extremizing(rows)
+    fit = ExtremizingFit.objects.order_by("-id").first() or ExtremizingFit(fitted_at=now or timezone.now())
+    fit.alpha, fit.claims, fit.fitted_at = alpha, len(rows), now or timezone.now()
+    fit.save()
+    return fit
+
+
+def _refresh_open_claims_of(identity_ids: list[int]) -> None:
+    """Their weights changed: queue a refresh of every open claim they contributed to."""
+    claim_ids = set(
+        Belief.objects.filter(identity_id__in=identity_ids, claim__status=ClaimStatus.OPEN).values_list(
+            "claim_id", flat=True
+        )
+    ) | set(
+        Position.objects.filter(identity_id__in=identity_ids, market__claim__status=ClaimStatus.OPEN).values_list(
+            "market__claim_id", flat=True
+        )
+    )
+    for claim_id in sorted(claim_ids):
+        consensus_refresh_soon(claim_id)
+
+
+def claims_score_due() -> int:
+    """Score every resolved, settled claim not scored yet (a safety net for the settlement hook; idempotent)."""
+    due = Claim.objects.filter(
+        status__in=[ClaimStatus.RESOLVED_YES, ClaimStatus.RESOLVED_NO], settled_at__isnull=False, record__isnull=True
+    ).only("pk")
+    done = 0
+    for claim in due:
+        if claim_score(claim=claim) is not None:
+            done += 1
+    return done

@@ -1,0 +1,77 @@
+"""Helpers for reputation tests: claims driven through the real services to a resolved, settled outcome."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from apps.core.amounts import CREDIT
+from apps.ledger.services import EXTERNAL_WORLD, ledger_transfer, system_account, wallet_for
+from apps.markets.models import Claim, Domain, Resolution
+from apps.markets.resolution import claims_close_due, market_settle, resolution_finalize, resolution_propose
+from apps.markets.services import Order, trade_place
+from apps.reputation.services import belief_state
+from tests import factories
+from tests.markets.conftest import make_claim
+
+
+@pytest.fixture
+def domain(db):
+    return Domain.objects.get_or_create(slug="science", defaults={"name": "Science"})[0]
+
+
+@pytest.fixture
+def other_domain(db):
+    return Domain.objects.get_or_create(slug="economics", defaults={"name": "Economics"})[0]
+
+
+@pytest.fixture
+def author(db):
+    return factories.human()
+
+
+@pytest.fixture
+def resolver(db):
+    """A verified identity that never trades: it proposes outcomes."""
+    return factories.human()
+
+
+def fund(identity, credits: int) -> None:
+    ledger_transfer(
+        lines=[(system_account(EXTERNAL_WORLD), -credits * CREDIT), (wallet_for(identity), credits * CREDIT)],
+        kind="test_funding",
+        idempotency_key=f"test-fund:{identity.pk}:{credits}:{timezone.now().timestamp()}",
+    )
+
+
+def state(identity, claim, probability, key=None):
+    return belief_state(
+        identity=identity, claim=claim, probability=probability, idempotency_key=key or f"b:{identity.pk}:{probability}"
+    )
+
+
+def buy(identity, claim, side, credits=1, belief=None, key=None):
+    order = Order(kind="buy", side=side, amount=credits * CREDIT, belief=belief)
+    return trade_place(identity=identity, claim=claim, order=order, idempotency_key=key or f"t:{timezone.now().timestamp()}")
+
+
+def close(claim: Claim) -> None:
+    Claim.objects.filter(pk=claim.pk).update(closes_at=timezone.now())  # after every forecast so far
+    claims_close_due()
+    claim.refresh_from_db()
+
+
+def resolve(claim: Claim, outcome: str, resolver) -> Claim:
+    """Close, propose, let the window pass, finalize and settle (which scores): the real path."""
+    close(claim)
+    resolution_propose(claim=claim, proposer=resolver, outcome=outcome, evidence="The record says so.")
+    Resolution.objects.filter(claim=claim).update(challenge_deadline=timezone.now() - timedelta(seconds=1))
+    resolution_finalize(claim=claim)
+    claim.refresh_from_db()
+    market_settle(claim=claim)
+    claim.refresh_from_db()
+    return claim
+
+
+def new_claim(author, domain, **kwargs) -> Claim:
+    return make_claim(author, domain, **kwargs)

@@ -14,6 +14,8 @@ app.autodiscover_tasks()
 app.conf.beat_schedule = {
     "markets.close_due": {"task": "markets.close_due", "schedule": 30.0},
     "markets.finalize_due": {"task": "markets.finalize_due", "schedule": 60.0},
+    # A safety net: settlement scores its claim in the same transaction; this catches any that were not.
+    "reputation.score_due": {"task": "reputation.score_due", "schedule": 300.0},
 }
 
 

@@ -42,6 +42,9 @@ class Stats:
     def minus(self, other: "Stats") -> "Stats":
         return Stats(self.n - other.n, self.total - other.total, self.total_sq - other.total_sq)
 
+    def plus(self, other: "Stats") -> "Stats":
+        return Stats(self.n + other.n, self.total + other.total, self.total_sq + other.total_sq)
+
 
 @dataclass(frozen=True)
 class Posterior:
@@ -93,25 +96,31 @@ class Voice:
     probability: float
 
 
-def effective_weights(voices: list[Voice]) -> dict[int, float]:
-    """Weights after the independence cap: the sources of one owner together weigh what their best
-    member weighs alone, shared in proportion to their own weights. Ten agents with one record are one
-    voice; splitting a record across agents gains nothing."""
+def effective_weights(voices: list[Voice], combined: dict[int, float] | None = None) -> dict[int, float]:
+    """Weights after the independence cap: the sources of one owner together weigh no more than their
+    best member alone, nor more than one source holding all their records at once (`combined`: cluster
+    -> the weight of the members' statistics added up), shared in proportion to their own weights.
+    Ten agents with one record are one voice (the first bound); a record dealt out across agents, so
+    that one of them looks luckier than the whole, gains nothing (the second)."""
     clusters: dict[int, list[Voice]] = {}
     for voice in voices:
         clusters.setdefault(voice.cluster, []).append(voice)
     weights = {}
-    for members in clusters.values():
+    for cluster, members in clusters.items():
         total = sum(v.weight for v in members)
-        best = max(v.weight for v in members)
+        cap = max(v.weight for v in members)
+        if combined is not None and cluster in combined:
+            cap = min(cap, combined[cluster])
         for voice in members:
-            weights[voice.identity_id] = voice.weight * best / total if total > 0 else 0.0
+            weights[voice.identity_id] = voice.weight * cap / total if total > 0 else 0.0
     return weights
 
 
-def pooled_logit(voices: list[Voice], weights: dict[int, float] | None = None) -> float | None:
+def pooled_logit(
+    voices: list[Voice], weights: dict[int, float] | None = None, combined: dict[int, float] | None = None
+) -> float | None:
     """Weighted mean of the voices' log-odds (weights normalised to sum to one); None without voices."""
-    weights = weights if weights is not None else effective_weights(voices)
+    weights = weights if weights is not None else effective_weights(voices, combined)
     total = sum(weights[v.identity_id] for v in voices)
     if not voices or total <= 0:
         return None

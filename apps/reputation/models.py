@@ -121,6 +121,7 @@ class ClaimRecord(models.Model):
     market_price = models.DecimalField(**PRICE, help_text="The last price before closes_at.")
     consensus = models.DecimalField(**PROBABILITY, null=True, blank=True)
     pooled_logit = models.FloatField(null=True, blank=True)
+    contributors = models.PositiveIntegerField(default=0, help_text="Sources in the consensus at close.")
     scored = models.PositiveIntegerField(help_text="Forecasts scored.")
     scored_at = models.DateTimeField()
 

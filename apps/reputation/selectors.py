@@ -78,18 +78,29 @@ def latest_beliefs(claim: Claim, *, before: datetime | None = None) -> dict[int,
     return {pk: row for pk, row in latest.items() if row[3].is_active}
 
 
-def reliability_weights(identity_ids: list[int], domain_id: int) -> dict[int, float]:
-    """Each identity's weight in the domain, from its stored statistics (one query)."""
+def reliability_stats(identity_ids: list[int], domain_id: int) -> dict[int, tuple[model.Stats, model.Stats]]:
+    """Each identity's stored statistics in the domain and overall (one query): {id: (domain, overall)}."""
     stats: dict[tuple[int, int | None], model.Stats] = {}
     rows = Reliability.objects.filter(identity_id__in=identity_ids).filter(Q(domain_id=domain_id) | Q(domain=None))
     for row in rows.values_list("identity_id", "domain_id", "n", "total", "total_sq"):
         stats[(row[0], row[1])] = model.Stats(row[2], row[3], row[4])
-    return {
-        pk: model.domain_posterior(
-            stats.get((pk, domain_id), model.Stats()), stats.get((pk, None), model.Stats())
-        ).weight
-        for pk in identity_ids
-    }
+    empty = model.Stats()
+    return {pk: (stats.get((pk, domain_id), empty), stats.get((pk, None), empty)) for pk in identity_ids}
+
+
+def reliability_weights(identity_ids: list[int], domain_id: int) -> dict[int, float]:
+    """Each identity's own weight in the domain (before the independence cap)."""
+    return {pk: model.domain_posterior(*pair).weight for pk, pair in reliability_stats(identity_ids, domain_id).items()}
+
+
+def combined_weights(voices: list[model.Voice], stats: dict[int, tuple[model.Stats, model.Stats]]) -> dict[int, float]:
+    """Each owner cluster's weight as one source holding all its members' records at once."""
+    pooled: dict[int, tuple[model.Stats, model.Stats]] = {}
+    for voice in voices:
+        mine, overall = stats[voice.identity_id]
+        held = pooled.get(voice.cluster, (model.Stats(), model.Stats()))
+        pooled[voice.cluster] = (held[0].plus(mine), held[1].plus(overall))
+    return {cluster: model.domain_posterior(mine, overall).weight for cluster, (mine, overall) in pooled.items()}
 
 
 def consensus_compute(claim: Claim, *, before: datetime | None = None, explain: bool = False) -> ConsensusView:
@@ -97,12 +108,12 @@ def consensus_compute(claim: Claim, *, before: datetime | None = None, explain: 
     contributor's pull (the consensus without them, recomputed for each: O(contributors^2) arithmetic)."""
     beliefs = latest_beliefs(claim, before=before)
     alpha = extremizing_alpha()
-    raw = reliability_weights(list(beliefs), claim.domain_id) if beliefs else {}
+    stats = reliability_stats(list(beliefs), claim.domain_id) if beliefs else {}
     voices = [
-        model.Voice(pk, cluster_of(identity), raw[pk], probability)
+        model.Voice(pk, cluster_of(identity), model.domain_posterior(*stats[pk]).weight, probability)
         for pk, (probability, _source, _at, identity) in beliefs.items()
     ]
-    weights = model.effective_weights(voices)
+    weights = model.effective_weights(voices, combined_weights(voices, stats))
     pooled = model.pooled_logit(voices, weights)
     probability = None if pooled is None else model.sigmoid(alpha * pooled)
     total = sum(weights.values()) or 1.0
@@ -111,7 +122,7 @@ def consensus_compute(claim: Claim, *, before: datetime | None = None, explain: 
         pull = 0.0
         if explain and probability is not None:
             others = [v for v in voices if v.identity_id != voice.identity_id]
-            without = model.pooled_logit(others)
+            without = model.pooled_logit(others, combined=combined_weights(others, stats))
             pull = probability - (0.5 if without is None else model.sigmoid(alpha * without))
         _, source, at, identity = beliefs[voice.identity_id]
         contributors.append(

@@ -3,11 +3,12 @@ resolved claims into per-domain reliability (apps/reputation/model.py has the ma
 
 import hashlib
 import json
+import logging
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
 from django.core.cache import cache
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -22,6 +23,7 @@ from apps.reputation import model, selectors
 from apps.reputation.models import Belief, ClaimRecord, Consensus, ExtremizingFit, Reliability, Score
 
 PROBABILITY_QUANTUM = Decimal("0.000001")
+logger = logging.getLogger(__name__)
 
 
 class ClaimNotOpen(Conflict):
@@ -54,9 +56,10 @@ def belief_state(
     if len(rationale) > 2000 or "\x00" in rationale:
         raise ValidationFailed("rationale: at most 2,000 characters.", detail={"field": "rationale"})
     claim_id = claim if isinstance(claim, int) else claim.pk
-    body = hashlib.sha256(
-        json.dumps({"claim": claim_id, "probability": str(probability), "rationale": rationale}).encode()
-    ).hexdigest()
+    # Decimals by value, not spelling: a retry sending 0.60 for 0.6 is the same request.
+    spelled = format(probability.normalize(), "f")
+    body = hashlib.sha256(json.dumps({"claim": claim_id, "probability": spelled, "rationale": rationale}).encode())
+    body = body.hexdigest()
     # The market row first (the lock order of trades): the consensus refresh below reads a stable set.
     market = Market.objects.select_for_update(no_key=True).select_related("claim").filter(claim_id=claim_id).first()
     if market is None:
@@ -74,16 +77,20 @@ def belief_state(
     now = timezone.now()
     if not market_is_open(market.claim, now):
         raise ClaimNotOpen()
-    belief = Belief.objects.create(
-        claim_id=claim_id,
-        identity=identity,
-        probability=probability,
-        rationale=rationale,
-        market_price=market.price_yes,
-        idempotency_key=idempotency_key,
-        body_sha256=body,
-        created_at=now,
-    )
+    try:
+        with transaction.atomic():  # the same key on another claim, at the same moment: one wins
+            belief = Belief.objects.create(
+                claim_id=claim_id,
+                identity=identity,
+                probability=probability,
+                rationale=rationale,
+                market_price=market.price_yes,
+                idempotency_key=idempotency_key,
+                body_sha256=body,
+                created_at=now,
+            )
+    except IntegrityError:
+        raise IdempotencyConflict(detail={"idempotency_key": idempotency_key}) from None
     consensus = consensus_refresh(claim=market.claim)
     event_emit(
         kind="belief.stated",
@@ -123,8 +130,15 @@ def consensus_refresh_soon(claim_id: int) -> None:
     queues one refresh (the flag is cleared when the refresh starts, so none is missed)."""
     from apps.reputation.tasks import consensus_refresh_task  # tasks import services
 
-    if cache.add(_dirty_key(claim_id), 1, timeout=60):
-        consensus_refresh_task.delay(claim_id)
+    try:
+        if cache.add(_dirty_key(claim_id), 1, timeout=60):
+            try:
+                consensus_refresh_task.delay(claim_id)
+            except Exception:
+                cache.delete(_dirty_key(claim_id))  # so the next trade tries again
+                raise
+    except Exception:  # the trade has committed: a lost refresh must not turn it into an error
+        logger.exception("Could not queue a consensus refresh for claim %s", claim_id)
 
 
 def consensus_refresh_now(claim_id: int) -> Consensus | None:
@@ -155,6 +169,7 @@ def claim_score(*, claim: Claim) -> ClaimRecord | None:
         return None
     existing = ClaimRecord.objects.filter(claim=claim).first()
     if existing is not None:
+        existing.created = False
         return existing
     outcome = claim.status == ClaimStatus.RESOLVED_YES
     market = Market.objects.filter(claim=claim).first()
@@ -195,6 +210,7 @@ def claim_score(*, claim: Claim) -> ClaimRecord | None:
         market_price=market.price_yes if market else Decimal("0.5"),
         consensus=selectors.as_decimal(at_close.probability),
         pooled_logit=at_close.pooled_logit,
+        contributors=len(at_close.contributors),
         scored=len(scores),
         scored_at=now,
     )
@@ -202,6 +218,7 @@ def claim_score(*, claim: Claim) -> ClaimRecord | None:
     affected = [s.identity_id for s in scores]
     transaction.on_commit(lambda: _refresh_open_claims_of(affected))
     event_emit(kind="claim.scored", subject=f"claim:{claim.pk}", payload={"scored": len(scores)})
+    record.created = True
     return record
 
 
@@ -236,10 +253,12 @@ def _reliability_update(scores: list[Score], *, domain_id: int, now: datetime) -
     """Fold one observation per scored identity into its domain and overall statistics, then recompute
     the posterior of every domain row of those identities (their overall estimate moved, and it is every
     domain's prior). Three queries, whatever the history."""
-    ids = [s.identity_id for s in scores]
-    rows = {
-        (r.identity_id, r.domain_id): r for r in Reliability.objects.select_for_update().filter(identity_id__in=ids)
-    }
+    ids = sorted(s.identity_id for s in scores)
+    # The identities first, in id order: two claims scored at once that share a newcomer would otherwise
+    # both create its first rows (one would fail on the unique constraint and roll its settlement back).
+    list(Identity.objects.select_for_update(no_key=True).filter(pk__in=ids).order_by("pk").values_list("pk"))
+    locked = Reliability.objects.select_for_update().filter(identity_id__in=ids).order_by("pk")
+    rows = {(r.identity_id, r.domain_id): r for r in locked}
     created = []
     for score in scores:
         x = score.relative_log_score
@@ -269,12 +288,9 @@ def _reliability_update(scores: list[Score], *, domain_id: int, now: datetime) -
 
 def extremizing_refit(*, now: datetime | None = None) -> ExtremizingFit:
     """Refit the extremizing factor on every scored claim with a consensus (one query; at each scoring)."""
-    rows = [
-        (logit, outcome)
-        for logit, outcome in ClaimRecord.objects.filter(pooled_logit__isnull=False).values_list(
-            "pooled_logit", "outcome"
-        )
-    ]
+    # Only claims with two or more sources: pooling one voice says nothing about how to extremize a pool.
+    records = ClaimRecord.objects.filter(pooled_logit__isnull=False, contributors__gte=2)
+    rows = list(records.values_list("pooled_logit", "outcome"))
     alpha = model.fit_extremizing(rows)
     fit = ExtremizingFit.objects.order_by("-id").first() or ExtremizingFit(fitted_at=now or timezone.now())
     fit.alpha, fit.claims, fit.fitted_at = alpha, len(rows), now or timezone.now()
@@ -304,6 +320,7 @@ def claims_score_due() -> int:
     ).only("pk")
     done = 0
     for claim in due:
-        if claim_score(claim=claim) is not None:
+        record = claim_score(claim=claim)
+        if record is not None and record.created:  # one scored meanwhile by someone else is not ours
             done += 1
     return done

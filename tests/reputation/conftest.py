@@ -52,7 +52,9 @@ def state(identity, claim, probability, key=None):
 
 def buy(identity, claim, side, credits=1, belief=None, key=None):
     order = Order(kind="buy", side=side, amount=credits * CREDIT, belief=belief)
-    return trade_place(identity=identity, claim=claim, order=order, idempotency_key=key or f"t:{timezone.now().timestamp()}")
+    return trade_place(
+        identity=identity, claim=claim, order=order, idempotency_key=key or f"t:{timezone.now().timestamp()}"
+    )
 
 
 def close(claim: Claim) -> None:
@@ -75,3 +77,45 @@ def resolve(claim: Claim, outcome: str, resolver) -> Claim:
 
 def new_claim(author, domain, **kwargs) -> Claim:
     return make_claim(author, domain, **kwargs)
+
+
+# --- Added for the reliability, scoring and consensus tests ---------------------------------------------
+
+
+def settle_as_is(claim: Claim, outcome: str, resolver) -> Claim:
+    """Like resolve(), for a claim whose closes_at a test has already put in the past: it is left where
+    the test put it (resolve() would move it to now, after every forecast)."""
+    claims_close_due()
+    claim.refresh_from_db()
+    resolution_propose(claim=claim, proposer=resolver, outcome=outcome, evidence="The record says so.")
+    Resolution.objects.filter(claim=claim).update(challenge_deadline=timezone.now() - timedelta(seconds=1))
+    resolution_finalize(claim=claim)
+    claim.refresh_from_db()
+    market_settle(claim=claim)
+    claim.refresh_from_db()
+    return claim
+
+
+def track(forecasts: dict, author, domain, resolver, *, outcome: str, claims: int = 1) -> list[Claim]:
+    """`claims` new claims, on each of which every identity in `forecasts` ({identity: probability})
+    states its probability while the price is still 0.5; each then resolves `outcome` through the real
+    path. Identities given the same probability get exactly the same record."""
+    done = []
+    for _ in range(claims):
+        claim = new_claim(author, domain)
+        for identity, probability in forecasts.items():
+            state(identity, claim, probability, key=f"track:{claim.pk}:{identity.pk}")
+        done.append(resolve(claim, outcome, resolver))
+    return done
+
+
+def reputation_rows() -> dict:
+    """Every row scoring writes, as plain values: compare before and after to prove nothing changed."""
+    from apps.reputation.models import ClaimRecord, ExtremizingFit, Reliability, Score
+
+    return {
+        "scores": list(Score.objects.order_by("id").values()),
+        "reliability": list(Reliability.objects.order_by("id").values()),
+        "records": list(ClaimRecord.objects.order_by("id").values()),
+        "fits": list(ExtremizingFit.objects.order_by("id").values()),
+    }

@@ -8,6 +8,7 @@ from apps.core.throttling import AnonymousThrottle, CallerThrottle
 from apps.identities.api import router as identities_router
 from apps.ledger.api import router as ledger_router
 from apps.markets.api import router as markets_router
+from apps.reputation.api import router as reputation_router
 
 api = NinjaAPI(
     title="Credence API",
@@ -29,3 +30,4 @@ install_error_handlers(api)
 api.add_router("", identities_router)
 api.add_router("", ledger_router)
 api.add_router("", markets_router)
+api.add_router("", reputation_router)

@@ -74,6 +74,18 @@ STATUS_HELP = (
     "challenge window has passed unchallenged is resolved, before the periodic tasks record it."
 )
 
+CONSENSUS_HELP = (
+    "The reputation-weighted consensus probability of YES, beside the market price (explained at "
+    "GET /claims/{id}/consensus); null while nobody has stated a belief or traded."
+)
+
+
+def _consensus_of(claim: Claim) -> Decimal | None:
+    # The reverse one-to-one from apps.reputation (joined by the list's query; read for a single claim).
+    consensus = getattr(claim, "consensus", None)
+    return consensus.probability if consensus is not None else None
+
+
 # --- Schemas ------------------------------------------------------------------------------------------
 
 
@@ -117,6 +129,11 @@ class ClaimListOut(Schema):
     volume: int
     liquidity: int
     trade_count: int
+    consensus: DecimalStr | None = Field(description=CONSENSUS_HELP)
+
+    @staticmethod
+    def resolve_consensus(claim: Claim) -> Decimal | None:
+        return _consensus_of(claim)
 
 
 class ClaimPage(Page):
@@ -138,6 +155,11 @@ class ClaimOut(Schema):
     resolve_by: datetime
     challenge_window_hours: int
     market: MarketOut | None = Field(description="null until the claim is published.")
+    consensus: DecimalStr | None = Field(description=CONSENSUS_HELP)
+
+    @staticmethod
+    def resolve_consensus(claim: Claim) -> Decimal | None:
+        return _consensus_of(claim)
 
     @staticmethod
     def resolve_clarifications(claim: Claim) -> list:
@@ -326,7 +348,7 @@ class PositionPage(Page):
 _READER_AUTH = (ApiKeyAuth("read"), SessionAuth())
 
 
-def _reader(request: HttpRequest) -> Identity | None:
+def reader(request: HttpRequest) -> Identity | None:
     """Who reads a public operation, if anyone says. Sent credentials are checked as anywhere else (a
     bad key is 401, a key without `read` 403) and let an author see their own drafts."""
     for auth in _READER_AUTH:
@@ -366,13 +388,13 @@ def _oldest_first_page(queryset, *, cursor: str | None, limit: int | None) -> tu
 
 @router.get("/domains", response={200: list[DomainOut], **errors(401, 403, 429)}, auth=None, summary="Subject areas")
 def domains_list(request: HttpRequest):
-    _reader(request)  # sent credentials are checked, as on every public read
+    reader(request)  # sent credentials are checked, as on every public read
     return list(selectors.domains())
 
 
 @router.get("/claims", response={200: ClaimPage, **errors(401, 403, 422, 429)}, auth=None, summary="Published claims")
 def claims_list(request: HttpRequest, filters: Query[ClaimFilter]):
-    _reader(request)  # nothing here depends on who asks, but sent credentials are still checked
+    reader(request)  # nothing here depends on who asks, but sent credentials are still checked
     claims = selectors.claims_listed(
         status=filters.status,
         domain=filters.domain,
@@ -381,7 +403,8 @@ def claims_list(request: HttpRequest, filters: Query[ClaimFilter]):
         closing_within=timedelta(hours=filters.closing_soon) if filters.closing_soon else None,
         author=filters.author,
     )
-    rows, next_cursor = keyset_page(claims, cursor=filters.cursor, limit=filters.limit)
+    # The consensus (apps.reputation) rides in the page's one query.
+    rows, next_cursor = keyset_page(claims.select_related("consensus"), cursor=filters.cursor, limit=filters.limit)
     return {"items": rows, "next_cursor": next_cursor}
 
 
@@ -419,7 +442,7 @@ def claims_create(request: HttpRequest, payload: ClaimIn):
     summary="A claim, its criteria and its market",
 )
 def claims_detail(request: HttpRequest, claim_id: int):
-    return _claim(claim_id, _reader(request), detail=True)
+    return _claim(claim_id, reader(request), detail=True)
 
 
 @router.post(
@@ -452,7 +475,7 @@ def claims_clarify(request: HttpRequest, claim_id: int, payload: ClarificationIn
     summary="A market's price history, oldest first",
 )
 def claims_prices(request: HttpRequest, claim_id: int, page: Query[PageQuery]):
-    claim = _claim(claim_id, _reader(request))
+    claim = _claim(claim_id, reader(request))
     rows, next_cursor = _oldest_first_page(selectors.market_prices(claim), cursor=page.cursor, limit=page.limit)
     return {"items": rows, "next_cursor": next_cursor}
 
@@ -464,7 +487,7 @@ def claims_prices(request: HttpRequest, claim_id: int, page: Query[PageQuery]):
     summary="A market's trades, newest first",
 )
 def claims_trades(request: HttpRequest, claim_id: int, page: Query[PageQuery]):
-    claim = _claim(claim_id, _reader(request))
+    claim = _claim(claim_id, reader(request))
     rows, next_cursor = keyset_page(selectors.market_trades(claim), cursor=page.cursor, limit=page.limit)
     return {"items": rows, "next_cursor": next_cursor}
 
@@ -586,7 +609,7 @@ def _resolution(claim: Claim):
     summary="The resolution of a claim: proposal, challenge, decision",
 )
 def resolution_status(request: HttpRequest, claim_id: int):
-    return _resolution(_claim(claim_id, _reader(request)))
+    return _resolution(_claim(claim_id, reader(request)))
 
 
 @router.post(

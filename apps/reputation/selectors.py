@@ -2,11 +2,11 @@
 and the platform's own track record. Each is a fixed number of queries, whatever the number of rows."""
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 
-from django.db.models import Avg, Count, F, Max, Q, QuerySet, Sum
+from django.db.models import Avg, Count, F, Max, OuterRef, Q, QuerySet, Subquery, Sum
 
 from apps.identities.models import Identity, IdentityKind
 from apps.markets.models import Claim, Position
@@ -33,6 +33,7 @@ class ConsensusView:
     alpha: float
     contributors: list[Contributor] = field(default_factory=list)
     owners: int = 0
+    at_close: bool = False
 
     @property
     def humans(self) -> list[Contributor]:
@@ -103,9 +104,12 @@ def combined_weights(voices: list[model.Voice], stats: dict[int, tuple[model.Sta
     return {cluster: model.domain_posterior(mine, overall).weight for cluster, (mine, overall) in pooled.items()}
 
 
-def consensus_compute(claim: Claim, *, before: datetime | None = None, explain: bool = False) -> ConsensusView:
-    """The consensus from scratch: O(contributors of this claim), four queries. `explain` adds each
-    contributor's pull (the consensus without them, recomputed for each: O(contributors^2) arithmetic)."""
+def consensus_compute(
+    claim: Claim, *, before: datetime | None = None, explain: bool = False, explain_top: int = 10
+) -> ConsensusView:
+    """The consensus from scratch: O(contributors of this claim), four queries. `explain` adds the pull
+    of the `explain_top` heaviest contributors (the consensus without each, recomputed: O(top x
+    contributors) arithmetic, so a claim with thousands of voices stays cheap to explain)."""
     beliefs = latest_beliefs(claim, before=before)
     alpha = extremizing_alpha()
     stats = reliability_stats(list(beliefs), claim.domain_id) if beliefs else {}
@@ -119,16 +123,16 @@ def consensus_compute(claim: Claim, *, before: datetime | None = None, explain: 
     total = sum(weights.values()) or 1.0
     contributors = []
     for voice in voices:
-        pull = 0.0
-        if explain and probability is not None:
-            others = [v for v in voices if v.identity_id != voice.identity_id]
+        _, source, at, identity = beliefs[voice.identity_id]
+        share = weights[voice.identity_id] / total
+        contributors.append(Contributor(identity, voice.probability, source, at, share, voice.weight))
+    contributors.sort(key=lambda c: (-c.weight, c.identity.pk))
+    if explain and probability is not None:
+        for i, contributor in enumerate(contributors[:explain_top]):
+            others = [v for v in voices if v.identity_id != contributor.identity.pk]
             without = model.pooled_logit(others, combined=combined_weights(others, stats))
             pull = probability - (0.5 if without is None else model.sigmoid(alpha * without))
-        _, source, at, identity = beliefs[voice.identity_id]
-        contributors.append(
-            Contributor(identity, voice.probability, source, at, weights[voice.identity_id] / total, voice.weight, pull)
-        )
-    contributors.sort(key=lambda c: (-c.weight, c.identity.pk))
+            contributors[i] = replace(contributor, pull=pull)
     return ConsensusView(
         claim_id=claim.pk,
         probability=probability,
@@ -139,8 +143,42 @@ def consensus_compute(claim: Claim, *, before: datetime | None = None, explain: 
     )
 
 
+def consensus_explained(claim: Claim, *, top: int = 10) -> ConsensusView:
+    """What a claim page and the API show: the live consensus with its heaviest contributors' pulls; once
+    the claim is scored, the consensus as it stood at close (from its record), since the weights now
+    include its own outcome, with its contributors' forecasts from before close."""
+    record = ClaimRecord.objects.filter(claim=claim).first()
+    if record is None:
+        return consensus_compute(claim, explain=True, explain_top=top)
+    view = consensus_compute(claim, before=claim.closes_at, explain=True, explain_top=top)
+    view.probability = None if record.consensus is None else float(record.consensus)
+    view.pooled_logit = record.pooled_logit
+    view.at_close = True
+    return view
+
+
 def consensus_of(claim: Claim) -> Consensus | None:
     return Consensus.objects.filter(claim=claim).first()
+
+
+def beliefs_of(identity: Identity, *, claim_id: int | None = None) -> QuerySet[Belief]:
+    beliefs = Belief.objects.filter(identity=identity)
+    if claim_id is not None:
+        beliefs = beliefs.filter(claim_id=claim_id)
+    return beliefs.select_related("claim").order_by("-id")
+
+
+def owner_handles(identities: list[Identity]) -> dict[int, str]:
+    """{owner user id: the owner's handle} for the agents among `identities` (one query, or none)."""
+    owners = {i.owner_id for i in identities if i.kind == IdentityKind.AGENT}
+    if not owners:
+        return {}
+    return dict(Identity.objects.filter(user_id__in=owners).values_list("user_id", "handle"))
+
+
+def with_owner_handle(rows: QuerySet[Reliability]) -> QuerySet[Reliability]:
+    owner = Identity.objects.filter(user_id=OuterRef("identity__owner_id")).values("handle")[:1]
+    return rows.annotate(owner_handle=Subquery(owner))
 
 
 # --- Track records -----------------------------------------------------------------------------------
@@ -181,7 +219,7 @@ def _summary(scores: QuerySet[Score]) -> dict:
 
 def track_record(identity: Identity) -> dict:
     """An identity's resolved forecasts: overall, per domain, per declared model version (agents), the
-    calibration table, reliability per domain. Five queries."""
+    calibration table, reliability overall and per domain. Six queries."""
     scores = Score.objects.filter(identity=identity)
     overall = _summary(scores)
     per_domain = list(
@@ -209,6 +247,7 @@ def track_record(identity: Identity) -> dict:
     return {
         "identity": identity,
         "overall": overall,
+        "overall_reliability": Reliability.objects.filter(identity=identity, domain=None).first(),
         "domains": per_domain,
         "model_versions": per_version if identity.kind == IdentityKind.AGENT else [],
         "calibration": calibration(rows),

@@ -96,7 +96,11 @@ def belief_state(
         kind="belief.stated",
         subject=f"claim:{claim_id}",
         actor_identity_id=identity.pk,
-        payload={"belief": belief.pk, "probability": str(probability), "consensus": str(consensus.probability)},
+        payload={
+            "belief": belief.pk,
+            "probability": str(probability),
+            "consensus": None if consensus.probability is None else str(consensus.probability),
+        },
     )
     belief.replayed = False
     return belief
@@ -213,6 +217,20 @@ def claim_score(*, claim: Claim) -> ClaimRecord | None:
         contributors=len(at_close.contributors),
         scored=len(scores),
         scored_at=now,
+    )
+    # The claim's own consensus stays as it stood at close: after this, its weights know the outcome.
+    Consensus.objects.update_or_create(
+        claim=claim,
+        defaults={
+            "probability": record.consensus,
+            "pooled_logit": at_close.pooled_logit,
+            "alpha": at_close.alpha,
+            "contributors": len(at_close.contributors),
+            "owners": at_close.owners,
+            "humans": len(at_close.humans),
+            "agents": len(at_close.agents),
+            "updated_at": now,
+        },
     )
     extremizing_refit(now=now)
     affected = [s.identity_id for s in scores]

@@ -1,0 +1,227 @@
+"""A claim's consensus over the API, explained; and the consensus beside the price in the claim pages."""
+
+import math
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+from apps.markets.models import Position
+from apps.reputation.models import ClaimRecord, Consensus
+from tests import factories
+from tests.reputation_api.conftest import bearer, buy, iso, new_claim, resolve, signed_in, state
+
+pytestmark = pytest.mark.django_db
+
+
+def _logit(p: float) -> float:
+    return math.log(p / (1 - p))
+
+
+def _sigmoid(x: float) -> float:
+    return 1 / (1 + math.exp(-x))
+
+
+def _pooled(voices: list[tuple[float, float]]) -> float:
+    """sigmoid of the weighted mean log-odds of (weight, probability) pairs (alpha = 1: no history yet)."""
+    total = sum(w for w, _ in voices)
+    return _sigmoid(sum(w * _logit(p) for w, p in voices) / total)
+
+
+def _consensus(claim, **params):
+    return Client().get(f"/api/v1/claims/{claim.pk}/consensus", params)
+
+
+def test_the_consensus_explains_each_contributors_weight_and_pull(claim, alice, bot):
+    first, second = factories.human(), factories.human()
+    beliefs = [state(first, claim, "0.8"), state(second, claim, "0.6"), state(alice, claim, "0.3")]
+    beliefs.append(state(bot, claim, "0.9"))
+    response = _consensus(claim)
+    assert response.status_code == 200
+    body = response.json()
+    # Everyone is new, so every raw weight is the floor (0.002). Alice and her agent are one owner: together
+    # they weigh what one of them weighs alone, half each.
+    probability = _pooled([(2, 0.8), (2, 0.6), (1, 0.3), (1, 0.9)])
+    without = {
+        first: _pooled([(2, 0.6), (1, 0.3), (1, 0.9)]),
+        second: _pooled([(2, 0.8), (1, 0.3), (1, 0.9)]),
+        alice: _pooled([(2, 0.8), (2, 0.6), (2, 0.9)]),  # the agent alone: its owner's full weight
+        bot: _pooled([(2, 0.8), (2, 0.6), (2, 0.3)]),
+    }
+    assert str(round(probability, 6)) == "0.694712"
+    expected_pooled_logit = (2 * _logit(0.8) + 2 * _logit(0.6) + _logit(0.3) + _logit(0.9)) / 6
+    assert body.pop("pooled_logit") == pytest.approx(expected_pooled_logit, rel=1e-12)
+    contributors = body.pop("top_contributors")
+    assert body == {
+        "claim_id": claim.pk,
+        "probability": "0.694712",
+        "alpha": 1.0,
+        "price_yes": "0.5",
+        "contributors": 4,
+        "owners": 3,
+        "humans": {"count": 3, "weight": pytest.approx(5 / 6, rel=1e-12)},
+        "agents": {"count": 1, "weight": pytest.approx(1 / 6, rel=1e-12)},
+        "at_close": False,
+    }
+    rows = [
+        (first, "human", None, "0.8", 1 / 3, beliefs[0]),
+        (second, "human", None, "0.6", 1 / 3, beliefs[1]),
+        (alice, "human", None, "0.3", 1 / 6, beliefs[2]),
+        (bot, "agent", alice.handle, "0.9", 1 / 6, beliefs[3]),
+    ]
+    assert contributors == [
+        {
+            "handle": identity.handle,
+            "kind": kind,
+            "owner": owner,
+            "belief": belief,
+            "source": "belief",
+            "at": iso(stated.created_at),
+            "weight": pytest.approx(share, rel=1e-12),
+            "raw_weight": pytest.approx(0.002, rel=1e-12),
+            "pull": pytest.approx(probability - without[identity], rel=1e-9),
+        }
+        for identity, kind, owner, belief, share, stated in rows
+    ]
+
+
+def test_top_limits_the_explanation_not_the_counts(claim, alice, bot):
+    for probability in ("0.2", "0.4", "0.6"):
+        state(factories.human(), claim, probability)
+    body = _consensus(claim, top=2).json()
+    assert (body["contributors"], len(body["top_contributors"])) == (3, 2)
+    for top in (0, 101, "x"):
+        refused = _consensus(claim, top=top)
+        assert (refused.status_code, refused.json()["error"]["code"]) == (422, "validation_failed")
+
+
+def test_a_trade_counts_as_its_traders_belief(claim):
+    trader = factories.human()
+    buy(trader, claim, "yes", credits=10)
+    body = _consensus(claim).json()
+    position = Position.objects.get(identity=trader)
+    assert str(position.last_belief) == "0.547133"  # no stated belief: the price the trade moved to
+    assert body["price_yes"] == "0.54713312806414115736"
+    assert body["probability"] == "0.547133"
+    assert body["top_contributors"] == [
+        {
+            "handle": trader.handle,
+            "kind": "human",
+            "owner": None,
+            "belief": "0.547133",
+            "source": "trade",
+            "at": iso(position.updated_at),
+            "weight": 1.0,
+            "raw_weight": pytest.approx(0.002, rel=1e-12),
+            "pull": pytest.approx(0.047133, abs=1e-9),  # alone, against nobody's 0.5
+        }
+    ]
+
+
+def test_a_claim_without_forecasts_has_no_consensus(claim):
+    assert _consensus(claim).json() == {
+        "claim_id": claim.pk,
+        "probability": None,
+        "pooled_logit": None,
+        "alpha": 1.0,
+        "price_yes": "0.5",
+        "contributors": 0,
+        "owners": 0,
+        "humans": {"count": 0, "weight": 0},
+        "agents": {"count": 0, "weight": 0},
+        "top_contributors": [],
+        "at_close": False,
+    }
+
+
+def test_a_draft_is_404_except_to_its_author(author, domain, alice_user, bot_token):
+    draft = new_claim(author, domain, publish=False)
+    for client, headers in ((Client(), {}), (signed_in(alice_user), {}), (Client(), bearer(bot_token))):
+        response = client.get(f"/api/v1/claims/{draft.pk}/consensus", headers=headers)
+        assert response.status_code == 404
+        assert response.json() == {"error": {"code": "not_found", "message": "No such claim.", "detail": None}}
+    mine = signed_in(author.user).get(f"/api/v1/claims/{draft.pk}/consensus")
+    assert (mine.status_code, mine.json()["price_yes"], mine.json()["probability"]) == (200, None, None)
+    assert Client().get("/api/v1/claims/999999/consensus").status_code == 404
+
+
+def test_sent_credentials_are_checked(claim, bot):
+    url = f"/api/v1/claims/{claim.pk}/consensus"
+    assert Client().get(url, headers=bearer("cred_nope")).status_code == 401
+    refused = Client().get(url, headers=bearer(factories.api_key(bot, scopes=["trade"])))
+    assert (refused.status_code, refused.json()["error"]["code"]) == (403, "missing_scope")
+    assert Client().get(url, headers=bearer(factories.api_key(bot, scopes=["read"]))).status_code == 200
+
+
+def test_the_consensus_is_a_fixed_number_of_queries_however_many_contributors(claim, alice_user):
+    def read() -> tuple[int, int]:
+        with CaptureQueriesContext(connection) as queries:
+            body = _consensus(claim, top=100).json()
+        return len(body["top_contributors"]), len(queries)
+
+    state(factories.agent(alice_user, handle="first-bot"), claim, "0.6")
+    # the claim; its record (none: not scored); latest beliefs, positions; the extremizing fit; the weights;
+    # the agents' owners
+    assert read() == (1, 7)
+    owner = factories.verified_user()
+    for n in range(8):
+        state(factories.human(), claim, f"0.{n + 1}")
+        state(factories.agent(owner, handle=f"bot-{n}"), claim, f"0.{n + 1}5")
+    for n in range(3):
+        buy(factories.human(), claim, "no" if n % 2 else "yes", credits=2, key=f"trade-{n}")
+    assert read() == (20, 7)
+
+
+# --- beside the price -----------------------------------------------------------------------------------
+
+
+def test_the_claim_list_and_detail_show_the_consensus_beside_the_price(author, domain, claim, alice):
+    quiet = new_claim(author, domain)
+    state(alice, claim, "0.7")
+    stored = Consensus.objects.get(claim=claim)
+    assert str(stored.probability) == "0.700000"
+    items = Client().get("/api/v1/claims").json()["items"]
+    assert [(c["id"], c["price_yes"], c["consensus"]) for c in items] == [
+        (quiet.pk, "0.5", None),
+        (claim.pk, "0.5", "0.7"),
+    ]
+    detail = Client().get(f"/api/v1/claims/{claim.pk}").json()
+    assert (detail["market"]["price_yes"], detail["consensus"]) == ("0.5", "0.7")
+    assert Client().get(f"/api/v1/claims/{quiet.pk}").json()["consensus"] is None
+
+
+def test_the_claim_list_stays_one_query_with_the_consensus(author, domain, django_assert_num_queries):
+    claims = [new_claim(author, domain, liquidity=10_000_000) for _ in range(2)]
+    state(factories.human(), claims[0], "0.3")
+    with django_assert_num_queries(1):
+        assert len(Client().get("/api/v1/claims").json()["items"]) == 2
+    more = [new_claim(author, domain, liquidity=10_000_000) for _ in range(10)]
+    for n, claim in enumerate(more):
+        state(factories.human(), claim, f"0.{n}5")
+    with django_assert_num_queries(1):
+        items = Client().get("/api/v1/claims").json()["items"]
+    assert [c["consensus"] for c in items[:3]] == ["0.95", "0.85", "0.75"]
+    assert len(items) == 12
+
+
+def test_a_scored_claim_shows_its_consensus_as_it_stood_at_close(claim, alice, bot):
+    # given two voices, then the claim resolves (its scores now move both voices' weights)
+    state(alice, claim, "0.8")
+    state(bot, claim, "0.6")
+    before = _consensus(claim).json()
+    resolve(claim, "yes", factories.human())
+
+    # when the consensus is read after scoring
+    after = _consensus(claim).json()
+
+    # then it is the record's consensus at close, the same figure the claim list shows, and says so
+    record = ClaimRecord.objects.get(claim=claim)
+    assert (after["at_close"], after["probability"], before["probability"]) == (
+        True,
+        before["probability"],
+        str(record.consensus.normalize()),
+    )
+    assert Consensus.objects.get(claim=claim).probability == record.consensus
+    assert after["pooled_logit"] == pytest.approx(before["pooled_logit"], abs=1e-12)
+    assert after["contributors"] == 2

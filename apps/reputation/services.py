@@ -9,7 +9,7 @@ from decimal import Decimal, InvalidOperation
 
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
-from django.db.models import Max
+from django.db.models import Max, Min, Q
 from django.utils import timezone
 
 from apps.core.errors import Conflict, NotFound, ValidationFailed
@@ -241,24 +241,50 @@ def claim_score(*, claim: Claim) -> ClaimRecord | None:
 
 
 def _forecasts(claim: Claim) -> dict[int, tuple[Decimal, Decimal, str, datetime]]:
-    """{identity id: (probability, the price it stood against, source, at)}: each identity's latest
+    """{identity id: (probability, the price it is scored against, source, at)}: each identity's latest
     forecast before closes_at, a stated belief or a trade (its stated belief, else the price it moved
-    the market to, against the price it traded at). Two queries."""
+    the market to).
+
+    The price it is scored against is the market price before the first forecast on this claim of
+    anyone in its independence cluster (a person and their agents): the information a source adds is
+    measured from where the market stood before it, or its fellow agents, acted. So a source that trades
+    in steps, or an owner whose agents trade one after another, is scored on the whole move, as one
+    source making it would be, and a swarm cannot dilute its losses across members. Four queries."""
     from apps.markets.services import implied_belief
 
     found: dict[int, tuple[Decimal, Decimal, str, datetime]] = {}
+    first: dict[int, tuple[datetime, Decimal]] = {}  # identity -> (its first forecast's time, the price then)
     beliefs = Belief.objects.filter(claim=claim, created_at__lt=claim.closes_at)
-    newest = beliefs.values("identity_id").annotate(last=Max("id")).values("last")
-    for belief in Belief.objects.filter(id__in=newest):
-        found[belief.identity_id] = (belief.probability, belief.market_price, "belief", belief.created_at)
     trades = Trade.objects.filter(market__claim=claim, created_at__lt=claim.closes_at)
-    newest = trades.values("identity_id").annotate(last=Max("id")).values("last")
-    for trade in Trade.objects.filter(id__in=newest):
+    ends = beliefs.values("identity_id").annotate(last=Max("id"), earliest=Min("id"))
+    for belief in Belief.objects.filter(Q(id__in=ends.values("last")) | Q(id__in=ends.values("earliest"))):
+        held = found.get(belief.identity_id)
+        if held is None or belief.created_at > held[3]:
+            found[belief.identity_id] = (belief.probability, belief.market_price, "belief", belief.created_at)
+        if belief.identity_id not in first or belief.created_at < first[belief.identity_id][0]:
+            first[belief.identity_id] = (belief.created_at, belief.market_price)
+    ends = trades.values("identity_id").annotate(last=Max("id"), earliest=Min("id"))
+    for trade in Trade.objects.filter(Q(id__in=ends.values("last")) | Q(id__in=ends.values("earliest"))):
         held = found.get(trade.identity_id)
         if held is None or trade.created_at > held[3]:
             probability = implied_belief(trade.belief, trade.price_after)
             found[trade.identity_id] = (probability, trade.price_before, "trade", trade.created_at)
-    return found
+        if trade.identity_id not in first or trade.created_at < first[trade.identity_id][0]:
+            first[trade.identity_id] = (trade.created_at, trade.price_before)
+    clusters = {
+        pk: (user_id if kind == IdentityKind.HUMAN else owner_id)
+        for pk, kind, user_id, owner_id in Identity.objects.filter(pk__in=list(found)).values_list(
+            "pk", "kind", "user_id", "owner_id"
+        )
+    }
+    opening: dict[int, tuple[datetime, Decimal]] = {}  # cluster -> its first forecast
+    for pk, (at, price) in first.items():
+        held = opening.get(clusters[pk])
+        if held is None or at < held[0]:
+            opening[clusters[pk]] = (at, price)
+    return {
+        pk: (probability, opening[clusters[pk]][1], source, at) for pk, (probability, _ref, source, at) in found.items()
+    }
 
 
 def _profits(market: Market, outcome: bool) -> dict[int, int]:

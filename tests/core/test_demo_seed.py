@@ -15,6 +15,7 @@ from apps.identities.models import ApiKey, Identity, IdentityKind
 from apps.ledger.models import Account, Entry, Transfer
 from apps.ledger.selectors import ledger_verify_report, wallet_balance
 from apps.markets.models import Claim, ClaimStatus, Market, Trade
+from apps.reputation.models import ClaimRecord
 
 pytestmark = pytest.mark.django_db
 
@@ -25,9 +26,10 @@ def _data_dir(settings, tmp_path):
     settings.DATA_DIR = tmp_path
 
 
-def seed() -> str:
+def seed(*args: str) -> str:
+    """demo_seed without its simulated history unless asked (it is tested on its own below)."""
     out = StringIO()
-    call_command("demo_seed", stdout=out)
+    call_command("demo_seed", "--history", "0", *args, stdout=out)
     return out.getvalue()
 
 
@@ -134,3 +136,17 @@ def test_demo_seed_prints_a_working_api_key_on_every_run(client):
     assert me.json()["scopes"] == ["read", "trade"]
     assert line in seed()  # the same key, printed again, not a second one
     assert ApiKey.objects.filter(identity__handle="base-rate-bot").count() == 1
+
+
+def test_demo_seed_resolves_a_simulated_history_once():
+    first = seed("--history", "8")
+    before = snapshot()
+
+    second = seed("--history", "8")
+
+    assert ClaimRecord.objects.count() == 8
+    assert Claim.objects.filter(tags__contains=["demo-history"]).count() == 8
+    assert snapshot() == before
+    assert "History: 8 simulated claims resolved and scored" in first
+    assert "History" not in second and "already loaded" in second
+    assert ledger_verify_report().ok

@@ -76,14 +76,14 @@ def test_settlement_scores_every_forecast_exactly_once(author, domain, resolver)
     bob_trade = buy(bob, claim, "yes", credits=5, key="bob")
     state(carol, claim, Decimal("0.3"))
     carol_trade = buy(carol, claim, "no", credits=3, key="carol")
-    buy(dave, claim, "yes", credits=2, key="dave")
-    dave_belief = state(dave, claim, Decimal("0.65"))
+    dave_trade = buy(dave, claim, "yes", credits=2, key="dave")
+    state(dave, claim, Decimal("0.65"))
     before_outcome = consensus_refresh(claim=claim)
 
     # when it resolves YES and settles (which scores)
     resolve(claim, "yes", resolver)
 
-    # then each is scored once, from its latest forecast, against the price it stood against
+    # then each is scored once, from its latest forecast, against the price before its first one
     bob_trade.refresh_from_db()
     carol_trade.refresh_from_db()
     profit = {
@@ -111,7 +111,8 @@ def test_settlement_scores_every_forecast_exactly_once(author, domain, resolver)
     assert score_of(claim, dave) == {
         "source": "belief",
         "profit": profit[dave.pk],
-        **expected_score(Decimal("0.65"), dave_belief.market_price, True),
+        # scored against the price before its first forecast (its trade), not before its last
+        **expected_score(Decimal("0.65"), dave_trade.price_before, True),
     }
     assert profit[bob.pk] > 0 > profit[carol.pk]
     # the record is the marker: market at close and the consensus at close, with the weights from before

@@ -183,11 +183,15 @@ def test_a_track_record_is_a_fixed_number_of_queries_however_long(author, domain
 # --- leaderboards ---------------------------------------------------------------------------------------
 
 
+RANKED = 20  # claims in the ranked fixture
+
+
 @pytest.fixture
 def ranked(author, domain, resolver, alice, bot):
-    """Eight resolved YES claims: alice's agent said 0.9, alice 0.7, carol 0.2 (created in that order)."""
+    """RANKED resolved YES claims: alice's agent said 0.9, alice 0.7, carol 0.2 (created in that order).
+    Long enough a record for each to stand apart from the newcomer's floor."""
     carol = factories.human()
-    history({alice: "0.7", bot: "0.9", carol: "0.2"}, author, domain, resolver, claims=8)
+    history({alice: "0.7", bot: "0.9", carol: "0.2"}, author, domain, resolver, claims=RANKED)
     return {"alice": alice, "bot": bot, "carol": carol}
 
 
@@ -233,8 +237,8 @@ def test_the_leaderboard_filters_by_kind_domain_and_record_length(ranked):
     assert handles(kind="agent") == [bot.handle]
     assert handles(kind="human") == [alice.handle, carol.handle]
     assert handles(domain="economics") == []
-    assert handles(min_forecasts=8) == [bot.handle, alice.handle, carol.handle]
-    assert handles(min_forecasts=9) == []
+    assert handles(min_forecasts=RANKED) == [bot.handle, alice.handle, carol.handle]
+    assert handles(min_forecasts=RANKED + 1) == []
     identity_suspend(identity=carol, reason="Testing.")
     assert handles() == [bot.handle, alice.handle]
 
@@ -293,26 +297,26 @@ def test_the_platform_record_compares_market_consensus_and_the_best_source(ranke
     consensus = [float(r.consensus) for r in records]
     assert body == {
         "domain": None,
-        "claims": 8,
+        "claims": RANKED,
         "market": {
-            "n": 8,  # nobody traded: the price at close was 0.5 every time
+            "n": RANKED,  # nobody traded: the price at close was 0.5 every time
             "brier": pytest.approx(0.25, rel=1e-12),
             "log_score": pytest.approx(math.log(0.5), rel=1e-12),
-            "calibration": _buckets(bucket_5=(8, 0.5, 1.0)),
+            "calibration": _buckets(bucket_5=(RANKED, 0.5, 1.0)),
         },
         "consensus": {
-            "n": 8,
-            "brier": pytest.approx(sum((c - 1) ** 2 for c in consensus) / 8, rel=1e-12),
-            "log_score": pytest.approx(sum(math.log(c) for c in consensus) / 8, rel=1e-12),
+            "n": RANKED,
+            "brier": pytest.approx(sum((c - 1) ** 2 for c in consensus) / RANKED, rel=1e-12),
+            "log_score": pytest.approx(sum(math.log(c) for c in consensus) / RANKED, rel=1e-12),
             "calibration": _calibration(consensus),
         },
         "best_source": {
-            "handle": "alice-bot",  # 0.9 on eight YES claims: the lowest Brier
+            "handle": "alice-bot",  # 0.9 on every YES claim: the lowest Brier
             "kind": "agent",
-            "n": 8,
+            "n": RANKED,
             "brier": pytest.approx(0.01, rel=1e-9),
             "log_score": pytest.approx(math.log(0.9), rel=1e-12),
-            "calibration": _buckets(bucket_9=(8, 0.9, 1.0)),
+            "calibration": _buckets(bucket_9=(RANKED, 0.9, 1.0)),
         },
     }
 
@@ -327,7 +331,7 @@ def test_the_platform_record_by_domain(ranked):
         "consensus": empty,
         "best_source": empty | {"handle": None, "kind": None},
     }
-    assert Client().get("/api/v1/track-record", {"domain": "science"}).json()["claims"] == 8
+    assert Client().get("/api/v1/track-record", {"domain": "science"}).json()["claims"] == RANKED
     refused = Client().get("/api/v1/track-record", {"domain": "astrology"})
     assert refused.status_code == 422
     assert refused.json()["error"] == {

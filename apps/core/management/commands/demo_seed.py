@@ -1,8 +1,11 @@
-"""Demo data for a local run: a few people, a moderator, agents with provenance, one funded agent.
+"""Demo data for a local run: a few people, a moderator, agents with provenance, one funded agent,
+and a resolved history from a small reputation simulation so that track records and the platform's
+record have something to show.
 
-Everything goes through the real services (onboarding, agent registration, ledger), so the demo
-state is one the product could have reached by itself. Idempotent: a second run finds every row
-and changes nothing (transfers replay by idempotency key).
+Everything goes through the real services (onboarding, agent registration, ledger, markets,
+resolution, scoring), so the demo state is one the product could have reached by itself. Idempotent:
+a second run finds every row and changes nothing (transfers replay by idempotency key; the history
+is made in one transaction and skipped once its rows exist).
 """
 
 import os
@@ -24,6 +27,7 @@ from apps.ledger.selectors import wallet_balance
 from apps.ledger.services import wallet_fund_agent
 from apps.markets.models import Claim, ClaimStatus, Domain
 from apps.markets.services import Order, claim_create, claim_publish, trade_place
+from apps.reputation import simulation
 
 DEMO_PASSWORD = "credence-demo"  # noqa: S105 (published on purpose: printed by `make run`)
 
@@ -118,6 +122,10 @@ TRADES = [
     ("bob@example.com", 2, "yes", 12),
 ]
 KEY_NAME = "demo"
+# The resolved history: a small run of manage.py reputation_simulate (docs/reputation.md), under this tag.
+HISTORY_TAG = "demo-history"
+HISTORY_SOURCES = 20
+HISTORY_CLAIMS = 40
 
 
 class Command(BaseCommand):
@@ -125,8 +133,14 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--password", default=DEMO_PASSWORD, help="password of newly created demo users")
+        parser.add_argument(
+            "--history",
+            type=int,
+            default=HISTORY_CLAIMS,
+            help=f"simulated claims to resolve for history (default {HISTORY_CLAIMS}; 0: none)",
+        )
 
-    def handle(self, *args, password: str, **options) -> None:
+    def handle(self, *args, password: str, history: int, **options) -> None:
         # Under override_settings SETTINGS_MODULE is None; the environment still names the module.
         module = settings.SETTINGS_MODULE or os.environ.get("DJANGO_SETTINGS_MODULE", "")
         if module.endswith(".production"):
@@ -134,6 +148,8 @@ class Command(BaseCommand):
             raise CommandError("demo_seed refuses to run with production settings.")
         with transaction.atomic():
             created = self._seed(password)
+        resolved = self._history(history)
+        created += resolved
         users = User.objects.filter(email__in=[email for email, _, _ in PEOPLE]).order_by("pk")
         self.stdout.write(
             self.style.SUCCESS(f"demo_seed: {created} row(s) created" if created else "demo_seed: already loaded")
@@ -145,6 +161,11 @@ class Command(BaseCommand):
         for _, handle, _ in FUNDING:
             agent = Identity.objects.get(handle=handle)
             self.stdout.write(f"Funded agent: @{handle} ({format_credits(wallet_balance(agent))} credits)")
+        if resolved:
+            self.stdout.write(
+                f"History: {history} simulated claims resolved and scored (sources @{HISTORY_TAG}-*, "
+                "see docs/reputation.md)"
+            )
         token_file = _token_file()
         if token_file.exists():
             self.stdout.write(f"API key of @{KEYED_AGENT} (scopes read, trade): {token_file.read_text().strip()}")
@@ -197,6 +218,18 @@ class Command(BaseCommand):
             token_file.chmod(0o600)
             created += 1
         return created + self._seed_markets(users, agents)
+
+    def _history(self, claims: int) -> int:
+        """A small simulated population whose claims are resolved and scored, in one transaction: all of
+        it or none of it, and nothing on a second run (its rows are found by their tag)."""
+        if claims <= 0 or simulation.tag_taken(HISTORY_TAG):
+            return 0
+        try:
+            with transaction.atomic():
+                report = simulation.simulate(claims=claims, sources=HISTORY_SOURCES, seed=1, tag=HISTORY_TAG)
+        except ValueError as error:  # too few claims to simulate
+            raise CommandError(f"--history: {error}") from error
+        return report.claims
 
     def _seed_markets(self, users: dict[str, User], agents: dict[str, Identity]) -> int:
         """Open claims and a few trades, through claim_create / claim_publish / trade_place."""

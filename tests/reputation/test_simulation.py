@@ -1,0 +1,160 @@
+"""The reputation simulation (apps/reputation/simulation.py, manage.py reputation_simulate): a small seeded run
+through the real services, the structure of its report, and the sybil property on that small scale."""
+
+import math
+import random
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from apps.identities.models import Identity, IdentityKind
+from apps.ledger.selectors import ledger_verify_report
+from apps.markets.models import Claim, ClaimStatus
+from apps.reputation import simulation
+from apps.reputation.models import ClaimRecord, Score
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(scope="module")
+def small_population():
+    return simulation.population(sources=14, domains=2, rng=random.Random(5))
+
+
+def test_spearman_is_pearson_on_average_ranks():
+    assert simulation.spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+    assert simulation.spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    # ties share their average rank: ranks x = 1.5, 1.5, 3, 4 against y = 1, 2, 3, 4
+    assert simulation.spearman([5, 5, 6, 7], [1, 2, 3, 4]) == pytest.approx(0.9486832980505138)
+    assert simulation.spearman([1, 1, 1], [1, 2, 3]) is None  # no spread: undefined
+    assert simulation.spearman([1, 2], [1, 2]) is None
+
+
+def test_the_population_has_every_role_and_the_requested_size(small_population):
+    people = small_population
+    roles = {s.role for s in people}
+    assert roles == {"specialist", "generalist", "overconfident", "noise", "swarm", "twin"}
+    assert sum(s.members for s in people) == 14
+    swarm = next(s for s in people if s.role == "swarm")
+    twin = next(s for s in people if s.role == "twin")
+    assert (swarm.kind, swarm.members, twin.kind, twin.members) == ("agent", 3, "human", 1)
+    assert twin.mirrors == swarm.key  # one identity with the swarm's beliefs on the swarm's claims
+    for s in people:
+        if s.role == "specialist":
+            assert min(s.sigma) <= 0.6 < 1.5 <= sorted(s.sigma)[1]  # sharp in one domain, poor in the other
+
+
+def test_the_same_seed_gives_the_same_population():
+    one = simulation.population(sources=20, domains=3, rng=random.Random(9))
+    two = simulation.population(sources=20, domains=3, rng=random.Random(9))
+    assert [(s.key, s.role, s.sigma, s.scale, s.participation) for s in one] == [
+        (s.key, s.role, s.sigma, s.scale, s.participation) for s in two
+    ]
+
+
+def test_hidden_skill_orders_the_sources_as_their_noise_does(small_population):
+    simulation.expected_log_scores(small_population, seed=5)
+    calibrated = [s for s in small_population if s.role == "generalist"]
+    pairs = [(sigma, hidden) for s in calibrated for sigma, hidden in zip(s.sigma, s.hidden, strict=True)]
+    pairs.sort()
+    assert [h for _, h in pairs] == sorted((h for _, h in pairs), reverse=True)  # less noise, better score
+    noise = next(s for s in small_population if s.role == "noise")
+    assert max(noise.hidden) < min(h for _, h in pairs)
+    assert all(-math.log(2) - 0.2 < h < 0 for h in noise.hidden + [h for _, h in pairs])
+
+
+def test_the_oracle_is_the_prior_without_reports_and_follows_a_sharp_one():
+    assert simulation.oracle([]) == 0.5
+    sharp = simulation.oracle([(0.9, 0.1, 1.0)])  # an almost noiseless signal of logit(0.9)
+    assert sharp == pytest.approx(0.9, abs=0.01)
+
+
+@pytest.fixture
+def small_run():
+    return simulation.simulate(claims=16, sources=12, domains=2, seed=7, tag="simtest")
+
+
+def test_a_small_run_resolves_every_claim_through_the_services_and_reports_on_the_later_half(small_run):
+    report = small_run
+
+    claims = Claim.objects.filter(title__startswith="[simtest] ")
+    assert claims.count() == 16
+    assert set(claims.values_list("status", flat=True)) <= {ClaimStatus.RESOLVED_YES, ClaimStatus.RESOLVED_NO}
+    assert not claims.filter(settled_at__isnull=True).exists()
+    assert ClaimRecord.objects.filter(claim__in=claims).count() == 16
+    assert Score.objects.filter(claim__in=claims).exists()
+    assert ledger_verify_report().ok
+    agents = Identity.objects.filter(handle__startswith="simtest-", kind=IdentityKind.AGENT)
+    assert agents.filter(owner__isnull=False).count() == agents.count() > 0
+
+    assert (report.tag, report.seed, report.claims, report.sources, report.warmup) == ("simtest", 7, 16, 12, 8)
+    assert report.domains == ["science", "technology"]
+    for scored in (report.market, report.consensus, report.mean, report.equal_pool, report.oracle):
+        assert scored.n == 8
+        assert 0 <= scored.brier <= 1
+        assert scored.log_score <= 0
+    assert report.best_after.min_forecasts == 10
+    for value in (report.spearman_skill, report.spearman_weight, *report.spearman_by_domain.values()):
+        assert value is None or -1 <= value <= 1
+    assert sum(report.roles.values()) == 12
+    assert set(report.targets) == {
+        "consensus beats the market price",
+        "consensus beats the unweighted mean",
+        "consensus beats the best single source (on its claims)",
+        "a swarm moves the consensus no more than its best single member",
+        "a swarm moves the consensus no more than its lone twin (on average)",
+    }
+
+
+def test_a_swarm_moves_the_consensus_no_more_than_its_best_single_member(small_run):
+    checks = small_run.sybil
+
+    assert checks  # the swarm forecast some of the tested claims
+    for check in checks:
+        assert check.members == 3
+        assert check.shift <= check.one_member + 1e-12
+        assert check.uncapped >= check.shift - 1e-12  # the cap only ever holds the swarm back
+        assert check.twin is not None and check.twin_weight is not None  # the twin forecast it too
+    assert small_run.sybil_excess <= 1e-9
+    assert small_run.targets["a swarm moves the consensus no more than its best single member"]
+
+
+def test_the_command_prints_the_report():
+    out = StringIO()
+
+    call_command(
+        "reputation_simulate",
+        "--claims",
+        "6",
+        "--sources",
+        "10",
+        "--domains",
+        "1",
+        "--seed",
+        "2",
+        "--quiet",
+        stdout=out,
+    )
+
+    text = out.getvalue()
+    assert text.startswith("Simulation sim2: seed 2, 6 claims in 1 domains (science), 10 sources")
+    for line in (
+        "market price at close",
+        "consensus at close",
+        "unweighted mean of the latest beliefs",
+        "best single source",
+        "Reliability vs hidden skill, Spearman",
+        "Sybil swarms",
+        "Targets: consensus beats the market price: ",
+    ):
+        assert line in text
+    assert Claim.objects.filter(title__startswith="[sim2] ").count() == 6
+
+
+def test_a_second_run_gets_its_own_tag_and_a_taken_tag_is_refused():
+    simulation.simulate(claims=4, sources=10, domains=1, seed=3, tag="again")
+    assert simulation.free_tag("again") == "again-2"
+
+    with pytest.raises(CommandError, match="already ran"):
+        call_command("reputation_simulate", "--claims", "4", "--sources", "10", "--tag", "again", "--quiet")

@@ -95,13 +95,16 @@ def test_a_small_run_resolves_every_claim_through_the_services_and_reports_on_th
         assert 0 <= scored.brier <= 1
         assert scored.log_score <= 0
     assert report.best_after.min_forecasts == 10
+    # the truly best source: in each domain the individual with the highest hidden skill there
+    assert report.best_skilled.min_forecasts == 0 and report.best_skilled.label
     for value in (report.spearman_skill, report.spearman_weight, *report.spearman_by_domain.values()):
         assert value is None or -1 <= value <= 1
     assert sum(report.roles.values()) == 12
     assert set(report.targets) == {
         "consensus beats the market price",
         "consensus beats the unweighted mean",
-        "consensus beats the best single source (on its claims)",
+        "consensus beats the best single source (highest hidden skill, on its claims)",
+        "consensus beats the source that did best after the fact (on its claims)",
         "a swarm moves the consensus no more than its best single member",
         "a swarm moves the consensus no more than its lone twin (on average)",
     }

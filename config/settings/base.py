@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "apps.ledger",
     "apps.markets",
     "apps.reputation",
+    "apps.realtime",
 ]
 
 MIDDLEWARE = [
@@ -138,6 +139,8 @@ else:
     }
 
 CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+# How often each ASGI process reads the outbox for its browsers (apps/realtime/relay.py).
+CREDENCE_REALTIME_POLL_MS = env_int("CREDENCE_REALTIME_POLL_MS", 250)
 
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL or "filesystem://")
 CELERY_RESULT_BACKEND = env_str(

@@ -358,7 +358,8 @@ def reader(request: HttpRequest) -> Identity | None:
     return None
 
 
-def _claim(claim_id: int, reader: Identity | None, *, detail: bool = False) -> Claim:
+def claim_or_404(claim_id: int, reader: Identity | None, *, detail: bool = False) -> Claim:
+    """A claim the reader may see (drafts only to their author), or the 404 every claim operation gives."""
     claim = (selectors.claim_detail if detail else selectors.claim_visible)(claim_id, reader)
     if claim is None:
         raise NotFound("No such claim.")
@@ -432,7 +433,7 @@ def claims_create(request: HttpRequest, payload: ClaimIn):
         challenge_window=timedelta(hours=hours) if hours else None,
         publish=payload.publish,
     )
-    return Status(201, _claim(claim.pk, author, detail=True))
+    return Status(201, claim_or_404(claim.pk, author, detail=True))
 
 
 @router.get(
@@ -442,7 +443,7 @@ def claims_create(request: HttpRequest, payload: ClaimIn):
     summary="A claim, its criteria and its market",
 )
 def claims_detail(request: HttpRequest, claim_id: int):
-    return _claim(claim_id, reader(request), detail=True)
+    return claim_or_404(claim_id, reader(request), detail=True)
 
 
 @router.post(
@@ -453,8 +454,8 @@ def claims_detail(request: HttpRequest, claim_id: int):
 )
 def claims_publish(request: HttpRequest, claim_id: int):
     author = caller_identity(request.auth)
-    services.claim_publish(claim=_claim(claim_id, author), actor=author)
-    return _claim(claim_id, author, detail=True)
+    services.claim_publish(claim=claim_or_404(claim_id, author), actor=author)
+    return claim_or_404(claim_id, author, detail=True)
 
 
 @router.post(
@@ -465,7 +466,7 @@ def claims_publish(request: HttpRequest, claim_id: int):
 )
 def claims_clarify(request: HttpRequest, claim_id: int, payload: ClarificationIn):
     author = caller_identity(request.auth)
-    return Status(201, services.claim_clarify(claim=_claim(claim_id, author), actor=author, text=payload.text))
+    return Status(201, services.claim_clarify(claim=claim_or_404(claim_id, author), actor=author, text=payload.text))
 
 
 @router.get(
@@ -475,7 +476,7 @@ def claims_clarify(request: HttpRequest, claim_id: int, payload: ClarificationIn
     summary="A market's price history, oldest first",
 )
 def claims_prices(request: HttpRequest, claim_id: int, page: Query[PageQuery]):
-    claim = _claim(claim_id, reader(request))
+    claim = claim_or_404(claim_id, reader(request))
     rows, next_cursor = _oldest_first_page(selectors.market_prices(claim), cursor=page.cursor, limit=page.limit)
     return {"items": rows, "next_cursor": next_cursor}
 
@@ -487,7 +488,7 @@ def claims_prices(request: HttpRequest, claim_id: int, page: Query[PageQuery]):
     summary="A market's trades, newest first",
 )
 def claims_trades(request: HttpRequest, claim_id: int, page: Query[PageQuery]):
-    claim = _claim(claim_id, reader(request))
+    claim = claim_or_404(claim_id, reader(request))
     rows, next_cursor = keyset_page(selectors.market_trades(claim), cursor=page.cursor, limit=page.limit)
     return {"items": rows, "next_cursor": next_cursor}
 
@@ -503,7 +504,7 @@ def claims_trades(request: HttpRequest, claim_id: int, page: Query[PageQuery]):
 )
 def trades_quote(request: HttpRequest, claim_id: int, payload: Body[OrderIn]):
     identity = caller_identity(request.auth)
-    return selectors.trade_quote(identity=identity, claim=_claim(claim_id, identity), order=_order(payload))
+    return selectors.trade_quote(identity=identity, claim=claim_or_404(claim_id, identity), order=_order(payload))
 
 
 @router.post(
@@ -609,7 +610,7 @@ def _resolution(claim: Claim):
     summary="The resolution of a claim: proposal, challenge, decision",
 )
 def resolution_status(request: HttpRequest, claim_id: int):
-    return _resolution(_claim(claim_id, reader(request)))
+    return _resolution(claim_or_404(claim_id, reader(request)))
 
 
 @router.post(
@@ -620,7 +621,7 @@ def resolution_status(request: HttpRequest, claim_id: int):
 )
 def resolution_create(request: HttpRequest, claim_id: int, payload: ProposalIn):
     identity = caller_identity(request.auth)
-    claim = _claim(claim_id, identity)
+    claim = claim_or_404(claim_id, identity)
     resolution.resolution_propose(claim=claim, proposer=identity, outcome=payload.outcome, evidence=payload.evidence)
     return Status(201, _resolution(claim))
 
@@ -633,6 +634,6 @@ def resolution_create(request: HttpRequest, claim_id: int, payload: ProposalIn):
 )
 def resolution_challenge_create(request: HttpRequest, claim_id: int, payload: ChallengeIn):
     identity = caller_identity(request.auth)
-    claim = _claim(claim_id, identity)
+    claim = claim_or_404(claim_id, identity)
     resolution.resolution_challenge(claim=claim, challenger=identity, evidence=payload.evidence)
     return _resolution(claim)

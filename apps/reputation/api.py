@@ -16,9 +16,9 @@ from apps.core.api import AUTH_ERRORS, BODY_ERRORS, Page, errors, keyset_page, r
 from apps.core.errors import NotFound, ValidationFailed
 from apps.identities import selectors as identity_selectors
 from apps.identities.auth import caller_identity, key_or_session
-from apps.identities.models import Identity, IdentityKind
+from apps.identities.models import IdentityKind
 from apps.markets import selectors as market_selectors
-from apps.markets.api import NO_NUL, DecimalStr, PageQuery, reader
+from apps.markets.api import NO_NUL, DecimalStr, PageQuery, claim_or_404, reader
 from apps.markets.api import Belief as BeliefProbability
 from apps.markets.models import Claim, Domain
 from apps.reputation import selectors, services
@@ -222,13 +222,6 @@ class PlatformRecordOut(Schema):
 # --- Helpers ------------------------------------------------------------------------------------------
 
 
-def _visible_claim(claim_id: int, viewer: Identity | None) -> Claim:
-    claim = market_selectors.claim_visible(claim_id, viewer)
-    if claim is None:
-        raise NotFound("No such claim.")
-    return claim
-
-
 def _domain(slug: str | None) -> Domain | None:
     if slug is None:
         return None
@@ -343,7 +336,7 @@ def my_beliefs(request: HttpRequest, page: Query[MyBeliefsQuery]):
     summary="A claim's reputation-weighted consensus, with each heavy contributor's weight and pull",
 )
 def claims_consensus(request: HttpRequest, claim_id: int, query: Query[ConsensusQuery]):
-    claim = _visible_claim(claim_id, reader(request))
+    claim = claim_or_404(claim_id, reader(request))
     view = selectors.consensus_explained(claim, top=query.top)
     return _consensus_out(claim, view, top=query.top)
 

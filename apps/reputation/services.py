@@ -112,17 +112,24 @@ def consensus_refresh(*, claim: Claim) -> Consensus:
     The consensus row is locked while it is rewritten, so concurrent refreshes end with the newest."""
     now = timezone.now()
     consensus, _ = Consensus.objects.select_for_update().get_or_create(claim=claim, defaults={"updated_at": now})
-    view = selectors.consensus_compute(claim)
-    consensus.probability = selectors.as_decimal(view.probability)
-    consensus.pooled_logit = view.pooled_logit
-    consensus.alpha = view.alpha
-    consensus.contributors = len(view.contributors)
-    consensus.owners = view.owners
-    consensus.humans = len(view.humans)
-    consensus.agents = len(view.agents)
-    consensus.updated_at = now
+    for name, value in _stored(selectors.consensus_compute(claim), now).items():
+        setattr(consensus, name, value)
     consensus.save()
     return consensus
+
+
+def _stored(view: selectors.ConsensusView, now: datetime) -> dict:
+    """The Consensus row's fields for a computed consensus."""
+    return {
+        "probability": selectors.as_decimal(view.probability),
+        "pooled_logit": view.pooled_logit,
+        "alpha": view.alpha,
+        "contributors": len(view.contributors),
+        "owners": view.owners,
+        "humans": len(view.humans),
+        "agents": len(view.agents),
+        "updated_at": now,
+    }
 
 
 def _dirty_key(claim_id: int) -> str:
@@ -180,9 +187,8 @@ def claim_score(*, claim: Claim) -> ClaimRecord | None:
     now = timezone.now()
     # The consensus at close, with the weights as they stood before this outcome was known.
     at_close = selectors.consensus_compute(claim, before=claim.closes_at)
-    forecasts = _forecasts(claim)
+    forecasts, identities = _forecasts(claim)
     profits = _profits(market, outcome) if market else {}
-    identities = Identity.objects.in_bulk(list(forecasts))
     scores = []
     for identity_id, (probability, reference, source, at) in forecasts.items():
         p, m = float(probability), float(reference)
@@ -219,19 +225,7 @@ def claim_score(*, claim: Claim) -> ClaimRecord | None:
         scored_at=now,
     )
     # The claim's own consensus stays as it stood at close: after this, its weights know the outcome.
-    Consensus.objects.update_or_create(
-        claim=claim,
-        defaults={
-            "probability": record.consensus,
-            "pooled_logit": at_close.pooled_logit,
-            "alpha": at_close.alpha,
-            "contributors": len(at_close.contributors),
-            "owners": at_close.owners,
-            "humans": len(at_close.humans),
-            "agents": len(at_close.agents),
-            "updated_at": now,
-        },
-    )
+    Consensus.objects.update_or_create(claim=claim, defaults=_stored(at_close, now))
     extremizing_refit(now=now)
     affected = [s.identity_id for s in scores]
     transaction.on_commit(lambda: _refresh_open_claims_of(affected))
@@ -240,8 +234,9 @@ def claim_score(*, claim: Claim) -> ClaimRecord | None:
     return record
 
 
-def _forecasts(claim: Claim) -> dict[int, tuple[Decimal, Decimal, str, datetime]]:
-    """{identity id: (probability, the price it is scored against, source, at)}: each identity's latest
+def _forecasts(claim: Claim) -> tuple[dict[int, tuple[Decimal, Decimal, str, datetime]], dict[int, Identity]]:
+    """{identity id: (probability, the price it is scored against, source, at)}, and the identities by id:
+    each identity's latest
     forecast before closes_at, a stated belief or a trade (its stated belief, else the price it moved
     the market to).
 
@@ -249,7 +244,7 @@ def _forecasts(claim: Claim) -> dict[int, tuple[Decimal, Decimal, str, datetime]
     anyone in its independence cluster (a person and their agents): the information a source adds is
     measured from where the market stood before it, or its fellow agents, acted. So a source that trades
     in steps, or an owner whose agents trade one after another, is scored on the whole move, as one
-    source making it would be, and a swarm cannot dilute its losses across members. Four queries."""
+    source making it would be, and a swarm cannot dilute its losses across members. Three queries."""
     from apps.markets.services import implied_belief
 
     found: dict[int, tuple[Decimal, Decimal, str, datetime]] = {}
@@ -271,20 +266,15 @@ def _forecasts(claim: Claim) -> dict[int, tuple[Decimal, Decimal, str, datetime]
             found[trade.identity_id] = (probability, trade.price_before, "trade", trade.created_at)
         if trade.identity_id not in first or trade.created_at < first[trade.identity_id][0]:
             first[trade.identity_id] = (trade.created_at, trade.price_before)
-    clusters = {
-        pk: (user_id if kind == IdentityKind.HUMAN else owner_id)
-        for pk, kind, user_id, owner_id in Identity.objects.filter(pk__in=list(found)).values_list(
-            "pk", "kind", "user_id", "owner_id"
-        )
-    }
+    identities = Identity.objects.in_bulk(list(found))
+    clusters = {pk: selectors.cluster_of(identity) for pk, identity in identities.items()}
     opening: dict[int, tuple[datetime, Decimal]] = {}  # cluster -> its first forecast
     for pk, (at, price) in first.items():
         held = opening.get(clusters[pk])
         if held is None or at < held[0]:
             opening[clusters[pk]] = (at, price)
-    return {
-        pk: (probability, opening[clusters[pk]][1], source, at) for pk, (probability, _ref, source, at) in found.items()
-    }
+    scored = {pk: (p, opening[clusters[pk]][1], source, at) for pk, (p, _ref, source, at) in found.items()}
+    return scored, identities
 
 
 def _profits(market: Market, outcome: bool) -> dict[int, int]:

@@ -9,21 +9,14 @@ from django.utils import timezone
 
 from apps.core.amounts import CREDIT
 from apps.core.models import Event
-from apps.markets.models import Claim, Domain, Resolution
-from apps.markets.resolution import claims_close_due, market_settle, resolution_finalize, resolution_propose
+from apps.markets.models import Claim, Domain
 from apps.markets.services import Order, trade_place
 from apps.reputation.models import Belief, ClaimRecord, Consensus, Reliability, Score
-from apps.reputation.services import belief_state
 from tests import factories
 from tests.markets_api.conftest import bearer, iso, new_claim, signed_in
+from tests.reputation.conftest import resolve, state
 
 __all__ = ["bearer", "buy", "close", "history", "iso", "new_claim", "resolve", "signed_in", "snapshot", "state"]
-
-
-def state(identity, claim, probability, key=None):
-    return belief_state(
-        identity=identity, claim=claim, probability=probability, idempotency_key=key or f"b:{identity.pk}:{probability}"
-    )
 
 
 def buy(identity, claim, side, credits=1, belief=None, key=None):
@@ -34,20 +27,6 @@ def buy(identity, claim, side, credits=1, belief=None, key=None):
 def close(claim: Claim) -> None:
     """Time passes: the claim's closing time is behind us (the close task has not run yet)."""
     Claim.objects.filter(pk=claim.pk).update(closes_at=timezone.now() - timedelta(seconds=1))
-
-
-def resolve(claim: Claim, outcome: str, resolver) -> Claim:
-    """Close, propose, let the window pass, finalize and settle (which scores): the real path."""
-    Claim.objects.filter(pk=claim.pk).update(closes_at=timezone.now())  # after every forecast so far
-    claims_close_due()
-    claim.refresh_from_db()
-    resolution_propose(claim=claim, proposer=resolver, outcome=outcome, evidence="The record says so.")
-    Resolution.objects.filter(claim=claim).update(challenge_deadline=timezone.now() - timedelta(seconds=1))
-    resolution_finalize(claim=claim)
-    claim.refresh_from_db()
-    market_settle(claim=claim)
-    claim.refresh_from_db()
-    return claim
 
 
 def snapshot() -> dict:

@@ -94,20 +94,58 @@ def test_a_small_run_resolves_every_claim_through_the_services_and_reports_on_th
         assert scored.n == 8
         assert 0 <= scored.brier <= 1
         assert scored.log_score <= 0
-    assert report.best_after.min_forecasts == 10
-    # the truly best source: in each domain the individual with the highest hidden skill there
-    assert report.best_skilled.min_forecasts == 0 and report.best_skilled.label
+        assert 0 <= scored.expected_brier <= 1
+    tested = [r for r in report.results if r.index >= 8]
+    assert report.consensus.expected_brier == pytest.approx(
+        sum((r.consensus - r.truth) ** 2 + r.truth * (1 - r.truth) for r in tested) / 8
+    )
+    assert report.best.min_forecasts == report.best_after.min_forecasts == 10
+    # one source per domain: in each domain the individual with the highest hidden skill there
+    assert report.best_per_domain.min_forecasts == 0 and report.best_per_domain.label
     for value in (report.spearman_skill, report.spearman_weight, *report.spearman_by_domain.values()):
         assert value is None or -1 <= value <= 1
     assert sum(report.roles.values()) == 12
     assert set(report.targets) == {
         "consensus beats the market price",
         "consensus beats the unweighted mean",
-        "consensus beats the best single source (highest hidden skill, on its claims)",
-        "consensus beats the source that did best after the fact (on its claims)",
+        "consensus beats the best single source (on its claims)",
         "a swarm moves the consensus no more than its best single member",
         "a swarm moves the consensus no more than its lone twin (on average)",
     }
+    assert len(report.stricter) == 4
+
+
+def test_scored_takes_the_brier_score_against_the_outcome_and_its_mean_against_the_truth():
+    yes = simulation.ClaimResult(0, 1, 0, 0.8, True, 0.5, 0.5, 0.5, 0.5, 0.5, {}, 0)
+    no = simulation.ClaimResult(1, 2, 0, 0.8, False, 0.5, 0.5, 0.5, 0.5, 0.5, {}, 0)
+    score = simulation.scored([(0.7, yes), (0.7, no)])
+    assert score.brier == pytest.approx((0.3**2 + 0.7**2) / 2)
+    assert score.log_score == pytest.approx((math.log(0.7) + math.log(0.3)) / 2)
+    # (0.7 - 0.8)^2 + 0.8 * 0.2 on each claim, whatever its outcome
+    assert score.expected_brier == pytest.approx(0.01 + 0.16)
+    assert simulation.scored([]) == simulation.Scored(0, None, None, None)
+
+
+def test_each_twin_acts_just_before_its_swarms_first_agent(small_population):
+    swarm = next(s for s in small_population if s.role == "swarm")
+    twin = next(s for s in small_population if s.role == "twin")
+    other = next(s for s in small_population if s.role == "generalist")
+    acts = [(other, 1, "a"), (swarm, 2, "s"), (other, 3, "b"), (twin, 4, "s"), (swarm, 5, "s")]
+    assert [a[1] for a in simulation._twins_beside_their_swarms(acts)] == [1, 4, 2, 3, 5]
+
+
+def test_a_twin_is_scored_against_the_price_its_swarm_is_scored_against(small_run):
+    swarm = {i.pk for i in Identity.objects.filter(handle__startswith="simtest-s1-")}
+    twin = Identity.objects.get(handle="simtest-t1")
+    compared = 0
+    for score in Score.objects.filter(identity=twin):
+        theirs = Score.objects.filter(claim=score.claim, identity_id__in=swarm)
+        assert theirs.count() == len(swarm)
+        for mine in theirs:
+            assert (mine.market_price, mine.probability) == (score.market_price, score.probability)
+            assert mine.relative_log_score == pytest.approx(score.relative_log_score)
+        compared += 1
+    assert compared > 0
 
 
 def test_a_swarm_moves_the_consensus_no_more_than_its_best_single_member(small_run):
@@ -149,7 +187,8 @@ def test_the_command_prints_the_report():
         "best single source",
         "Reliability vs hidden skill, Spearman",
         "Sybil swarms",
-        "Targets: consensus beats the market price: ",
+        "Targets (expected Brier): consensus beats the market price: ",
+        "Also measured: consensus beats each domain's most skilled source",
     ):
         assert line in text
     assert Claim.objects.filter(title__startswith="[sim2] ").count() == 6

@@ -4,6 +4,7 @@ consensus, the market price, the unweighted mean and the best single source scor
 It writes real rows (users, claims, trades, scores): run it on a database meant for it, never production.
 """
 
+import json
 import os
 import sys
 
@@ -27,8 +28,11 @@ class Command(BaseCommand):
         )
         parser.add_argument("--tag", default=None, help="prefix of the run's rows (default: sim<seed>, made unique)")
         parser.add_argument("--quiet", action="store_true", help="no progress bar")
+        parser.add_argument(
+            "--dump", default=None, metavar="FILE", help="also write every source and claim of the run to FILE (JSON)"
+        )
 
-    def handle(self, *args, claims, sources, domains, seed, warmup, tag, quiet, **options) -> None:
+    def handle(self, *args, claims, sources, domains, seed, warmup, tag, quiet, dump, **options) -> None:
         module = settings.SETTINGS_MODULE or os.environ.get("DJANGO_SETTINGS_MODULE", "")
         if module.endswith(".production"):
             raise CommandError("reputation_simulate writes simulated users and claims: not with production settings.")
@@ -61,3 +65,7 @@ class Command(BaseCommand):
             bar.close()
         for line in simulation.report_lines(report):
             self.stdout.write(line)
+        if dump:
+            with open(dump, "w", encoding="utf-8") as out:
+                json.dump(simulation.dump(report), out)
+            self.stdout.write(f"Wrote the run to {dump}.")

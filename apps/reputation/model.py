@@ -22,7 +22,7 @@ import math
 from dataclasses import dataclass
 
 SIGMA_OBS = 0.7  # nats: spread of one forecast's relative log score around the source's skill
-TAU_GLOBAL = 0.10  # nats: how far a source's overall skill is likely to be from zero
+TAU_GLOBAL = 0.05  # nats: how far a source's overall skill is likely to be from zero
 TAU_DOMAIN = 0.10  # nats: how far a source's skill in one domain strays from its overall skill
 WEIGHT_FLOOR = 0.002  # a new source's weight; an established accurate one has ~0.05-0.3
 FLOOR_DECAY = 0.05  # nats: the floor shrinks by e for every FLOOR_DECAY of negative mean skill

@@ -73,10 +73,10 @@ def test_a_new_identity_weighs_at_most_five_percent_of_an_established_accurate_o
 
 
 def test_an_identity_that_keeps_losing_decays_toward_zero_weight(author, domain, resolver):
-    # given an identity that states 0.8 on claims that resolve NO, twelve times
+    # given an identity that states 0.8 on claims that resolve NO, fifteen times
     loser = factories.human()
     weights = [weight(loser, domain)]
-    for _ in range(12):
+    for _ in range(15):
         track({loser: Decimal("0.8")}, author, domain, resolver, outcome="no")
         weights.append(weight(loser, domain))
 

@@ -1,5 +1,4 @@
 from django.http import HttpRequest, JsonResponse
-from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -11,7 +10,3 @@ from apps.core.health import health_report
 def healthz(request: HttpRequest) -> JsonResponse:
     ok, checks = health_report()
     return JsonResponse({"status": "ok" if ok else "unavailable", "checks": checks}, status=200 if ok else 503)
-
-
-def home(request: HttpRequest):
-    return render(request, "core/home.html")

@@ -15,6 +15,7 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 
 from apps.identities.models import Identity
+from apps.ledger.models import Entry
 from apps.markets.models import Claim, ClaimStatus, Domain, Market, Position, PricePoint, Resolution, Trade
 from apps.markets.resolution import RESOLVED
 from apps.markets.services import Fill, MarketClosed, Order, market_is_open, order_price
@@ -215,3 +216,24 @@ def resolution_state(resolution: Resolution, now: datetime | None = None) -> str
 def resolution_outcome(resolution: Resolution, now: datetime | None = None) -> str | None:
     """The final outcome, if there is one (see Resolution.outcome_at)."""
     return resolution.outcome_at(now or timezone.now())
+
+
+def settlement_summary(claim: Claim, market: Market) -> dict | None:
+    """What a settled claim paid out, from its settlement transfer (one query): the credits paid to
+    holders, how many were paid, the author's residual, the rounding dust, and when; None before."""
+    line = (
+        Entry.objects.filter(transfer__idempotency_key=f"settle:{claim.pk}", account_id=market.escrow_id)
+        .select_related("transfer")
+        .first()
+    )
+    if line is None:
+        return None
+    meta = line.transfer.metadata or {}
+    residual, dust = meta.get("residual", 0), meta.get("dust", 0)
+    return {
+        "paid": -line.amount - residual - dust,
+        "payees": meta.get("payees", 0),
+        "residual": residual,
+        "dust": dust,
+        "at": line.transfer.created_at,
+    }

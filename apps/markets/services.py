@@ -56,11 +56,90 @@ class TooManyOpenClaims(Conflict):
     default_message = "You have reached the maximum number of open claims."
 
 
+TITLE_MAX, CRITERIA_MAX, TAG_MAX, TAGS_MAX = 200, 10_000, 40, 10
+
+
 def _clean_text(value: str, field: str, max_length: int, required: bool = True) -> str:
     value = (value or "").strip()
     if (required and not value) or len(value) > max_length:
         raise ValidationFailed(f"{field} must be 1-{max_length} characters.", detail={"field": field})
     return value
+
+
+@dataclass(frozen=True)
+class ClaimProblem:
+    """One rule a claim being posted breaks: the field it is about, a stable code, the API's message."""
+
+    field: str
+    code: str
+    message: str
+
+
+def claim_problems(
+    *,
+    title: str | None = None,
+    criteria: str | None = None,
+    closes_at: datetime | None = None,
+    resolve_by: datetime | None = None,
+    liquidity: int | None = None,
+    tags: list[str] | None = None,
+    challenge_window: timedelta | None = None,
+    now: datetime | None = None,
+) -> list[ClaimProblem]:
+    """Every rule of a new claim, checked without writing anything: claim_create refuses the first problem
+    and the post-a-claim form shows them all as the person types. A value not given (None) is not checked,
+    so a half-filled form can be checked field by field."""
+    now = now or timezone.now()
+    problems: list[ClaimProblem] = []
+
+    def text(value: str | None, field: str, max_length: int) -> None:
+        if value is not None and not 1 <= len(value.strip()) <= max_length:
+            problems.append(ClaimProblem(field, f"{field}_length", f"{field} must be 1-{max_length} characters."))
+
+    text(title, "title", TITLE_MAX)
+    text(criteria, "criteria", CRITERIA_MAX)
+    if closes_at is not None:
+        horizon = timedelta(days=settings.CREDENCE_MAX_CLAIM_HORIZON_DAYS)
+        if closes_at <= now:
+            problems.append(ClaimProblem("closes_at", "closes_at_past", "closes_at must be in the future."))
+        elif closes_at > now + horizon:
+            problems.append(
+                ClaimProblem("closes_at", "closes_at_horizon", f"closes_at may be at most {horizon.days} days ahead.")
+            )
+    if closes_at is not None and resolve_by is not None and resolve_by < closes_at:
+        problems.append(ClaimProblem("resolve_by", "resolve_before_close", "resolve_by must not be before closes_at."))
+    if liquidity is not None:
+        low, high = liquidity_bounds()
+        if type(liquidity) is not int or not low <= liquidity <= high:
+            problems.append(
+                ClaimProblem(
+                    "liquidity", "liquidity_bounds", f"liquidity must be between {low} and {high} micro-credits."
+                )
+            )
+    if challenge_window is not None:
+        low_w = timedelta(hours=settings.CREDENCE_CHALLENGE_WINDOW_MIN_HOURS)
+        high_w = timedelta(hours=settings.CREDENCE_CHALLENGE_WINDOW_MAX_HOURS)
+        if not low_w <= challenge_window <= high_w:
+            problems.append(
+                ClaimProblem("challenge_window", "challenge_window_bounds", "challenge_window is out of bounds.")
+            )
+    if tags is not None:
+        cleaned = claim_tags(tags)
+        if any(not 1 <= len(tag) <= TAG_MAX for tag in cleaned):
+            problems.append(ClaimProblem("tags", "tag_length", f"tags must be 1-{TAG_MAX} characters."))
+        elif len(cleaned) > TAGS_MAX:
+            problems.append(ClaimProblem("tags", "tags_count", f"At most {TAGS_MAX} tags."))
+    return problems
+
+
+def claim_tags(tags: list[str]) -> list[str]:
+    """Tags as a claim stores them: stripped, lower-cased, distinct, sorted."""
+    return sorted({tag.strip().lower() for tag in tags})
+
+
+def liquidity_bounds() -> tuple[int, int]:
+    """The liquidity b a new market may have, micro-credits (settings CREDENCE_LIQUIDITY_MIN/MAX_CREDITS)."""
+    return settings.CREDENCE_LIQUIDITY_MIN_CREDITS * CREDIT, settings.CREDENCE_LIQUIDITY_MAX_CREDITS * CREDIT
 
 
 @transaction.atomic
@@ -81,31 +160,23 @@ def claim_create(
     the same transaction, so a refused publication (too little credit) leaves no draft behind."""
     if not author.is_active:
         raise IdentitySuspended()
-    now = timezone.now()
-    if closes_at <= now:
-        raise ValidationFailed("closes_at must be in the future.", detail={"field": "closes_at"})
-    if resolve_by < closes_at:
-        raise ValidationFailed("resolve_by must not be before closes_at.", detail={"field": "resolve_by"})
-    low, high = settings.CREDENCE_LIQUIDITY_MIN_CREDITS * CREDIT, settings.CREDENCE_LIQUIDITY_MAX_CREDITS * CREDIT
-    if type(liquidity) is not int or not low <= liquidity <= high:
-        raise ValidationFailed(
-            f"liquidity must be between {low} and {high} micro-credits.", detail={"field": "liquidity"}
-        )
     window = challenge_window or timedelta(hours=settings.CREDENCE_CHALLENGE_WINDOW_HOURS)
-    low_w = timedelta(hours=settings.CREDENCE_CHALLENGE_WINDOW_MIN_HOURS)
-    high_w = timedelta(hours=settings.CREDENCE_CHALLENGE_WINDOW_MAX_HOURS)
-    if not low_w <= window <= high_w:
-        raise ValidationFailed("challenge_window is out of bounds.", detail={"field": "challenge_window"})
-    tags = sorted({_clean_text(tag, "tags", 40).lower() for tag in (tags or [])})
-    if len(tags) > 10:
-        raise ValidationFailed("At most 10 tags.", detail={"field": "tags"})
-    horizon = timedelta(days=settings.CREDENCE_MAX_CLAIM_HORIZON_DAYS)
-    if closes_at > now + horizon:
-        raise ValidationFailed(f"closes_at may be at most {horizon.days} days ahead.", detail={"field": "closes_at"})
+    problems = claim_problems(
+        title=title or "",
+        criteria=criteria or "",
+        closes_at=closes_at,
+        resolve_by=resolve_by,
+        liquidity=liquidity,
+        tags=tags or [],
+        challenge_window=window,
+    )
+    if problems:
+        raise ValidationFailed(problems[0].message, detail={"field": problems[0].field})
+    tags = claim_tags(tags or [])
     claim = Claim.objects.create(
         author=author,
-        title=_clean_text(title, "title", 200),
-        criteria=_clean_text(criteria, "criteria", 10_000),
+        title=title.strip(),
+        criteria=criteria.strip(),
         domain=domain,
         tags=tags,
         closes_at=closes_at,

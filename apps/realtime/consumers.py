@@ -1,51 +1,166 @@
-"""WebSockets for live pages: one connection follows one claim (`/ws/claims/<id>/?after=<event id>`)."""
+"""WebSockets for live pages. Every socket sends outbox events as JSON ({id, kind, subject, payload, at}):
+first those after `?after=<event id>` (what the page missed since it rendered, or since its last
+connection), oldest first, then each new one as the relay reads it. A client keeps the highest id it has
+seen and resumes from it; ids are never sent twice on one connection.
 
+- `/ws/claims/<id>/`: one claim.
+- `/ws/claims/?ids=1,2,3`: several claims on one connection (a claim list, a portfolio; static/js/live.js
+  opens one socket for every claim a page shows). Every id must be a claim the visitor may see: if any is
+  not, the socket closes with 4404, naming none (a page asks only for claims it rendered, so a refusal
+  means a stale or forged page, and saying which ids failed would tell a stranger which drafts exist).
+  No ids, a malformed one or more than MAX_CLAIMS: 4400.
+- `/ws/me/`: the signed-in person's own stream (subject `user:<id>`, from the session, never from the
+  URL): notifications and their read state. It first sends one message without an id,
+  `{"kind": "hello", "unread": n, "cursor": <highest event id of the stream>}`, so a page shows the
+  unread count without a query of its own and knows where to resume. Anonymous: 4401.
+
+A refused socket is accepted, then closed with its code: a refused handshake would give the page no code.
+"""
+
+from collections.abc import Awaitable, Callable
 from urllib.parse import parse_qs
 
 from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from apps.markets import selectors as market_selectors
-from apps.realtime.relay import events_after, relay
+from apps.realtime import selectors
+from apps.realtime.relay import BATCH, events_after, relay
+from apps.realtime.services import user_subject
 
 REMEMBERED = 2000  # ids a connection remembers having sent (replay and relay may overlap)
+MAX_CLAIMS = 200
+BAD_REQUEST, NOT_AUTHENTICATED, NOT_FOUND = 4400, 4401, 4404
+
+
+def _viewer(user):
+    return user.human_identity if user is not None and user.is_authenticated else None
 
 
 @sync_to_async
 def _visible(claim_id: int, user) -> bool:
-    viewer = user.human_identity if user is not None and user.is_authenticated else None
-    return market_selectors.claim_visible(claim_id, viewer) is not None
+    return market_selectors.claim_visible(claim_id, _viewer(user)) is not None
 
 
-class ClaimConsumer(AsyncJsonWebsocketConsumer):
-    """Sends the claim's outbox events as JSON ({id, kind, subject, payload, at}): first those after
-    `?after=` (what the page missed), oldest first, then each new one as the relay reads it. A client
-    keeps the highest id it has seen and resumes from it. A claim the visitor may not see closes 4404."""
+@sync_to_async
+def _all_visible(claim_ids: list[int], user) -> bool:
+    return selectors.claims_visible_ids(claim_ids, _viewer(user)) == set(claim_ids)
 
-    async def connect(self) -> None:
-        claim_id = int(self.scope["url_route"]["kwargs"]["claim_id"])
-        if not await _visible(claim_id, self.scope.get("user")):
-            await self.accept()  # then close with a code a page can read (a refused handshake has none)
-            await self.close(code=4404)
-            return
-        self.subject = f"claim:{claim_id}"
-        self.sent: set[int] = set()
-        query = parse_qs(self.scope.get("query_string", b"").decode())
-        after = query.get("after", [""])[0]
+
+@sync_to_async
+def _hello(user) -> dict:
+    subject = user_subject(user.pk)
+    return {"kind": "hello", "unread": selectors.unread_count(user), "cursor": selectors.stream_cursor(subject)}
+
+
+def _claim_ids(values: list[str]) -> list[int] | None:
+    """`ids=1,2,3` (or `ids=1&ids=2`) as sorted unique ids; None when malformed, empty or too many."""
+    ids = set()
+    for value in ",".join(values).split(","):
+        value = value.strip()
+        if not value:
+            continue
+        if not value.isdigit() or int(value) == 0:
+            return None
+        ids.add(int(value))
+    if not ids or len(ids) > MAX_CLAIMS:
+        return None
+    return sorted(ids)
+
+
+class OutboxConsumer(AsyncJsonWebsocketConsumer):
+    """Follows some outbox subjects: replays what the page missed, then relays what is new.
+
+    The relay is followed before the replay starts, so nothing falls between them; what it delivers
+    meanwhile waits in a backlog and is sent after the replay (each id once), so a client never sees a
+    newer id before an older one it missed, and resuming from the highest id it saw loses nothing."""
+
+    subjects: list[str] = []
+
+    def query(self, name: str) -> list[str]:
+        return parse_qs(self.scope.get("query_string", b"").decode()).get(name, [])
+
+    def after(self) -> int | None:
+        value = (self.query("after") or [""])[0]
+        return int(value) if value.isdigit() else None
+
+    async def refuse(self, code: int) -> None:
         await self.accept()
-        relay.follow(self.subject, self)  # follow first, then replay: an overlap is sent once
-        if after.isdigit():
-            for message in await events_after(self.subject, int(after)):
-                await self.deliver(message)
+        await self.close(code=code)
+
+    async def stream(
+        self, subjects: list[str], after: int | None, hello: Callable[[], Awaitable[dict]] | None = None
+    ) -> None:
+        self.sent: set[int] = set()
+        self.backlog: list[dict] = []
+        self.replaying = True
+        self.subjects = subjects
+        await self.accept()
+        for subject in subjects:
+            await relay.follow(subject, self)
+        if hello is not None:  # read after following: a change from now on is delivered, or counted here
+            await self.send_json(await hello())
+        cursor = after
+        while cursor is not None:
+            batch = await events_after(subjects, cursor)
+            for message in batch:
+                await self._send(message)
+            cursor = batch[-1]["id"] if len(batch) == BATCH else None
+        while self.backlog:
+            self.backlog.sort(key=lambda m: m["id"])
+            await self._send(self.backlog.pop(0))
+        self.replaying = False
 
     async def disconnect(self, code: int) -> None:
-        if hasattr(self, "subject"):
-            relay.unfollow(self.subject, self)
+        for subject in self.subjects:
+            relay.unfollow(subject, self)
 
     async def deliver(self, message: dict) -> None:
+        if self.replaying:
+            self.backlog.append(message)
+        else:
+            await self._send(message)
+
+    async def _send(self, message: dict) -> None:
         if message["id"] in self.sent:
             return
         self.sent.add(message["id"])
         if len(self.sent) > REMEMBERED:
             self.sent = set(sorted(self.sent)[-REMEMBERED // 2 :])
         await self.send_json(message)
+
+
+class ClaimConsumer(OutboxConsumer):
+    """One claim: `/ws/claims/<id>/?after=<event id>`."""
+
+    async def connect(self) -> None:
+        claim_id = int(self.scope["url_route"]["kwargs"]["claim_id"])
+        if not await _visible(claim_id, self.scope.get("user")):
+            await self.refuse(NOT_FOUND)
+            return
+        await self.stream([f"claim:{claim_id}"], self.after())
+
+
+class ClaimsConsumer(OutboxConsumer):
+    """Several claims: `/ws/claims/?ids=1,2,3&after=<event id>`."""
+
+    async def connect(self) -> None:
+        claim_ids = _claim_ids(self.query("ids"))
+        if claim_ids is None:
+            await self.refuse(BAD_REQUEST)
+            return
+        if not await _all_visible(claim_ids, self.scope.get("user")):
+            await self.refuse(NOT_FOUND)
+            return
+        await self.stream([f"claim:{claim_id}" for claim_id in claim_ids], self.after())
+
+
+class MeConsumer(OutboxConsumer):
+    """The signed-in person's stream: `/ws/me/?after=<event id>`."""
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.refuse(NOT_AUTHENTICATED)
+            return
+        await self.stream([user_subject(user.pk)], self.after(), hello=lambda: _hello(user))

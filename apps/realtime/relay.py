@@ -12,11 +12,17 @@ sent, so a late commit within the window is still delivered, once.
 
 A browser that reconnects names the last id it saw; its consumer replays the subject's later events from
 the same table before going live, so nothing is lost across a reconnect and nothing is sent twice.
+
+The relay runs while some browser follows something. The next browser after none restarts it from what is
+committed then (older events are each browser's own to replay), and `follow` returns only once that
+starting point is read: a replay the consumer reads afterwards overlaps the relay instead of missing what
+committed between the two.
 """
 
 import asyncio
 import logging
 from collections import defaultdict
+from collections.abc import Iterable
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -39,8 +45,11 @@ def event_message(event: Event) -> dict:
 
 
 @sync_to_async
-def _latest_id() -> int:
-    return Event.objects.order_by("-id").values_list("id", flat=True).first() or 0
+def _snapshot() -> tuple[int, set[int]]:
+    """The highest committed id, and the committed ids within WINDOW of it."""
+    ids = list(Event.objects.order_by("-id").values_list("id", flat=True)[:WINDOW])
+    highest = ids[0] if ids else 0
+    return highest, {i for i in ids if i > highest - WINDOW}
 
 
 @sync_to_async
@@ -49,22 +58,31 @@ def _since(first: int) -> list[dict]:
 
 
 @sync_to_async
-def events_after(subject: str, after: int, limit: int = BATCH) -> list[dict]:
-    """What a reconnecting browser missed: the subject's events after `after`, oldest first."""
-    return [event_message(e) for e in Event.objects.filter(subject=subject, id__gt=after).order_by("id")[:limit]]
+def events_after(subjects: str | Iterable[str], after: int, limit: int = BATCH) -> list[dict]:
+    """What a reconnecting browser missed: the subjects' events after `after`, oldest first, at most
+    `limit` (a caller pages on from the last id it got)."""
+    subjects = [subjects] if isinstance(subjects, str) else list(subjects)
+    events = Event.objects.filter(subject__in=subjects, id__gt=after).order_by("id")[:limit]
+    return [event_message(e) for e in events]
 
 
 class Relay:
     def __init__(self) -> None:
         self._task: asyncio.Task | None = None
+        self._ready = asyncio.Event()
         self._followers: dict[str, set] = defaultdict(set)
         self.highest = 0
         self._sent: set[int] = set()
 
-    def follow(self, subject: str, consumer) -> None:
+    async def follow(self, subject: str, consumer) -> None:
+        """Hand `consumer` every event of `subject` the relay reads from now on. Returns once the relay
+        has its starting point, so a replay the consumer reads after this overlaps the relay (the
+        consumer drops the repeats) rather than leaving a gap between them."""
         self._followers[subject].add(consumer)
-        if self._task is None or self._task.done():  # the first browser starts the relay
+        if self._task is None or self._task.done():  # the first browser (after none) starts the relay
+            self._ready = asyncio.Event()
             self._task = asyncio.get_running_loop().create_task(self._run())
+        await self._ready.wait()
 
     def unfollow(self, subject: str, consumer) -> None:
         self._followers[subject].discard(consumer)
@@ -80,15 +98,24 @@ class Relay:
             self._sent.add(message["id"])
             self.highest = max(self.highest, message["id"])
             for consumer in list(self._followers.get(message["subject"], ())):
-                await consumer.deliver(message)
+                try:
+                    await consumer.deliver(message)
+                except Exception:  # one browser gone mid-send must not cost the others this event
+                    logger.warning("Could not deliver event %s to a socket", message["id"], exc_info=True)
             sent += 1
         self._sent = {i for i in self._sent if i > self.highest - WINDOW}
         return sent
 
     async def _run(self) -> None:
-        if not self.highest:
-            self.highest = await _latest_id()  # older events are each browser's own to replay, by id
-            self._sent = set(range(max(self.highest - WINDOW, 0) + 1, self.highest + 1))
+        # Start (or restart, after a spell without followers) from what is committed now: anything older
+        # is each browser's own to replay by id, so it is not sent again. Ids in the window that are not
+        # committed yet stay unsent: their transactions may still commit, and then they are relayed.
+        try:
+            self.highest, self._sent = await _snapshot()
+        except Exception:
+            logger.exception("The outbox relay could not read its starting point; going on from the last one")
+        finally:
+            self._ready.set()
         interval = settings.CREDENCE_REALTIME_POLL_MS / 1000
         while self._followers:
             try:

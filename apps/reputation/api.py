@@ -32,7 +32,9 @@ class BeliefIn(Schema):
     probability: BeliefProbability = Field(
         description="Your probability of YES: strictly between 0 and 1, at most 6 decimals."
     )
-    rationale: str = Field("", max_length=2000, pattern=NO_NUL, description="Why; private to you.")
+    rationale: str = Field(
+        "", max_length=2000, pattern=NO_NUL, description="Why; public, shown with your belief on the claim page."
+    )
 
 
 class BeliefOut(Schema):

@@ -112,9 +112,18 @@ def consensus_refresh(*, claim: Claim) -> Consensus:
     The consensus row is locked while it is rewritten, so concurrent refreshes end with the newest."""
     now = timezone.now()
     consensus, _ = Consensus.objects.select_for_update().get_or_create(claim=claim, defaults={"updated_at": now})
+    before = consensus.probability
     for name, value in _stored(selectors.consensus_compute(claim), now).items():
         setattr(consensus, name, value)
     consensus.save()
+    # Under the row lock, so two refreshes that race announce one change, not two; pages follow it live.
+    if consensus.probability != before:
+        probability = consensus.probability
+        event_emit(
+            kind="consensus.updated",
+            subject=f"claim:{claim.pk}",
+            payload={"probability": None if probability is None else str(probability)},
+        )
     return consensus
 
 

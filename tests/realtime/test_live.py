@@ -83,10 +83,10 @@ def test_a_trade_reaches_an_open_page_and_a_reconnect_resumes_without_loss_or_re
     missed = list(
         Event.objects.filter(subject=f"claim:{claim.pk}", id__gt=last_seen).order_by("id").values_list("id", flat=True)
     )
-    assert len(missed) == 3  # belief.stated, trade.placed, market.price_changed
+    assert len(missed) == 4  # consensus.updated, belief.stated, trade.placed, market.price_changed
     with _socket(server, claim.pk, after=last_seen) as ws:
         # then it gets exactly what it missed, in order, then live events as before
-        assert [m["id"] for m in _receive(ws, 3)] == missed
+        assert [m["id"] for m in _receive(ws, 4)] == missed
         assert _quiet(ws)
         buy(trader, claim, "yes", credits=1, key="live-4")
         live = _receive(ws, 2)

@@ -1,10 +1,11 @@
 """The relay's commit-order window: an event whose transaction commits after a later id was sent is still
 delivered, once."""
 
+import asyncio
 import threading
 
 import pytest
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from django.db import connection, transaction
 
 from apps.core.models import Event
@@ -63,3 +64,40 @@ def test_only_the_followers_of_a_subject_hear_it():
     event_emit(kind="trade.placed", subject="claim:8")
     async_to_sync(relay.poll_once)()
     assert (seven.ids, len(eight.ids)) == ([], 1)
+
+
+def test_a_relay_starting_skips_what_is_committed_and_relays_what_commits_later(settings):
+    """Starting (or restarting after a spell with no browser), the relay leaves what is already committed
+    to each browser's own replay, but an event whose transaction is still open is relayed when it commits."""
+    settings.CREDENCE_REALTIME_POLL_MS = 50
+    before = event_emit(kind="trade.placed", subject="claim:7")
+    took_id, release = threading.Event(), threading.Event()
+    late: dict = {}
+
+    def slow_writer() -> None:
+        with transaction.atomic():
+            late["id"] = event_emit(kind="trade.placed", subject="claim:7").pk
+            took_id.set()
+            release.wait(10)
+        connection.close()
+
+    writer = threading.Thread(target=slow_writer)
+    writer.start()
+    took_id.wait(10)
+    after = event_emit(kind="market.price_changed", subject="claim:7")  # committed, above the open one
+
+    async def scenario(relay: Relay, page: Follower) -> None:
+        await relay.follow("claim:7", page)  # returns once the relay has its starting point
+        release.set()
+        await sync_to_async(writer.join)(10)
+        for _ in range(40):
+            if page.ids:
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.2)  # and nothing more comes
+        relay.unfollow("claim:7", page)
+
+    relay, page = Relay(), Follower()
+    async_to_sync(scenario)(relay, page)
+    assert before.pk < late["id"] < after.pk
+    assert page.ids == [late["id"]]

@@ -159,11 +159,11 @@ def test_computing_the_consensus_takes_as_many_queries_for_twenty_contributors_a
     small, big = new_claim(author, domain), new_claim(author, domain)
     state(people[0], small, Decimal("0.6"))
     buy(people[1], small, "yes", credits=2, key="small")
-    for i, person in enumerate(people[2:]):
+    for i, person in enumerate(people[2:]):  # each claim ends with a trade, so each refresh has news to announce
         if i % 2:
-            state(person, big, Decimal("0.6"))
-        else:
             buy(person, big, "no", credits=1, key=f"big:{i}")
+        else:
+            state(person, big, Decimal("0.6"))
 
     # when each consensus is computed (and explained, and refreshed) under a query counter
     counts = {}

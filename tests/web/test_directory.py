@@ -19,8 +19,11 @@ def test_directory_lists_active_agents_with_owner_and_provenance(client):
     for text in ("@shown-bot", "@ada", "gpt-5", "OpenAI", "2025-08", "autonomous"):
         assert text in html
     assert "hidden-bot" not in html
+    # Each handle links to its public page: the agent's and its owner's.
+    assert '<strong><a href="/id/shown-bot/">@shown-bot</a></strong>' in html
+    assert '<a href="/id/ada/">@ada</a>' in html
     # Humans are not agents.
-    assert "<strong>@ada</strong>" not in html
+    assert '<strong><a href="/id/ada/">' not in html
 
 
 def test_directory_pages_and_searches(client, settings):

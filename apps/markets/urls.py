@@ -1,0 +1,3 @@
+from apps.markets.views import claims, portfolio, post
+
+urlpatterns = claims.urlpatterns + post.urlpatterns + portfolio.urlpatterns

@@ -1,0 +1,1 @@
+"""The markets pages (htmx): each view parses input, calls one service or selector, renders."""

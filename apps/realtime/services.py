@@ -1,0 +1,213 @@
+"""Notifications: written when a claim settles, read and marked read by their person.
+
+Exactly once. `notifications_on_settlement` listens on apps.markets.hooks.claim_settled, which
+market_settle calls inside its own transaction, once per claim: the settlement row lock and its
+`settled_at` check make a retried or concurrent settlement return before the hooks run, and a settlement
+that rolls back takes its notifications with it. So a payout is announced exactly when it is paid, and
+never twice. The listener is idempotent on top of that (it skips what already exists), and the table's
+unique (user, kind, subject) constraint makes a repeat impossible whatever the caller.
+
+A claim's resolution is announced at its settlement, which follows it within one beat sweep (the sweep
+that finalizes a proposal settles it; a decided dispute is settled by the next one): that is when the
+outcome is final and the credit has moved, so the two notifications a person gets agree with their wallet.
+
+Each notification also writes a `notification.created` outbox event with subject `user:<id>`: the relay
+delivers it to that person's open pages (apps/realtime/consumers.py), from whichever process settled.
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.db.models import Count
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+
+from apps.accounts.models import User
+from apps.core.amounts import format_credits
+from apps.core.errors import NotFound
+from apps.core.services import event_emit, events_emit
+from apps.identities.models import Identity, IdentityKind
+from apps.ledger.models import AccountKind, Entry
+from apps.markets.models import Claim, Outcome
+from apps.realtime.models import Notification, NotificationKind
+
+TITLE_LENGTH = 120
+OUTCOME_PHRASE = {Outcome.YES: "resolved YES", Outcome.NO: "resolved NO", Outcome.VOID: "was voided"}
+
+
+def user_subject(user_id: int) -> str:
+    """The outbox subject of a person's private stream (only their own socket follows it)."""
+    return f"user:{user_id}"
+
+
+def claim_link(claim_id: int) -> str:
+    """The claim page's path; empty while no claim page is installed (the notification then has no link)."""
+    try:
+        return reverse("claim-detail", kwargs={"claim_id": claim_id})
+    except NoReverseMatch:
+        return ""
+
+
+def _title(claim: Claim) -> str:
+    title = claim.title.strip()
+    return title if len(title) <= TITLE_LENGTH else title[: TITLE_LENGTH - 1].rstrip() + "…"
+
+
+@dataclass
+class _Paid:
+    handle: str
+    is_agent: bool
+    amount: int
+
+
+def _resolved_text(claim: Claim, author: Identity, outcome: str) -> str:
+    phrase = OUTCOME_PHRASE[outcome]
+    if author.kind == IdentityKind.AGENT:
+        return f"The claim “{_title(claim)}” by your agent @{author.handle} {phrase}."
+    return f"Your claim “{_title(claim)}” {phrase}."
+
+
+def _payout_text(claim: Claim, outcome: str, paid: list[_Paid]) -> str:
+    total = format_credits(sum(p.amount for p in paid))
+    result = "voided: stakes refunded" if outcome == Outcome.VOID else OUTCOME_PHRASE[outcome]
+    why = f"from the settlement of “{_title(claim)}” ({result})"
+    if len(paid) == 1:
+        who = f"Your agent @{paid[0].handle}" if paid[0].is_agent else "You"
+        return f"{who} received {total} credits {why}."
+    parts = ", ".join(f"@{p.handle} {format_credits(p.amount)}" for p in paid)
+    return f"You received {total} credits {why}: {parts}."
+
+
+def _payees(claim: Claim) -> dict[int, list[_Paid]]:
+    """Who the settlement transfer credited, by the person answerable for each wallet (an agent's owner),
+    read from the transfer's own entries in one query: what was paid, not a recomputation of it."""
+    rows = (
+        Entry.objects.filter(
+            transfer__idempotency_key=f"settle:{claim.pk}",  # market_settle's key for this claim
+            account__kind=AccountKind.WALLET,
+            amount__gt=0,
+        )
+        .order_by("account__identity_id")
+        .values_list(
+            "account__identity__user_id",
+            "account__identity__owner_id",
+            "account__identity__kind",
+            "account__identity__handle",
+            "amount",
+        )
+    )
+    by_identity: dict[tuple[int, str, str], int] = defaultdict(int)
+    for user_id, owner_id, kind, handle, amount in rows:
+        by_identity[(user_id or owner_id, kind, handle)] += amount
+    by_user: dict[int, list[_Paid]] = defaultdict(list)
+    for (user_id, kind, handle), amount in by_identity.items():
+        by_user[user_id].append(_Paid(handle=handle, is_agent=kind == IdentityKind.AGENT, amount=amount))
+    for paid in by_user.values():  # the person first, then their agents by handle
+        paid.sort(key=lambda p: (p.is_agent, p.handle))
+    return by_user
+
+
+def notifications_on_settlement(claim: Claim, outcome: str) -> list[Notification]:
+    """The claim_settled listener: tell the author that their claim resolved, and each person whose
+    wallet (or whose agent's wallet) the settlement credited how much they received. Runs inside the
+    settlement's transaction; see the module docstring for why that makes it exactly-once."""
+    subject = f"claim:{claim.pk}"
+    author = Identity.objects.only("kind", "handle", "user_id", "owner_id").get(pk=claim.author_id)
+    link = claim_link(claim.pk)
+    now = timezone.now()
+    wanted = [
+        Notification(
+            user_id=author.controller_id,
+            kind=NotificationKind.CLAIM_RESOLVED,
+            subject=subject,
+            text=_resolved_text(claim, author, outcome),
+            link=link,
+            created_at=now,
+        )
+    ]
+    for user_id, paid in _payees(claim).items():
+        wanted.append(
+            Notification(
+                user_id=user_id,
+                kind=NotificationKind.PAYOUT,
+                subject=subject,
+                text=_payout_text(claim, outcome, paid),
+                link=link,
+                created_at=now,
+            )
+        )
+    existing = set(Notification.objects.filter(subject=subject).values_list("user_id", "kind"))
+    created = Notification.objects.bulk_create([n for n in wanted if (n.user_id, n.kind) not in existing])
+    if created:
+        _announce(created, now)
+    return created
+
+
+def _unread_counts(user_ids: set[int]) -> dict[int, int]:
+    counts = (
+        Notification.objects.filter(user_id__in=user_ids, read_at__isnull=True)
+        .values("user_id")
+        .annotate(n=Count("id"))
+        .values_list("user_id", "n")
+    )
+    return {user_id: 0 for user_id in user_ids} | dict(counts)
+
+
+def notification_message(notification: Notification) -> dict:
+    """What a page receives about a notification (also its toast)."""
+    return {
+        "id": notification.pk,
+        "kind": notification.kind,
+        "text": notification.text,
+        "link": notification.link,
+        "created_at": notification.created_at.isoformat(),
+    }
+
+
+def _announce(created: list[Notification], now) -> None:
+    unread = _unread_counts({n.user_id for n in created})
+    events_emit(
+        [
+            (
+                "notification.created",
+                user_subject(n.user_id),
+                None,
+                {"notification": notification_message(n), "unread": unread[n.user_id]},
+            )
+            for n in created
+        ],
+        at=now,
+    )
+
+
+@transaction.atomic
+def notification_mark_read(*, user: User, notification_id: int) -> Notification:
+    """Mark one of the user's notifications read (again is a no-op). Someone else's is NotFound."""
+    notification = Notification.objects.select_for_update().filter(pk=notification_id, user=user).first()
+    if notification is None:
+        raise NotFound("No such notification.")
+    if notification.read_at is None:
+        notification.read_at = timezone.now()
+        notification.save(update_fields=["read_at"])
+        _announce_read(user)
+    return notification
+
+
+@transaction.atomic
+def notifications_mark_all_read(*, user: User) -> int:
+    """Mark every unread notification of the user read; the number marked."""
+    ids = list(
+        Notification.objects.select_for_update().filter(user=user, read_at__isnull=True).values_list("pk", flat=True)
+    )
+    if ids:
+        Notification.objects.filter(pk__in=ids).update(read_at=timezone.now())
+        _announce_read(user)
+    return len(ids)
+
+
+def _announce_read(user: User) -> None:
+    """The user's open pages update their unread count (and the notifications page its list) at once."""
+    event_emit(
+        kind="notifications.read", subject=user_subject(user.pk), payload={"unread": _unread_counts({user.pk})[user.pk]}
+    )

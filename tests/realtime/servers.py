@@ -1,0 +1,134 @@
+"""Real processes for live-update tests: a uvicorn serving the project's ASGI app (pages and sockets) and a
+Celery worker, both on this test run's database, so a change made in one process reaches a browser
+attached to another exactly as in production (they share only the database and Redis)."""
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+
+from tests.bench.harness import ROOT, Server, database_url, free_port, get
+
+
+@contextmanager
+def page_server(*, log_dir: Path, poll_ms: int = 100, port: int | None = None) -> Iterator[Server]:
+    """uvicorn serving config.asgi with tests/realtime/settings.py (test settings, static files from the
+    source folders, the notifications pages mounted) and this process's secret key, so a session made
+    here (Client.force_login) is valid there. `port`: a given one (to restart a server where browsers
+    expect it), else a free one."""
+    port = port or free_port()
+    command = [
+        *[sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1", "--port", str(port)],
+        *["--workers", "1", "--lifespan", "off", "--no-access-log", "--log-level", "warning"],
+    ]
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.realtime.settings",
+        "DATABASE_URL": database_url(),
+        "REDIS_URL": settings.CACHES["default"]["LOCATION"],
+        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+        # The test process signs the sessions it logs people in with: the server must verify them.
+        "DJANGO_SECRET_KEY": settings.SECRET_KEY,
+        "CREDENCE_REALTIME_POLL_MS": str(poll_ms),
+        "LOG_LEVEL": "WARNING",
+    }
+    env.pop("CELERY_RESULT_BACKEND", None)
+    log = log_dir / f"server-{port}-{uuid.uuid4().hex[:6]}.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)  # noqa: S603
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"the server exited ({process.returncode}):\n{log.read_text()[-3000:]}")
+            try:
+                if get(port, "/healthz")[0] == 200:
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the server did not answer within 60 s:\n{log.read_text()[-3000:]}")
+            time.sleep(0.2)
+        yield Server(port=port, process=process, cache_prefix="", log=log)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+@dataclass
+class Worker:
+    process: subprocess.Popen
+    queue: str
+    log: Path
+
+    def wait(self, result, timeout: float = 60):
+        """The task's return value; fails with the worker's log if it does not come."""
+        from celery.exceptions import TimeoutError as CeleryTimeout
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                return result.get(timeout=2)
+            except CeleryTimeout:
+                if self.process.poll() is not None:
+                    tail = self.log.read_text()[-3000:]
+                    raise RuntimeError(f"the worker exited ({self.process.returncode}):\n{tail}")
+        raise RuntimeError(f"no result within {timeout}s; worker log:\n{self.log.read_text()[-3000:]}")
+
+
+@contextmanager
+def celery_worker(*, log_dir: Path, include: list[str] = ()) -> Iterator[Worker]:
+    """`celery -A config worker` on a queue of its own, with this run's test database, broker and result
+    store; `include` names extra task modules to load (-I)."""
+    from config.celery import app
+
+    queue = f"test-{uuid.uuid4().hex[:12]}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CELERY_")}
+    env.update(
+        DJANGO_SETTINGS_MODULE="config.settings.test",
+        DATABASE_URL=database_url(),
+        CELERY_BROKER_URL=app.conf.broker_url,
+        CELERY_RESULT_BACKEND=app.conf.result_backend,
+        PYTHONUNBUFFERED="1",
+    )
+    command = [
+        *[sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel", "INFO"],
+        *["--pool", "solo", "--queues", queue, "--hostname", f"{queue}@%h"],
+        *["--without-mingle", "--without-gossip", "--without-heartbeat"],
+    ]
+    if include:
+        command += ["-I", ",".join(include)]
+    log = log_dir / f"worker-{queue}.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(  # noqa: S603 (fixed argv)
+            command,
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        yield Worker(process=process, queue=queue, log=log)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=30)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)

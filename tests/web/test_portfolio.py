@@ -1,0 +1,298 @@
+"""The portfolio: open positions at their exact current value, resolved positions with their payouts,
+the wallet's history, totals, live row partials that only ever show the viewer's own position, and a
+query count that does not grow with the number of positions."""
+
+from datetime import timedelta
+from decimal import ROUND_FLOOR, Decimal
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from apps.core.amounts import CREDIT, format_credits
+from apps.core.models import Event
+from apps.ledger.selectors import wallet_balance
+from apps.markets.models import Claim, Domain, Market, Position, Resolution
+from apps.markets.resolution import claims_close_due, market_settle, resolution_finalize, resolution_propose
+from apps.markets.services import Order, claim_create, trade_place
+from apps.markets.views import portfolio as portfolio_views
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+GRANT = 1000 * CREDIT
+
+
+@pytest.fixture
+def me(owner):
+    return factories.human(owner)
+
+
+@pytest.fixture
+def author(db):
+    return factories.human()
+
+
+def _claim(author, title: str, liquidity: int = 100 * CREDIT) -> Claim:
+    now = timezone.now()
+    return claim_create(
+        author=author,
+        title=title,
+        criteria="Resolves YES if it happens by the close.",
+        domain=Domain.objects.get(slug="science"),
+        closes_at=now + timedelta(days=7),
+        resolve_by=now + timedelta(days=14),
+        liquidity=liquidity,
+        publish=True,
+    )
+
+
+def _buy(identity, claim, side: str, credits: int, key: str):
+    order = Order(kind="buy", side=side, amount=credits * CREDIT)
+    return trade_place(identity=identity, claim=claim, order=order, idempotency_key=key)
+
+
+def _value(position: Position) -> int:
+    """Shares marked at the market price, rounded down (computed here from the rows, not by the selector)."""
+    price = Market.objects.get(pk=position.market_id).price_yes
+    return int((position.yes_shares * price + position.no_shares * (1 - price)).to_integral_value(ROUND_FLOOR))
+
+
+def _resolve_yes_and_settle(claim: Claim) -> None:
+    Claim.objects.filter(pk=claim.pk).update(closes_at=timezone.now() - timedelta(seconds=1))
+    claims_close_due()
+    resolution_propose(claim=claim, proposer=factories.human(), outcome="yes", evidence="It happened.")
+    Resolution.objects.filter(claim=claim).update(challenge_deadline=timezone.now() - timedelta(seconds=1))
+    resolution_finalize(claim=claim)
+
+
+def _cell(label: str, text: str, extra_class: str = "") -> str:
+    return f'<td data-label="{label}" class="num{extra_class}">{text}</td>'
+
+
+def _row(html: str, row_id: str) -> str:
+    start = html.index(f'<tr id="{row_id}"')
+    return html[start : html.index("</tr>", start)]
+
+
+def test_open_positions_show_their_exact_value_and_the_totals(owner_client, me, author):
+    first, second = _claim(author, "First question?"), _claim(author, "Second question?")
+    mine = [_buy(me, first, "yes", 10, "a")]
+    _buy(factories.human(), first, "yes", 20, "b")  # someone else moves the price up after me
+    mine.append(_buy(me, second, "no", 5, "c"))
+
+    response = owner_client.get(reverse("portfolio"))
+    assert response.status_code == 200
+    html = response.content.decode()
+    mine_first = Position.objects.get(identity=me, market__claim=first)
+    mine_second = Position.objects.get(identity=me, market__claim=second)
+    value_first, value_second = _value(mine_first), _value(mine_second)
+
+    row = _row(html, f"position-row-{first.pk}")
+    price = Market.objects.get(claim=first).price_yes
+    assert f'<a href="{reverse("claim-detail", args=[first.pk])}">First question?</a>' in row
+    assert _cell("YES shares", format_credits(mine_first.yes_shares)) in row
+    assert _cell("NO shares", "0") in row
+    assert _cell("Price of YES", f"{(price * 100).quantize(Decimal('0.1'))}%") in row
+    assert _cell("Value", format_credits(value_first)) in row
+    assert _cell("Net invested", format_credits(mine_first.net_invested)) in row
+    pnl = value_first - mine_first.net_invested
+    assert _cell("Profit / loss", f"+{format_credits(pnl)}", " credit-in") in row
+
+    row = _row(html, f"position-row-{second.pk}")
+    assert _cell("YES shares", "0") + "\n  " + _cell("NO shares", format_credits(mine_second.no_shares)) in row
+    assert _cell("Value", format_credits(value_second)) in row
+
+    cash = wallet_balance(me)
+    assert cash == GRANT - sum(trade.cost + trade.fee for trade in mine)
+    assert f'<dd id="portfolio-cash">{format_credits(cash)}</dd>' in html
+    assert f'<dd id="portfolio-positions-value">{format_credits(value_first + value_second)}</dd>' in html
+    assert f'<dd id="portfolio-total">{format_credits(cash + value_first + value_second)}</dd>' in html
+    assert "No resolved positions yet." in html
+
+
+def test_the_open_positions_carry_what_live_updates_need(owner_client, me, author):
+    first, second = _claim(author, "First?"), _claim(author, "Second?")
+    _buy(me, first, "yes", 3, "a")
+    _buy(me, second, "no", 3, "b")
+    latest = Event.objects.order_by("-id").values_list("id", flat=True).first()
+
+    html = owner_client.get(reverse("portfolio")).content.decode()
+    # Newest position first.
+    assert f'data-live-claims="{second.pk} {first.pk}" data-live-after="{latest}"' in html
+    row_url = reverse("portfolio-position-row", args=[first.pk])
+    assert (
+        f'<tr id="position-row-{first.pk}" hx-get="{row_url}" '
+        f'hx-trigger="credence:claim-{first.pk} from:body delay:250ms" hx-target="this" hx-swap="outerHTML">'
+    ) in html
+    triggers = f"credence:claim-{second.pk} from:body delay:250ms, credence:claim-{first.pk} from:body delay:250ms"
+    assert f'hx-get="{reverse("portfolio-totals")}" hx-trigger="{triggers}"' in html
+
+
+def test_the_row_partial_shows_the_viewers_position_now(owner_client, me, author):
+    claim = _claim(author, "A question?")
+    _buy(me, claim, "yes", 10, "a")
+    url = reverse("portfolio-position-row", args=[claim.pk])
+    before = owner_client.get(url).content.decode()
+
+    _buy(me, claim, "yes", 4, "b")  # the event the page would hear about
+    response = owner_client.get(url)
+    html = response.content.decode()
+    position = Position.objects.get(identity=me, market__claim=claim)
+    assert response.status_code == 200
+    assert html.lstrip().startswith(f'<tr id="position-row-{claim.pk}"')
+    assert _cell("YES shares", format_credits(position.yes_shares)) in html
+    assert _cell("Value", format_credits(_value(position))) in html
+    assert html != before
+
+
+def test_the_row_partial_never_shows_someone_elses_position(owner_client, me, author, stranger):
+    theirs = _claim(author, "Their question?")
+    other = factories.human(stranger)
+    _buy(other, theirs, "yes", 7, "s")
+    response = owner_client.get(reverse("portfolio-position-row", args=[theirs.pk]))
+    assert response.status_code == 200
+    assert response.content == b""
+
+    # On a claim where both of us hold shares, the row is mine alone.
+    shared = _claim(author, "Shared question?")
+    _buy(other, shared, "yes", 40, "s2")
+    _buy(me, shared, "no", 2, "m2")
+    html = owner_client.get(reverse("portfolio-position-row", args=[shared.pk])).content.decode()
+    mine = Position.objects.get(identity=me, market__claim=shared)
+    theirs_position = Position.objects.get(identity=other, market__claim=shared)
+    assert _cell("YES shares", "0") + "\n  " + _cell("NO shares", format_credits(mine.no_shares)) in html
+    assert format_credits(theirs_position.yes_shares) not in html
+    assert format_credits(theirs_position.net_invested) not in html
+
+
+def test_a_resolved_position_shows_its_payout_before_and_after_settlement(owner_client, me, author):
+    claim = _claim(author, "Will it happen?")
+    _buy(me, claim, "yes", 10, "a")
+    _buy(factories.human(), claim, "no", 10, "b")
+    _resolve_yes_and_settle(claim)
+    position = Position.objects.get(identity=me, market__claim=claim)
+    payout = position.yes_shares
+    cash_before = wallet_balance(me)
+
+    # Resolved, not yet settled: the payout is still a position, not cash.
+    html = owner_client.get(reverse("portfolio")).content.decode()
+    row = _row(html, f"resolved-row-{claim.pk}")
+    assert "Resolved YES" in row
+    assert _cell("Payout", format_credits(payout)) in row
+    assert '<span class="muted">Awaiting settlement</span>' in row
+    assert f'<dd id="portfolio-positions-value">{format_credits(payout)}</dd>' in html
+    assert f'<dd id="portfolio-total">{format_credits(cash_before + payout)}</dd>' in html
+    assert "No open positions." in html
+
+    market_settle(claim=Claim.objects.get(pk=claim.pk))
+    settled = Claim.objects.get(pk=claim.pk).settled_at
+    assert wallet_balance(me) == cash_before + payout
+    html = owner_client.get(reverse("portfolio")).content.decode()
+    row = _row(html, f"resolved-row-{claim.pk}")
+    assert _cell("Payout", format_credits(payout)) in row
+    assert _cell("Profit / loss", f"+{format_credits(payout - position.net_invested)}", " credit-in") in row
+    assert f"Paid {settled:%Y-%m-%d %H:%M}" in row
+    assert f'<dd id="portfolio-cash">{format_credits(cash_before + payout)}</dd>' in html
+    assert '<dd id="portfolio-positions-value">0</dd>' in html
+    assert f"Settlement of claim #{claim.pk}: YES" in html
+    assert f'<td class="num credit-in">+{format_credits(payout)}</td>' in html
+
+
+def test_wallet_history_rows_and_pages(owner_client, me, author, monkeypatch):
+    claim = _claim(author, "Paged?")
+    trades = [_buy(me, claim, "yes", 1 + n, f"t{n}") for n in range(3)]
+    html = owner_client.get(reverse("portfolio")).content.decode()
+    for trade in trades:
+        assert f"Buy YES on claim #{claim.pk}" in html
+        assert f'<td class="num credit-out">-{format_credits(trade.cost + trade.fee)}</td>' in html
+    assert "Welcome grant" in html
+    assert f'<td class="num">{format_credits(wallet_balance(me))}</td>' in html  # balance after the last entry
+
+    monkeypatch.setattr(portfolio_views, "HISTORY_PAGE_SIZE", 2)
+    first = owner_client.get(reverse("portfolio"))
+    entries = first.context["history"]
+    assert [e.amount for e in entries] == [-(t.cost + t.fee) for t in reversed(trades[1:])]
+    cursor = first.context["history_next"]
+    assert cursor == str(entries[-1].pk)
+    assert f'href="?history={cursor}#history" rel="next"' in first.content.decode()
+
+    second = owner_client.get(reverse("portfolio"), {"history": cursor})
+    assert [e.amount for e in second.context["history"]] == [-(trades[0].cost + trades[0].fee), GRANT]
+    assert second.context["history_next"] is None
+    assert '<a href="?#history">← Newest</a>' in second.content.decode()
+
+
+def test_resolved_positions_page_too(owner_client, me, author, monkeypatch):
+    claims = [_claim(author, f"Resolved {n}?", liquidity=10 * CREDIT) for n in range(3)]
+    for n, claim in enumerate(claims):
+        _buy(me, claim, "yes", 1, f"r{n}")
+        _resolve_yes_and_settle(claim)
+    monkeypatch.setattr(portfolio_views, "RESOLVED_PAGE_SIZE", 2)
+    first = owner_client.get(reverse("portfolio"))
+    assert [p.market.claim_id for p in first.context["resolved"]] == [claims[2].pk, claims[1].pk]
+    cursor = first.context["resolved_next"]
+    second = owner_client.get(reverse("portfolio"), {"resolved": cursor, "history": "999999999"})
+    assert [p.market.claim_id for p in second.context["resolved"]] == [claims[0].pk]
+    # Paging one list keeps the other's place.
+    assert '<a href="?history=999999999#resolved">← Most recent</a>' in second.content.decode()
+
+
+def test_a_bad_cursor_is_a_message_not_an_error(owner_client, me):
+    response = owner_client.get(reverse("portfolio"), {"history": "nope"}, follow=True)
+    assert response.redirect_chain == [(reverse("portfolio"), 302)]
+    assert "cursor is not valid." in response.content.decode()
+
+
+def _portfolio_queries(client) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(reverse("portfolio"))
+    assert response.status_code == 200
+    return len(queries)
+
+
+def test_the_query_count_does_not_grow_with_positions(owner_client, me, author):
+    claims = [_claim(author, f"Question {n}?", liquidity=10 * CREDIT) for n in range(12)]
+    for n, claim in enumerate(claims[:2]):
+        _buy(me, claim, "yes", 1, f"q{n}")
+    _resolve_yes_and_settle(claims[0])
+    market_settle(claim=Claim.objects.get(pk=claims[0].pk))
+    with_two = _portfolio_queries(owner_client)
+
+    for n, claim in enumerate(claims[2:], start=2):
+        _buy(me, claim, "no", 1, f"q{n}")
+    for claim in claims[2:5]:
+        _resolve_yes_and_settle(claim)  # resolved, two of them settled, one awaiting settlement
+    for claim in claims[2:4]:
+        market_settle(claim=Claim.objects.get(pk=claim.pk))
+    with_twelve = _portfolio_queries(owner_client)
+
+    # session, user, identity, wallet entries, resolved positions, unsettled positions, balance, latest
+    # event id, the navigation's balance
+    assert with_two == with_twelve == 9
+
+
+def test_totals_partial_and_anonymous_visitors(client, owner_client, me, author):
+    claim = _claim(author, "Totals?")
+    _buy(me, claim, "yes", 10, "a")
+    html = owner_client.get(reverse("portfolio-totals")).content.decode()
+    value = _value(Position.objects.get(identity=me, market__claim=claim))
+    assert html.lstrip().startswith('<section class="card portfolio-totals" id="portfolio-totals"')
+    assert f'<dd id="portfolio-positions-value">{format_credits(value)}</dd>' in html
+    for url in (
+        reverse("portfolio"),
+        reverse("portfolio-totals"),
+        reverse("portfolio-position-row", args=[claim.pk]),
+    ):
+        response = client.get(url)
+        assert response.status_code == 302
+        assert response["Location"] == f"{reverse('account_login')}?next={url}"
+
+
+def test_a_person_without_a_verified_email_has_no_portfolio_yet(client):
+    client.force_login(factories.UserFactory())
+    response = client.get(reverse("portfolio"))
+    assert response.status_code == 200
+    assert "You have no portfolio yet: verify your email address first." in response.content.decode()

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from websockets.sync.client import connect as ws_connect
 
 from apps.core.management.commands.demo_seed import DEMO_PASSWORD
 
@@ -31,6 +32,41 @@ pytestmark = [
     pytest.mark.timeout(400),
     pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="finds processes through /proc"),
 ]
+
+
+ARRANGE_A_DUE_RESOLUTION = """
+import json, django; django.setup()
+from datetime import timedelta
+from django.db.models import Max
+from django.utils import timezone
+from apps.core.models import Event
+from apps.identities.models import Identity
+from apps.markets.models import Claim, ClaimStatus, Resolution
+from apps.markets.resolution import claims_close_due, resolution_propose
+claim = Claim.objects.filter(status=ClaimStatus.OPEN, title__startswith="Will").order_by("pk").first()
+Claim.objects.filter(pk=claim.pk).update(closes_at=timezone.now() - timedelta(seconds=1))
+claims_close_due()
+claim.refresh_from_db()
+resolver = Identity.objects.get(user__email="moderator@example.com", kind="human")
+resolution_propose(claim=claim, proposer=resolver, outcome="yes", evidence="The smoke test.")
+Resolution.objects.filter(claim=claim).update(challenge_deadline=timezone.now() - timedelta(seconds=1))
+print(json.dumps([claim.pk, Event.objects.aggregate(m=Max("id"))["m"]]))
+"""
+
+
+FINALIZE_IN_THE_WORKER = (
+    "import django; django.setup(); from apps.markets.tasks import finalize_due; finalize_due.delay().get(timeout=60)"
+)
+
+
+def python(run, code: str) -> str:
+    """Run `code` in a fresh Python process with the product's environment: another process on the same
+    embedded database and broker, as the worker is."""
+    done = subprocess.run(  # noqa: S603 (fixed argv)
+        [PYTHON, "-c", code], cwd=ROOT, env=run.env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
 
 
 def free_port() -> int:
@@ -161,6 +197,20 @@ def test_make_run_serves_the_product_and_stops_every_process_on_ctrl_c(run):
     assert round_trip.returncode == 0, round_trip.stderr[-3000:]
     assert json.loads(round_trip.stdout.strip().splitlines()[-1])["pong"] is True
     assert "Task core.ping[" in run.log()
+
+    # Live updates on the embedded defaults: a change the worker makes reaches a socket on the web process
+    # (they share only the SQLite file). A demo claim is closed and proposed, its window put in the past,
+    # then the worker's finalize task resolves it and the open socket hears claim.resolved.
+    arranged = python(run, ARRANGE_A_DUE_RESOLUTION)
+    claim_id, cursor = json.loads(arranged.splitlines()[-1])
+    with ws_connect(f"ws://127.0.0.1:{run.port}/ws/claims/?ids={claim_id}&after={cursor}", origin=run.url) as ws:
+        python(run, FINALIZE_IN_THE_WORKER)
+        heard = []
+        deadline = time.monotonic() + 30
+        while "claim.resolved" not in heard and time.monotonic() < deadline:
+            heard.append(json.loads(ws.recv(timeout=max(0.1, deadline - time.monotonic())))["kind"])
+    assert "claim.resolved" in heard, heard
+    assert "Task markets.finalize_due[" in run.log()
 
     with httpx.Client(base_url=run.url, timeout=10) as browser:
         # Static files are served by the app itself: ours, and a package's (from the finders, DEBUG on).

@@ -1,0 +1,132 @@
+"""Screenshots of the claim page and the claim list, from a realistic market built through the services.
+
+They are always taken (and checked to be images of the page at the width asked for); with
+CREDENCE_UPDATE_SCREENSHOTS=1 they are also written to docs/screenshots/, which the README shows."""
+
+import os
+import shutil
+import struct
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from django.utils import timezone
+
+from apps.markets.models import Domain
+from apps.markets.services import Order, claim_create, claim_publish, trade_place
+from apps.reputation.services import belief_state, consensus_refresh
+from tests import factories
+from tests.reputation.conftest import fund
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(240)]
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+CREDIT = 1_000_000
+
+CLAIMS = [
+    ("science", "Will the registered replication of the ego-depletion effect report p < 0.05?"),
+    ("economics", "Will the central bank cut its policy rate at its next meeting?"),
+    ("technology", "Will an open-weights model top the coding leaderboard before the end of the quarter?"),
+    ("politics", "Will the coalition agreement be signed before the summer recess?"),
+    ("science", "Will this month set a new global temperature record for the month?"),
+    ("economics", "Will quarterly GDP growth come in above 0.5%?"),
+    ("technology", "Will the new battery chemistry reach 500 Wh/kg in an independent test?"),
+    ("science", "Will the comet be visible to the naked eye from Europe?"),
+]
+
+
+def _domain(slug: str) -> Domain:
+    return Domain.objects.get_or_create(slug=slug, defaults={"name": slug.capitalize()})[0]
+
+
+def _market() -> list:
+    author = factories.human(factories.verified_user(email="ada@example.com", display_name="Ada"))
+    fund(author, 2000)
+    claims = []
+    for slug, title in CLAIMS:
+        claim = claim_create(
+            author=author,
+            title=title,
+            criteria=f"Resolves YES if {title[5:-1].lower()}, as reported by the source named in the first "
+            "clarification; NO otherwise.",
+            domain=_domain(slug),
+            closes_at=timezone.now() + timedelta(days=10 + len(claims) * 3),
+            resolve_by=timezone.now() + timedelta(days=40),
+            liquidity=100 * CREDIT,
+            tags=[slug, "demo"],
+        )
+        claim_publish(claim=claim, actor=author)
+        claims.append(claim)
+    people = [factories.human(factories.verified_user(display_name=name)) for name in ("Bo", "Cy", "Di", "Ed")]
+    owner = factories.verified_user(display_name="Fay")
+    bots = [factories.agent(owner, handle=h, model_name="m", provider="p") for h in ("base-rate-bot", "news-bot")]
+    for bot in bots:
+        fund(bot, 200)
+    main = claims[0]
+    moves = [
+        (people[0], Order(kind="buy", side="yes", amount=25 * CREDIT), None),
+        (bots[0], Order(kind="belief", belief=Decimal("0.42"), amount=30 * CREDIT), None),
+        (people[1], Order(kind="buy", side="yes", amount=15 * CREDIT), None),
+        (bots[1], Order(kind="belief", belief=Decimal("0.66"), amount=20 * CREDIT), None),
+        (people[2], Order(kind="buy", side="no", amount=10 * CREDIT), None),
+        (people[3], Order(kind="buy", side="yes", amount=12 * CREDIT), None),
+    ]
+    for i, (who, order, _) in enumerate(moves):
+        trade_place(identity=who, claim=main, order=order, idempotency_key=f"shot:{i}")
+    belief_state(
+        identity=people[2],
+        claim=main,
+        probability="0.35",
+        rationale="The original effect was small and the replication is twice as large: I expect it to vanish.",
+        idempotency_key="shot:b1",
+    )
+    belief_state(
+        identity=people[1],
+        claim=main,
+        probability="0.7",
+        rationale="Preregistered, with the original authors' protocol.",
+        idempotency_key="shot:b2",
+    )
+    for n, claim in enumerate(claims[1:], start=1):
+        trade_place(
+            identity=people[n % 4],
+            claim=claim,
+            order=Order(kind="buy", side="yes" if n % 2 else "no", amount=(5 + 3 * n) * CREDIT),
+            idempotency_key=f"shot:list:{n}",
+        )
+    for claim in claims:
+        consensus_refresh(claim=claim)
+    return [main, people[0].user]
+
+
+def _png_width(path: Path) -> int:
+    header = path.read_bytes()[:24]
+    assert header[:8] == b"\x89PNG\r\n\x1a\n", path
+    return struct.unpack(">I", header[16:20])[0]
+
+
+def _shoot(page, path: str, file: Path, width: int) -> None:
+    page.set_viewport_size({"width": width, "height": 900})
+    page.goto(path)
+    page.wait_for_load_state("networkidle")
+    # Playwright hides the caret with an injected <style>, which the CSP refuses: keep the caret.
+    page.screenshot(path=str(file), full_page=True, caret="initial")
+
+
+def test_screenshots_of_the_claim_page_and_the_claim_list(open_page, tmp_path):
+    claim, trader = _market()
+    shots = {
+        "claim-page.png": (trader, f"/claims/{claim.pk}/", 1280),
+        "claim-list.png": (trader, "/", 1280),
+        "claim-page-phone.png": (trader, f"/claims/{claim.pk}/", 390),
+    }
+    for name, (user, path, width) in shots.items():
+        page = open_page(user, path)
+        _shoot(page, path, tmp_path / name, width)
+        assert _png_width(tmp_path / name) == width  # device scale 1: one pixel per CSS pixel
+        if width == 390:  # nothing scrolls sideways on a phone
+            assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    if os.environ.get("CREDENCE_UPDATE_SCREENSHOTS") == "1":
+        DOCS.mkdir(parents=True, exist_ok=True)
+        for name in shots:
+            shutil.copyfile(tmp_path / name, DOCS / name)

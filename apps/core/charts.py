@@ -220,6 +220,10 @@ def time_ticks(low: datetime, high: datetime) -> list[tuple[datetime, str]]:
             moment = _step(moment, interval)
         if len(ticks) <= MAX_X_TICKS:
             break
+    if not ticks:
+        # A range shorter than the smallest interval (a market traded for a few seconds): its two ends.
+        pattern = "H:i:s" if span < timedelta(minutes=1) else "H:i"
+        return [(low, date_format(local_low, pattern)), (high, date_format(local_high, pattern))]
     if isinstance(interval, tuple):
         pattern = "Y" if interval[1] == "year" else "M Y"
     elif interval >= DAY:

@@ -93,6 +93,14 @@ def test_month_and_year_ticks():
     assert [label for _, label in years] == ["2022", "2024", "2026"]
 
 
+def test_a_range_within_one_minute_is_labelled_at_both_ends():
+    ticks = time_ticks(T0 + timedelta(seconds=5), T0 + timedelta(seconds=40))
+    assert ticks == [(T0 + timedelta(seconds=5), "09:00:05"), (T0 + timedelta(seconds=40), "09:00:40")]
+    # a minute boundary inside: the usual minute tick
+    ticks = time_ticks(T0 + timedelta(seconds=30), T0 + timedelta(seconds=89))
+    assert [label for _, label in ticks] == ["09:01"]
+
+
 def test_no_ticks_for_an_empty_range():
     assert time_ticks(T0, T0) == []
 

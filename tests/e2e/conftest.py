@@ -42,8 +42,18 @@ def server(tmp_path_factory, django_db_setup, django_db_blocker):
     module. pytest-django's live server speaks WSGI only: the sockets static/js/live.js opens on every
     page would fail there, and Chromium logs a failed socket as a console error. What a test writes must
     be committed for the server to see it: browser tests use django_db(transaction=True)."""
-    with page_server(log_dir=tmp_path_factory.mktemp("pages")) as running:
-        yield running
+    mail = tmp_path_factory.mktemp("mail")
+    before = os.environ.get("CREDENCE_TEST_MAIL_DIR")
+    os.environ["CREDENCE_TEST_MAIL_DIR"] = str(mail)  # the server's mail goes there (tests/realtime/settings.py)
+    try:
+        with page_server(log_dir=tmp_path_factory.mktemp("pages")) as running:
+            running.mail_dir = mail
+            yield running
+    finally:
+        if before is None:
+            os.environ.pop("CREDENCE_TEST_MAIL_DIR", None)
+        else:
+            os.environ["CREDENCE_TEST_MAIL_DIR"] = before
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """Journeys through the real pages in Chromium: a newcomer from signup to a position, a claim from close to
-payout (time injected, never slept), and bad input that changes nothing. The ORM only arranges what a
-journey starts from and checks the database afterwards."""
+payout (time injected, never slept), bad input that changes nothing, the keyboard alone, a phone-sized
+screen, and an order placed while its quote is on the way. The ORM only arranges what a journey starts
+from and checks the database afterwards; every action under test goes through the pages."""
 
 import email as email_parser
 import re
@@ -13,24 +14,28 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from apps.accounts.models import User
-from apps.core.amounts import CREDIT
-from apps.core.templatetags.credence import credits
+from apps.core.amounts import CREDIT, format_credits
+from apps.core.templatetags.credence import signed_credits
 from apps.identities.models import Identity
 from apps.ledger.selectors import wallet_balance
-from apps.markets.models import Claim, Domain, Resolution, Trade
-from apps.markets.resolution import claims_close_due, claims_settle_due, resolutions_finalize_due
-from apps.markets.services import Order, trade_place
+from apps.markets import selectors
+from apps.markets.models import Claim, ClaimStatus, Domain, Market, Position, Resolution, Trade
+from apps.markets.resolution import bond_for, claims_close_due, claims_settle_due, resolutions_finalize_due
+from apps.markets.services import Order, liquidity_bounds, trade_place
+from apps.markets.templatetags.markets import percent
 from apps.reputation.models import Belief
 from tests import factories
 from tests.e2e.conftest import allow_console
-from tests.reputation.conftest import new_claim
+from tests.reputation.conftest import buy, new_claim, state
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(240)]
 WAIT = 15_000  # ms
 GRANT = 1000 * CREDIT
-SUBSIDY_100 = 69_314_719  # ceil(100 credits · ln 2)
+SUBSIDY_100 = 69_314_719  # ceil(100 credits · ln 2), what publishing a market of liquidity 100 costs
 PASSWORD = "a-long-and-unusual-passphrase-42"
+AMOUNT_LABEL = "Amount to spend (credits, fee included)"
+PROBABILITY_LABEL = "Your probability of YES (%)"
+PERCENTAGE_ERROR = "Enter a percentage above 0 and below 100."
 
 
 @pytest.fixture
@@ -38,9 +43,12 @@ def domain(db):
     return Domain.objects.get_or_create(slug="science", defaults={"name": "Science"})[0]
 
 
-def _credits(text: str) -> int:
-    """'12.345678' (credits, as the pages print them) -> micro-credits."""
-    return int(Decimal(text.replace(",", "")) * CREDIT)
+def _facts(locator) -> dict[str, str]:
+    """A <dl> as the page shows it: {term: definition}."""
+    terms = [t.strip() for t in locator.locator("dt").all_inner_texts()]
+    definitions = [d.strip() for d in locator.locator("dd").all_inner_texts()]
+    assert len(terms) == len(definitions), (terms, definitions)
+    return dict(zip(terms, definitions, strict=True))
 
 
 def _confirmation_link(mail_dir: Path, email: str) -> str:
@@ -59,14 +67,80 @@ def _confirmation_link(mail_dir: Path, email: str) -> str:
     raise AssertionError(f"no confirmation mail for {email} in {mail_dir}")
 
 
-def _quote(ticket) -> tuple[str, str]:
-    """What the ticket's quote says before confirming: (credits to pay, shares), as printed."""
-    quote = ticket.locator("#ticket-quote")
-    expect(quote).to_contain_text("You pay", timeout=WAIT)
-    text = quote.inner_text()
-    pay = re.search(r"You pay\s+([0-9.,]+) credits", text).group(1)
-    shares = re.search(r"Shares\s+\+([0-9.,]+) YES", text).group(1)
-    return pay, shares
+def _quote(ticket) -> dict[str, str]:
+    """The ticket's quote, once it shows a price: {Shares, Cost, Fee, You pay, YES price}."""
+    expect(ticket.locator("#ticket-quote")).to_contain_text("You pay", timeout=WAIT)
+    return _facts(ticket.locator("#ticket-quote .quote-facts"))
+
+
+def _quoted(trade: Trade, price_before) -> dict[str, str]:
+    """What the quote of `trade` said, if it told the truth: the trade as placed, in the quote's words."""
+    return {
+        "Shares": f"+{format_credits(trade.shares)} {trade.side.upper()}",
+        "Cost": f"{format_credits(trade.cost)} credits",
+        "Fee": f"{format_credits(trade.fee)} credits",
+        "You pay": f"{format_credits(trade.cost + trade.fee)} credits",
+        "YES price": f"{percent(price_before)} → {percent(trade.price_after)}",
+    }
+
+
+def _bought(trade: Trade) -> str:
+    """The ticket's notice after a buy (views/claims.py: _trade_notice)."""
+    return (
+        f"Bought {format_credits(trade.shares)} {trade.side.upper()} shares for "
+        f"{format_credits(trade.cost + trade.fee)} credits (fee {format_credits(trade.fee)}). "
+        f"YES is now at {percent(trade.price_after)}."
+    )
+
+
+def _count_quotes(page) -> None:
+    """Count, in the page, the quote requests that have completed (while their form is on the page)."""
+    page.evaluate(
+        "window.__quotes = 0;"
+        "document.body.addEventListener('htmx:afterRequest', (e) => {"
+        "  if (e.detail.pathInfo.requestPath.endsWith('/quote/')) window.__quotes += 1; });"
+    )
+
+
+def _wait_in_page(page, expression: str, seconds: float = 15) -> None:
+    """Poll a JavaScript expression (page.wait_for_function would eval it, which the page's CSP forbids)."""
+    for _ in range(int(seconds * 10)):
+        if page.evaluate(expression):
+            return
+        page.wait_for_timeout(100)
+    raise AssertionError(f"still false after {seconds}s: {expression}")
+
+
+def _trade_number(n: int, identity: Identity) -> Trade:
+    """The identity's n-th trade, once the page has placed it."""
+    for _ in range(150):
+        trades = list(Trade.objects.filter(identity=identity).order_by("id"))
+        if len(trades) >= n:
+            assert len(trades) == n, trades
+            return trades[-1]
+        time.sleep(0.1)
+    raise AssertionError(f"trade {n} of @{identity.handle} never came")
+
+
+def _position_facts(claim: Claim, identity: Identity) -> dict[str, str]:
+    """The claim page's "My position" as it must read, from the database."""
+    market = Market.objects.get(claim=claim)
+    position = Position.objects.get(market=market, identity=identity)
+    position.market = market
+    fees = sum(Trade.objects.filter(market=market, identity=identity).values_list("fee", flat=True))
+    value = selectors.position_value(position, ClaimStatus.OPEN)
+    return {
+        "YES shares": format_credits(position.yes_shares),
+        "NO shares": format_credits(position.no_shares),
+        "Average price": f"{percent(Decimal(position.net_invested) / position.yes_shares)} a YES share",
+        "Net invested": f"{format_credits(position.net_invested)} credits",
+        "Fees paid": f"{format_credits(fees)} credits",
+        "Value now": f"{format_credits(value)} credits",
+        "Profit / loss": f"{signed_credits(value - position.net_invested - fees)} credits",
+    }
+
+
+# --- A newcomer ---------------------------------------------------------------------------------------
 
 
 def test_a_newcomer_signs_up_confirms_posts_a_claim_trades_and_sees_the_position(open_page, server, domain):
@@ -77,141 +151,423 @@ def test_a_newcomer_signs_up_confirms_posts_a_claim_trades_and_sees_the_position
     page.get_by_label("Password (again)").fill(PASSWORD)
     page.get_by_role("button", name="Sign Up").click()
     page.wait_for_url("**/accounts/confirm-email/")
+    assert not Identity.objects.filter(user__email=email).exists()  # nothing to trade with before confirming
 
     # the emailed link confirms the address, signs in, and the signup grant is in the wallet
     page.goto(_confirmation_link(server.mail_dir, email))
     page.get_by_role("button", name="Confirm").click()
+    page.wait_for_url("**/")
     expect(page.get_by_role("link", name="Wallet 1,000")).to_be_visible(timeout=WAIT)
+    expect(page.locator("#nav-balance")).to_have_text("1,000")
+    identity = Identity.objects.get(user__email=email)
+    assert wallet_balance(identity) == GRANT
 
-    # post a claim: the form says what publishing costs and previews the claim as it is typed
-    page.goto("/claims/new")
+    # post a claim: every field by its label; the cost and the preview follow what is typed
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Post a claim").click()
+    page.wait_for_url("**/claims/new")
+    live = page.locator("#claim-live")
+    preview = page.locator("#claim-preview")
+    expect(page.locator("#claim-subsidy")).to_have_text("69.314719 credits")  # the default liquidity, 100
     title = "Will the newcomer's claim resolve YES?"
-    page.get_by_label("Title").fill(title)
-    page.get_by_label("Resolution criteria").fill("YES if the test says so; NO otherwise.")
+    page.get_by_label("Title").press_sequentially(title, delay=5)
+    expect(preview.locator(".claim-preview-title")).to_have_text(title, timeout=WAIT)
+    criteria = "YES if the replication reports p < 0.05 by the close; NO otherwise."
+    page.get_by_label("Resolution criteria").fill(criteria)
+    expect(preview.locator(".claim-preview-criteria")).to_have_text(criteria, timeout=WAIT)
     page.get_by_label("Domain").select_option(label="Science")
+    expect(preview.locator(".badge-domain")).to_have_text("Science", timeout=WAIT)
     page.get_by_label("Tags (optional)").fill("Journey, e2e")
-    closes = timezone.now() + timedelta(days=10)
+    expect(preview.locator(".claim-tag")).to_have_text(["#e2e", "#journey"], timeout=WAIT)
+    closes = (timezone.now() + timedelta(days=10)).replace(second=0, microsecond=0)
     page.get_by_label("Trading closes (UTC)").fill(closes.strftime("%Y-%m-%dT%H:%M"))
     page.get_by_label("Resolve by (UTC)").fill((closes + timedelta(days=5)).strftime("%Y-%m-%dT%H:%M"))
-    page.get_by_label("Liquidity b (credits)").fill("100")
-    expect(page.locator("#claim-live")).to_contain_text("69.314719", timeout=WAIT)  # b ln 2, the subsidy
-    expect(page.locator("#claim-live")).to_contain_text(title, timeout=WAIT)  # the preview
+    liquidity = page.get_by_label("Liquidity b (credits)")
+    liquidity.fill("250")
+    expect(page.locator("#claim-subsidy")).to_have_text("173.286796 credits", timeout=WAIT)  # ceil(250 ln 2)
+    expect(page.locator("#claim-balance-after")).to_have_text("826.713204 credits")
+    liquidity.fill("100")
+    expect(page.locator("#claim-subsidy")).to_have_text("69.314719 credits", timeout=WAIT)
+    expect(page.locator("#claim-balance-after")).to_have_text("930.685281 credits")
+    expect(live.locator(".errors li")).to_have_count(0)
+    assert _facts(preview.locator(".facts")) == {
+        "Market price": "50% YES at opening",
+        "Trading closes": f"{closes:%Y-%m-%d %H:%M} UTC",
+        "Resolve by": f"{closes + timedelta(days=5):%Y-%m-%d %H:%M} UTC",
+        "Liquidity (b)": "100 credits",
+        "Posted by": f"@{identity.handle}",
+    }
     page.get_by_role("button", name="Publish claim").click()
     page.wait_for_url("**/claims/*/")
     claim = Claim.objects.get(title=title)
-    identity = Identity.objects.get(user__email=email)
-    assert (claim.author, claim.tags) == (identity, ["e2e", "journey"])
+    assert (claim.author, claim.criteria, claim.domain, claim.tags) == (identity, criteria, domain, ["e2e", "journey"])
+    assert (claim.status, claim.closes_at, claim.liquidity) == (ClaimStatus.OPEN, closes, 100 * CREDIT)
+    assert page.url.endswith(f"/claims/{claim.pk}/")
+    expect(page.locator(".messages")).to_contain_text(
+        "Your claim is open for trading. The subsidy of 69.314719 credits was paid."
+    )
+    expect(page.locator("#nav-balance")).to_have_text("930.685281")
 
-    # an amount on YES: the quote shows what it costs before it is placed, and that is what it costs
+    # an amount on YES: typed, the quote shows its cost, shares and the new price before it is placed
     ticket = page.locator("#ticket")
-    ticket.get_by_label("Amount to spend (credits, fee included)").fill("10")
-    paid_first, shares_first = _quote(ticket)
+    ticket.get_by_label(AMOUNT_LABEL).press_sequentially("10", delay=50)
+    first_quote = _quote(ticket)
     ticket.get_by_role("button", name="Place order").click()
-    expect(ticket).to_contain_text(f"Bought {shares_first} YES shares for {paid_first} credits", timeout=WAIT)
+    expect(ticket.locator(".message-success")).to_contain_text("Bought", timeout=WAIT)
+    first = Trade.objects.get(identity=identity, market__claim=claim)
+    assert first_quote == _quoted(first, Decimal("0.5"))  # what was quoted is what was charged
+    assert first.cost + first.fee == 10 * CREDIT
+    expect(ticket.locator(".message-success")).to_have_text(_bought(first))
+    expect(page.locator("#nav-balance")).to_have_text(format_credits(GRANT - SUBSIDY_100 - 10 * CREDIT))
 
-    # a belief order: a probability and a budget, quoted, then placed (keyboard only)
+    # a belief order: a probability and a budget, quoted, then placed
     ticket.get_by_role("radio", name="Belief order").check()
-    ticket.get_by_label("Your probability of YES (%)").fill("70")
-    ticket.get_by_label("Amount to spend (credits, fee included)").fill("20")
-    paid_second, shares_second = _quote(ticket)
-    ticket.get_by_role("button", name="Place order").focus()
-    page.keyboard.press("Enter")
-    expect(ticket).to_contain_text(f"Bought {shares_second} YES shares for {paid_second} credits", timeout=WAIT)
+    ticket.get_by_label(PROBABILITY_LABEL).fill("70")
+    ticket.get_by_label(AMOUNT_LABEL).fill("20")
+    second_quote = _quote(ticket)
+    ticket.get_by_role("button", name="Place order").click()
+    second = _trade_number(2, identity)
+    assert second_quote == _quoted(second, first.price_after)
+    assert (second.belief, second.side) == (Decimal("0.7"), "yes")
+    expect(ticket.locator(".message-success")).to_have_text(_bought(second))
 
-    trades = list(Trade.objects.filter(identity=identity, market__claim=claim).order_by("id"))
-    assert [t.cost + t.fee for t in trades] == [_credits(paid_first), _credits(paid_second)]
-    assert (trades[0].belief, trades[1].belief) == (None, Decimal("0.700000"))
-    assert f"{Decimal(trades[0].shares) / CREDIT:f}".rstrip("0").rstrip(".") == shares_first.replace(",", "")
-    assert wallet_balance(identity) == GRANT - SUBSIDY_100 - _credits(paid_first) - _credits(paid_second)
+    # the wallet: the grant, less the subsidy, less what both trades cost with their fees
+    spent = first.cost + first.fee + second.cost + second.fee
+    assert wallet_balance(identity) == GRANT - SUBSIDY_100 - spent
+    expect(page.locator("#nav-balance")).to_have_text(format_credits(GRANT - SUBSIDY_100 - spent))
 
-    # the position, on the claim page and in the portfolio
-    held = sum(t.shares for t in trades)
+    # the position on the claim page: shares, value at the market price, profit and loss
     position = page.locator("#claim-position")
-    expect(position).to_contain_text(f"{Decimal(held) / CREDIT:f}".rstrip("0").rstrip("."))
-    page.goto("/portfolio/")
-    expect(page.get_by_role("link", name=title)).to_be_visible()
+    expect(position.locator(".facts")).to_contain_text(format_credits(first.shares + second.shares), timeout=WAIT)
+    assert _facts(position.locator(".facts")) == _position_facts(claim, identity)
+    expect(position).to_contain_text(f"Wallet: {format_credits(GRANT - SUBSIDY_100 - spent)} credits available.")
+
+    # and in the portfolio
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Portfolio").click()
+    page.wait_for_url("**/portfolio/")
+    held = Position.objects.get(market__claim=claim, identity=identity)
+    held.market = Market.objects.get(claim=claim)
+    value = selectors.position_value(held, ClaimStatus.OPEN)
+    row = page.locator(f"#position-row-{claim.pk}")
+    expect(row.get_by_role("link", name=title)).to_be_visible()
+    cells = {cell.get_attribute("data-label"): cell.inner_text() for cell in row.locator("td[data-label]").all()}
+    assert cells == {
+        "YES shares": format_credits(held.yes_shares),
+        "NO shares": "0",
+        "Price of YES": f"{(held.market.price_yes * 100).quantize(Decimal('0.1'))}%",
+        "Value": format_credits(value),
+        "Net invested": format_credits(held.net_invested),
+        "Profit / loss": signed_credits(value - held.net_invested),
+    }
+    expect(page.locator("#portfolio-cash")).to_have_text(format_credits(GRANT - SUBSIDY_100 - spent))
+    expect(page.locator("#portfolio-positions-value")).to_have_text(format_credits(value))
+
+
+# --- Resolution ---------------------------------------------------------------------------------------
 
 
 def test_a_claim_is_proposed_in_the_browser_and_its_payout_reaches_the_wallet(open_page, domain):
-    author, resolver = factories.human(), factories.verified_user()
-    trader = factories.verified_user()
+    # given a claim a trader holds YES shares in, closed (its closing time moved to the past, then the
+    # beat's closing sweep)
+    author, resolver, trader = factories.human(), factories.human(), factories.human()
     claim = new_claim(author, domain)
     trade = trade_place(
-        identity=Identity.objects.get(user=trader),
+        identity=trader,
         claim=claim,
         order=Order(kind="buy", side="yes", amount=20 * CREDIT),
         idempotency_key="journey",
     )
     Claim.objects.filter(pk=claim.pk).update(closes_at=timezone.now() - timedelta(seconds=1))
-    claims_close_due()
+    assert claims_close_due() == 1
+    bond = bond_for(Market.objects.get(claim=claim))
 
-    # the resolver proposes YES on the claim page; the panel then counts down the challenge window
-    page = open_page(resolver, f"/claims/{claim.pk}/")
+    # when the resolver proposes YES in the claim page's resolution panel
+    page = open_page(resolver.user, f"/claims/{claim.pk}/")
     panel = page.locator("#claim-resolution")
-    panel.get_by_label("Yes").check()
+    panel.get_by_role("radio", name="Yes").check()
     panel.get_by_label("Evidence").fill("The replication paper reports p = 0.01.")
-    panel.get_by_role("button", name=re.compile(r"^Propose and post")).click()
-    expect(panel).to_contain_text("The challenge window closes", timeout=WAIT)
-    expect(panel.locator("[data-countdown-text]")).to_contain_text("left", timeout=WAIT)
+    panel.get_by_role("button", name=f"Propose and post {format_credits(bond)} credits").click()
 
-    # the window passes (injected), the beat's services finalize and settle
+    # then the panel shows the proposal and counts down the challenge window (24 hours, less the moment since)
+    expect(panel).to_contain_text("The challenge window closes", timeout=WAIT)
+    expect(panel.locator("[data-countdown-text]")).to_have_text("(23 hours 59 minutes left)", timeout=WAIT)
+    expect(page.locator("#resolution-notice")).to_have_text(
+        f"You proposed YES and posted a bond of {format_credits(bond)} credits. "
+        "It comes back if nobody challenges the proposal before the window closes."
+    )
+    expect(page.locator("#nav-balance")).to_have_text(format_credits(GRANT - bond))
+    resolution = Resolution.objects.get(claim=claim)
+    assert (resolution.proposer, resolution.proposed_outcome, resolution.bond) == (resolver, "yes", bond)
+
+    # when the window passes (injected) and the beat's sweeps finalize and settle
     Resolution.objects.filter(claim=claim).update(challenge_deadline=timezone.now() - timedelta(seconds=1))
     assert resolutions_finalize_due() == 1
     assert claims_settle_due() == 1
 
-    before = GRANT - (trade.cost + trade.fee)
-    payout = trade.shares  # one credit per YES share
-    holder = open_page(trader, f"/claims/{claim.pk}/")
-    expect(holder.locator("#claim-resolution")).to_contain_text("Outcome: YES")
-    assert wallet_balance(Identity.objects.get(user=trader)) == before + payout
-    expect(holder.locator("#nav-balance")).to_have_text(credits(before + payout))
-    page.reload()
-    expect(page.locator("#claim-resolution")).to_contain_text("Outcome: YES")
+    # then the resolver's open page shows the outcome without a reload, and the bond is back
+    expect(panel).to_contain_text("Outcome: YES", timeout=WAIT)
+    assert wallet_balance(resolver) == GRANT
+
+    # and the holder sees the outcome and the payout, one credit per YES share, in the nav and the portfolio
+    paid = GRANT - (trade.cost + trade.fee) + trade.shares
+    assert wallet_balance(trader) == paid
+    holder = open_page(trader.user, f"/claims/{claim.pk}/")
+    verdict = holder.locator("#claim-resolution")
+    expect(verdict.locator(".final-outcome")).to_have_text("Outcome: YES")
+    expect(verdict.locator(".payout")).to_have_text(f"Your payout: {format_credits(trade.shares)} credits.")
+    expect(verdict).to_contain_text(f"{format_credits(trade.shares)} credits paid to 1 holder;")
+    assert _facts(holder.locator("#claim-position .facts"))["Payout"] == f"{format_credits(trade.shares)} credits"
+    expect(holder.locator("#nav-balance")).to_have_text(format_credits(paid))
+    holder.get_by_role("navigation", name="Main").get_by_role("link", name="Portfolio").click()
+    holder.wait_for_url("**/portfolio/")
+    row = holder.locator(f"#resolved-row-{claim.pk}")
+    expect(row.locator("td[data-label='Payout']")).to_have_text(format_credits(trade.shares))
+    expect(row.locator("td[data-label='Settlement']")).to_contain_text("Paid ")
+    expect(holder.locator("#portfolio-cash")).to_have_text(format_credits(paid))
+    expect(holder.locator("#open-positions")).to_contain_text("No open positions.")
 
 
-def test_bad_input_shows_field_errors_and_changes_nothing(open_page, domain):
-    user = factories.verified_user()
-    identity = Identity.objects.get(user=user)
-    page = open_page(user, "/claims/new")
-    # Refused input is answered 422 / 409, which Chromium logs as failed loads: expected here.
-    allow_console(page, "status of 422")
-    allow_console(page, "status of 409")
+# --- Bad input ----------------------------------------------------------------------------------------
 
-    # the post-a-claim form: each problem beside its field, what was typed kept, nothing written
+
+def test_the_post_claim_form_shows_each_error_beside_its_field_keeps_the_input_and_writes_nothing(open_page, domain):
+    identity = factories.human()
+    page = open_page(identity.user, "/claims/new")
+    allow_console(page, "status of 422")  # the refused form's answer: Chromium logs it as a failed load
+    low, high = liquidity_bounds()
+    bounds = f"Liquidity must be between {format_credits(low)} and {format_credits(high)} credits."
+
     page.get_by_label("Title").fill("A claim without criteria?")
     page.get_by_label("Domain").select_option(label="Science")
     closes = timezone.now() + timedelta(days=10)
-    page.get_by_label("Trading closes (UTC)").fill(closes.strftime("%Y-%m-%dT%H:%M"))
-    page.get_by_label("Resolve by (UTC)").fill((closes - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M"))
-    page.get_by_label("Liquidity b (credits)").fill("1")
-    page.get_by_role("button", name="Publish claim").click()
-    expect(page.locator("#id_criteria_errors")).to_contain_text("Resolution criteria are required", timeout=WAIT)
-    expect(page.locator("#id_resolve_by_errors")).to_contain_text("must not be before trading closes")
-    expect(page.locator("#id_liquidity_errors")).to_contain_text("Liquidity must be between")
-    expect(page.get_by_label("Title")).to_have_value("A claim without criteria?")
-    assert not Claim.objects.exists()
+    typed = {
+        "Trading closes (UTC)": closes.strftime("%Y-%m-%dT%H:%M"),
+        "Resolve by (UTC)": (closes - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M"),
+    }
+    for label, value in typed.items():
+        page.get_by_label(label).fill(value)
+    liquidity = page.get_by_label("Liquidity b (credits)")
+    liquidity.fill(str(high // CREDIT + 1))
 
-    # the order ticket: more than the wallet holds is refused with a clear message; 150% is not a probability
-    author = factories.human()
-    claim = new_claim(author, domain)
-    page.goto(f"/claims/{claim.pk}/")
-    ticket = page.locator("#ticket")
-    ticket.get_by_label("Amount to spend (credits, fee included)").fill("5000")
-    ticket.get_by_role("button", name="Place order").click()
-    expect(ticket).to_contain_text("credit", timeout=WAIT)
-    expect(ticket.locator(".alert")).to_be_visible()
-    ticket.get_by_role("radio", name="Belief order").check()
-    ticket.get_by_label("Your probability of YES (%)").fill("150")
-    ticket.get_by_label("Amount to spend (credits, fee included)").fill("5")
-    ticket.get_by_role("button", name="Place order").click()
-    expect(ticket).to_contain_text("Enter a percentage above 0 and below 100.", timeout=WAIT)
-    assert not Trade.objects.filter(identity=identity).exists()
+    # as it is typed: the liquidity's error shows beside it, and there is no cost to show
+    field_errors = page.locator("#id_liquidity_errors")
+    expect(field_errors).to_have_text(bounds, timeout=WAIT)
+    expect(page.locator("#claim-subsidy")).to_have_text("enter a liquidity within bounds")
+    assert low > CREDIT
+    liquidity.fill("1")  # below the least
+    expect(field_errors).to_have_text(bounds, timeout=WAIT)
+
+    # submitted: every problem beside its own field
+    page.get_by_role("button", name="Publish claim").click()
+    expect(page.locator("#id_criteria_errors")).to_have_text(
+        "Resolution criteria are required: say exactly what makes this claim YES or NO.", timeout=WAIT
+    )
+    expect(page.locator("#id_resolve_by_errors")).to_have_text("The resolution date must not be before trading closes.")
+    expect(field_errors).to_have_text(bounds)
+    for name in ("criteria", "resolve_by", "liquidity"):  # each error sits in its field's block, under its input
+        block = page.locator(".field", has=page.locator(f"#id_{name}"))
+        expect(block.locator(f"#id_{name}_errors li")).to_have_count(1)
+        assert page.locator(f"#id_{name}").get_attribute("aria-describedby").startswith(f"id_{name}_errors")
+    expect(page.locator("#id_title_errors li")).to_have_count(0)
+    # what was typed is still there
+    expect(page.get_by_label("Title")).to_have_value("A claim without criteria?")
+    expect(page.get_by_label("Domain")).to_have_value("science")
+    for label, value in typed.items():
+        expect(page.get_by_label(label)).to_have_value(value)
+    expect(liquidity).to_have_value("1")
+    # and nothing was written or charged
+    assert not Claim.objects.exists()
     assert wallet_balance(identity) == GRANT
 
-    # the belief form: 0% is not a belief, and nothing is stored
-    beliefs = page.locator("#belief-form")
-    beliefs.get_by_label("Your probability of YES (%)").fill("0")
-    beliefs.get_by_role("button", name="State belief").click()
-    expect(beliefs).to_contain_text("Enter a percentage above 0 and below 100.", timeout=WAIT)
+
+def test_the_order_ticket_refuses_more_than_the_wallet_and_a_probability_of_150(open_page, domain):
+    claim = new_claim(factories.human(), domain)
+    identity = factories.human()
+    page = open_page(identity.user, f"/claims/{claim.pk}/")
+    allow_console(page, "status of 422")  # refused input is answered 4xx, which Chromium logs as failed loads
+    allow_console(page, "status of 409")
+    ticket = page.locator("#ticket")
+
+    # an amount above the wallet: the quote warns before, and placing it is refused with a clear message
+    ticket.get_by_label(AMOUNT_LABEL).fill("5000")
+    expect(ticket.locator(".quote-warning")).to_have_text(
+        "That is more than the 1,000 credits in your wallet: the order would be refused.", timeout=WAIT
+    )
+    ticket.get_by_role("button", name="Place order").click()
+    expect(ticket.locator(".alert-error")).to_have_text("Not enough credit in the account.", timeout=WAIT)
+    expect(ticket.get_by_label(AMOUNT_LABEL)).to_have_value("5000")  # kept, to correct
+
+    # a belief order at 150%: the error shows on the probability field
+    ticket.get_by_role("radio", name="Belief order").check()
+    ticket.get_by_label(PROBABILITY_LABEL).fill("150")
+    ticket.get_by_label(AMOUNT_LABEL).fill("5")
+    ticket.get_by_role("button", name="Place order").click()
+    expect(ticket.locator(".field-belief .errors")).to_have_text(PERCENTAGE_ERROR, timeout=WAIT)
+    expect(ticket.get_by_label(PROBABILITY_LABEL)).to_have_value("150")
+    expect(ticket.locator(".message-success")).to_have_count(0)
+
+    # nothing traded, nothing charged, the price unmoved
+    assert not Trade.objects.filter(identity=identity).exists()
+    assert wallet_balance(identity) == GRANT
+    assert Market.objects.get(claim=claim).price_yes == Decimal("0.5")
+    expect(page.locator("#claim-price")).to_have_text("50%")
+
+
+@pytest.mark.parametrize("probability", ["0", "100"])
+def test_the_belief_form_refuses_a_certainty(open_page, domain, probability):
+    claim = new_claim(factories.human(), domain)
+    identity = factories.human()
+    page = open_page(identity.user, f"/claims/{claim.pk}/")
+    allow_console(page, "status of 422")
+    form = page.locator("#belief-form")
+    form.get_by_label(PROBABILITY_LABEL).fill(probability)
+    form.get_by_label("Rationale (optional, public: shown with your belief)").fill("Certain.")
+    form.get_by_role("button", name="State belief").click()
+    expect(form.locator(".field-invalid .errors")).to_have_text(PERCENTAGE_ERROR, timeout=WAIT)
+    expect(form.get_by_label(PROBABILITY_LABEL)).to_have_value(probability)
+    expect(form.get_by_label("Rationale (optional, public: shown with your belief)")).to_have_value("Certain.")
     assert not Belief.objects.filter(identity=identity).exists()
-    assert User.objects.filter(pk=user.pk).exists()
+    expect(page.locator("#claim-beliefs")).to_contain_text("Nobody has stated a belief yet.")
+
+
+# --- Keyboard and phone -------------------------------------------------------------------------------
+
+
+def _tab_to(page, selector: str, limit: int = 80) -> int:
+    """Press Tab until the focus is on `selector`; the number of presses it took."""
+    for presses in range(1, limit + 1):
+        page.keyboard.press("Tab")
+        if page.evaluate(f"document.activeElement && document.activeElement.matches({selector!r})"):
+            return presses
+    raise AssertionError(f"{selector} never took the focus in {limit} presses of Tab")
+
+
+def test_an_order_and_a_belief_are_placed_with_the_keyboard_alone(open_page, domain):
+    claim = new_claim(factories.human(), domain)
+    identity = factories.human()
+    page = open_page(identity.user, f"/claims/{claim.pk}/")
+
+    # from the top of the page, Tab reaches the ticket; arrows pick a belief order
+    _tab_to(page, "#ticket input[name='order-kind']")
+    page.keyboard.press("ArrowRight")
+    expect(page.locator("#ticket").get_by_role("radio", name="Belief order")).to_be_checked()
+    page.keyboard.press("Tab")  # the fields a belief order does not use are hidden: the next is the amount
+    page.keyboard.type("10")
+    page.keyboard.press("Tab")
+    page.keyboard.type("80")
+    quote = _quote(page.locator("#ticket"))
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Place order"
+    page.keyboard.press("Enter")
+    expect(page.locator("#ticket .message-success")).to_contain_text("Bought", timeout=WAIT)
+    trade = Trade.objects.get(identity=identity)
+    assert (trade.belief, trade.cost + trade.fee) == (Decimal("0.8"), 10 * CREDIT)
+    assert quote == _quoted(trade, Decimal("0.5"))
+
+    # then a belief: Tab to the belief form, type, Space on its button
+    _tab_to(page, "#belief-form input[name='belief-probability']")
+    page.keyboard.type("75")
+    page.keyboard.press("Tab")
+    page.keyboard.type("The protocol is the original authors'.")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "State belief"
+    page.keyboard.press("Space")
+    expect(page.locator("#belief-form .message-success")).to_have_text(
+        "Your belief of 75% is recorded; the consensus now includes it.", timeout=WAIT
+    )
+    belief = Belief.objects.get(identity=identity)
+    assert (belief.probability, belief.rationale) == (Decimal("0.75"), "The protocol is the original authors'.")
+    expect(page.locator("#claim-beliefs")).to_contain_text("The protocol is the original authors'.", timeout=WAIT)
+
+
+PHONE = {"width": 390, "height": 844}
+
+
+def test_on_a_phone_the_claim_page_and_the_list_do_not_scroll_sideways(open_page, domain):
+    # given a claim with trades, beliefs and rationales, and a list of claims with long titles
+    author = factories.human()
+    long_title = "Will the registered replication of the ego-depletion effect report p < 0.05 before the deadline?"
+    claim = new_claim(author, domain)
+    Claim.objects.filter(pk=claim.pk).update(title=long_title)
+    for n, side in enumerate(["yes", "no", "yes"]):
+        buy(factories.human(), claim, side, credits=5 + n, key=f"phone:{n}")
+    thinker = factories.human()
+    state(thinker, claim, "0.35")
+    Belief.objects.filter(identity=thinker).update(
+        rationale="Preregistered: https://osf.io/registered-reports/replication-of-ego-depletion-2026/protocol-v3.pdf"
+    )
+    for _ in range(4):
+        new_claim(author, domain)
+    trader = factories.human()
+    buy(trader, claim, "yes", credits=3, key="phone:mine")
+
+    page = open_page(trader.user, None)
+    page.set_viewport_size(PHONE)
+    for path in (f"/claims/{claim.pk}/", "/", "/portfolio/", "/claims/new"):
+        response = page.goto(path)
+        assert response.status == 200, path
+        width = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+        assert width[0] <= width[1] == PHONE["width"], (path, width)
+    # and the ticket fits the screen, its quote included
+    page.goto(f"/claims/{claim.pk}/")
+    page.locator("#ticket").get_by_label(AMOUNT_LABEL).fill("2")
+    _quote(page.locator("#ticket"))
+    box = page.locator("#ticket").bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], box
+
+
+# --- An order placed while its quote is on the way ----------------------------------------------------
+
+
+def test_an_order_placed_right_after_typing_is_not_aborted_by_the_quote_its_click_asks_for(open_page, domain):
+    """Typing an amount and clicking "Place order" at once: the click's change event asks for a quote
+    250 ms later, while the order is still on its way (held here, as a slow server would). The quote must
+    neither abort the order (htmx logs `htmx:sendAbort` as a console error, and the order's answer is lost)
+    nor be aborted by it."""
+    claim = new_claim(factories.human(), domain)
+    identity = factories.human()
+    page = open_page(identity.user, f"/claims/{claim.pk}/")
+    _count_quotes(page)
+    held = []
+    page.route("**/trade/", lambda route: held.append(route))
+
+    ticket = page.locator("#ticket")
+    ticket.get_by_label(AMOUNT_LABEL).fill("10")
+    ticket.get_by_role("button", name="Place order").click()
+    _wait_in_page(page, "window.__quotes === 1")  # the quote came and went while the order waited
+    assert len(held) == 1
+    held[0].continue_()
+
+    expect(ticket.locator(".message-success")).to_contain_text("Bought", timeout=WAIT)
+    trade = Trade.objects.get(identity=identity)
+    expect(ticket.locator(".message-success")).to_have_text(_bought(trade))
+    assert trade.cost + trade.fee == 10 * CREDIT
+
+
+def test_an_order_placed_while_its_quote_is_on_the_way_does_not_abort_the_quote(open_page, domain):
+    claim = new_claim(factories.human(), domain)
+    identity = factories.human()
+    page = open_page(identity.user, f"/claims/{claim.pk}/")
+    held = []
+    page.route("**/quote/", lambda route: held.append(route))
+
+    ticket = page.locator("#ticket")
+    ticket.get_by_label(AMOUNT_LABEL).fill("10")
+    for _ in range(150):  # the typed amount's quote is on its way (held)
+        if held:
+            break
+        page.wait_for_timeout(100)
+    assert len(held) == 1
+    ticket.get_by_role("button", name="Place order").click()
+    expect(ticket.locator(".message-success")).to_contain_text("Bought", timeout=WAIT)
+    trade = Trade.objects.get(identity=identity)
+
+    # the late quote arrives after the ticket was replaced: it lands nowhere and changes nothing (the quote
+    # the click's change event asked for queued behind it, and found its form gone)
+    assert len(held) == 1
+    with page.expect_response(lambda response: response.url.endswith("/quote/"), timeout=WAIT) as late:
+        held[0].continue_()
+    assert late.value.status == 200
+    late.value.finished()
+    page.evaluate("new Promise((done) => setTimeout(done, 50))")  # htmx handles it in a task of its own
+    expect(ticket.locator(".message-success")).to_have_text(_bought(trade))
+    assert Trade.objects.filter(identity=identity).count() == 1

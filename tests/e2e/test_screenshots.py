@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-from apps.markets.models import Domain
+from apps.markets.models import Claim, Domain, Position, PricePoint, Trade
 from apps.markets.services import Order, claim_create, claim_publish, trade_place
+from apps.reputation.models import Belief
 from apps.reputation.services import belief_state, consensus_refresh
 from tests import factories
 from tests.reputation.conftest import fund
@@ -39,8 +40,36 @@ def _domain(slug: str) -> Domain:
     return Domain.objects.get_or_create(slug=slug, defaults={"name": slug.capitalize()})[0]
 
 
+def _person(name: str):
+    return factories.human(factories.verified_user(email=f"{name.lower()}@example.com", display_name=name))
+
+
+def _spread(claim, start, step: timedelta) -> None:
+    """Give the claim's history a realistic span: its publication at `start`, then each trade and belief
+    `step` after the one before, in the order they were made (the services stamp them all with now)."""
+    Claim.objects.filter(pk=claim.pk).update(created_at=start)
+    PricePoint.objects.filter(market__claim=claim, trade__isnull=True).update(created_at=start)
+    moments = sorted(
+        [("trade", t.pk, t.created_at) for t in Trade.objects.filter(market__claim=claim)]
+        + [("belief", b.pk, b.created_at) for b in Belief.objects.filter(claim=claim)],
+        key=lambda row: (row[2], row[1]),
+    )
+    for n, (kind, pk, _) in enumerate(moments, start=1):
+        at = start + n * step
+        if kind == "trade":
+            Trade.objects.filter(pk=pk).update(created_at=at)
+            PricePoint.objects.filter(trade_id=pk).update(created_at=at)
+        else:
+            Belief.objects.filter(pk=pk).update(created_at=at)
+    for position in Position.objects.filter(market__claim=claim):  # "traded 3 days ago" reads updated_at
+        last = Trade.objects.filter(market=position.market_id, identity=position.identity_id).latest("id")
+        Position.objects.filter(pk=position.pk).update(updated_at=last.created_at)
+
+
 def _market() -> list:
-    author = factories.human(factories.verified_user(email="ada@example.com", display_name="Ada"))
+    """The claims of the screenshots, built through the services: a claim traded by people and agents over
+    twelve days, with beliefs and their rationales; and eight claims across four domains."""
+    author = _person("Ada")
     fund(author, 2000)
     claims = []
     for slug, title in CLAIMS:
@@ -57,36 +86,45 @@ def _market() -> list:
         )
         claim_publish(claim=claim, actor=author)
         claims.append(claim)
-    people = [factories.human(factories.verified_user(display_name=name)) for name in ("Bo", "Cy", "Di", "Ed")]
-    owner = factories.verified_user(display_name="Fay")
-    bots = [factories.agent(owner, handle=h, model_name="m", provider="p") for h in ("base-rate-bot", "news-bot")]
-    for bot in bots:
+    bruno, chiara, dmitri, elena = (_person(name) for name in ("Bruno", "Chiara", "Dmitri", "Elena"))
+    owner = factories.verified_user(email="fay@example.com", display_name="Fay")
+    base_rate, news = (
+        factories.agent(owner, handle=h, model_name="m", provider="p") for h in ("base-rate-bot", "news-bot")
+    )
+    for bot in (base_rate, news):
         fund(bot, 200)
     main = claims[0]
     moves = [
-        (people[0], Order(kind="buy", side="yes", amount=25 * CREDIT), None),
-        (bots[0], Order(kind="belief", belief=Decimal("0.42"), amount=30 * CREDIT), None),
-        (people[1], Order(kind="buy", side="yes", amount=15 * CREDIT), None),
-        (bots[1], Order(kind="belief", belief=Decimal("0.66"), amount=20 * CREDIT), None),
-        (people[2], Order(kind="buy", side="no", amount=10 * CREDIT), None),
-        (people[3], Order(kind="buy", side="yes", amount=12 * CREDIT), None),
+        (bruno, Order(kind="buy", side="yes", amount=25 * CREDIT)),
+        (base_rate, Order(kind="belief", belief=Decimal("0.42"), amount=30 * CREDIT)),
+        (chiara, Order(kind="buy", side="yes", amount=15 * CREDIT)),
+        (dmitri, Order(kind="buy", side="no", amount=8 * CREDIT)),
+        (news, Order(kind="belief", belief=Decimal("0.66"), amount=20 * CREDIT)),
+        (dmitri, Order(kind="buy", side="no", amount=10 * CREDIT)),
+        (elena, Order(kind="buy", side="yes", amount=12 * CREDIT)),
+        (base_rate, Order(kind="belief", belief=Decimal("0.48"), amount=15 * CREDIT)),
+        (bruno, Order(kind="buy", side="yes", amount=6 * CREDIT)),
     ]
-    for i, (who, order, _) in enumerate(moves):
+    for i, (who, order) in enumerate(moves):
         trade_place(identity=who, claim=main, order=order, idempotency_key=f"shot:{i}")
-    belief_state(
-        identity=people[2],
-        claim=main,
-        probability="0.35",
-        rationale="The original effect was small and the replication is twice as large: I expect it to vanish.",
-        idempotency_key="shot:b1",
-    )
-    belief_state(
-        identity=people[1],
-        claim=main,
-        probability="0.7",
-        rationale="Preregistered, with the original authors' protocol.",
-        idempotency_key="shot:b2",
-    )
+        if i == 3:
+            belief_state(
+                identity=dmitri,
+                claim=main,
+                probability="0.35",
+                rationale="The original effect was small and the replication is twice as large: I expect it to vanish.",
+                idempotency_key="shot:b1",
+            )
+        if i == 6:
+            belief_state(
+                identity=chiara,
+                claim=main,
+                probability="0.7",
+                rationale="Preregistered, with the original authors' protocol and a manipulation check.",
+                idempotency_key="shot:b2",
+            )
+    _spread(main, timezone.now() - timedelta(days=12), timedelta(hours=26))
+    people = [bruno, chiara, dmitri, elena]
     for n, claim in enumerate(claims[1:], start=1):
         trade_place(
             identity=people[n % 4],
@@ -94,9 +132,17 @@ def _market() -> list:
             order=Order(kind="buy", side="yes" if n % 2 else "no", amount=(5 + 3 * n) * CREDIT),
             idempotency_key=f"shot:list:{n}",
         )
+        if n % 3 == 0:  # a source that disagrees with the market
+            belief_state(
+                identity=people[(n + 1) % 4],
+                claim=claim,
+                probability="0.2" if n % 2 else "0.8",
+                idempotency_key=f"shot:list:b{n}",
+            )
+        _spread(claim, timezone.now() - timedelta(days=n), timedelta(hours=6))
     for claim in claims:
         consensus_refresh(claim=claim)
-    return [main, people[0].user]
+    return [main, bruno.user]
 
 
 def _png_width(path: Path) -> int:

@@ -40,24 +40,34 @@ MARKER_LIMIT = 40  # a non-step series with more points than this is drawn as a 
 POINT_RADIUS_MIN, POINT_RADIUS_MAX = 3.0, 10.0
 FALLBACK_STROKE = "#5d6778"  # presentation-attribute colour, used only if the stylesheet is missing
 
+MINUTE = timedelta(minutes=1)
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 # Candidate tick intervals, smallest first: the first that yields at most MAX_X_TICKS ticks is used.
 # Months and years are (count, "month"/"year") pairs, stepped on the calendar.
+# No interval is more than 2.5 times the one before it, so a range with one tick too many for an
+# interval still gets at least two of the next, and mostly three or more (when 2-day ticks were
+# followed by weekly ones, a 12-day history got a single label).
 TICK_INTERVALS: tuple[timedelta | tuple[int, str], ...] = (
-    timedelta(minutes=1),
-    timedelta(minutes=5),
-    timedelta(minutes=15),
-    timedelta(minutes=30),
+    MINUTE,
+    2 * MINUTE,
+    5 * MINUTE,
+    10 * MINUTE,
+    15 * MINUTE,
+    30 * MINUTE,
     HOUR,
+    2 * HOUR,
     3 * HOUR,
     6 * HOUR,
     12 * HOUR,
     DAY,
     2 * DAY,
+    3 * DAY,
+    4 * DAY,
     7 * DAY,
     14 * DAY,
     (1, "month"),
+    (2, "month"),
     (3, "month"),
     (6, "month"),
     (1, "year"),
@@ -65,6 +75,7 @@ TICK_INTERVALS: tuple[timedelta | tuple[int, str], ...] = (
     (5, "year"),
     (10, "year"),
     (25, "year"),
+    (50, "year"),
     (100, "year"),
 )
 
@@ -206,7 +217,7 @@ def time_ticks(low: datetime, high: datetime) -> list[tuple[datetime, str]]:
     """Tick positions and labels for a time range, on the first interval (1 minute ... 100 years) that
     gives at most MAX_X_TICKS ticks: times of day within a day, then dates, months, years.
     `time_ticks(datetime(2026, 3, 1, 9, tzinfo=UTC), datetime(2026, 3, 1, 17, tzinfo=UTC))` ->
-    [(09:00, "09:00"), (12:00, "12:00"), (15:00, "15:00")] (hourly would be 9 ticks)."""
+    [(10:00, "10:00"), (12:00, "12:00"), (14:00, "14:00"), (16:00, "16:00")] (hourly would be 9 ticks)."""
     if high <= low:
         return []
     span = high - low

@@ -92,24 +92,37 @@ def _server(command: list[str], *, extra_env: dict[str, str], log_dir: Path, por
     port = free_port()
     prefix = f"credence-bench-{secrets.token_hex(4)}"
     env = {
-        **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings.production",
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(48),
         "DJANGO_SECURE_SSL_REDIRECT": "0",
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
-        "DATABASE_URL": database_url(),
-        "REDIS_URL": settings.CACHES["default"]["LOCATION"],
-        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
         "CACHE_KEY_PREFIX": prefix,
-        "LOG_LEVEL": "WARNING",
         **extra_env,
     }
-    env.pop("CELERY_RESULT_BACKEND", None)
-    log = log_dir / f"server-{port}.log"
     if port_flag == "bind":
         command = [*command, "--bind", f"127.0.0.1:{port}"]
     else:
         command = [*command, "--host", "127.0.0.1", "--port", str(port)]
+    with running_server(command, port=port, env=env, log=log_dir / f"server-{port}.log", cache_prefix=prefix) as server:
+        yield server
+
+
+@contextmanager
+def running_server(
+    command: list[str], *, port: int, env: dict[str, str], log: Path, cache_prefix: str = ""
+) -> Iterator[Server]:
+    """Run `command`, a server already told to listen on `port`, on this test run's database, Redis and
+    broker with `env` on top, its output in `log`. Yields once it answers /healthz (within 60 s, else a
+    RuntimeError with the log's tail, as when it exits first) and stops it afterwards."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "REDIS_URL": settings.CACHES["default"]["LOCATION"],
+        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+        "LOG_LEVEL": "WARNING",
+        **env,
+    }
+    env.pop("CELERY_RESULT_BACKEND", None)
     with log.open("wb") as out:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)  # noqa: S603
     try:
@@ -125,7 +138,7 @@ def _server(command: list[str], *, extra_env: dict[str, str], log_dir: Path, por
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the server did not answer within 60 s:\n{log.read_text()[-3000:]}")
             time.sleep(0.2)
-        yield Server(port=port, process=process, cache_prefix=prefix, log=log)
+        yield Server(port=port, process=process, cache_prefix=cache_prefix, log=log)
     finally:
         process.terminate()
         try:

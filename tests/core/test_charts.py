@@ -6,6 +6,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from html.parser import HTMLParser
 
+import pytest
+
 from apps.core.charts import (
     LINE_BOTTOM,
     LINE_TOP,
@@ -71,9 +73,11 @@ def test_out_of_range_probabilities_are_clamped_to_the_plot():
 
 
 def test_hour_ticks_under_a_day():
-    ticks = time_ticks(T0, T0 + 10 * HOUR)  # hourly would be 11 ticks: 3-hourly is the first with at most 5
-    assert [label for _, label in ticks] == ["09:00", "12:00", "15:00", "18:00"]
-    assert [t for t, _ in ticks] == [T0, T0 + 3 * HOUR, T0 + 6 * HOUR, T0 + 9 * HOUR]
+    ticks = time_ticks(T0, T0 + 10 * HOUR)  # hourly would be 11 ticks: 2-hourly is the first with at most 5
+    assert [label for _, label in ticks] == ["10:00", "12:00", "14:00", "16:00", "18:00"]
+    assert [t for t, _ in ticks] == [T0 + HOUR, T0 + 3 * HOUR, T0 + 5 * HOUR, T0 + 7 * HOUR, T0 + 9 * HOUR]
+    ticks = time_ticks(T0, T0 + 12 * HOUR)  # 2-hourly would be 6
+    assert [label for _, label in ticks] == ["09:00", "12:00", "15:00", "18:00", "21:00"]
 
 
 def test_hour_ticks_over_more_than_a_day_carry_the_date_and_midnight_names_the_day():
@@ -82,13 +86,37 @@ def test_hour_ticks_over_more_than_a_day_carry_the_date_and_midnight_names_the_d
 
 
 def test_week_ticks_fall_on_mondays():
-    ticks = time_ticks(T0, T0 + timedelta(days=19))
-    assert [label for _, label in ticks] == ["2 Mar", "9 Mar", "16 Mar"]
+    ticks = time_ticks(T0, T0 + timedelta(days=26))  # 4-daily would be 6 ticks
+    assert [label for _, label in ticks] == ["2 Mar", "9 Mar", "16 Mar", "23 Mar"]
+
+
+def x_labels(html: str) -> list[str]:
+    """The x axis's labels (the y axis's sit left of the plot, at x = 52)."""
+    return [label for x, _, label in tick_labels(html) if x != "52"]
+
+
+def history(days: int) -> str:
+    """A market's price history over `days`, from a Tuesday morning, a trade every six hours."""
+    start = T0 + timedelta(days=2)
+    points = [(start + n * 6 * HOUR, 0.5 + 0.01 * (n % 10)) for n in range(days * 4 + 1)]
+    return line_chart(series=[Series(name="Market price", css_class="series-market", points=points, step=True)])
+
+
+def test_a_twelve_day_history_is_labelled_every_three_days():
+    # 2-daily would be 6 ticks; weekly gave only Monday 9 Mar.
+    assert x_labels(history(12)) == ["6 Mar", "9 Mar", "12 Mar", "15 Mar"]
+
+
+@pytest.mark.parametrize("days", [5, 12, 40])
+def test_a_history_of_days_or_weeks_gets_three_to_eight_x_labels(days):
+    assert 3 <= len(x_labels(history(days))) <= 8
 
 
 def test_month_and_year_ticks():
     months = time_ticks(datetime(2026, 1, 15, tzinfo=UTC), datetime(2026, 9, 15, tzinfo=UTC))
-    assert [label for _, label in months] == ["Apr 2026", "Jul 2026"]
+    assert [label for _, label in months] == ["Mar 2026", "May 2026", "Jul 2026", "Sep 2026"]
+    quarters = time_ticks(datetime(2026, 1, 15, tzinfo=UTC), datetime(2027, 1, 15, tzinfo=UTC))
+    assert [label for _, label in quarters] == ["Apr 2026", "Jul 2026", "Oct 2026", "Jan 2027"]
     years = time_ticks(datetime(2020, 6, 1, tzinfo=UTC), datetime(2026, 6, 1, tzinfo=UTC))
     assert [label for _, label in years] == ["2022", "2024", "2026"]
 
@@ -146,9 +174,10 @@ def test_line_chart_axes_ticks_and_labels():
         ("52", "120", "50%"),
         ("52", "70", "75%"),
         ("52", "20", "100%"),
-        ("60", "240", "09:00"),
+        ("100", "240", "10:00"),
         ("180", "240", "12:00"),
-        ("300", "240", "15:00"),
+        ("260", "240", "14:00"),
+        ("340", "240", "16:00"),
         ("420", "240", "18:00"),
     ]
     assert (

@@ -393,7 +393,9 @@ def test_the_order_ticket_refuses_more_than_the_wallet_and_a_probability_of_150(
         "That is more than the 1,000 credits in your wallet: the order would be refused.", timeout=WAIT
     )
     ticket.get_by_role("button", name="Place order").click()
-    expect(ticket.locator(".alert-error")).to_have_text("Not enough credit in the account.", timeout=WAIT)
+    expect(ticket.locator(".alert-error")).to_have_text(
+        "This order needs 5,000 credits (cost 4,950.495049 + fee 49.504951); your wallet holds 1,000.", timeout=WAIT
+    )
     expect(ticket.get_by_label(AMOUNT_LABEL)).to_have_value("5000")  # kept, to correct
 
     # a belief order at 150%: the error shows on the probability field

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from tests.bench.harness import ROOT, Server, database_url, free_port, get
+from tests.bench.harness import ROOT, Server, database_url, free_port, running_server
 
 
 @contextmanager
@@ -31,41 +31,14 @@ def page_server(*, log_dir: Path, poll_ms: int = 100, port: int | None = None) -
         *["--workers", "1", "--lifespan", "off", "--no-access-log", "--log-level", "warning"],
     ]
     env = {
-        **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.realtime.settings",
-        "DATABASE_URL": database_url(),
-        "REDIS_URL": settings.CACHES["default"]["LOCATION"],
-        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
         # The test process signs the sessions it logs people in with: the server must verify them.
         "DJANGO_SECRET_KEY": settings.SECRET_KEY,
         "CREDENCE_REALTIME_POLL_MS": str(poll_ms),
-        "LOG_LEVEL": "WARNING",
     }
-    env.pop("CELERY_RESULT_BACKEND", None)
     log = log_dir / f"server-{port}-{uuid.uuid4().hex[:6]}.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)  # noqa: S603
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"the server exited ({process.returncode}):\n{log.read_text()[-3000:]}")
-            try:
-                if get(port, "/healthz")[0] == 200:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the server did not answer within 60 s:\n{log.read_text()[-3000:]}")
-            time.sleep(0.2)
-        yield Server(port=port, process=process, cache_prefix="", log=log)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+    with running_server(command, port=port, env=env, log=log) as server:
+        yield server
 
 
 @dataclass

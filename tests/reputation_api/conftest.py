@@ -88,13 +88,19 @@ def bot_token(bot):
     return factories.api_key(bot, scopes=["read", "trade"])
 
 
-def history(forecasts: dict, author, domain, resolver, *, outcome: str = "yes", claims: int = 1) -> list[Claim]:
-    """`claims` new claims in `domain`, on each of which every identity in `forecasts` ({identity:
-    probability}) states its probability while the price is 0.5; each then resolves `outcome` through the
-    real path (close, propose, finalize, settle, score)."""
+def history(
+    forecasts: dict, author, domain, resolver, *, outcome: str = "yes", claims: int = 1, title: str | None = None
+) -> list[Claim]:
+    """`claims` new claims in `domain` ("Will science claim 1 hold?", … or all `title`), on each of which
+    every identity in `forecasts` ({identity: probability}) states its probability while the price is 0.5;
+    each then resolves `outcome` through the real path (close, propose, finalize, settle, score). The web
+    pages' tests (tests/web/test_reputation_pages.py) build their histories with this too."""
     done = []
-    for _ in range(claims):
-        claim = new_claim(author, domain, liquidity=10 * CREDIT)
+    for n in range(claims):
+        # b = 10 credits (6.93 to open): the author's signup grant opens every claim a test builds.
+        claim = new_claim(
+            author, domain, title=title or f"Will {domain.slug} claim {n + 1} hold?", liquidity=10 * CREDIT
+        )
         for identity, probability in forecasts.items():
             state(identity, claim, probability, key=f"history:{claim.pk}:{identity.pk}")
         done.append(resolve(claim, outcome, resolver))

@@ -3,6 +3,7 @@ beliefs, my position, resolution), the order ticket (quotes that match the charg
 one trade per rendered form, refusals that change nothing), beliefs, proposals and challenges, live
 regions, visibility, CSRF, and a query count that does not grow with trades, beliefs or contributors."""
 
+import dataclasses
 import re
 from datetime import timedelta
 from decimal import Decimal
@@ -19,6 +20,7 @@ from apps.core.amounts import CREDIT, format_credits
 from apps.core.models import Event
 from apps.ledger.models import Entry, Transfer
 from apps.ledger.selectors import wallet_balance
+from apps.ledger.services import wallet_fund_agent
 from apps.markets import selectors
 from apps.markets.models import Claim, ClaimStatus, Domain, Position, Resolution, Trade
 from apps.markets.resolution import market_settle, resolution_finalize, resolution_propose
@@ -489,7 +491,12 @@ def test_without_javascript_preview_shows_the_page_with_the_quote_and_the_typed_
 
 REFUSALS = [
     # (case, ticket fields, status, message)
-    ("insufficient-credit", {"amount": "1000.5"}, 409, "Not enough credit in the account."),
+    (
+        "insufficient-credit",
+        {"amount": "1000.5"},
+        409,
+        "This order needs 1,000.5 credits (cost 990.594059 + fee 9.905941); your wallet holds 1,000.",
+    ),
     ("closed", {"amount": "10"}, 409, "This market is not open for trading."),
     ("limit", {"amount": "10", "limit_price": "52"}, 409, "The order would move the price past its limit."),
     ("nothing", {"kind": "belief", "belief": "50", "amount": "10"}, 409, "The order would trade no shares."),
@@ -525,6 +532,48 @@ def test_a_refused_order_shows_why_and_changes_nothing(
         quote = trader_client.post(url("claim-quote", claim), data, **HTMX)
         assert quote.status_code == status
         assert f'<p class="quote-error" role="alert">{message}</p>' in quote.content.decode()
+
+
+@pytest.mark.parametrize("htmx", [True, False])
+def test_an_order_beyond_the_wallet_says_what_it_needs_and_what_the_wallet_holds(
+    trader_client, stranger, claim, trader, htmx
+):
+    # given a trader who moved all but 5 credits to their agent
+    wallet_fund_agent(owner=stranger, agent=factories.agent(stranger), amount=GRANT - 5 * CREDIT, idempotency_key="k")
+    data = ticket(trader_client, claim, amount="12.345678")
+    before = written()
+    # when they order 12.345678 credits of YES
+    response = trader_client.post(url("claim-trade", claim), data, **(HTMX if htmx else {}))
+    # then the refusal says what the order needs, split as the quote splits it, and what the wallet holds
+    assert response.status_code == 409
+    message = "This order needs 12.345678 credits (cost 12.223443 + fee 0.122235); your wallet holds 5."
+    assert f'<div class="alert alert-error" role="alert"><p>{message}</p></div>' in response.content.decode()
+    quote = trader_client.post(url("claim-quote", claim), data, **HTMX).content.decode()
+    assert "<dt>Cost</dt><dd>12.223443 credits</dd>" in quote
+    assert "<dt>Fee</dt><dd>0.122235 credits</dd>" in quote
+    # and nothing was written: no trade, no transfer or entry, the balance as it was
+    assert written() == before
+    assert wallet_balance(trader) == 5 * CREDIT
+
+
+def test_a_refusal_for_credit_leaves_out_a_split_the_quote_no_longer_gives(
+    trader_client, stranger, claim, trader, monkeypatch
+):
+    # given a trader with 5 credits, and a market that another trade moves between the refusal and the quote
+    wallet_fund_agent(owner=stranger, agent=factories.agent(stranger), amount=GRANT - 5 * CREDIT, idempotency_key="k")
+    data = ticket(trader_client, claim, amount="12.345678")
+    quote = selectors.trade_quote
+
+    def moved(**kwargs):
+        fill = quote(**kwargs)
+        return dataclasses.replace(fill, cost=fill.cost - 1)
+
+    monkeypatch.setattr(selectors, "trade_quote", moved)
+    response = trader_client.post(url("claim-trade", claim), data, **HTMX)
+    # then the refusal gives the need and the holding the ledger refused, without a split that does not add up
+    assert response.status_code == 409
+    message = "This order needs 12.345678 credits; your wallet holds 5."
+    assert f'<div class="alert alert-error" role="alert"><p>{message}</p></div>' in response.content.decode()
 
 
 def test_the_quote_warns_when_the_order_costs_more_than_the_wallet_holds(trader_client, claim):

@@ -21,8 +21,7 @@ from apps.markets.models import Domain
 from apps.reputation import model, views
 from apps.reputation.models import ClaimRecord, Reliability
 from tests import factories
-from tests.markets_api.conftest import new_claim
-from tests.reputation.conftest import resolve, state
+from tests.reputation_api.conftest import history
 
 pytestmark = pytest.mark.django_db
 
@@ -32,19 +31,6 @@ EVIL_ESCAPED = "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; co"
 
 
 # --- Helpers ------------------------------------------------------------------------------------------
-
-
-def history(forecasts: dict, author, domain, resolver, *, outcome: str = "yes", claims: int = 1, title=None) -> list:
-    """`claims` new claims in `domain`, on each of which every identity in `forecasts` ({identity:
-    probability}) states its probability while the price is 0.5; each then resolves `outcome` through the
-    real path (close, propose, finalize, settle, score)."""
-    done = []
-    for n in range(claims):
-        claim = new_claim(author, domain, title=title or f"Will {domain.slug} claim {n + 1} hold?")
-        for identity, probability in forecasts.items():
-            state(identity, claim, probability, key=f"pages:{claim.pk}:{identity.pk}")
-        done.append(resolve(claim, outcome, resolver))
-    return done
 
 
 def cells(fragment: str) -> list[str]:

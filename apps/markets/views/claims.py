@@ -29,6 +29,7 @@ from apps.core.amounts import format_credits
 from apps.core.errors import ApplicationError, PermissionDenied
 from apps.identities.models import Identity
 from apps.ledger.selectors import wallet_balance
+from apps.ledger.services import InsufficientCredit
 from apps.markets import lmsr, selectors, services
 from apps.markets import resolution as resolution_services
 from apps.markets.forms import BeliefForm, ChallengeForm, ClaimFilterForm, OrderForm, ProposeForm
@@ -391,6 +392,26 @@ def _refusal(form, exc: ApplicationError) -> str:
     return exc.message
 
 
+def _order_refusal(claim: Claim, viewer: Identity, form: OrderForm, exc: ApplicationError) -> str:
+    """Why the ticket's order was refused. Short of credit: what the order needs and what the wallet
+    holds, in the quote's figures. Both come from the ledger's refusal, which read the balance under the
+    wallet's lock (a trade can overdraw only the wallet: escrow always covers the shares it owes), so
+    they are what was refused even if another trade or a payout has since changed them. The split into
+    cost and fee is the quote's, priced again now, and shown only when it still adds up to that need."""
+    detail = exc.detail if isinstance(exc, InsufficientCredit) and isinstance(exc.detail, dict) else {}
+    if "required" not in detail or "balance" not in detail:
+        return _refusal(form, exc)
+    needed, held = detail["required"], detail["balance"]
+    message = f"This order needs {format_credits(needed)} credits"
+    try:
+        fill = selectors.trade_quote(identity=viewer, claim=claim, order=form.order())
+    except ApplicationError:  # closed meanwhile: the need alone
+        fill = None
+    if fill is not None and fill.cost > 0 and fill.cost + fill.fee == needed:
+        message += f" (cost {format_credits(fill.cost)} + fee {format_credits(fill.fee)})"
+    return f"{message}; your wallet holds {format_credits(held)}."
+
+
 def _ticket_response(
     request: HttpRequest,
     claim: Claim,
@@ -424,7 +445,8 @@ def claim_trade(request: HttpRequest, claim_id: int) -> HttpResponse:
         )
     except ApplicationError as exc:
         # The bound form comes back with what was typed and its key: a corrected retry is still one trade.
-        return _ticket_response(request, claim, viewer, form, status=exc.status, error=_refusal(form, exc))
+        error = _order_refusal(claim, viewer, form, exc)
+        return _ticket_response(request, claim, viewer, form, status=exc.status, error=error)
     notice = _trade_notice(trade)
     if request.htmx:
         fresh = OrderForm(prefix="order", initial={"kind": form.cleaned_data["kind"], "side": trade.side})

@@ -1,9 +1,10 @@
 """The reputation pages: an identity's public page, the leaderboards and the platform's track record.
 
 Each view parses its input, calls the selectors the REST API calls (apps/reputation/api.py) and renders.
-The leaderboards and the track record are GET forms that work without JavaScript; with htmx the form
-and its results are swapped as one region (so field errors show beside their field) and the URL is
-pushed, so the filtered view can be bookmarked and the back button works.
+The leaderboards and the track record are GET forms that work without JavaScript; with htmx only the
+results region is swapped (the form stays, so a choice made while the last is in flight queues behind
+it; a refused filter is listed in that region) and the URL is pushed, so the filtered view can be
+bookmarked and the back button works.
 """
 
 from django import forms

@@ -422,6 +422,12 @@ def test_htmx_swaps_the_board_and_history_restores_the_page(ranked):
     assert 'hx-get="/leaderboards/" hx-target="#board" hx-swap="outerHTML" hx-push-url="true"' in full
     bad, bad_html = page("/leaderboards/", {"min_forecasts": "0"}, **HTMX)
     assert bad.status_code == 422 and bad_html.lstrip().startswith('<section id="board"')
+    # the answer swaps only the board (the form stays put), so the board lists what was refused
+    assert "<form" not in bad_html
+    errors = re.search(r'<div class="alert alert-error" role="alert">.*?</div>', bad_html, re.S).group(0)
+    assert re.findall(r"<li>(.*?)</li>", errors) == [
+        "At least this many resolved forecasts: Ensure this value is greater than or equal to 1."
+    ]
 
 
 def test_the_leaderboard_pages_by_rank(ranked, monkeypatch):

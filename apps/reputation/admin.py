@@ -1,10 +1,10 @@
-"""Moderators look at reputation here; only the services write it (scores and reliability follow from
-settled claims, the consensus from beliefs), so every page is read-only."""
+"""Moderators look at reputation here; only the services write it (scores, reliability and calibration
+follow from settled claims, the consensus from beliefs), so every page is read-only."""
 
 from django.contrib import admin
 
 from apps.core.admin import ReadOnlyAdmin
-from apps.reputation.models import Belief, ClaimRecord, Consensus, ExtremizingFit, Reliability, Score
+from apps.reputation.models import Belief, Calibration, ClaimRecord, Consensus, ExtremizingFit, Reliability, Score
 
 
 @admin.register(Belief)
@@ -41,6 +41,15 @@ class ReliabilityAdmin(ReadOnlyAdmin):
     list_select_related = ("identity", "domain")
     search_fields = ("identity__handle",)
     ordering = ("-weight",)
+
+
+@admin.register(Calibration)
+class CalibrationAdmin(ReadOnlyAdmin):
+    list_display = ("owner", "domain", "claims", "factor", "updated_at")
+    list_filter = ("domain",)
+    list_select_related = ("owner", "domain")
+    search_fields = ("owner__email",)
+    exclude = ("loglik",)  # thirty numbers, meaningful only to model.calibration_factor
 
 
 @admin.register(Consensus)

@@ -90,13 +90,18 @@ class ContributorOut(Schema):
     at: datetime
     weight: float = Field(description="Share of the consensus's weight, after the independence cap (all sum to 1).")
     raw_weight: float = Field(description="Weight from their reliability in the claim's domain alone.")
+    calibration: float = Field(
+        description="Their owner's calibration factor in the claim's domain: the consensus reads their belief as "
+        "sigmoid(calibration * logit(belief)); below 1 for a record that was surer than it was right."
+    )
+    read_as: DecimalStr = Field(description="Their belief as the consensus reads it, through the calibration factor.")
     pull: float = Field(description="The consensus minus the consensus without them.")
 
 
 class ConsensusOut(Schema):
     claim_id: int
     probability: DecimalStr | None = Field(description="null without contributors.")
-    pooled_logit: float | None = Field(description="Weighted mean log-odds, before extremizing.")
+    pooled_logit: float | None = Field(description="Weighted mean of recalibrated log-odds, before extremizing.")
     alpha: float = Field(description="The extremizing factor: probability = sigmoid(alpha * pooled_logit).")
     price_yes: DecimalStr | None = Field(description="The market price now; null for a draft.")
     contributors: int
@@ -280,6 +285,8 @@ def _consensus_out(claim: Claim, view: selectors.ConsensusView, *, top: int) -> 
                 "at": c.at,
                 "weight": c.weight,
                 "raw_weight": c.raw_weight,
+                "calibration": c.calibration,
+                "read_as": selectors.as_decimal(c.read_as),
                 "pull": c.pull,
             }
             for c in heaviest

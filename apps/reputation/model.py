@@ -16,6 +16,20 @@ domain A reaches domain B only through that shrinkage, and never counts twice.
 Weight is the posterior's lower bound (mean minus one standard deviation) when positive, plus a floor
 that is tiny for a new source and vanishes for a losing one: a new source gets almost no weight, a
 persistent loser decays toward zero, an established accurate source dominates.
+
+Calibration: the consensus reads each source's log-odds times a factor c learned from its owner's
+resolved record (c < 1 reads an overconfident source's 0.99 as less sure). The record is the
+log-likelihood of the owner's forecasts at each c of a fixed grid; each resolved claim adds the mean over
+the owner's identities that forecast it, once, so ten agents of one owner repeating one belief learn
+what one of them would, and a record dealt out across agents is learned whole. It is a sum, kept per
+(owner, domain) and per owner, O(grid) per claim, and exact. Per domain:
+
+    ln c ~ Normal(0, CALIBRATION_PRIOR_SD^2)                             the prior: calibrated
+    p(c | record) ~ prior(c) * L_elsewhere(c)^CALIBRATION_POWER * L_domain(c)
+
+with the other domains' record at CALIBRATION_POWER (a power prior; 1 counts it fully, as evidence about
+the same factor). c is the posterior's geometric mean. Skill and weight stay measured on the forecasts
+as stated.
 """
 
 import math
@@ -29,6 +43,9 @@ FLOOR_DECAY = 0.05  # nats: the floor shrinks by e for every FLOOR_DECAY of nega
 EXTREMIZE_MIN, EXTREMIZE_MAX = 1.0, 2.5  # the extremizing factor is fitted, then clipped to this
 EXTREMIZE_MIN_CLAIMS = 20  # resolved claims (with two or more sources) before fitting; 1.0 until then
 LOGIT_CLIP = 9.0  # |logit| of a belief is capped: p in [1.2e-4, 0.99988], so one certain voice cannot veto
+CALIBRATION_GRID = tuple(round(0.05 * 1.15**k, 4) for k in range(30))  # c from 0.05 to 2.87, 15% apart
+CALIBRATION_PRIOR_SD = 0.5  # sd of ln c: a factor of 1.65 either way is a one-sd surprise
+CALIBRATION_POWER = 1.0  # how much of the other domains' calibration record a domain takes in
 
 
 @dataclass(frozen=True)
@@ -74,6 +91,48 @@ def domain_posterior(domain: Stats, overall: Stats) -> Posterior:
     return _update(elsewhere.mean, TAU_DOMAIN**2 + elsewhere.sd**2, domain)
 
 
+Likelihoods = tuple[float, ...]  # a record's log-likelihood at each CALIBRATION_GRID point; () for none
+
+
+def calibration_loglik(probability: float, outcome: bool) -> Likelihoods:
+    """One forecast's log-likelihood at each grid factor c: ln P(outcome | sigmoid(c * logit(p)))."""
+    x = logit(probability) if outcome else -logit(probability)
+    return tuple(-math.log1p(math.exp(-c * x)) if c * x > -30 else c * x for c in CALIBRATION_GRID)
+
+
+def loglik_mean(records: list[Likelihoods]) -> Likelihoods:
+    """The mean of several forecasts' likelihoods on one claim: one owner's claim, counted once."""
+    return tuple(sum(values) / len(records) for values in zip(*records, strict=True))
+
+
+def loglik_plus(a: Likelihoods, b: Likelihoods) -> Likelihoods:
+    if not a or not b:
+        return tuple(a or b)
+    return tuple(x + y for x, y in zip(a, b, strict=True))
+
+
+def calibration_factor(domain: Likelihoods, overall: Likelihoods) -> float:
+    """The factor c for an owner's log-odds in one domain: the geometric mean of its posterior, from its
+    record in the domain and, at CALIBRATION_POWER, its record elsewhere (overall minus the domain's).
+    1.0 without a record."""
+    if not domain and not overall:
+        return 1.0
+    zero = (0.0,) * len(CALIBRATION_GRID)
+    own = domain or zero
+    elsewhere = tuple(o - d for o, d in zip(overall or zero, own, strict=True))
+    log_post = [
+        -(math.log(c) ** 2) / (2 * CALIBRATION_PRIOR_SD**2) + CALIBRATION_POWER * e + d
+        for c, e, d in zip(CALIBRATION_GRID, elsewhere, own, strict=True)
+    ]
+    top = max(log_post)
+    mass = [math.exp(v - top) for v in log_post]
+    return math.exp(sum(m * math.log(c) for m, c in zip(mass, CALIBRATION_GRID, strict=True)) / sum(mass))
+
+
+def recalibrated(probability: float, factor: float) -> float:
+    return sigmoid(factor * logit(probability))
+
+
 def logit(p: float) -> float:
     p = min(max(p, 1e-12), 1 - 1e-12)
     return max(-LOGIT_CLIP, min(LOGIT_CLIP, math.log(p / (1 - p))))
@@ -94,6 +153,11 @@ class Voice:
     cluster: int
     weight: float
     probability: float
+    calibration: float = 1.0  # its owner's factor on its log-odds
+
+    @property
+    def log_odds(self) -> float:
+        return self.calibration * logit(self.probability)
 
 
 def effective_weights(voices: list[Voice], combined: dict[int, float] | None = None) -> dict[int, float]:
@@ -119,12 +183,13 @@ def effective_weights(voices: list[Voice], combined: dict[int, float] | None = N
 def pooled_logit(
     voices: list[Voice], weights: dict[int, float] | None = None, combined: dict[int, float] | None = None
 ) -> float | None:
-    """Weighted mean of the voices' log-odds (weights normalised to sum to one); None without voices."""
+    """Weighted mean of the voices' recalibrated log-odds (weights normalised to sum to one); None without
+    voices."""
     weights = weights if weights is not None else effective_weights(voices, combined)
     total = sum(weights[v.identity_id] for v in voices)
     if not voices or total <= 0:
         return None
-    return sum(weights[v.identity_id] * logit(v.probability) for v in voices) / total
+    return sum(weights[v.identity_id] * v.log_odds for v in voices) / total
 
 
 def log_loss(logits_and_outcomes: list[tuple[float, bool]], alpha: float) -> float:

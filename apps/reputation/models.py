@@ -1,5 +1,6 @@
 """Beliefs, scores, reliability and the consensus. Every write goes through apps.reputation.services."""
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
@@ -92,6 +93,33 @@ class Reliability(models.Model):
 
     def __str__(self) -> str:
         return f"@{self.identity_id} in {self.domain_id or 'all'}: weight {self.weight:.4f}"
+
+
+class Calibration(models.Model):
+    """An owner's calibration record (per domain; domain null = overall): the log-likelihood of the
+    owner's forecasts at each factor of model.CALIBRATION_GRID, each resolved claim counted once (the
+    mean over the owner's identities that forecast it), kept current at each settlement. The owner is
+    the independence cluster: a person, or the person behind agents."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    domain = models.ForeignKey(Domain, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    claims = models.PositiveIntegerField(default=0)
+    loglik = models.JSONField(default=list, blank=True)
+    factor = models.FloatField(
+        default=1.0, help_text="model.calibration_factor of this record (and, per domain, the rest)."
+    )
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "domain"], name="reputation_one_calibration_per_domain"),
+            models.UniqueConstraint(
+                fields=["owner"], condition=Q(domain__isnull=True), name="reputation_one_overall_calibration"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"owner {self.owner_id} in {self.domain_id or 'all'}: factor {self.factor:.3f}"
 
 
 class Consensus(models.Model):

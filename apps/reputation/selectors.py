@@ -11,7 +11,7 @@ from django.db.models import Avg, Count, F, Max, OuterRef, Q, QuerySet, Subquery
 from apps.identities.models import Identity, IdentityKind
 from apps.markets.models import Claim, Position
 from apps.reputation import model
-from apps.reputation.models import Belief, ClaimRecord, Consensus, ExtremizingFit, Reliability, Score
+from apps.reputation.models import Belief, Calibration, ClaimRecord, Consensus, ExtremizingFit, Reliability, Score
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,11 @@ class Contributor:
     weight: float  # after the independence cap, normalised: the contributors' weights sum to 1
     raw_weight: float  # from reliability alone
     pull: float = 0.0  # consensus minus the consensus without this contributor
+    calibration: float = 1.0  # its owner's factor: the consensus reads it as sigmoid(calibration * logit(p))
+
+    @property
+    def read_as(self) -> float:
+        return model.recalibrated(self.probability, self.calibration)
 
 
 @dataclass
@@ -94,6 +99,15 @@ def reliability_weights(identity_ids: list[int], domain_id: int) -> dict[int, fl
     return {pk: model.domain_posterior(*pair).weight for pk, pair in reliability_stats(identity_ids, domain_id).items()}
 
 
+def calibration_factors(owner_ids: list[int], domain_id: int) -> dict[int, float]:
+    """Each owner's calibration factor in the domain, from its stored records (one query); 1.0 without one."""
+    records: dict[tuple[int, int | None], model.Likelihoods] = {}
+    rows = Calibration.objects.filter(owner_id__in=owner_ids).filter(Q(domain_id=domain_id) | Q(domain=None))
+    for owner, domain, loglik in rows.values_list("owner_id", "domain_id", "loglik"):
+        records[(owner, domain)] = tuple(loglik)
+    return {o: model.calibration_factor(records.get((o, domain_id), ()), records.get((o, None), ())) for o in owner_ids}
+
+
 def combined_weights(voices: list[model.Voice], stats: dict[int, tuple[model.Stats, model.Stats]]) -> dict[int, float]:
     """Each owner cluster's weight as one source holding all its members' records at once."""
     pooled: dict[int, tuple[model.Stats, model.Stats]] = {}
@@ -107,15 +121,17 @@ def combined_weights(voices: list[model.Voice], stats: dict[int, tuple[model.Sta
 def consensus_compute(
     claim: Claim, *, before: datetime | None = None, explain: bool = False, explain_top: int = 10
 ) -> ConsensusView:
-    """The consensus from scratch: O(contributors of this claim), four queries. `explain` adds the pull
+    """The consensus from scratch: O(contributors of this claim), five queries. `explain` adds the pull
     of the `explain_top` heaviest contributors (the consensus without each, recomputed: O(top x
     contributors) arithmetic, so a claim with thousands of voices stays cheap to explain)."""
     beliefs = latest_beliefs(claim, before=before)
     alpha = extremizing_alpha()
     stats = reliability_stats(list(beliefs), claim.domain_id) if beliefs else {}
+    clusters = {pk: cluster_of(identity) for pk, (_p, _source, _at, identity) in beliefs.items()}
+    factors = calibration_factors(sorted(set(clusters.values())), claim.domain_id) if beliefs else {}
     voices = [
-        model.Voice(pk, cluster_of(identity), model.domain_posterior(*stats[pk]).weight, probability)
-        for pk, (probability, _source, _at, identity) in beliefs.items()
+        model.Voice(pk, clusters[pk], model.domain_posterior(*stats[pk]).weight, probability, factors[clusters[pk]])
+        for pk, (probability, _source, _at, _identity) in beliefs.items()
     ]
     weights = model.effective_weights(voices, combined_weights(voices, stats))
     pooled = model.pooled_logit(voices, weights)
@@ -125,7 +141,9 @@ def consensus_compute(
     for voice in voices:
         _, source, at, identity = beliefs[voice.identity_id]
         share = weights[voice.identity_id] / total
-        contributors.append(Contributor(identity, voice.probability, source, at, share, voice.weight))
+        contributors.append(
+            Contributor(identity, voice.probability, source, at, share, voice.weight, calibration=voice.calibration)
+        )
     contributors.sort(key=lambda c: (-c.weight, c.identity.pk))
     if explain and probability is not None:
         for i, contributor in enumerate(contributors[:explain_top]):

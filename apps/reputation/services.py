@@ -20,7 +20,7 @@ from apps.ledger.services import IdempotencyConflict
 from apps.markets.models import Claim, ClaimStatus, Market, Outcome, Position, Trade
 from apps.markets.services import market_is_open
 from apps.reputation import model, selectors
-from apps.reputation.models import Belief, ClaimRecord, Consensus, ExtremizingFit, Reliability, Score
+from apps.reputation.models import Belief, Calibration, ClaimRecord, Consensus, ExtremizingFit, Reliability, Score
 
 PROBABILITY_QUANTUM = Decimal("0.000001")
 logger = logging.getLogger(__name__)
@@ -222,6 +222,8 @@ def claim_score(*, claim: Claim) -> ClaimRecord | None:
         )
     Score.objects.bulk_create(scores)
     _reliability_update(scores, domain_id=claim.domain_id, now=now)
+    clusters = {pk: selectors.cluster_of(identity) for pk, identity in identities.items()}
+    _calibration_update(scores, clusters, domain_id=claim.domain_id, now=now)
     record = ClaimRecord.objects.create(
         claim=claim,
         domain_id=claim.domain_id,
@@ -327,6 +329,39 @@ def _reliability_update(scores: list[Score], *, domain_id: int, now: datetime) -
         [r for r in rows.values() if id(r) not in new],
         ["n", "total", "total_sq", "skill_mean", "skill_sd", "weight", "updated_at"],
     )
+
+
+def _calibration_update(scores: list[Score], clusters: dict[int, int], *, domain_id: int, now: datetime) -> None:
+    """Fold the claim into each scored owner's calibration record once (the mean likelihood of the owner's
+    forecasts on it), in the domain and overall, then recompute the factor of every row of those owners
+    (the overall record is every domain's prior). Missing rows are inserted first, ignoring a conflict
+    with a settlement scoring the same owner at the same moment, then all are locked in id order. Three
+    queries, whatever the history."""
+    found: dict[int, list[model.Likelihoods]] = {}
+    for score in scores:
+        found.setdefault(clusters[score.identity_id], []).append(
+            model.calibration_loglik(float(score.probability), score.outcome)
+        )
+    owners = sorted(found)
+    Calibration.objects.bulk_create(
+        [Calibration(owner_id=o, domain_id=d, updated_at=now) for o in owners for d in (domain_id, None)],
+        ignore_conflicts=True,
+    )
+    rows = {
+        (r.owner_id, r.domain_id): r
+        for r in Calibration.objects.select_for_update().filter(owner_id__in=owners).order_by("pk")
+    }
+    for owner, records in found.items():
+        one = model.loglik_mean(records)
+        for key in ((owner, domain_id), (owner, None)):
+            row = rows[key]
+            row.claims += 1
+            row.loglik = list(model.loglik_plus(tuple(row.loglik), one))
+    for (owner, row_domain), row in rows.items():
+        overall = tuple(rows[(owner, None)].loglik)
+        row.factor = model.calibration_factor(overall if row_domain is None else tuple(row.loglik), overall)
+        row.updated_at = now
+    Calibration.objects.bulk_update(list(rows.values()), ["claims", "loglik", "factor", "updated_at"])
 
 
 def extremizing_refit(*, now: datetime | None = None) -> ExtremizingFit:

@@ -19,10 +19,11 @@ signals and outcomes.
 
 import math
 import random
+import statistics
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import timedelta
 from decimal import Decimal
 
@@ -40,7 +41,7 @@ from apps.markets.models import Claim, Domain, Outcome, Resolution
 from apps.markets.resolution import claims_close_due, market_settle, resolution_finalize, resolution_propose
 from apps.markets.services import NothingToTrade, Order, PriceLimitCrossed, claim_create, trade_place
 from apps.reputation import model, selectors, services
-from apps.reputation.models import ClaimRecord, ExtremizingFit, Reliability, Score
+from apps.reputation.models import Calibration, ClaimRecord, ExtremizingFit, Reliability, Score
 
 TRUTH_SD = 1.5  # spread of the claims' true log-odds: 95% of true probabilities fall in [0.05, 0.95]
 BELIEF_BOUNDS = (0.001, 0.999)  # what a simulated source ever reports
@@ -332,6 +333,9 @@ class Report:
     alpha: float
     alpha_claims: int
     roles: dict[str, int]
+    calibration_pairs: int = 0  # (owner, domain) pairs with enough resolved claims to compare
+    calibration_error: float | None = None  # median |ln(learned factor / ideal factor)| over them
+    calibration_error_without: float | None = None  # the same for a factor of 1 (no calibration)
     people: list[Source] = field(default_factory=list)
     results: list[ClaimResult] = field(default_factory=list)
 
@@ -574,7 +578,7 @@ def simulate(
             claim.refresh_from_db()
             view = selectors.consensus_compute(claim, before=claim.closes_at)
             voices = [
-                model.Voice(c.identity.pk, selectors.cluster_of(c.identity), c.raw_weight, c.probability)
+                model.Voice(c.identity.pk, selectors.cluster_of(c.identity), c.raw_weight, c.probability, c.calibration)
                 for c in view.contributors
             ]
             if index >= warm:
@@ -589,7 +593,9 @@ def simulate(
             _resolve(claim, outcome, resolver)
             record = ClaimRecord.objects.get(claim=claim)
             probabilities = [v.probability for v in voices]
-            equal = model.pooled_logit(voices, dict.fromkeys((v.identity_id for v in voices), 1.0))
+            # the beliefs as stated, equally weighted (no calibration, no extremizing): the plain pool
+            stated = [replace(v, calibration=1.0) for v in voices]
+            equal = model.pooled_logit(stated, dict.fromkeys((v.identity_id for v in voices), 1.0))
             reports = {}
             for v in voices:
                 source = source_of[v.identity_id]
@@ -738,6 +744,20 @@ def _report(*, tag, seed, people, names, run_domains, results, warm, checks, sec
     for d, name in enumerate(names):
         mine_d = [p for p in pairs if p[0] == d]
         by_domain[name] = spearman([p[1] for p in mine_d], [p[2] for p in mine_d])
+    # Learned calibration vs the ideal factor, calibrated_scale(sigma) / scale, over (owner, domain) pairs.
+    owner_of = {id(s): selectors.cluster_of(s.identities[0]) for s in people}
+    calibrations = {
+        (r.owner_id, r.domain_id): r
+        for r in Calibration.objects.filter(owner_id__in=set(owner_of.values()), domain__isnull=False)
+    }
+    learned_error, no_error = [], []
+    for source in people:
+        for d, domain in enumerate(run_domains):
+            row = calibrations.get((owner_of[id(source)], domain.pk))
+            if row is not None and row.claims >= MIN_FORECASTS_FOR_SPEARMAN:
+                ideal = calibrated_scale(source.sigma[d]) / source.scale[d]
+                learned_error.append(abs(math.log(row.factor / ideal)))
+                no_error.append(abs(math.log(ideal)))
     fit = ExtremizingFit.objects.order_by("-id").first()
     roles: dict[str, int] = {}
     for source in people:
@@ -767,6 +787,9 @@ def _report(*, tag, seed, people, names, run_domains, results, warm, checks, sec
         alpha=fit.alpha if fit else 1.0,
         alpha_claims=fit.claims if fit else 0,
         roles=roles,
+        calibration_pairs=len(learned_error),
+        calibration_error=statistics.median(learned_error) if learned_error else None,
+        calibration_error_without=statistics.median(no_error) if no_error else None,
         people=people,
         results=results,
     )
@@ -849,6 +872,9 @@ def report_lines(report: Report) -> list[str]:
         f"  learned skill_mean {_fmt(report.spearman_skill, 3)}, weight {_fmt(report.spearman_weight, 3)}; "
         "skill_mean by domain: "
         + ", ".join(f"{name} {_fmt(value, 3)}" for name, value in report.spearman_by_domain.items()),
+        f"Calibration vs the ideal factor (calibrated_scale(sigma) / scale), over {report.calibration_pairs} "
+        f"(owner, domain) pairs with >= {MIN_FORECASTS_FOR_SPEARMAN} resolved claims: median |ln(learned / ideal)| "
+        f"{_fmt(report.calibration_error, 3)}, against {_fmt(report.calibration_error_without, 3)} with no calibration",
         "",
         "Sybil swarms (one owner's agents sharing one belief), on the out-of-sample claims they forecast:",
     ]

@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 
 from apps.accounts.models import User
 from apps.markets.models import Domain
-from apps.reputation.models import Belief, ClaimRecord, Reliability, Score
+from apps.reputation.models import Belief, Calibration, ClaimRecord, Reliability, Score
 from tests import factories
 from tests.reputation.conftest import new_claim, resolve, state
 
@@ -19,6 +19,7 @@ PAGES = [
     "/admin/reputation/belief/",
     "/admin/reputation/score/",
     "/admin/reputation/reliability/",
+    "/admin/reputation/calibration/",
     "/admin/reputation/consensus/",
     "/admin/reputation/claimrecord/",
     "/admin/reputation/extremizingfit/",
@@ -65,3 +66,10 @@ def test_reputation_is_read_only_in_the_admin(moderator_client):
     assert response.status_code == 403
     row.refresh_from_db()
     assert row.n == 1
+    calibration = Calibration.objects.first()
+    before = (calibration.claims, calibration.factor, calibration.loglik)
+    assert moderator_client.get(f"/admin/reputation/calibration/{calibration.pk}/change/").status_code == 200
+    response = moderator_client.post(f"/admin/reputation/calibration/{calibration.pk}/change/", {"factor": 9})
+    assert response.status_code == 403
+    calibration.refresh_from_db()
+    assert (calibration.claims, calibration.factor, calibration.loglik) == before

@@ -13,7 +13,7 @@ from apps.identities.models import Identity, IdentityKind
 from apps.identities.services import identity_suspend
 from apps.markets.models import Position
 from apps.reputation import model, tasks
-from apps.reputation.models import Belief, Consensus, ExtremizingFit, Reliability
+from apps.reputation.models import Belief, Consensus, ExtremizingFit, Reliability, Score
 from apps.reputation.selectors import as_decimal, consensus_compute
 from apps.reputation.services import consensus_refresh, consensus_refresh_now
 from tests import factories
@@ -35,7 +35,8 @@ def consensus_by_hand(claim, *, without: int | None = None) -> dict:
     Belief, or its position's last_belief if that trade came later), weighted by the posterior of its
     Reliability statistics, the weights of one owner scaled to sum to the smaller of their best member's
     and the weight of their records added up (one source making all their forecasts), a weighted
-    mean of log-odds capped at +-LOGIT_CLIP, times the fitted alpha, through the logistic function."""
+    mean of log-odds capped at +-LOGIT_CLIP, each times its owner's calibration factor (recomputed from
+    the Score rows), times the fitted alpha, through the logistic function."""
     latest: dict[int, tuple[float, object]] = {}
     for belief in Belief.objects.filter(claim=claim).order_by("created_at", "id"):
         latest[belief.identity_id] = (float(belief.probability), belief.created_at)
@@ -76,7 +77,43 @@ def consensus_by_hand(claim, *, without: int | None = None) -> dict:
     def capped_logit(p: float) -> float:
         return max(-9.0, min(9.0, math.log(p / (1 - p))))
 
-    pooled = sum(weights[pk] * capped_logit(p) for pk, (p, _) in latest.items()) / sum(weights.values())
+    # Each owner's calibration factor, from the Score rows: per resolved claim, the mean over the owner's
+    # identities that forecast it of ln P(outcome | sigmoid(c * logit(p))), at every grid factor c; the
+    # posterior on the lognormal prior, with the other domains' claims at CALIBRATION_POWER; its
+    # geometric mean.
+    def likelihood(p: float, yes: bool, c: float) -> float:
+        return -math.log1p(math.exp(-c * (capped_logit(p) if yes else -capped_logit(p))))
+
+    claims_of: dict[int, dict[int, list]] = {}  # owner -> claim -> [(p, outcome, domain)]
+    everyone = Identity.objects.in_bulk()
+    for identity_id, claim_id, domain_id, p, yes in Score.objects.values_list(
+        "identity_id", "claim_id", "domain_id", "probability", "outcome"
+    ):
+        who = everyone[identity_id]
+        mine = claims_of.setdefault(who.user_id if who.kind == IdentityKind.HUMAN else who.owner_id, {})
+        mine.setdefault(claim_id, []).append((float(p), yes, domain_id))
+
+    def factor(o: int) -> float:
+        claims = claims_of.get(o, {})
+        if not claims:
+            return 1.0
+        post = []
+        for c in model.CALIBRATION_GRID:
+            here = elsewhere = 0.0
+            for rows in claims.values():
+                mean = sum(likelihood(p, yes, c) for p, yes, _ in rows) / len(rows)
+                if rows[0][2] == claim.domain_id:
+                    here += mean
+                else:
+                    elsewhere += mean
+            post.append(
+                -(math.log(c) ** 2) / (2 * model.CALIBRATION_PRIOR_SD**2) + model.CALIBRATION_POWER * elsewhere + here
+            )
+        mass = [math.exp(v - max(post)) for v in post]
+        return math.exp(sum(m * math.log(c) for m, c in zip(mass, model.CALIBRATION_GRID, strict=True)) / sum(mass))
+
+    factors = {pk: factor(owner[pk]) for pk in latest}
+    pooled = sum(weights[pk] * factors[pk] * capped_logit(p) for pk, (p, _) in latest.items()) / sum(weights.values())
     fit = ExtremizingFit.objects.order_by("-id").first()
     alpha = fit.alpha if fit else 1.0
     return {
@@ -85,6 +122,7 @@ def consensus_by_hand(claim, *, without: int | None = None) -> dict:
         "shares": {pk: w / sum(weights.values()) for pk, w in weights.items()},
         "owners": len(set(owner.values())),
         "alpha": alpha,
+        "factors": factors,
     }
 
 
@@ -139,6 +177,9 @@ def test_the_consensus_equals_a_recomputation_from_the_raw_rows(author, domain, 
     assert stored.probability == as_decimal(expected["probability"])
     assert stored.pooled_logit == pytest.approx(expected["pooled"], abs=1e-12)
     assert {c.identity.pk: c.weight for c in view.contributors} == pytest.approx(expected["shares"], abs=1e-12)
+    assert {c.identity.pk: c.calibration for c in view.contributors} == pytest.approx(expected["factors"], abs=1e-12)
+    # the history made the owners' factors differ from one another (else calibration went untested here)
+    assert len({round(f, 6) for f in expected["factors"].values()}) >= 3
     assert (stored.contributors, stored.owners, stored.humans, stored.agents) == (9, 6, 6, 3)
     assert expected["owners"] == 6
     assert suspended.pk not in expected["shares"]
@@ -180,7 +221,7 @@ def test_computing_the_consensus_takes_as_many_queries_for_twenty_contributors_a
     assert counts["small"][0] == 2
     assert counts["big"][0] == 20
     assert counts["small"][1:] == counts["big"][1:]
-    assert counts["small"][1] == 4
+    assert counts["small"][1] == 5  # beliefs, positions, alpha, reliability, calibration
 
 
 def test_trades_queue_one_refresh_that_brings_the_consensus_up_to_date(

@@ -3,6 +3,7 @@ nobody on VOID, only forecasts before closes_at, no credit for a stated belief, 
 that each scoring refreshes."""
 
 import contextlib
+import itertools
 import math
 import threading
 from decimal import Decimal
@@ -146,7 +147,7 @@ def test_the_sweep_scores_a_settled_claim_that_the_hook_missed_once(author, doma
     state(bob, claim, Decimal("0.2"))
     monkeypatch.setattr(hooks, "claim_settled", [])
     resolve(claim, "no", resolver)
-    assert reputation_rows() == {"scores": [], "reliability": [], "records": [], "fits": []}
+    assert reputation_rows() == {"scores": [], "reliability": [], "calibration": [], "records": [], "fits": []}
 
     # when the sweep runs, twice
     first = claims_score_due()
@@ -234,7 +235,7 @@ def test_a_void_claim_scores_nobody(author, domain, resolver):
 
     # then nobody was scored, no record, no reliability, no fit, no event
     assert (direct, swept) == (None, 0)
-    assert reputation_rows() == {"scores": [], "reliability": [], "records": [], "fits": []}
+    assert reputation_rows() == {"scores": [], "reliability": [], "calibration": [], "records": [], "fits": []}
     assert not Event.objects.filter(kind="claim.scored").exists()
 
 
@@ -249,7 +250,7 @@ def test_a_claim_voided_by_staff_scores_nobody(author, domain):
 
     # then nothing is scored, now or by the sweep
     assert claims_score_due() == 0
-    assert reputation_rows() == {"scores": [], "reliability": [], "records": [], "fits": []}
+    assert reputation_rows() == {"scores": [], "reliability": [], "calibration": [], "records": [], "fits": []}
 
 
 # --- only forecasts before closes_at ---------------------------------------------------------------------
@@ -331,19 +332,38 @@ def test_extremizing_is_one_until_twenty_claims_then_fitted_on_them(author, doma
         track({a: said, b: said}, author, domain, resolver, outcome=outcome)
         alphas.append(ExtremizingFit.objects.get().alpha)
 
-    # then alpha stays 1.0 for 19 claims; at the 20th it is the fitted factor, within its bounds
+    # then alpha stays 1.0 for 19 claims; at the 20th it is the factor minimising the log loss of the
+    # twenty pooled logits at close (found here by a plain search), within its bounds
     assert alphas[:19] == [1.0] * 19
     fit = ExtremizingFit.objects.get()
     assert fit.claims == 20
-    assert model.EXTREMIZE_MIN <= fit.alpha <= model.EXTREMIZE_MAX
-    assert fit.alpha == pytest.approx(math.log(0.7 / 0.3) / math.log(0.6 / 0.4), abs=1e-3)  # ~2.09: under-confident
+    rows = list(ClaimRecord.objects.order_by("claim_id").values_list("pooled_logit", "outcome"))
+    assert [o for _, o in rows] == [o == "yes" for o in outcomes]
 
-    # and the consensus of a new claim applies it
+    def loss(alpha: float) -> float:
+        return -sum(math.log(model.sigmoid(alpha * x if yes else -alpha * x)) for x, yes in rows)
+
+    best = min((1 + k / 10_000 for k in range(15_001)), key=loss)
+    assert fit.alpha == pytest.approx(best, abs=1e-3)
+    assert model.EXTREMIZE_MIN < fit.alpha < model.EXTREMIZE_MAX
+    # and the calibration learned from the same record (0.6 that comes true 70% of the time is
+    # under-confident) reads later forecasts as surer: the logits at close grow, and calibration and
+    # extremizing together approach the factor that makes 0.6 read as 0.7, ln(0.7/0.3) / ln(0.6/0.4) ~ 2.09
+    factors = [abs(x) / math.log(1.5) for x, _ in rows]
+    assert factors[0] == pytest.approx(1.0, abs=1e-12)
+    assert all(later > earlier for earlier, later in itertools.pairwise(factors[:7]))  # the first 7 came true
+    assert 1.3 < factors[-1] * fit.alpha < 2.3
+
+    # and the consensus of a new claim applies both
     claim = new_claim(author, domain)
     state(a, claim, Decimal("0.6"))
     view = consensus_compute(claim)
+    (contributor,) = view.contributors
     assert view.alpha == fit.alpha
-    assert view.probability == pytest.approx(model.sigmoid(fit.alpha * math.log(1.5)), abs=1e-12)
+    assert contributor.calibration > 1
+    assert view.probability == pytest.approx(
+        model.sigmoid(fit.alpha * contributor.calibration * math.log(1.5)), abs=1e-12
+    )
     assert Consensus.objects.get(claim=claim).probability == as_decimal(view.probability)
 
 
@@ -367,5 +387,5 @@ def test_an_unscored_closed_claim_is_not_due(author, domain):
     # then neither the sweep nor claim_score scores it
     assert claims_score_due() == 0
     assert claim_score(claim=claim) is None
-    assert reputation_rows() == {"scores": [], "reliability": [], "records": [], "fits": []}
+    assert reputation_rows() == {"scores": [], "reliability": [], "calibration": [], "records": [], "fits": []}
     assert Belief.objects.count() == 1

@@ -186,6 +186,7 @@ def test_the_command_prints_the_report():
         "unweighted mean of the latest beliefs",
         "best single source",
         "Reliability vs hidden skill, Spearman",
+        "Calibration vs the ideal factor",
         "Sybil swarms",
         "Targets (expected Brier): consensus beats the market price: ",
         "Also measured: consensus beats each domain's most skilled source",

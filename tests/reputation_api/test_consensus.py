@@ -8,7 +8,9 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from apps.markets.models import Position
+from apps.reputation import model
 from apps.reputation.models import ClaimRecord, Consensus
+from apps.reputation.selectors import as_decimal, calibration_factors
 from tests import factories
 from tests.reputation_api.conftest import bearer, buy, iso, new_claim, resolve, signed_in, state
 
@@ -80,10 +82,31 @@ def test_the_consensus_explains_each_contributors_weight_and_pull(claim, alice, 
             "at": iso(stated.created_at),
             "weight": pytest.approx(share, rel=1e-12),
             "raw_weight": pytest.approx(0.002, rel=1e-12),
+            "calibration": 1.0,  # no resolved record yet
+            "read_as": belief,
             "pull": pytest.approx(probability - without[identity], rel=1e-9),
         }
         for identity, kind, owner, belief, share, stated in rows
     ]
+
+
+def test_a_contributor_with_an_overconfident_record_is_read_as_less_sure(author, domain, resolver):
+    # given a person who said 0.9 on four resolved claims, of which two came true
+    person = factories.human()
+    for n, outcome in enumerate(["yes", "no", "yes", "no"]):
+        earlier = new_claim(author, domain)
+        state(person, earlier, "0.9", key=f"earlier-{n}")
+        resolve(earlier, outcome, resolver)
+    claim = new_claim(author, domain)
+    state(person, claim, "0.9")
+
+    (contributor,) = _consensus(claim).json()["top_contributors"]
+
+    factor = calibration_factors([person.user_id], domain.pk)[person.user_id]
+    assert factor < 0.8
+    assert contributor["calibration"] == pytest.approx(factor, rel=1e-12)
+    assert contributor["read_as"] == str(as_decimal(model.recalibrated(0.9, factor)))
+    assert float(contributor["read_as"]) < 0.85
 
 
 def test_top_limits_the_explanation_not_the_counts(claim, alice, bot):
@@ -114,6 +137,8 @@ def test_a_trade_counts_as_its_traders_belief(claim):
             "at": iso(position.updated_at),
             "weight": 1.0,
             "raw_weight": pytest.approx(0.002, rel=1e-12),
+            "calibration": 1.0,
+            "read_as": "0.547133",
             "pull": pytest.approx(0.047133, abs=1e-9),  # alone, against nobody's 0.5
         }
     ]
@@ -162,15 +187,15 @@ def test_the_consensus_is_a_fixed_number_of_queries_however_many_contributors(cl
 
     state(factories.agent(alice_user, handle="first-bot"), claim, "0.6")
     # the claim; its record (none: not scored); latest beliefs, positions; the extremizing fit; the weights;
-    # the agents' owners
-    assert read() == (1, 7)
+    # the owners' calibration; the agents' owners
+    assert read() == (1, 8)
     owner = factories.verified_user()
     for n in range(8):
         state(factories.human(), claim, f"0.{n + 1}")
         state(factories.agent(owner, handle=f"bot-{n}"), claim, f"0.{n + 1}5")
     for n in range(3):
         buy(factories.human(), claim, "no" if n % 2 else "yes", credits=2, key=f"trade-{n}")
-    assert read() == (20, 7)
+    assert read() == (20, 8)
 
 
 # --- beside the price -----------------------------------------------------------------------------------

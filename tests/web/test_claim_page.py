@@ -25,9 +25,12 @@ from apps.markets import selectors
 from apps.markets.models import Claim, ClaimStatus, Domain, Position, Resolution, Trade
 from apps.markets.resolution import market_settle, resolution_finalize, resolution_propose
 from apps.markets.services import Order, claim_clarify, claim_create, trade_place
+from apps.reputation.model import recalibrated
 from apps.reputation.models import Belief
+from apps.reputation.selectors import calibration_factors
 from apps.reputation.services import belief_state
 from tests import factories
+from tests.reputation.conftest import track
 from tests.web.conftest import HTMX, hidden_value
 
 pytestmark = pytest.mark.django_db
@@ -164,6 +167,30 @@ def test_price_and_consensus_side_by_side_with_who_pulls_it(client, claim, trade
     # Belief, weight, pull: each pulls the consensus 30 points toward itself.
     assert sorted(rows) == [("20%", "50%", "\N{MINUS SIGN}30.0 pts"), ("80%", "50%", "+30.0 pts")]
     assert f'href="{reverse("identity-detail", args=[trader.handle])}">@{trader.handle}</a>' in html
+
+
+def test_a_source_with_an_overconfident_record_is_shown_as_the_consensus_reads_it(client, claim, trader):
+    # given a person who said 0.9 on four resolved claims in the claim's domain, two of which came true
+    seer = factories.human()
+    author, resolver = factories.human(), factories.human()
+    for outcome in ["yes", "no", "yes", "no"]:
+        track({seer: Decimal("0.9")}, author, claim.domain, resolver, outcome=outcome)
+    belief_state(identity=seer, claim=claim, probability="0.9", idempotency_key="seer")
+    belief_state(identity=trader, claim=claim, probability="0.3", idempotency_key="fresh")
+
+    html = client.get(url("claim-detail", claim)).content.decode()
+
+    # then the seer's 90% shows what the consensus reads it as, through the owner's calibration; the
+    # newcomer's belief (no record: factor 1) shows alone
+    factor = calibration_factors([seer.user_id], claim.domain_id)[seer.user_id]
+    read = recalibrated(0.9, factor)
+    assert factor < 0.8 and read < 0.85
+    table = re.search(r'<table class="table contributors">.*?</table>', html, re.S).group(0)
+    notes = re.findall(
+        r'<td class="num">([\d.]+%)(?:<div class="muted small read-as">read as ([\d.]+%)</div>)?</td>', table
+    )
+    beliefs = [note for n, note in enumerate(notes) if n % 2 == 0]  # belief, then weight, in each row
+    assert sorted(beliefs) == [("30%", ""), ("90%", f"{Decimal(str(read)) * 100:.1f}%")]
 
 
 def test_the_gap_between_market_and_consensus_is_stated(client, claim, trader):
@@ -886,6 +913,6 @@ def test_the_query_count_does_not_grow_with_trades_beliefs_or_contributors(trade
     many = _page_queries(trader_client, claim)
     assert few == many
     # Session, user, identity and wallet balance (navigation); the claim and its clarifications; the
-    # consensus (record, beliefs, positions, extremizing fit, reliabilities, agents' owners); the prices;
-    # my position, wallet and fees; the trades; the beliefs; the live cursor.
-    assert many == 19
+    # consensus (record, beliefs, positions, extremizing fit, reliabilities, owners' calibration, agents'
+    # owners); the prices; my position, wallet and fees; the trades; the beliefs; the live cursor.
+    assert many == 20

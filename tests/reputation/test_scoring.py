@@ -18,7 +18,15 @@ from apps.markets.models import Claim, Market, Position
 from apps.markets.resolution import claim_void, market_settle
 from apps.markets.services import implied_belief
 from apps.reputation import model, tasks
-from apps.reputation.models import Belief, ClaimRecord, Consensus, ExtremizingFit, Reliability, Score
+from apps.reputation.models import (
+    Belief,
+    Calibration,
+    ClaimRecord,
+    Consensus,
+    ExtremizingFit,
+    Reliability,
+    Score,
+)
 from apps.reputation.selectors import as_decimal, consensus_compute
 from apps.reputation.services import claim_score, claims_score_due, consensus_refresh, extremizing_refit
 from tests import factories
@@ -216,6 +224,41 @@ def test_two_claims_scored_at_once_both_score_a_shared_newcomer(domain, monkeypa
     # then both succeed and the newcomer has two observations (today: IntegrityError in one thread)
     assert [r for r in results if isinstance(r, Exception)] == []
     assert Reliability.objects.get(identity=newcomer, domain=None).n == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_claims_scored_at_once_by_two_agents_of_a_new_owner_both_fold_into_the_owners_record(
+    domain, monkeypatch, queued
+):
+    # given a new owner whose two agents each stated a belief on a different claim, both due for the sweep
+    owner = factories.verified_user()
+    agents = [factories.agent(owner, handle=f"twin-bot-{i}") for i in range(2)]
+    monkeypatch.setattr(hooks, "claim_settled", [])
+    claims = []
+    for i, agent in enumerate(agents):
+        claim = new_claim(factories.human(), domain)
+        state(agent, claim, Decimal("0.7"), key=f"a{i}")
+        claims.append(resolve(claim, "yes", factories.human()))
+
+    # when both are scored at the same moment, each inserting the owner's first calibration rows (no
+    # identity lock orders them: the agents differ)
+    barrier = threading.Barrier(2, timeout=5)
+    real_bulk_create = Calibration.objects.bulk_create
+
+    def bulk_create_together(rows, *args, **kwargs):
+        with contextlib.suppress(threading.BrokenBarrierError):
+            barrier.wait()
+        return real_bulk_create(rows, *args, **kwargs)
+
+    monkeypatch.setattr(Calibration.objects, "bulk_create", bulk_create_together)
+    results = race(2, lambda i: claim_score(claim=claims[i]).pk)
+
+    # then both succeed, and the owner's record holds both claims, once each
+    assert [r for r in results if isinstance(r, Exception)] == []
+    rows = {r.domain_id: r for r in Calibration.objects.filter(owner=owner)}
+    assert {d: r.claims for d, r in rows.items()} == {domain.pk: 2, None: 2}
+    one = model.calibration_loglik(0.7, True)
+    assert rows[None].loglik == pytest.approx([2 * x for x in one], rel=1e-12)
 
 
 # --- VOID -----------------------------------------------------------------------------------------------

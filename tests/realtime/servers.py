@@ -3,6 +3,7 @@ Celery worker, both on this test run's database, so a change made in one process
 attached to another exactly as in production (they share only the database and Redis)."""
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -105,3 +106,23 @@ def celery_worker(*, log_dir: Path, include: list[str] = ()) -> Iterator[Worker]
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=10)
+
+
+def receive(ws, n: int, timeout: float = 5.0) -> list[dict]:
+    """Up to `n` JSON frames from a socket, within `timeout` seconds in all."""
+    messages, deadline = [], time.monotonic() + timeout
+    while len(messages) < n and time.monotonic() < deadline:
+        try:
+            messages.append(json.loads(ws.recv(timeout=max(deadline - time.monotonic(), 0.01))))
+        except TimeoutError:
+            break
+    return messages
+
+
+def quiet(ws, seconds: float = 0.6) -> bool:
+    """True when the socket receives nothing for `seconds`."""
+    try:
+        ws.recv(timeout=seconds)
+    except TimeoutError:
+        return True
+    return False

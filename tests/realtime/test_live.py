@@ -2,7 +2,6 @@
 for another web process or a Celery worker: they share only the database) reaches a browser's WebSocket
 from the outbox; a reconnect resumes after the last id seen, with nothing lost and nothing twice."""
 
-import json
 import time
 
 import pytest
@@ -14,6 +13,7 @@ from apps.markets.models import Domain
 from apps.reputation.services import belief_state
 from tests import factories
 from tests.bench.harness import asgi_server
+from tests.realtime.servers import quiet, receive
 from tests.reputation.conftest import buy, new_claim
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
@@ -29,24 +29,6 @@ def _socket(server, claim_id: int, after: int | None = None):
     query = f"?after={after}" if after is not None else ""
     origin = f"http://127.0.0.1:{server.port}"
     return connect(f"ws://127.0.0.1:{server.port}/ws/claims/{claim_id}/{query}", origin=origin, open_timeout=10)
-
-
-def _receive(ws, n: int, timeout: float = 5.0) -> list[dict]:
-    messages, deadline = [], time.monotonic() + timeout
-    while len(messages) < n and time.monotonic() < deadline:
-        try:
-            messages.append(json.loads(ws.recv(timeout=max(deadline - time.monotonic(), 0.01))))
-        except TimeoutError:
-            break
-    return messages
-
-
-def _quiet(ws, seconds: float = 0.6) -> bool:
-    try:
-        ws.recv(timeout=seconds)
-    except TimeoutError:
-        return True
-    return False
 
 
 @pytest.fixture
@@ -65,7 +47,7 @@ def test_a_trade_reaches_an_open_page_and_a_reconnect_resumes_without_loss_or_re
         time.sleep(0.3)  # the relay starts with the first follower
         # when someone trades on the claim (another process, as far as the server can tell)
         trade = buy(trader, claim, "yes", credits=3, key="live-1")
-        received = _receive(ws, 2)
+        received = receive(ws, 2)
         # then the page hears of it, in outbox order, within moments
         expected = list(
             Event.objects.filter(subject=f"claim:{claim.pk}", kind__in=["trade.placed", "market.price_changed"])
@@ -75,7 +57,7 @@ def test_a_trade_reaches_an_open_page_and_a_reconnect_resumes_without_loss_or_re
         assert [(m["id"], m["kind"]) for m in received] == expected
         assert received[0]["payload"]["trade"] == trade.pk
         last_seen = received[-1]["id"]
-        assert _quiet(ws)  # and nothing else, nothing twice
+        assert quiet(ws)  # and nothing else, nothing twice
 
     # when the page is away while a belief and another trade happen, then comes back
     belief_state(identity=thinker, claim=claim, probability="0.7", idempotency_key="live-2")
@@ -86,10 +68,10 @@ def test_a_trade_reaches_an_open_page_and_a_reconnect_resumes_without_loss_or_re
     assert len(missed) == 4  # consensus.updated, belief.stated, trade.placed, market.price_changed
     with _socket(server, claim.pk, after=last_seen) as ws:
         # then it gets exactly what it missed, in order, then live events as before
-        assert [m["id"] for m in _receive(ws, 4)] == missed
-        assert _quiet(ws)
+        assert [m["id"] for m in receive(ws, 4)] == missed
+        assert quiet(ws)
         buy(trader, claim, "yes", credits=1, key="live-4")
-        live = _receive(ws, 2)
+        live = receive(ws, 2)
         assert [m["kind"] for m in live] == ["trade.placed", "market.price_changed"]
         assert live[0]["id"] > missed[-1]
 

@@ -2,7 +2,6 @@
 another process (this test process, as far as the server can tell) reach the right sockets, a reconnect
 resumes with exactly what was missed, and nothing reaches a socket it is not for."""
 
-import json
 import time
 
 import pytest
@@ -16,7 +15,7 @@ from apps.realtime.consumers import MAX_CLAIMS
 from apps.realtime.models import Notification
 from apps.realtime.services import notification_mark_read
 from tests import factories
-from tests.realtime.servers import page_server
+from tests.realtime.servers import page_server, quiet, receive
 from tests.reputation.conftest import buy, new_claim, resolve
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(180)]
@@ -38,24 +37,6 @@ def _session(user) -> str:
     client = Client()
     client.force_login(user)
     return client.cookies["sessionid"].value
-
-
-def _receive(ws, n: int, timeout: float = 5.0) -> list[dict]:
-    messages, deadline = [], time.monotonic() + timeout
-    while len(messages) < n and time.monotonic() < deadline:
-        try:
-            messages.append(json.loads(ws.recv(timeout=max(deadline - time.monotonic(), 0.01))))
-        except TimeoutError:
-            break
-    return messages
-
-
-def _quiet(ws, seconds: float = 0.6) -> bool:
-    try:
-        ws.recv(timeout=seconds)
-    except TimeoutError:
-        return True
-    return False
 
 
 def _closed_with(ws) -> int:
@@ -81,7 +62,7 @@ def test_one_socket_follows_two_claims_and_resumes_with_exactly_what_it_missed(s
         buy(trader, first, "yes", credits=2, key="s-1")
         buy(trader, other, "yes", credits=2, key="s-2")
         buy(trader, second, "no", credits=1, key="s-3")
-        received = _receive(ws, 4)
+        received = receive(ws, 4)
         # then the socket hears the two followed claims' events, in outbox order, and not the third's
         expected = sorted(_ids(first, start) + _ids(second, start))
         assert len(expected) == 4
@@ -92,7 +73,7 @@ def test_one_socket_follows_two_claims_and_resumes_with_exactly_what_it_missed(s
             (f"claim:{second.pk}", "trade.placed"),
             (f"claim:{second.pk}", "market.price_changed"),
         ]
-        assert _quiet(ws)
+        assert quiet(ws)
         last_seen = received[-1]["id"]
 
     # when the page is away while both claims and the third move, then reconnects after the last id it saw
@@ -103,12 +84,12 @@ def test_one_socket_follows_two_claims_and_resumes_with_exactly_what_it_missed(s
     assert len(missed) == 4
     with _socket(server, f"/ws/claims/?ids={second.pk},{first.pk}&after={last_seen}") as ws:
         # then it gets exactly the missed events of its claims, once each, in order; then live ones
-        assert [m["id"] for m in _receive(ws, 4)] == missed
-        assert _quiet(ws)
+        assert [m["id"] for m in receive(ws, 4)] == missed
+        assert quiet(ws)
         buy(trader, first, "yes", credits=1, key="s-7")
-        live = _receive(ws, 2)
+        live = receive(ws, 2)
         assert [m["id"] for m in live] == _ids(first, missed[-1])
-        assert _quiet(ws)
+        assert quiet(ws)
 
 
 def test_a_replay_longer_than_one_batch_is_sent_whole(server, domain, author):
@@ -117,9 +98,9 @@ def test_a_replay_longer_than_one_batch_is_sent_whole(server, domain, author):
     for n in range(620):  # more than one replay batch (500)
         event_emit(kind="test.tick", subject=f"claim:{claim.pk}", payload={"n": n})
     with _socket(server, f"/ws/claims/?ids={claim.pk}&after={start}") as ws:
-        received = _receive(ws, 620, timeout=20)
+        received = receive(ws, 620, timeout=20)
         assert [m["payload"]["n"] for m in received] == list(range(620))
-        extra = _receive(ws, 5, timeout=1)
+        extra = receive(ws, 5, timeout=1)
         assert extra == []
 
 
@@ -134,7 +115,7 @@ def test_a_claim_the_visitor_may_not_see_refuses_the_whole_socket(server, domain
         assert _closed_with(ws) == 4404
     # the draft's author may follow it
     with _socket(server, f"/ws/claims/?ids={public.pk},{draft.pk}", cookie=_session(author.user)) as ws:
-        assert _quiet(ws)
+        assert quiet(ws)
 
 
 @pytest.mark.parametrize(
@@ -161,12 +142,12 @@ def test_each_person_hears_only_their_own_notifications(server, domain):
         _socket(server, "/ws/me/", cookie=_session(bob.user)) as bob_ws,
     ):
         # then each first hears the unread count and where their stream stands
-        assert _receive(alice_ws, 1) == [{"kind": "hello", "unread": 0, "cursor": 0}]
-        assert _receive(bob_ws, 1) == [{"kind": "hello", "unread": 0, "cursor": 0}]
+        assert receive(alice_ws, 1) == [{"kind": "hello", "unread": 0, "cursor": 0}]
+        assert receive(bob_ws, 1) == [{"kind": "hello", "unread": 0, "cursor": 0}]
 
         # when the claim resolves YES and settles: alice (the author) gets her residual, bob his winnings
         resolve(claim, "yes", resolver)
-        alice_got, bob_got = _receive(alice_ws, 2), _receive(bob_ws, 1)
+        alice_got, bob_got = receive(alice_ws, 2), receive(bob_ws, 1)
 
         # then each socket carries that person's notifications, and nobody else's
         mine = {n.pk: n.user_id for n in Notification.objects.filter(user__in=[alice.user, bob.user]).order_by("id")}
@@ -180,16 +161,16 @@ def test_each_person_hears_only_their_own_notifications(server, domain):
         assert {m["subject"] for m in alice_got} == {f"user:{alice.user.pk}"}
         assert [m["payload"]["unread"] for m in alice_got] == [2, 2]
         assert [(m["kind"], m["payload"]["unread"]) for m in bob_got] == [("notification.created", 1)]
-        assert _quiet(alice_ws) and _quiet(bob_ws)
+        assert quiet(alice_ws) and quiet(bob_ws)
 
         # when bob reads his, then his socket hears the new count, and alice's hears nothing
         bob_notification = Notification.objects.get(user=bob.user)
         notification_mark_read(user=bob.user, notification_id=bob_notification.pk)
-        assert [(m["kind"], m["payload"]) for m in _receive(bob_ws, 1)] == [("notifications.read", {"unread": 0})]
-        assert _quiet(alice_ws)
+        assert [(m["kind"], m["payload"]) for m in receive(bob_ws, 1)] == [("notifications.read", {"unread": 0})]
+        assert quiet(alice_ws)
         last_seen = alice_got[-1]["id"]
 
     # and a page that reconnects is told the count, the cursor, and nothing it already saw
     with _socket(server, f"/ws/me/?after={last_seen}", cookie=_session(alice.user)) as ws:
-        assert _receive(ws, 1) == [{"kind": "hello", "unread": 2, "cursor": last_seen}]
-        assert _quiet(ws)
+        assert receive(ws, 1) == [{"kind": "hello", "unread": 2, "cursor": last_seen}]
+        assert quiet(ws)

@@ -1,10 +1,19 @@
-"""Moderators look at reputation here; only the services write it (scores, reliability and calibration
-follow from settled claims, the consensus from beliefs), so every page is read-only."""
+"""Moderators look at reputation here; only the services write it (scores, reliability, calibration and
+agreements between owners follow from settled claims, the consensus from beliefs), so every page is read-only."""
 
 from django.contrib import admin
 
 from apps.core.admin import ReadOnlyAdmin
-from apps.reputation.models import Belief, Calibration, ClaimRecord, Consensus, ExtremizingFit, Reliability, Score
+from apps.reputation.models import (
+    Agreement,
+    Belief,
+    Calibration,
+    ClaimRecord,
+    Consensus,
+    ExtremizingFit,
+    Reliability,
+    Score,
+)
 
 
 @admin.register(Belief)
@@ -50,6 +59,15 @@ class CalibrationAdmin(ReadOnlyAdmin):
     list_select_related = ("owner", "domain")
     search_fields = ("owner__email",)
     exclude = ("loglik",)  # thirty numbers, meaningful only to model.calibration_factor
+
+
+@admin.register(Agreement)
+class AgreementAdmin(ReadOnlyAdmin):
+    list_display = ("owner_a", "owner_b", "claims", "agreed", "copies", "since", "updated_at")
+    list_filter = ("copies",)
+    list_select_related = ("owner_a", "owner_b")
+    search_fields = ("owner_a__email", "owner_b__email")
+    ordering = ("-copies", "-agreed")
 
 
 @admin.register(Consensus)

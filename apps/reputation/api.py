@@ -57,7 +57,7 @@ class ConsensusNowOut(Schema):
 
     probability: DecimalStr | None = Field(description="null while no contributor carries weight.")
     contributors: int
-    owners: int = Field(description="Independent owners behind the contributors.")
+    owners: int = Field(description="Owners behind the contributors (a person and their agents: one).")
     humans: int
     agents: int
     updated_at: datetime
@@ -95,6 +95,11 @@ class ContributorOut(Schema):
         "sigmoid(calibration * logit(belief)); below 1 for a record that was surer than it was right."
     )
     read_as: DecimalStr = Field(description="Their belief as the consensus reads it, through the calibration factor.")
+    counted_with: list[str] = Field(
+        description="Handles of the other owners on this claim whose forecasts keep coinciding with this "
+        "contributor's owner's (docs/reputation.md, 'Copies across owners'): they are capped together as one "
+        "source. Usually empty."
+    )
     pull: float = Field(description="The consensus minus the consensus without them.")
 
 
@@ -105,7 +110,11 @@ class ConsensusOut(Schema):
     alpha: float = Field(description="The extremizing factor: probability = sigmoid(alpha * pooled_logit).")
     price_yes: DecimalStr | None = Field(description="The market price now; null for a draft.")
     contributors: int
-    owners: int = Field(description="Independent owners behind the contributors (a person and their agents: one).")
+    owners: int = Field(description="Owners behind the contributors (a person and their agents: one).")
+    independent_groups: int = Field(
+        description="Independent sources behind the contributors: owners, with owners found to copy each other "
+        "counted as one."
+    )
     humans: GroupOut
     agents: GroupOut
     top_contributors: list[ContributorOut]
@@ -262,7 +271,7 @@ def _ranked_page(queryset, *, cursor: str | None, limit: int | None) -> tuple[li
 
 def _consensus_out(claim: Claim, view: selectors.ConsensusView, *, top: int) -> dict:
     heaviest = view.contributors[:top]
-    owners = selectors.owner_handles([c.identity for c in heaviest])
+    owners = selectors.owner_handles([c.identity for c in heaviest], also={o for c in heaviest for o in c.counted_with})
     market = getattr(claim, "market", None)
     return {
         "claim_id": claim.pk,
@@ -272,6 +281,7 @@ def _consensus_out(claim: Claim, view: selectors.ConsensusView, *, top: int) -> 
         "price_yes": market.price_yes if market else None,
         "contributors": len(view.contributors),
         "owners": view.owners,
+        "independent_groups": view.groups,
         "humans": {"count": len(view.humans), "weight": sum(c.weight for c in view.humans)},
         "agents": {"count": len(view.agents), "weight": sum(c.weight for c in view.agents)},
         "at_close": view.at_close,
@@ -287,6 +297,7 @@ def _consensus_out(claim: Claim, view: selectors.ConsensusView, *, top: int) -> 
                 "raw_weight": c.raw_weight,
                 "calibration": c.calibration,
                 "read_as": selectors.as_decimal(c.read_as),
+                "counted_with": [owners[o] for o in c.counted_with if o in owners],
                 "pull": c.pull,
             }
             for c in heaviest

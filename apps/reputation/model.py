@@ -30,6 +30,12 @@ what one of them would, and a record dealt out across agents is learned whole. I
 with the other domains' record at CALIBRATION_POWER (a power prior; 1 counts it fully, as evidence about
 the same factor). c is the posterior's geometric mean. Skill and weight stay measured on the forecasts
 as stated.
+
+Independence beyond the owner: two owners whose forecasts on resolved claims keep coinciding (their
+log-odds within COPY_TOLERANCE) are one source said twice, a copier or two copies of one bot, and are
+capped together like the agents of one owner. The test is sequential: from the claim on which a pair
+first coincided, each resolved claim both forecast is one observation, agreeing or not; the pair counts
+as one when the agreements after that first one outnumber the disagreements by COPY_MARGIN.
 """
 
 import math
@@ -46,6 +52,8 @@ LOGIT_CLIP = 9.0  # |logit| of a belief is capped: p in [1.2e-4, 0.99988], so on
 CALIBRATION_GRID = tuple(round(0.05 * 1.15**k, 4) for k in range(30))  # c from 0.05 to 2.87, 15% apart
 CALIBRATION_PRIOR_SD = 0.5  # sd of ln c: a factor of 1.65 either way is a one-sd surprise
 CALIBRATION_POWER = 1.0  # how much of the other domains' calibration record a domain takes in
+COPY_TOLERANCE = 0.05  # |logit a - logit b| within which two owners' beliefs on a claim are the same belief
+COPY_MARGIN = 3  # agreements (after the first) beyond disagreements before two owners count as one source
 
 
 @dataclass(frozen=True)
@@ -145,9 +153,62 @@ def sigmoid(x: float) -> float:
     return z / (1.0 + z)
 
 
+def owner_logits(forecasts: list[tuple[int, float]]) -> dict[int, float]:
+    """{owner: the mean log-odds of its identities' forecasts} from (owner, probability) pairs on one claim."""
+    found: dict[int, list[float]] = {}
+    for owner, probability in forecasts:
+        found.setdefault(owner, []).append(logit(probability))
+    return {owner: sum(values) / len(values) for owner, values in found.items()}
+
+
+def agreeing_pairs(logits: dict[int, float]) -> set[tuple[int, int]]:
+    """The pairs (a, b), a < b, of owners whose log-odds on one claim lie within COPY_TOLERANCE: a sweep
+    over the sorted values, O(n log n + pairs found), not a comparison of every pair."""
+    ordered = sorted(logits.items(), key=lambda item: (item[1], item[0]))
+    pairs = set()
+    for i, (a, x) in enumerate(ordered):
+        for b, y in ordered[i + 1 :]:
+            if y - x > COPY_TOLERANCE:
+                break
+            pairs.add((min(a, b), max(a, b)))
+    return pairs
+
+
+def copies(claims: int, agreed: int) -> bool:
+    """Whether a pair's record says one source said twice. `claims` counts the resolved claims both owners
+    forecast since they first agreed, that first one included, and `agreed` those they agreed on. The
+    first agreement is why the pair is watched, so it is not evidence; each later claim is, for copying
+    (chance of agreeing about 0.9) against independence (chance about 0.1, generous for people who give
+    round numbers): a likelihood ratio of 9 per agreement and 1/9 per disagreement. On prior odds of
+    1 in 99, the posterior favours copying once agreements outnumber disagreements by three
+    (9^3 = 729 > 99 > 81)."""
+    later = agreed - 1
+    return later - (claims - agreed) >= COPY_MARGIN
+
+
+def independence_groups(owners: list[int], copy_pairs: list[tuple[int, int]]) -> dict[int, int]:
+    """{owner: its independence group}: owners joined by a pair found to copy, transitively, among these
+    owners; a group is named by its smallest owner id."""
+    parent = {o: o for o in owners}
+
+    def root(o: int) -> int:
+        while parent[o] != o:
+            parent[o] = parent[parent[o]]
+            o = parent[o]
+        return o
+
+    for a, b in copy_pairs:
+        if a in parent and b in parent:
+            ra, rb = root(a), root(b)
+            if ra != rb:
+                parent[max(ra, rb)] = min(ra, rb)
+    return {o: root(o) for o in owners}
+
+
 @dataclass(frozen=True)
 class Voice:
-    """One source's latest belief on a claim, with its weight and independence cluster (its owner)."""
+    """One source's latest belief on a claim, with its weight and independence cluster (its owner, or the
+    group of owners found to copy each other)."""
 
     identity_id: int
     cluster: int

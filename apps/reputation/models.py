@@ -2,7 +2,7 @@
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 
 from apps.identities.models import Identity
 from apps.markets.models import Claim, Domain
@@ -122,6 +122,33 @@ class Calibration(models.Model):
         return f"owner {self.owner_id} in {self.domain_id or 'all'}: factor {self.factor:.3f}"
 
 
+class Agreement(models.Model):
+    """Two owners whose forecasts on a resolved claim once coincided (log-odds within
+    model.COPY_TOLERANCE), watched from then on: every resolved claim both forecast since, that first one
+    included, and how many of them they agreed on, kept current at each settlement. A pair whose record
+    says one source said twice (`copies`, model.copies) is capped together in the consensus, like the
+    agents of one owner. owner_a < owner_b."""
+
+    owner_a = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    owner_b = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    claims = models.PositiveIntegerField(default=0, help_text="Resolved claims both forecast since they first agreed.")
+    agreed = models.PositiveIntegerField(default=0, help_text="Of those, the claims on which they agreed.")
+    copies = models.BooleanField(default=False, help_text="model.copies(claims, agreed): counted as one source.")
+    since = models.DateTimeField(help_text="When the first agreement was scored.")
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["owner_a", "owner_b"], name="reputation_one_agreement_per_pair"),
+            models.CheckConstraint(condition=Q(owner_a__lt=F("owner_b")), name="reputation_agreement_ordered"),
+            models.CheckConstraint(condition=Q(agreed__lte=F("claims")), name="reputation_agreed_within_claims"),
+        ]
+        indexes = [models.Index(fields=["owner_a", "owner_b"], condition=Q(copies=True), name="reputation_copy_pairs")]
+
+    def __str__(self) -> str:
+        return f"owners {self.owner_a_id} and {self.owner_b_id}: agreed on {self.agreed} of {self.claims}"
+
+
 class Consensus(models.Model):
     """A claim's reputation-weighted consensus, recomputed from its contributors when a belief arrives."""
 
@@ -130,7 +157,9 @@ class Consensus(models.Model):
     pooled_logit = models.FloatField(null=True, blank=True, help_text="Before extremizing.")
     alpha = models.FloatField(default=1.0, help_text="The extremizing factor applied.")
     contributors = models.PositiveIntegerField(default=0)
-    owners = models.PositiveIntegerField(default=0, help_text="Independent owners behind the contributors.")
+    owners = models.PositiveIntegerField(
+        default=0, help_text="Owners behind the contributors (a person and their agents: one)."
+    )
     humans = models.PositiveIntegerField(default=0)
     agents = models.PositiveIntegerField(default=0)
     updated_at = models.DateTimeField()

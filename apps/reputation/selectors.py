@@ -11,7 +11,16 @@ from django.db.models import Avg, Count, F, Max, OuterRef, Q, QuerySet, Subquery
 from apps.identities.models import Identity, IdentityKind
 from apps.markets.models import Claim, Position
 from apps.reputation import model
-from apps.reputation.models import Belief, Calibration, ClaimRecord, Consensus, ExtremizingFit, Reliability, Score
+from apps.reputation.models import (
+    Agreement,
+    Belief,
+    Calibration,
+    ClaimRecord,
+    Consensus,
+    ExtremizingFit,
+    Reliability,
+    Score,
+)
 
 
 @dataclass(frozen=True)
@@ -24,6 +33,9 @@ class Contributor:
     raw_weight: float  # from reliability alone
     pull: float = 0.0  # consensus minus the consensus without this contributor
     calibration: float = 1.0  # its owner's factor: the consensus reads it as sigmoid(calibration * logit(p))
+    owner: int = 0  # the person behind it (a human's user, an agent's owner)
+    group: int = 0  # its independence group: the smallest owner id among its owner and those found to copy it
+    counted_with: tuple[int, ...] = ()  # other owners on this claim found to copy its owner: one group, one cap
 
     @property
     def read_as(self) -> float:
@@ -37,7 +49,8 @@ class ConsensusView:
     pooled_logit: float | None
     alpha: float
     contributors: list[Contributor] = field(default_factory=list)
-    owners: int = 0
+    owners: int = 0  # distinct owners behind the contributors
+    groups: int = 0  # independence groups: owners found to copy each other count as one
     at_close: bool = False
 
     @property
@@ -108,6 +121,13 @@ def calibration_factors(owner_ids: list[int], domain_id: int) -> dict[int, float
     return {o: model.calibration_factor(records.get((o, domain_id), ()), records.get((o, None), ())) for o in owner_ids}
 
 
+def independence_groups(owner_ids: list[int]) -> dict[int, int]:
+    """{owner: its independence group} among these owners: joined where their agreement record says one
+    source said twice (one query on the few pairs that do)."""
+    pairs = Agreement.objects.filter(copies=True, owner_a_id__in=owner_ids, owner_b_id__in=owner_ids)
+    return model.independence_groups(owner_ids, list(pairs.values_list("owner_a_id", "owner_b_id")))
+
+
 def combined_weights(voices: list[model.Voice], stats: dict[int, tuple[model.Stats, model.Stats]]) -> dict[int, float]:
     """Each owner cluster's weight as one source holding all its members' records at once."""
     pooled: dict[int, tuple[model.Stats, model.Stats]] = {}
@@ -121,18 +141,25 @@ def combined_weights(voices: list[model.Voice], stats: dict[int, tuple[model.Sta
 def consensus_compute(
     claim: Claim, *, before: datetime | None = None, explain: bool = False, explain_top: int = 10
 ) -> ConsensusView:
-    """The consensus from scratch: O(contributors of this claim), five queries. `explain` adds the pull
-    of the `explain_top` heaviest contributors (the consensus without each, recomputed: O(top x
-    contributors) arithmetic, so a claim with thousands of voices stays cheap to explain)."""
+    """The consensus from scratch: O(contributors of this claim), six queries. Contributors are capped
+    together by independence group: an owner's identities, joined with the owners found to copy them.
+    `explain` adds the pull of the `explain_top` heaviest contributors (the consensus without each,
+    recomputed: O(top x contributors) arithmetic, so a claim with thousands of voices stays cheap to
+    explain)."""
     beliefs = latest_beliefs(claim, before=before)
     alpha = extremizing_alpha()
     stats = reliability_stats(list(beliefs), claim.domain_id) if beliefs else {}
-    clusters = {pk: cluster_of(identity) for pk, (_p, _source, _at, identity) in beliefs.items()}
-    factors = calibration_factors(sorted(set(clusters.values())), claim.domain_id) if beliefs else {}
+    owners = {pk: cluster_of(identity) for pk, (_p, _source, _at, identity) in beliefs.items()}
+    owner_ids = sorted(set(owners.values()))
+    factors = calibration_factors(owner_ids, claim.domain_id) if beliefs else {}
+    groups = independence_groups(owner_ids) if beliefs else {}
     voices = [
-        model.Voice(pk, clusters[pk], model.domain_posterior(*stats[pk]).weight, probability, factors[clusters[pk]])
+        model.Voice(pk, groups[owners[pk]], model.domain_posterior(*stats[pk]).weight, probability, factors[owners[pk]])
         for pk, (probability, _source, _at, _identity) in beliefs.items()
     ]
+    members: dict[int, set[int]] = {}  # group -> its owners
+    for owner, group in groups.items():
+        members.setdefault(group, set()).add(owner)
     weights = model.effective_weights(voices, combined_weights(voices, stats))
     pooled = model.pooled_logit(voices, weights)
     probability = None if pooled is None else model.sigmoid(alpha * pooled)
@@ -141,8 +168,20 @@ def consensus_compute(
     for voice in voices:
         _, source, at, identity = beliefs[voice.identity_id]
         share = weights[voice.identity_id] / total
+        owner = owners[voice.identity_id]
         contributors.append(
-            Contributor(identity, voice.probability, source, at, share, voice.weight, calibration=voice.calibration)
+            Contributor(
+                identity,
+                voice.probability,
+                source,
+                at,
+                share,
+                voice.weight,
+                calibration=voice.calibration,
+                owner=owner,
+                group=voice.cluster,
+                counted_with=tuple(sorted(members[voice.cluster] - {owner})),
+            )
         )
     contributors.sort(key=lambda c: (-c.weight, c.identity.pk))
     if explain and probability is not None:
@@ -157,7 +196,8 @@ def consensus_compute(
         pooled_logit=pooled,
         alpha=alpha,
         contributors=contributors,
-        owners=len({v.cluster for v in voices}),
+        owners=len(owner_ids),
+        groups=len(members),
     )
 
 
@@ -186,9 +226,10 @@ def beliefs_of(identity: Identity, *, claim_id: int | None = None) -> QuerySet[B
     return beliefs.select_related("claim").order_by("-id")
 
 
-def owner_handles(identities: list[Identity]) -> dict[int, str]:
-    """{owner user id: the owner's handle} for the agents among `identities` (one query, or none)."""
-    owners = {i.owner_id for i in identities if i.kind == IdentityKind.AGENT}
+def owner_handles(identities: list[Identity], *, also: set[int] = frozenset()) -> dict[int, str]:
+    """{owner user id: the owner's handle} for the agents among `identities` and the users in `also`
+    (one query, or none)."""
+    owners = {i.owner_id for i in identities if i.kind == IdentityKind.AGENT} | set(also)
     if not owners:
         return {}
     return dict(Identity.objects.filter(user_id__in=owners).values_list("user_id", "handle"))

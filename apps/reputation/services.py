@@ -20,7 +20,16 @@ from apps.ledger.services import IdempotencyConflict
 from apps.markets.models import Claim, ClaimStatus, Market, Outcome, Position, Trade
 from apps.markets.services import market_is_open
 from apps.reputation import model, selectors
-from apps.reputation.models import Belief, Calibration, ClaimRecord, Consensus, ExtremizingFit, Reliability, Score
+from apps.reputation.models import (
+    Agreement,
+    Belief,
+    Calibration,
+    ClaimRecord,
+    Consensus,
+    ExtremizingFit,
+    Reliability,
+    Score,
+)
 
 PROBABILITY_QUANTUM = Decimal("0.000001")
 logger = logging.getLogger(__name__)
@@ -224,6 +233,7 @@ def claim_score(*, claim: Claim) -> ClaimRecord | None:
     _reliability_update(scores, domain_id=claim.domain_id, now=now)
     clusters = {pk: selectors.cluster_of(identity) for pk, identity in identities.items()}
     _calibration_update(scores, clusters, domain_id=claim.domain_id, now=now)
+    _agreement_update(scores, clusters, now=now)
     record = ClaimRecord.objects.create(
         claim=claim,
         domain_id=claim.domain_id,
@@ -362,6 +372,34 @@ def _calibration_update(scores: list[Score], clusters: dict[int, int], *, domain
         row.factor = model.calibration_factor(overall if row_domain is None else tuple(row.loglik), overall)
         row.updated_at = now
     Calibration.objects.bulk_update(list(rows.values()), ["claims", "loglik", "factor", "updated_at"])
+
+
+def _agreement_update(scores: list[Score], clusters: dict[int, int], *, now: datetime) -> None:
+    """Fold the claim into the agreement record of every pair of its owners that is watched, or starts
+    being watched because they agree on it (model.copies has the test). Agreeing pairs are found by a
+    sweep over the owners' sorted log-odds, so the work is O(owners log owners + pairs watched), not a
+    comparison of every pair. New pairs are inserted first, ignoring a conflict with a settlement that
+    inserts the same pair at the same moment, then the pairs are locked in id order. Two queries beside
+    the insert, whatever the history."""
+    logits = model.owner_logits([(clusters[s.identity_id], float(s.probability)) for s in scores])
+    if len(logits) < 2:
+        return
+    agreeing = model.agreeing_pairs(logits)
+    if agreeing:
+        Agreement.objects.bulk_create(
+            [Agreement(owner_a_id=a, owner_b_id=b, since=now, updated_at=now) for a, b in sorted(agreeing)],
+            ignore_conflicts=True,
+        )
+    owners = sorted(logits)
+    rows = list(
+        Agreement.objects.select_for_update().filter(owner_a_id__in=owners, owner_b_id__in=owners).order_by("pk")
+    )
+    for row in rows:
+        row.claims += 1
+        row.agreed += (row.owner_a_id, row.owner_b_id) in agreeing
+        row.copies = model.copies(row.claims, row.agreed)
+        row.updated_at = now
+    Agreement.objects.bulk_update(rows, ["claims", "agreed", "copies", "updated_at"])
 
 
 def extremizing_refit(*, now: datetime | None = None) -> ExtremizingFit:

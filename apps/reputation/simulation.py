@@ -4,8 +4,10 @@ Each claim has a hidden true probability; its outcome is drawn from it. Each sou
 log-odds plus Gaussian noise whose spread is its hidden skill in that claim's domain, turns that signal into
 a probability (calibrated, overconfident, or next to no information at all) and either states it
 (belief_state) or trades toward it (a belief order with a budget). Sybil swarms are one owner's agents that
-all report one shared noisy belief; each swarm has a twin: one independent source that forecasts the same claims
-with the same belief (the same skill and the same luck), acting alone, to compare the swarm with.
+all report one shared noisy belief; each swarm has a twin: a person of their own who copies the swarm, stating
+its belief on every claim it forecasts (the same skill and the same luck). Alone, the twin is one source to
+compare the swarm with; beside the swarm, it is a copy under a second owner, which the model should find
+(apps/reputation/model.py, "Independence beyond the owner") and count once.
 
 Claims run one after another through claim_create, trade_place / belief_state, claims_close_due,
 resolution_propose, resolution_finalize and market_settle (which scores them through the reputation hook),
@@ -41,7 +43,7 @@ from apps.markets.models import Claim, Domain, Outcome, Resolution
 from apps.markets.resolution import claims_close_due, market_settle, resolution_finalize, resolution_propose
 from apps.markets.services import NothingToTrade, Order, PriceLimitCrossed, claim_create, trade_place
 from apps.reputation import model, selectors, services
-from apps.reputation.models import Calibration, ClaimRecord, ExtremizingFit, Reliability, Score
+from apps.reputation.models import Agreement, Calibration, ClaimRecord, ExtremizingFit, Reliability, Score
 
 TRUTH_SD = 1.5  # spread of the claims' true log-odds: 95% of true probabilities fall in [0.05, 0.95]
 BELIEF_BOUNDS = (0.001, 0.999)  # what a simulated source ever reports
@@ -245,45 +247,53 @@ def consensus_of(voices: list[model.Voice], alpha: float, stats: Stats, *, cappe
 
 @dataclass(frozen=True)
 class SybilCheck:
-    """One swarm on one claim: how far it moved the consensus, and how far one source of its skill would."""
+    """One swarm on one claim: how far it moved the consensus, and how far one source of its skill would.
+    Each shift is taken against the consensus of the other voices, neither the swarm nor its twin among
+    them, so the swarm and its twin are each measured alone, and then together."""
 
     swarm: str
     claim_id: int
     members: int
-    shift: float  # |consensus with the swarm - consensus without it|
+    shift: float  # |consensus with the swarm - consensus without it|, its twin absent
     one_member: float  # the largest shift any single member gives on its own
     uncapped: float  # the swarm's shift if the one-owner cap did not exist
     weight: float  # the swarm's weight after the owner cap (all its members together)
     twin_weight: float | None  # its twin's weight
-    twin: float | None  # the shift its twin (the same beliefs, from one identity) gives on the same claim
+    twin: float | None  # the shift its twin (the same beliefs, from one identity) gives on the same claim, alone
+    together: float | None = None  # the shift of the swarm and its twin together (a copier beside its original)
 
 
 def sybil_check(
     swarm: str, claim_id: int, voices: list[model.Voice], stats: Stats, members: set[int], twin: int | None, alpha
 ) -> SybilCheck | None:
-    """Compare, on one claim and with the weights as they stood at close, the consensus with and without
-    the swarm, with and without each single member, and with and without the swarm's twin."""
+    """Compare, on one claim and with the weights and independence groups as they stood at close, the
+    consensus without the swarm and its twin, with the swarm, with each single member, with the twin,
+    and with both."""
     inside = [v for v in voices if v.identity_id in members]
     if len(inside) < 2:
         return None
-    others = [v for v in voices if v.identity_id not in members]
-    base = consensus_of(others, alpha, stats)
-    everyone = consensus_of(voices, alpha, stats)
-    twin_shift = twin_weight = None
-    weights = model.effective_weights(voices, selectors.combined_weights(voices, stats))
-    if any(v.identity_id == twin for v in voices):
-        twin_shift = abs(everyone - consensus_of([v for v in voices if v.identity_id != twin], alpha, stats))
-        twin_weight = weights[twin]
+    twins = [v for v in voices if v.identity_id == twin]
+    rest = [v for v in voices if v.identity_id not in members and v.identity_id != twin]
+    base = consensus_of(rest, alpha, stats)
+    swarm_in = [*rest, *inside]
+    weights = model.effective_weights(swarm_in, selectors.combined_weights(swarm_in, stats))
+    twin_shift = twin_weight = together = None
+    if twins:
+        twin_in = [*rest, *twins]
+        twin_shift = abs(consensus_of(twin_in, alpha, stats) - base)
+        twin_weight = model.effective_weights(twin_in, selectors.combined_weights(twin_in, stats))[twin]
+        together = abs(consensus_of(voices, alpha, stats) - base)
     return SybilCheck(
         swarm=swarm,
         claim_id=claim_id,
         members=len(inside),
-        shift=abs(everyone - base),
-        one_member=max(abs(consensus_of([*others, v], alpha, stats) - base) for v in inside),
-        uncapped=abs(consensus_of(voices, alpha, stats, capped=False) - base),
+        shift=abs(consensus_of(swarm_in, alpha, stats) - base),
+        one_member=max(abs(consensus_of([*rest, v], alpha, stats) - base) for v in inside),
+        uncapped=abs(consensus_of(swarm_in, alpha, stats, capped=False) - base),
         weight=sum(weights[v.identity_id] for v in inside),
         twin_weight=twin_weight,
         twin=twin_shift,
+        together=together,
     )
 
 
@@ -301,7 +311,7 @@ class ClaimResult:
     consensus: float
     mean: float  # unweighted mean of the contributors' probabilities
     equal_pool: float  # log-odds pooled with equal weights (no reliability, no cap, no extremizing)
-    oracle: float  # Bayes with the hidden skills known (one report per owner)
+    oracle: float  # Bayes with the hidden skills known (one report per independent signal)
     forecasts: dict[int, float]  # identity id -> its probability at close
     contributors: int
     scores: dict[int, float] = field(default_factory=dict)  # identity id -> its relative log score
@@ -336,6 +346,9 @@ class Report:
     calibration_pairs: int = 0  # (owner, domain) pairs with enough resolved claims to compare
     calibration_error: float | None = None  # median |ln(learned factor / ideal factor)| over them
     calibration_error_without: float | None = None  # the same for a factor of 1 (no calibration)
+    copy_pairs: list[tuple[str, str, int, int]] = field(default_factory=list)  # owner pairs counted as one
+    copy_pairs_true: int = 0  # of those, a swarm's owner and its twin
+    twins: int = 0  # twins in the population: the copies there were to find
     people: list[Source] = field(default_factory=list)
     results: list[ClaimResult] = field(default_factory=list)
 
@@ -354,6 +367,7 @@ class Report:
             "consensus beats the best single source (on its claims)": self.best.beaten,
             "a swarm moves the consensus no more than its best single member": self.sybil_excess <= 1e-9,
             "a swarm moves the consensus no more than its lone twin (on average)": self.swarm_vs_twin <= 1e-9,
+            "a copy under a second owner adds nothing to what it copies": self.copy_excess <= 1e-9,
         }
 
     @property
@@ -366,6 +380,13 @@ class Report:
             "consensus beats the unweighted mean, against the outcomes drawn": b is not None and b < self.mean.brier,
             "consensus beats the source chosen on the warm-up claims (on its claims)": self.best_before.beaten,
         }
+
+    @property
+    def copy_excess(self) -> float:
+        """How much further a swarm and its twin together moved the consensus than the further of the two
+        alone: what a copy under a second owner adds (<= 0 wanted)."""
+        paired = [c for c in self.sybil if c.together is not None]
+        return max((c.together - max(c.shift, c.twin) for c in paired), default=0.0)
 
     @property
     def swarm_vs_twin(self) -> float:
@@ -578,7 +599,7 @@ def simulate(
             claim.refresh_from_db()
             view = selectors.consensus_compute(claim, before=claim.closes_at)
             voices = [
-                model.Voice(c.identity.pk, selectors.cluster_of(c.identity), c.raw_weight, c.probability, c.calibration)
+                model.Voice(c.identity.pk, c.group, c.raw_weight, c.probability, c.calibration)
                 for c in view.contributors
             ]
             if index >= warm:
@@ -596,10 +617,10 @@ def simulate(
             # the beliefs as stated, equally weighted (no calibration, no extremizing): the plain pool
             stated = [replace(v, calibration=1.0) for v in voices]
             equal = model.pooled_logit(stated, dict.fromkeys((v.identity_id for v in voices), 1.0))
-            reports = {}
+            reports = {}  # one report per independent signal: a swarm's agents and its twin say one signal
             for v in voices:
                 source = source_of[v.identity_id]
-                reports.setdefault(id(source), (v.probability, source.sigma[d], source.scale[d]))
+                reports.setdefault(source.mirrors or source.key, (v.probability, source.sigma[d], source.scale[d]))
             result = ClaimResult(
                 index=index,
                 claim_id=claim.pk,
@@ -758,6 +779,16 @@ def _report(*, tag, seed, people, names, run_domains, results, warm, checks, sec
                 ideal = calibrated_scale(source.sigma[d]) / source.scale[d]
                 learned_error.append(abs(math.log(row.factor / ideal)))
                 no_error.append(abs(math.log(ideal)))
+    # Copies found: owner pairs counted as one source at the end, and which of them are a swarm and its twin.
+    source_of_owner = {owner_of[id(s)]: s for s in people}
+    copy_pairs, copy_true = [], 0
+    found = Agreement.objects.filter(copies=True, owner_a_id__in=source_of_owner, owner_b_id__in=source_of_owner)
+    for a, b, n, agreed in found.order_by("owner_a_id", "owner_b_id").values_list(
+        "owner_a_id", "owner_b_id", "claims", "agreed"
+    ):
+        first, second = source_of_owner[a], source_of_owner[b]
+        copy_pairs.append((first.label, second.label, n, agreed))
+        copy_true += first.mirrors == second.key or second.mirrors == first.key
     fit = ExtremizingFit.objects.order_by("-id").first()
     roles: dict[str, int] = {}
     for source in people:
@@ -790,6 +821,9 @@ def _report(*, tag, seed, people, names, run_domains, results, warm, checks, sec
         calibration_pairs=len(learned_error),
         calibration_error=statistics.median(learned_error) if learned_error else None,
         calibration_error_without=statistics.median(no_error) if no_error else None,
+        copy_pairs=copy_pairs,
+        copy_pairs_true=copy_true,
+        twins=sum(1 for s in people if s.mirrors is not None),
         people=people,
         results=results,
     )
@@ -892,14 +926,22 @@ def report_lines(report: Report) -> list[str]:
             f"mean {_fmt(mean([c.shift for c in mine]))}; by its best single member alone: max "
             f"{_fmt(max(c.one_member for c in mine))}; without the owner cap it would be: max "
             f"{_fmt(max(c.uncapped for c in mine))}",
-            f"    against its lone twin (same beliefs, one identity), on {len(paired)} claims: mean shift "
-            f"{_fmt(mean([c.shift for c in paired]))} vs {_fmt(mean([c.twin for c in paired]))}, mean weight "
-            f"{_fmt(mean([c.weight for c in paired]), 5)} vs {_fmt(mean([c.twin_weight for c in paired]), 5)}",
+            f"    against its twin alone (same beliefs, one identity of another owner), on {len(paired)} claims: "
+            f"mean shift {_fmt(mean([c.shift for c in paired]))} vs {_fmt(mean([c.twin for c in paired]))}, "
+            f"mean weight {_fmt(mean([c.weight for c in paired]), 5)} vs "
+            f"{_fmt(mean([c.twin_weight for c in paired]), 5)}; the swarm and its twin together: mean shift "
+            f"{_fmt(mean([c.together for c in paired]))}",
         ]
     if not swarms:
         lines.append("  (no swarm forecast an out-of-sample claim)")
     lines += [
         f"  largest excess of a swarm over its best single member: {report.sybil_excess:.2e}",
+        "",
+        f"Copies across owners: {len(report.copy_pairs)} owner pairs counted as one source, "
+        f"{report.copy_pairs_true} of them a swarm and its twin (of {report.twins} twins); "
+        f"largest excess of a swarm and its twin together over the further of the two alone: "
+        f"{report.copy_excess:.2e}",
+        *(f"  @{a} and @{b}: agreed on {agreed} of {n} claims" for a, b, n, agreed in report.copy_pairs),
         "",
         f"Extremizing factor fitted: {report.alpha} on {report.alpha_claims} resolved claims.",
         "Targets (expected Brier): "

@@ -20,6 +20,7 @@ PAGES = [
     "/admin/reputation/score/",
     "/admin/reputation/reliability/",
     "/admin/reputation/calibration/",
+    "/admin/reputation/agreement/",
     "/admin/reputation/consensus/",
     "/admin/reputation/claimrecord/",
     "/admin/reputation/extremizingfit/",

@@ -111,12 +111,13 @@ def track(forecasts: dict, author, domain, resolver, *, outcome: str, claims: in
 
 def reputation_rows() -> dict:
     """Every row scoring writes, as plain values: compare before and after to prove nothing changed."""
-    from apps.reputation.models import Calibration, ClaimRecord, ExtremizingFit, Reliability, Score
+    from apps.reputation.models import Agreement, Calibration, ClaimRecord, ExtremizingFit, Reliability, Score
 
     return {
         "scores": list(Score.objects.order_by("id").values()),
         "reliability": list(Reliability.objects.order_by("id").values()),
         "calibration": list(Calibration.objects.order_by("id").values()),
+        "agreements": list(Agreement.objects.order_by("id").values()),
         "records": list(ClaimRecord.objects.order_by("id").values()),
         "fits": list(ExtremizingFit.objects.order_by("id").values()),
     }

@@ -2,6 +2,7 @@
 selectors.consensus_compute; its query count does not grow with contributors; and a trade refreshes it
 through the markets hook, with one queued task per burst."""
 
+import itertools
 import math
 from decimal import Decimal
 
@@ -13,7 +14,7 @@ from apps.identities.models import Identity, IdentityKind
 from apps.identities.services import identity_suspend
 from apps.markets.models import Position
 from apps.reputation import model, tasks
-from apps.reputation.models import Belief, Consensus, ExtremizingFit, Reliability, Score
+from apps.reputation.models import Belief, ClaimRecord, Consensus, ExtremizingFit, Reliability, Score
 from apps.reputation.selectors import as_decimal, consensus_compute
 from apps.reputation.services import consensus_refresh, consensus_refresh_now
 from tests import factories
@@ -47,7 +48,7 @@ def consensus_by_hand(claim, *, without: int | None = None) -> dict:
     people = Identity.objects.in_bulk(list(latest))
     latest = {pk: v for pk, v in latest.items() if people[pk].status == "active" and pk != without}
     if not latest:
-        return {"probability": None, "pooled": None, "shares": {}, "owners": 0}
+        return {"probability": None, "pooled": None, "shares": {}, "owners": 0, "groups": 0}
 
     stats = {
         (row.identity_id, row.domain_id): model.Stats(row.n, row.total, row.total_sq)
@@ -60,22 +61,52 @@ def consensus_by_hand(claim, *, without: int | None = None) -> dict:
         for pk in latest
     }
     owner = {pk: people[pk].user_id if people[pk].kind == IdentityKind.HUMAN else people[pk].owner_id for pk in latest}
+    everyone = Identity.objects.in_bulk()
+
+    def owner_of(identity_id: int) -> int:
+        who = everyone[identity_id]
+        return who.user_id if who.kind == IdentityKind.HUMAN else who.owner_id
+
+    def capped_logit(p: float) -> float:
+        return max(-9.0, min(9.0, math.log(p / (1 - p))))
+
+    # Owners found to copy each other, from the Score rows claim by claim in the order they were scored:
+    # each owner's mean log-odds on a claim; every pair compared; a pair is watched from the first claim
+    # on which they lie within COPY_TOLERANCE, and is one group while its later agreements outnumber its
+    # disagreements by COPY_MARGIN; groups join transitively among this claim's owners.
+    said: dict[int, dict[int, list[float]]] = {}
+    for claim_id, identity_id, p in Score.objects.values_list("claim_id", "identity_id", "probability"):
+        said.setdefault(claim_id, {}).setdefault(owner_of(identity_id), []).append(capped_logit(float(p)))
+    watched: dict[tuple[int, int], list[int]] = {}
+    for claim_id in ClaimRecord.objects.order_by("scored_at", "id").values_list("claim_id", flat=True):
+        means = {o: sum(v) / len(v) for o, v in said.get(claim_id, {}).items()}
+        for a, b in itertools.combinations(sorted(means), 2):
+            same = abs(means[a] - means[b]) <= model.COPY_TOLERANCE
+            if (a, b) in watched:
+                watched[(a, b)][0] += 1
+                watched[(a, b)][1] += same
+            elif same:
+                watched[(a, b)] = [1, 1]
+    group = {o: o for o in owner.values()}
+    for (a, b), (n, agreed) in sorted(watched.items()):
+        if (agreed - 1) - (n - agreed) >= model.COPY_MARGIN and a in group and b in group:
+            low, high = sorted((group[a], group[b]))
+            group = {o: low if g == high else g for o, g in group.items()}
+    cluster = {pk: group[owner[pk]] for pk in latest}
+
     total_of, best_of, summed = {}, {}, {}
     for pk, w in raw.items():
-        total_of[owner[pk]] = total_of.get(owner[pk], 0.0) + w
-        best_of[owner[pk]] = max(best_of.get(owner[pk], 0.0), w)
-        # the owner's records added up, as if one source had made all of them
+        total_of[cluster[pk]] = total_of.get(cluster[pk], 0.0) + w
+        best_of[cluster[pk]] = max(best_of.get(cluster[pk], 0.0), w)
+        # the group's records added up, as if one source had made all of them
         mine, overall = stats.get((pk, claim.domain_id), model.Stats()), stats.get((pk, None), model.Stats())
-        held = summed.get(owner[pk], ((0, 0.0, 0.0), (0, 0.0, 0.0)))
-        summed[owner[pk]] = tuple(
+        held = summed.get(cluster[pk], ((0, 0.0, 0.0), (0, 0.0, 0.0)))
+        summed[cluster[pk]] = tuple(
             (a[0] + b.n, a[1] + b.total, a[2] + b.total_sq) for a, b in zip(held, (mine, overall), strict=True)
         )
     whole = {o: model.domain_posterior(model.Stats(*d), model.Stats(*g)).weight for o, (d, g) in summed.items()}
     cap = {o: min(best_of[o], whole[o]) for o in best_of}
-    weights = {pk: w * cap[owner[pk]] / total_of[owner[pk]] for pk, w in raw.items()}
-
-    def capped_logit(p: float) -> float:
-        return max(-9.0, min(9.0, math.log(p / (1 - p))))
+    weights = {pk: w * cap[cluster[pk]] / total_of[cluster[pk]] for pk, w in raw.items()}
 
     # Each owner's calibration factor, from the Score rows: per resolved claim, the mean over the owner's
     # identities that forecast it of ln P(outcome | sigmoid(c * logit(p))), at every grid factor c; the
@@ -85,12 +116,10 @@ def consensus_by_hand(claim, *, without: int | None = None) -> dict:
         return -math.log1p(math.exp(-c * (capped_logit(p) if yes else -capped_logit(p))))
 
     claims_of: dict[int, dict[int, list]] = {}  # owner -> claim -> [(p, outcome, domain)]
-    everyone = Identity.objects.in_bulk()
     for identity_id, claim_id, domain_id, p, yes in Score.objects.values_list(
         "identity_id", "claim_id", "domain_id", "probability", "outcome"
     ):
-        who = everyone[identity_id]
-        mine = claims_of.setdefault(who.user_id if who.kind == IdentityKind.HUMAN else who.owner_id, {})
+        mine = claims_of.setdefault(owner_of(identity_id), {})
         mine.setdefault(claim_id, []).append((float(p), yes, domain_id))
 
     def factor(o: int) -> float:
@@ -121,6 +150,7 @@ def consensus_by_hand(claim, *, without: int | None = None) -> dict:
         "pooled": pooled,
         "shares": {pk: w / sum(weights.values()) for pk, w in weights.items()},
         "owners": len(set(owner.values())),
+        "groups": len(set(cluster.values())),
         "alpha": alpha,
         "factors": factors,
     }
@@ -128,8 +158,8 @@ def consensus_by_hand(claim, *, without: int | None = None) -> dict:
 
 def test_the_consensus_equals_a_recomputation_from_the_raw_rows(author, domain, resolver):
     # given a history of twenty claims that gave sources different records and fitted alpha > 1: two humans,
-    # two agents of one owner, and a source that will be suspended
-    h1, h2, suspended = factories.human(), factories.human(), factories.human()
+    # a third who copies the first, two agents of one owner, and a source that will be suspended
+    h1, h2, suspended, copier = factories.human(), factories.human(), factories.human(), factories.human()
     owner = factories.verified_user()
     owner_self, a1, a2 = factories.human(owner), factories.agent(owner=owner), factories.agent(owner=owner)
     for i in range(20):
@@ -137,6 +167,7 @@ def test_the_consensus_equals_a_recomputation_from_the_raw_rows(author, domain, 
         outcome = "yes" if leans_yes == right else "no"
         says = {h1: Decimal("0.62"), h2: Decimal("0.55"), a1: Decimal("0.6"), suspended: Decimal("0.58")}
         says = {who: p if leans_yes else 1 - p for who, p in says.items()}
+        says[copier] = says[h1]
         if i < 8:
             says[a2] = Decimal("0.45") if leans_yes else Decimal("0.55")  # a2 leans the wrong way
         track(says, author, domain, resolver, outcome=outcome)
@@ -150,6 +181,7 @@ def test_the_consensus_equals_a_recomputation_from_the_raw_rows(author, domain, 
     claim = new_claim(author, domain)
     t1, t2, newcomer = factories.human(), factories.human(), factories.human()
     state(h1, claim, Decimal("0.8"))
+    state(copier, claim, Decimal("0.8"))
     state(h2, claim, Decimal("0.3"))
     buy(h2, claim, "yes", credits=5, belief=Decimal("0.6"), key="h2")  # later: the trade's belief counts
     state(owner_self, claim, Decimal("0.5"), key="o1")
@@ -180,8 +212,8 @@ def test_the_consensus_equals_a_recomputation_from_the_raw_rows(author, domain, 
     assert {c.identity.pk: c.calibration for c in view.contributors} == pytest.approx(expected["factors"], abs=1e-12)
     # the history made the owners' factors differ from one another (else calibration went untested here)
     assert len({round(f, 6) for f in expected["factors"].values()}) >= 3
-    assert (stored.contributors, stored.owners, stored.humans, stored.agents) == (9, 6, 6, 3)
-    assert expected["owners"] == 6
+    assert (stored.contributors, stored.owners, stored.humans, stored.agents) == (10, 7, 7, 3)
+    assert (expected["owners"], expected["groups"], view.groups) == (7, 6, 6)  # the copier counts with h1
     assert suspended.pk not in expected["shares"]
     # and each contributor's pull is the consensus minus the consensus without it
     for contributor in view.contributors:
@@ -221,7 +253,7 @@ def test_computing_the_consensus_takes_as_many_queries_for_twenty_contributors_a
     assert counts["small"][0] == 2
     assert counts["big"][0] == 20
     assert counts["small"][1:] == counts["big"][1:]
-    assert counts["small"][1] == 5  # beliefs, positions, alpha, reliability, calibration
+    assert counts["small"][1] == 6  # beliefs, positions, alpha, reliability, calibration, copy groups
 
 
 def test_trades_queue_one_refresh_that_brings_the_consensus_up_to_date(

@@ -11,7 +11,7 @@ from django.core.management import CommandError, call_command
 from apps.identities.models import Identity, IdentityKind
 from apps.ledger.selectors import ledger_verify_report
 from apps.markets.models import Claim, ClaimStatus
-from apps.reputation import simulation
+from apps.reputation import model, simulation
 from apps.reputation.models import ClaimRecord, Score
 
 pytestmark = pytest.mark.django_db
@@ -111,6 +111,7 @@ def test_a_small_run_resolves_every_claim_through_the_services_and_reports_on_th
         "consensus beats the best single source (on its claims)",
         "a swarm moves the consensus no more than its best single member",
         "a swarm moves the consensus no more than its lone twin (on average)",
+        "a copy under a second owner adds nothing to what it copies",
     }
     assert len(report.stricter) == 4
 
@@ -161,6 +162,20 @@ def test_a_swarm_moves_the_consensus_no_more_than_its_best_single_member(small_r
     assert small_run.targets["a swarm moves the consensus no more than its best single member"]
 
 
+def test_a_twin_beside_its_swarm_is_found_as_a_copy_and_adds_nothing(small_run):
+    # the twin states the swarm's belief on every claim the swarm forecasts: the one pair of owners found
+    assert (small_run.twins, small_run.copy_pairs_true, len(small_run.copy_pairs)) == (1, 1, 1)
+    ((first, second, claims, agreed),) = small_run.copy_pairs
+    assert {first, second} == {"simtest-s1-1", "simtest-t1"}
+    assert claims == agreed > model.COPY_MARGIN
+    paired = [c for c in small_run.sybil if c.together is not None]
+    assert paired
+    for check in paired:
+        assert check.together <= max(check.shift, check.twin) + 1e-12
+    assert small_run.copy_excess <= 1e-9
+    assert small_run.targets["a copy under a second owner adds nothing to what it copies"]
+
+
 def test_the_command_prints_the_report():
     out = StringIO()
 
@@ -188,6 +203,7 @@ def test_the_command_prints_the_report():
         "Reliability vs hidden skill, Spearman",
         "Calibration vs the ideal factor",
         "Sybil swarms",
+        "Copies across owners: ",
         "Targets (expected Brier): consensus beats the market price: ",
         "Also measured: consensus beats each domain's most skilled source",
     ):

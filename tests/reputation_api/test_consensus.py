@@ -62,6 +62,7 @@ def test_the_consensus_explains_each_contributors_weight_and_pull(claim, alice, 
         "price_yes": "0.5",
         "contributors": 4,
         "owners": 3,
+        "independent_groups": 3,
         "humans": {"count": 3, "weight": pytest.approx(5 / 6, rel=1e-12)},
         "agents": {"count": 1, "weight": pytest.approx(1 / 6, rel=1e-12)},
         "at_close": False,
@@ -84,6 +85,7 @@ def test_the_consensus_explains_each_contributors_weight_and_pull(claim, alice, 
             "raw_weight": pytest.approx(0.002, rel=1e-12),
             "calibration": 1.0,  # no resolved record yet
             "read_as": belief,
+            "counted_with": [],
             "pull": pytest.approx(probability - without[identity], rel=1e-9),
         }
         for identity, kind, owner, belief, share, stated in rows
@@ -107,6 +109,32 @@ def test_a_contributor_with_an_overconfident_record_is_read_as_less_sure(author,
     assert contributor["calibration"] == pytest.approx(factor, rel=1e-12)
     assert contributor["read_as"] == str(as_decimal(model.recalibrated(0.9, factor)))
     assert float(contributor["read_as"]) < 0.85
+
+
+def test_owners_found_to_copy_each_other_are_named_and_counted_as_one(author, domain, resolver):
+    # given a person whose agent has stated exactly what another person stated on four resolved claims
+    original, owner = factories.human(), factories.verified_user()
+    owner_self, copier = factories.human(owner), factories.agent(owner=owner, handle="copy-bot")
+    for n in range(4):
+        earlier = new_claim(author, domain)
+        state(original, earlier, "0.75", key=f"o{n}")
+        state(copier, earlier, "0.75", key=f"c{n}")
+        resolve(earlier, "yes", resolver)
+    claim = new_claim(author, domain)
+    for who, probability in ((original, "0.75"), (copier, "0.75"), (owner_self, "0.4"), (factories.human(), "0.5")):
+        state(who, claim, probability)
+
+    body = _consensus(claim).json()
+
+    # then the two owners are named on each other's rows, and count as one independent source
+    assert (body["contributors"], body["owners"], body["independent_groups"]) == (4, 3, 2)
+    counted = {c["handle"]: c["counted_with"] for c in body["top_contributors"]}
+    assert counted == {
+        original.handle: [owner_self.handle],
+        copier.handle: [original.handle],
+        owner_self.handle: [original.handle],
+        next(h for h in counted if h not in (original.handle, copier.handle, owner_self.handle)): [],
+    }
 
 
 def test_top_limits_the_explanation_not_the_counts(claim, alice, bot):
@@ -139,6 +167,7 @@ def test_a_trade_counts_as_its_traders_belief(claim):
             "raw_weight": pytest.approx(0.002, rel=1e-12),
             "calibration": 1.0,
             "read_as": "0.547133",
+            "counted_with": [],
             "pull": pytest.approx(0.047133, abs=1e-9),  # alone, against nobody's 0.5
         }
     ]
@@ -153,6 +182,7 @@ def test_a_claim_without_forecasts_has_no_consensus(claim):
         "price_yes": "0.5",
         "contributors": 0,
         "owners": 0,
+        "independent_groups": 0,
         "humans": {"count": 0, "weight": 0},
         "agents": {"count": 0, "weight": 0},
         "top_contributors": [],
@@ -187,15 +217,15 @@ def test_the_consensus_is_a_fixed_number_of_queries_however_many_contributors(cl
 
     state(factories.agent(alice_user, handle="first-bot"), claim, "0.6")
     # the claim; its record (none: not scored); latest beliefs, positions; the extremizing fit; the weights;
-    # the owners' calibration; the agents' owners
-    assert read() == (1, 8)
+    # the owners' calibration; the copy groups among the owners; the agents' owners
+    assert read() == (1, 9)
     owner = factories.verified_user()
     for n in range(8):
         state(factories.human(), claim, f"0.{n + 1}")
         state(factories.agent(owner, handle=f"bot-{n}"), claim, f"0.{n + 1}5")
     for n in range(3):
         buy(factories.human(), claim, "no" if n % 2 else "yes", credits=2, key=f"trade-{n}")
-    assert read() == (20, 8)
+    assert read() == (20, 9)
 
 
 # --- beside the price -----------------------------------------------------------------------------------

@@ -193,6 +193,23 @@ def test_a_source_with_an_overconfident_record_is_shown_as_the_consensus_reads_i
     assert sorted(beliefs) == [("30%", ""), ("90%", f"{Decimal(str(read)) * 100:.1f}%")]
 
 
+def test_owners_found_to_copy_each_other_are_shown_as_one_source(client, claim, trader):
+    # given a person whose beliefs another person has repeated on four resolved claims
+    original, copier = factories.human(), factories.human()
+    author, resolver = factories.human(), factories.human()
+    track({original: Decimal("0.7"), copier: Decimal("0.7")}, author, claim.domain, resolver, outcome="yes", claims=4)
+    for who, key in ((original, "o"), (copier, "c"), (trader, "t")):
+        belief_state(identity=who, claim=claim, probability="0.7" if who != trader else "0.2", idempotency_key=key)
+
+    html = client.get(url("claim-detail", claim)).content.decode()
+
+    # then the page counts them as one independent source, and says so on each of their rows
+    assert re.search(r"3 contributors from\s+3 owners, 2 independent:", html)
+    notes = re.findall(r'<div class="muted small counted-with">counted as one source with @([\w-]+): ', html)
+    assert sorted(notes) == sorted([original.handle, copier.handle])
+    assert "Agents of one owner count as one voice, and so do owners whose forecasts keep coinciding." in html
+
+
 def test_the_gap_between_market_and_consensus_is_stated(client, claim, trader):
     belief_state(identity=trader, claim=claim, probability="0.9", idempotency_key="b1")
     html = client.get(url("claim-detail", claim)).content.decode()
@@ -913,6 +930,7 @@ def test_the_query_count_does_not_grow_with_trades_beliefs_or_contributors(trade
     many = _page_queries(trader_client, claim)
     assert few == many
     # Session, user, identity and wallet balance (navigation); the claim and its clarifications; the
-    # consensus (record, beliefs, positions, extremizing fit, reliabilities, owners' calibration, agents'
-    # owners); the prices; my position, wallet and fees; the trades; the beliefs; the live cursor.
-    assert many == 20
+    # consensus (record, beliefs, positions, extremizing fit, reliabilities, owners' calibration, copy
+    # groups, agents' owners); the prices; my position, wallet and fees; the trades; the beliefs; the live
+    # cursor.
+    assert many == 21

@@ -157,13 +157,20 @@ def _summary(claim: Claim) -> dict:
         return {"consensus": None}
     view = reputation_selectors.consensus_explained(claim, top=CONTRIBUTORS_SHOWN)
     top = view.contributors[:CONTRIBUTORS_SHOWN]
-    owners = reputation_selectors.owner_handles([c.identity for c in top])
+    owners = reputation_selectors.owner_handles(
+        [c.identity for c in top], also={o for c in top for o in c.counted_with}
+    )
     probability = reputation_selectors.as_decimal(view.probability)
     return {
         "consensus": view,
         "consensus_probability": probability,
         "contributors": [
-            {"c": c, "owner": owners.get(c.identity.owner_id) if c.identity.is_agent else None} for c in top
+            {
+                "c": c,
+                "owner": owners.get(c.identity.owner_id) if c.identity.is_agent else None,
+                "counted_with": [owners[o] for o in c.counted_with if o in owners],
+            }
+            for c in top
         ],
         "more_contributors": len(view.contributors) - len(top),
         "humans_weight": sum(c.weight for c in view.humans),

@@ -1,6 +1,7 @@
 """The reputation simulation (apps/reputation/simulation.py, manage.py reputation_simulate): a small seeded run
 through the real services, the structure of its report, and the sybil property on that small scale."""
 
+import json
 import math
 import random
 from io import StringIO
@@ -217,3 +218,57 @@ def test_a_second_run_gets_its_own_tag_and_a_taken_tag_is_refused():
 
     with pytest.raises(CommandError, match="already ran"):
         call_command("reputation_simulate", "--claims", "4", "--sources", "10", "--tag", "again", "--quiet")
+
+
+def _claim(index: int, truth: float, outcome: bool, **forecasts: float) -> dict:
+    return {"index": index, "truth": truth, "outcome": outcome, **forecasts}
+
+
+def test_runs_are_pooled_claim_by_claim_with_paired_differences(tmp_path):
+    # given two runs' dumps, each with one warm-up claim (left out) and tested claims
+    says = {"market": 0.5, "mean": 0.6, "equal_pool": 0.6, "oracle": 0.8}
+    first = {
+        "seed": 4,
+        "warmup": 1,
+        "claims": [
+            _claim(0, 0.5, True, consensus=0.01, **says),
+            _claim(1, 0.8, True, consensus=0.7, **says),
+            _claim(2, 0.8, False, consensus=0.7, **says),
+        ],
+    }
+    second = {
+        "seed": 2,
+        "warmup": 1,
+        "claims": [_claim(0, 0.5, True, consensus=0.5, **says), _claim(1, 0.2, False, consensus=0.4, **says)],
+    }
+    paths = []
+    for n, data in enumerate((first, second)):
+        paths.append(tmp_path / f"run-{n}.json")
+        paths[-1].write_text(json.dumps(data))
+
+    # when they are pooled through the command
+    out = StringIO()
+    call_command("reputation_simulate", "--pool", *map(str, paths), stdout=out)
+    lines = out.getvalue().splitlines()
+
+    # then three tested claims are scored together, the runs in seed order
+    assert lines[0] == "Pooled over 2 runs (seeds 2, 4): 3 tested claims."
+    consensus = next(line for line in lines if line.startswith("consensus at close"))
+    brier = (0.3**2 + 0.7**2 + 0.4**2) / 3
+    expected = ((0.1**2 + 0.16) * 2 + (0.2**2 + 0.16)) / 3
+    log = (math.log(0.7) + math.log(0.3) + math.log(0.6)) / 3
+    assert consensus.split()[-3:] == [f"{expected:.4f}", f"{brier:.4f}", f"{log:.4f}"]
+    # and the consensus minus the market, claim by claim: 0.09 - 0.25, 0.49 - 0.25, 0.16 - 0.25
+    differences = [0.09 - 0.25, 0.49 - 0.25, 0.16 - 0.25]
+    centre = sum(differences) / 3
+    error = math.sqrt(sum((d - centre) ** 2 for d in differences) / 2 / 3)
+    market = next(line for line in lines if line.startswith("  market price at close"))
+    # better in expectation in both runs; against the outcomes drawn in the second only
+    assert market.endswith(f"{centre:+.4f} +- {error:.4f}   better in 2 / 1 of 2 runs")
+
+
+def test_pooling_refuses_a_file_that_is_not_a_dump(tmp_path):
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    with pytest.raises(CommandError, match=r"broken\.json: not a --dump file"):
+        call_command("reputation_simulate", "--pool", str(broken), stdout=StringIO())

@@ -31,8 +31,26 @@ class Command(BaseCommand):
         parser.add_argument(
             "--dump", default=None, metavar="FILE", help="also write every source and claim of the run to FILE (JSON)"
         )
+        parser.add_argument(
+            "--pool",
+            nargs="+",
+            default=None,
+            metavar="DUMP",
+            help="run nothing: read these --dump files and print their scores pooled (no database needed)",
+        )
 
-    def handle(self, *args, claims, sources, domains, seed, warmup, tag, quiet, dump, **options) -> None:
+    def handle(self, *args, claims, sources, domains, seed, warmup, tag, quiet, dump, pool, **options) -> None:
+        if pool:
+            dumps = []
+            for path in pool:
+                try:
+                    with open(path, encoding="utf-8") as source:
+                        dumps.append(json.load(source))
+                except (OSError, ValueError) as error:
+                    raise CommandError(f"{path}: not a --dump file ({error}).") from error
+            for line in simulation.pooled_lines(dumps):
+                self.stdout.write(line)
+            return
         module = settings.SETTINGS_MODULE or os.environ.get("DJANGO_SETTINGS_MODULE", "")
         if module.endswith(".production"):
             raise CommandError("reputation_simulate writes simulated users and claims: not with production settings.")

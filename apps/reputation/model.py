@@ -33,9 +33,12 @@ as stated.
 
 Independence beyond the owner: two owners whose forecasts on resolved claims keep coinciding (their
 log-odds within COPY_TOLERANCE) are one source said twice, a copier or two copies of one bot, and are
-capped together like the agents of one owner. The test is sequential: from the claim on which a pair
-first coincided, each resolved claim both forecast is one observation, agreeing or not; the pair counts
-as one when the agreements after that first one outnumber the disagreements by COPY_MARGIN.
+capped together like the agents of one owner. The test is Wald's sequential test: from the claim on which
+a pair first coincided, each resolved claim both forecast is one observation, agreeing or not; the pair
+counts as one while the agreements after that first one outnumber the disagreements by COPY_MARGIN, and
+is forgotten (independent) once the disagreements outnumber them by as much. A value that COPY_CROWD or
+more owners share on a claim (a round number, the market price) is a focal point, not a sign of copying:
+meeting there is no observation. So a claim's pairs to compare stay O(owners), however many there are.
 """
 
 import math
@@ -54,6 +57,7 @@ CALIBRATION_PRIOR_SD = 0.5  # sd of ln c: a factor of 1.65 either way is a one-s
 CALIBRATION_POWER = 1.0  # how much of the other domains' calibration record a domain takes in
 COPY_TOLERANCE = 0.05  # |logit a - logit b| within which two owners' beliefs on a claim are the same belief
 COPY_MARGIN = 3  # agreements (after the first) beyond disagreements before two owners count as one source
+COPY_CROWD = 20  # owners at one value (within COPY_TOLERANCE of one of them) that make it a focal value
 
 
 @dataclass(frozen=True)
@@ -161,29 +165,96 @@ def owner_logits(forecasts: list[tuple[int, float]]) -> dict[int, float]:
     return {owner: sum(values) / len(values) for owner, values in found.items()}
 
 
-def agreeing_pairs(logits: dict[int, float]) -> set[tuple[int, int]]:
-    """The pairs (a, b), a < b, of owners whose log-odds on one claim lie within COPY_TOLERANCE: a sweep
-    over the sorted values, O(n log n + pairs found), not a comparison of every pair."""
+@dataclass(frozen=True)
+class Comparison:
+    """One claim's owners compared (`compare`): the pairs that agree on it, and the owners at a focal
+    value, where meeting someone says nothing."""
+
+    logits: dict[int, float]
+    agreeing: frozenset[tuple[int, int]]
+    crowded: frozenset[int]
+
+    def agree(self, a: int, b: int) -> bool | None:
+        """Whether owners a and b (both on the claim) agree on it; None where they meet at a focal value."""
+        same = abs(self.logits[a] - self.logits[b]) <= COPY_TOLERANCE
+        if same and (a in self.crowded or b in self.crowded):
+            return None
+        return same
+
+
+def compare(logits: dict[int, float]) -> Comparison:
+    """One claim's owners, by their log-odds: each owner with COPY_CROWD - 1 or more others within
+    COPY_TOLERANCE is at a focal value (crowded), and the agreeing pairs (a, b), a < b, are the pairs within
+    COPY_TOLERANCE of which neither is crowded. Two sweeps over the sorted values, O(n log n) and at most
+    n * COPY_CROWD / 2 pairs, however many owners share a value: never a comparison of every pair."""
     ordered = sorted(logits.items(), key=lambda item: (item[1], item[0]))
+    values = [value for _owner, value in ordered]
+    crowded = set()
+    low = high = 0
+    for i, (owner, value) in enumerate(ordered):
+        while value - values[low] > COPY_TOLERANCE:
+            low += 1
+        high = max(high, i)
+        while high + 1 < len(values) and values[high + 1] - value <= COPY_TOLERANCE:
+            high += 1
+        if high - low + 1 >= COPY_CROWD:
+            crowded.add(owner)
     pairs = set()
     for i, (a, x) in enumerate(ordered):
+        if a in crowded:
+            continue
         for b, y in ordered[i + 1 :]:
             if y - x > COPY_TOLERANCE:
                 break
-            pairs.add((min(a, b), max(a, b)))
-    return pairs
+            if b not in crowded:
+                pairs.add((min(a, b), max(a, b)))
+    return Comparison(dict(logits), frozenset(pairs), frozenset(crowded))
+
+
+def _evidence(claims: int, agreed: int) -> int:
+    """Agreements after the first, minus disagreements: the log of the test's likelihood ratio, in units of
+    ln 9. The first agreement is why the pair is watched, so it is not evidence."""
+    return (agreed - 1) - (claims - agreed)
 
 
 def copies(claims: int, agreed: int) -> bool:
     """Whether a pair's record says one source said twice. `claims` counts the resolved claims both owners
-    forecast since they first agreed, that first one included, and `agreed` those they agreed on. The
-    first agreement is why the pair is watched, so it is not evidence; each later claim is, for copying
-    (chance of agreeing about 0.9) against independence (chance about 0.1, generous for people who give
-    round numbers): a likelihood ratio of 9 per agreement and 1/9 per disagreement. On prior odds of
-    1 in 99, the posterior favours copying once agreements outnumber disagreements by three
-    (9^3 = 729 > 99 > 81)."""
-    later = agreed - 1
-    return later - (claims - agreed) >= COPY_MARGIN
+    forecast since they first agreed, that first one included, and `agreed` those they agreed on. Each
+    later claim is evidence for copying (chance of agreeing about 0.9) against independence (chance about
+    0.1, generous for people who give round numbers): a likelihood ratio of 9 per agreement and 1/9 per
+    disagreement. On prior odds of 1 in 99, the posterior favours copying once agreements outnumber
+    disagreements by three (9^3 = 729 > 99 > 81 = 9^2)."""
+    return _evidence(claims, agreed) >= COPY_MARGIN
+
+
+def independent(claims: int, agreed: int) -> bool:
+    """The test's other boundary: disagreements outnumber the later agreements by COPY_MARGIN (posterior
+    odds of copying below 1 in 99 * 9^3). The pair is forgotten; if it ever agrees again, it is watched
+    afresh. This keeps the pairs watched per owner few, whatever the history."""
+    return _evidence(claims, agreed) <= -COPY_MARGIN
+
+
+Pair = tuple[int, int]  # two owners, the smaller id first
+
+
+def agreements_fold(watched: dict[Pair, tuple[int, int]], comparison: Comparison) -> tuple[dict, set[Pair]]:
+    """One claim folded into its owners' agreement records. `watched` holds the (claims, agreed) record of
+    every watched pair among the claim's owners; an agreeing pair not watched yet starts one. Returns the
+    records this claim changed, {pair: (claims, agreed)}, and the pairs it showed to be independent, to
+    forget. A pair meeting at a focal value is left as it was."""
+    folded: dict[Pair, tuple[int, int]] = {}
+    forgotten: set[Pair] = set()
+    for pair in sorted(set(watched) | comparison.agreeing):
+        agree = comparison.agree(*pair)
+        if agree is None:
+            continue
+        claims, agreed = watched.get(pair, (0, 0))
+        claims, agreed = claims + 1, agreed + agree
+        if independent(claims, agreed):
+            forgotten.add(pair)
+        else:
+            folded[pair] = (claims, agreed)
+    return folded, forgotten
 
 
 def independence_groups(owners: list[int], copy_pairs: list[tuple[int, int]]) -> dict[int, int]:

@@ -375,31 +375,33 @@ def _calibration_update(scores: list[Score], clusters: dict[int, int], *, domain
 
 
 def _agreement_update(scores: list[Score], clusters: dict[int, int], *, now: datetime) -> None:
-    """Fold the claim into the agreement record of every pair of its owners that is watched, or starts
-    being watched because they agree on it (model.copies has the test). Agreeing pairs are found by a
-    sweep over the owners' sorted log-odds, so the work is O(owners log owners + pairs watched), not a
-    comparison of every pair. New pairs are inserted first, ignoring a conflict with a settlement that
-    inserts the same pair at the same moment, then the pairs are locked in id order. Two queries beside
-    the insert, whatever the history."""
+    """Fold the claim into the agreement record of every watched pair of its owners, and start one for
+    each pair that agrees on it (model.compare, model.agreements_fold): a pair whose record says copying
+    is marked `copies`, one shown to be independent is forgotten. The pairs compared are O(owners), not
+    every pair (a focal value shared by many owners is not compared), and the pairs watched per owner
+    stay few (independent ones are forgotten), so the work is proportional to the owners on the claim,
+    not to history. Two settlements that share a pair share both its owners, whose calibration rows
+    (locked just before) already order them; new rows are inserted ignoring a conflict all the same, then
+    every watched pair among the owners is locked in id order. Three queries beside the insert."""
     logits = model.owner_logits([(clusters[s.identity_id], float(s.probability)) for s in scores])
     if len(logits) < 2:
         return
-    agreeing = model.agreeing_pairs(logits)
-    if agreeing:
+    comparison = model.compare(logits)
+    if comparison.agreeing:
         Agreement.objects.bulk_create(
-            [Agreement(owner_a_id=a, owner_b_id=b, since=now, updated_at=now) for a, b in sorted(agreeing)],
+            [Agreement(owner_a_id=a, owner_b_id=b, since=now, updated_at=now) for a, b in sorted(comparison.agreeing)],
             ignore_conflicts=True,
         )
     owners = sorted(logits)
-    rows = list(
-        Agreement.objects.select_for_update().filter(owner_a_id__in=owners, owner_b_id__in=owners).order_by("pk")
-    )
-    for row in rows:
-        row.claims += 1
-        row.agreed += (row.owner_a_id, row.owner_b_id) in agreeing
-        row.copies = model.copies(row.claims, row.agreed)
-        row.updated_at = now
-    Agreement.objects.bulk_update(rows, ["claims", "agreed", "copies", "updated_at"])
+    locked = Agreement.objects.select_for_update().filter(owner_a_id__in=owners, owner_b_id__in=owners).order_by("pk")
+    rows = {(row.owner_a_id, row.owner_b_id): row for row in locked}
+    folded, forgotten = model.agreements_fold({pair: (r.claims, r.agreed) for pair, r in rows.items()}, comparison)
+    for pair, (claims, agreed) in folded.items():
+        row = rows[pair]
+        row.claims, row.agreed, row.copies, row.updated_at = claims, agreed, model.copies(claims, agreed), now
+    Agreement.objects.bulk_update([rows[pair] for pair in folded], ["claims", "agreed", "copies", "updated_at"])
+    if forgotten:
+        Agreement.objects.filter(pk__in=[rows[pair].pk for pair in forgotten]).delete()
 
 
 def extremizing_refit(*, now: datetime | None = None) -> ExtremizingFit:

@@ -71,20 +71,27 @@ def consensus_by_hand(claim, *, without: int | None = None) -> dict:
         return max(-9.0, min(9.0, math.log(p / (1 - p))))
 
     # Owners found to copy each other, from the Score rows claim by claim in the order they were scored:
-    # each owner's mean log-odds on a claim; every pair compared; a pair is watched from the first claim
-    # on which they lie within COPY_TOLERANCE, and is one group while its later agreements outnumber its
-    # disagreements by COPY_MARGIN; groups join transitively among this claim's owners.
+    # each owner's mean log-odds on a claim; every pair compared. Two owners within COPY_TOLERANCE meet at
+    # a focal value (no observation) when either has COPY_CROWD - 1 others within it; otherwise they agree
+    # if within it, and disagree if not. A pair is watched from an agreement; it is one group while its
+    # later agreements outnumber its disagreements by COPY_MARGIN, and forgotten once the disagreements
+    # outnumber them by as much; groups join transitively among this claim's owners.
     said: dict[int, dict[int, list[float]]] = {}
     for claim_id, identity_id, p in Score.objects.values_list("claim_id", "identity_id", "probability"):
         said.setdefault(claim_id, {}).setdefault(owner_of(identity_id), []).append(capped_logit(float(p)))
     watched: dict[tuple[int, int], list[int]] = {}
     for claim_id in ClaimRecord.objects.order_by("scored_at", "id").values_list("claim_id", flat=True):
         means = {o: sum(v) / len(v) for o, v in said.get(claim_id, {}).items()}
+        close_to = {a: {b for b in means if b != a and abs(means[a] - means[b]) <= model.COPY_TOLERANCE} for a in means}
         for a, b in itertools.combinations(sorted(means), 2):
-            same = abs(means[a] - means[b]) <= model.COPY_TOLERANCE
+            same = b in close_to[a]
+            if same and max(len(close_to[a]), len(close_to[b])) >= model.COPY_CROWD - 1:
+                continue
             if (a, b) in watched:
                 watched[(a, b)][0] += 1
                 watched[(a, b)][1] += same
+                if (watched[(a, b)][1] - 1) - (watched[(a, b)][0] - watched[(a, b)][1]) <= -model.COPY_MARGIN:
+                    del watched[(a, b)]
             elif same:
                 watched[(a, b)] = [1, 1]
     group = {o: o for o in owner.values()}

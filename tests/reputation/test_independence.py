@@ -26,14 +26,35 @@ from tests.support import race
 # --- the maths ---------------------------------------------------------------------------------------------
 
 
-@given(st.dictionaries(st.integers(1, 60), st.floats(-3, 3), max_size=40))
-def test_the_sweep_finds_exactly_the_pairs_that_comparing_every_pair_finds(logits):
-    every_pair = {
-        (a, b)
-        for a, b in itertools.combinations(sorted(logits), 2)
-        if abs(logits[a] - logits[b]) <= model.COPY_TOLERANCE
-    }
-    assert model.agreeing_pairs(logits) == every_pair
+LOGITS = st.dictionaries(
+    st.integers(1, 300), st.one_of(st.sampled_from([0.0, 0.03, 0.06, 0.847, 2.0]), st.floats(-3, 3)), max_size=90
+)
+
+
+@given(LOGITS)
+def test_the_sweeps_find_exactly_what_comparing_every_pair_finds(logits):
+    # an owner is at a focal value with COPY_CROWD - 1 others or more within the tolerance; a pair agrees
+    # when within the tolerance and neither is at a focal value
+    def near(a, b):
+        return abs(logits[a] - logits[b]) <= model.COPY_TOLERANCE
+
+    crowded = {a for a in logits if sum(1 for b in logits if b != a and near(a, b)) >= model.COPY_CROWD - 1}
+    agreeing = {(a, b) for a, b in itertools.combinations(sorted(logits), 2) if near(a, b) and not {a, b} & crowded}
+    comparison = model.compare(logits)
+    assert (comparison.crowded, comparison.agreeing) == (crowded, agreeing)
+    for a, b in itertools.combinations(sorted(logits), 2):
+        assert comparison.agree(a, b) == (None if near(a, b) and {a, b} & crowded else near(a, b))
+    # and the pairs to look at stay O(owners): each owner agrees with fewer than COPY_CROWD others
+    assert len(agreeing) <= len(logits) * (model.COPY_CROWD - 1) / 2
+
+
+def test_a_value_twenty_owners_share_is_focal_and_nineteen_are_not():
+    nineteen = dict.fromkeys(range(1, 20), 0.0) | {20: 0.051}
+    assert model.compare(nineteen).crowded == frozenset()
+    assert len(model.compare(nineteen).agreeing) == 19 * 18 / 2
+    twenty = dict.fromkeys(range(1, 21), 0.0) | {21: 1.0, 22: 1.01}
+    assert model.compare(twenty).crowded == frozenset(range(1, 21))
+    assert model.compare(twenty).agreeing == {(21, 22)}
 
 
 def test_an_owners_log_odds_on_a_claim_is_the_mean_over_its_identities():
@@ -48,7 +69,9 @@ def test_two_owners_count_as_one_where_the_likelihood_ratio_favours_copying():
         for agreed in range(1, claims + 1):
             odds = (1 / 99) * 9 ** (agreed - 1) * (1 / 9) ** (claims - agreed)
             assert model.copies(claims, agreed) == (odds > 1), (claims, agreed)
+            assert model.independent(claims, agreed) == (odds <= (1 / 99) / 9**3), (claims, agreed)
     assert [model.copies(n, n) for n in range(1, 6)] == [False, False, False, True, True]
+    assert [model.independent(n, 1) for n in range(1, 6)] == [False, False, False, True, True]
     assert (model.copies(6, 5), model.copies(5, 4), model.copies(7, 5)) == (True, False, False)
 
 
@@ -146,6 +169,39 @@ def test_a_pair_that_stops_agreeing_is_counted_apart_again(author, domain, resol
 
 
 @pytest.mark.django_db
+def test_a_pair_that_keeps_disagreeing_is_forgotten_and_watched_afresh_if_it_agrees_again(author, domain, resolver):
+    # given two people who agreed once by chance
+    alice, bob = factories.human(), factories.human()
+    track({alice: Decimal("0.6"), bob: Decimal("0.6")}, author, domain, resolver, outcome="yes")
+    track({alice: Decimal("0.6"), bob: Decimal("0.8")}, author, domain, resolver, outcome="yes", claims=2)
+    assert (pair(alice, bob).claims, pair(alice, bob).agreed) == (3, 1)
+
+    # when they disagree once more, then agree again
+    track({alice: Decimal("0.6"), bob: Decimal("0.8")}, author, domain, resolver, outcome="yes")
+    assert not Agreement.objects.exists()  # three disagreements, no later agreement: independent
+    track({alice: Decimal("0.3"), bob: Decimal("0.3")}, author, domain, resolver, outcome="no")
+
+    # then the pair starts afresh from that agreement
+    assert (pair(alice, bob).claims, pair(alice, bob).agreed, pair(alice, bob).copies) == (1, 1, False)
+
+
+@pytest.mark.django_db
+def test_twenty_people_who_give_one_number_are_not_compared_and_two_who_give_another_are(author, domain, resolver):
+    # given twenty people who all say 50%, and two who say 85%
+    crowd = [factories.human() for _ in range(model.COPY_CROWD)]
+    pair_of_them = [factories.human(), factories.human()]
+    says = {**dict.fromkeys(crowd, Decimal("0.5")), **dict.fromkeys(pair_of_them, Decimal("0.85"))}
+
+    # when their claim resolves
+    track(says, author, domain, resolver, outcome="yes")
+
+    # then 50% is a focal value: none of the 190 pairs in the crowd is watched, only the two at 85%
+    assert list(Agreement.objects.values_list("owner_a_id", "owner_b_id", "claims", "agreed")) == [
+        (*sorted(p.user_id for p in pair_of_them), 1, 1)
+    ]
+
+
+@pytest.mark.django_db
 def test_a_claim_counts_once_per_pair_of_owners_and_agents_speak_for_their_owner(author, domain, resolver):
     # given an owner whose two agents say 0.6 and 0.8 (0.7101 in the mean of their log-odds), a person
     # who says 0.7101 and one who says 0.6
@@ -212,16 +268,25 @@ def test_the_migration_rebuilds_exactly_the_records_kept_at_settlement(author, d
     original, copier, drifter, person = (factories.human() for _ in range(4))
     owner = factories.verified_user()
     bots = [factories.agent(owner, handle=f"kept-bot-{n}") for n in range(2)]
+    crowd = [factories.human() for _ in range(model.COPY_CROWD)]
     for n in range(6):
         says = {original: Decimal("0.8"), copier: Decimal("0.8"), person: Decimal("0.4")}
-        says[drifter] = Decimal("0.4") if n < 2 else Decimal("0.55")
+        says[drifter] = Decimal("0.4") if n < 1 else Decimal("0.55")
+        if n == 5:  # a focal value, where person and drifter meet again
+            says |= dict.fromkeys(crowd, Decimal("0.4")) | {drifter: Decimal("0.4")}
         says[bots[n % 2]] = Decimal("0.8") if n % 3 else Decimal("0.2")
         track(says, author, domain if n % 2 else other_domain, resolver, outcome="yes" if n % 3 else "no")
     kept = {
         (r.owner_a_id, r.owner_b_id): (r.claims, r.agreed, r.copies, r.since) for r in Agreement.objects.order_by("pk")
     }
     assert pair(original, copier).copies
-    assert sum(1 for claims, agreed, copies, _ in kept.values() if 0 < agreed < claims) >= 2
+    assert sum(1 for claims, agreed, copies, _ in kept.values() if 0 < agreed < claims) >= 1
+    # the drifter agreed with the person once, then disagreed three times: forgotten; the crowd's claim
+    # was no observation for anyone in it
+    assert not Agreement.objects.filter(
+        owner_a_id__in=[person.user_id, drifter.user_id], owner_b_id__in=[person.user_id, drifter.user_id]
+    ).exists()
+    assert not Agreement.objects.filter(owner_a_id__in=[c.user_id for c in crowd]).exists()
 
     # when the rows are rebuilt from the scores, as the migration does
     backfill = __import__("apps.reputation.migrations.0003_agreement", fromlist=["backfill"]).backfill

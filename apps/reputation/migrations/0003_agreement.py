@@ -21,20 +21,23 @@ def backfill(apps, schema_editor):
     )
     for claim_id, kind, user_id, owner_id, probability in rows:
         forecasts.setdefault(claim_id, []).append((user_id if kind == "human" else owner_id, float(probability)))
-    pairs: dict[tuple[int, int], list] = {}  # (owner_a, owner_b) -> [claims, agreed, since]
-    owners_of: dict[int, set[tuple[int, int]]] = {}  # owner -> the watched pairs it is in
+    watched: dict[tuple[int, int], tuple[int, int, object]] = {}  # pair -> (claims, agreed, since)
+    pairs_of: dict[int, set[tuple[int, int]]] = {}  # owner -> the watched pairs it is in
     records = ClaimRecord.objects.order_by("scored_at", "id").values_list("claim_id", "scored_at")
     for claim_id, scored_at in records:
         logits = model.owner_logits(forecasts.get(claim_id, []))
-        agreeing = model.agreeing_pairs(logits) if len(logits) > 1 else set()
-        for pair in agreeing - set(pairs):
-            pairs[pair] = [0, 0, scored_at]
+        if len(logits) < 2:
+            continue
+        mine = {pair for owner in logits for pair in pairs_of.get(owner, ()) if pair[0] in logits and pair[1] in logits}
+        folded, forgotten = model.agreements_fold({p: watched[p][:2] for p in mine}, model.compare(logits))
+        for pair, (n, agreed) in folded.items():
+            watched[pair] = (n, agreed, watched[pair][2] if pair in watched else scored_at)
             for owner in pair:
-                owners_of.setdefault(owner, set()).add(pair)
-        touched = {pair for owner in logits for pair in owners_of.get(owner, ()) if set(pair) <= set(logits)}
-        for pair in touched:
-            pairs[pair][0] += 1
-            pairs[pair][1] += pair in agreeing
+                pairs_of.setdefault(owner, set()).add(pair)
+        for pair in forgotten:
+            del watched[pair]
+            for owner in pair:
+                pairs_of[owner].discard(pair)
     now = timezone.now()
     Agreement.objects.bulk_create(
         [
@@ -47,7 +50,7 @@ def backfill(apps, schema_editor):
                 since=since,
                 updated_at=now,
             )
-            for (a, b), (n, agreed, since) in sorted(pairs.items())
+            for (a, b), (n, agreed, since) in sorted(watched.items())
         ],
         batch_size=500,
     )

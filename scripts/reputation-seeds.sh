@@ -7,7 +7,8 @@
 #
 # The server: DATABASE_URL's (any database name; each run uses credence_sim_seed_<N> beside it), else
 # postgres@127.0.0.1:5432. Reports and dumps go to $CREDENCE_SIM_DIR (default var/sim): seed-<N>.txt is a
-# run's report, seed-<N>.json its --dump, pooled.txt the pooled figures.
+# run's report, seed-<N>.json its --dump, pooled.txt the pooled figures. $CREDENCE_SIM_ARGS is passed to
+# each run (e.g. "--claims 600").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 first=${1:-1}
@@ -37,7 +38,9 @@ for seed in $(seq "$first" "$last"); do
   database create "$db"
   export DATABASE_URL="$server/$db" DJANGO_SETTINGS_MODULE=config.settings.local
   $PY manage.py migrate -v0
-  $PY manage.py reputation_simulate --seed "$seed" --quiet --dump "$out/seed-$seed.json" > "$out/seed-$seed.txt"
+  # shellcheck disable=SC2086  # the extra arguments are meant to split
+  $PY manage.py reputation_simulate --seed "$seed" --quiet --dump "$out/seed-$seed.json" ${CREDENCE_SIM_ARGS:-} \
+    > "$out/seed-$seed.txt"
   grep '^Targets' "$out/seed-$seed.txt"
   database drop "$db"
   dumps+=("$out/seed-$seed.json")

@@ -11,6 +11,8 @@ from decimal import Decimal
 
 import pytest
 from django.apps import apps as django_apps
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -296,3 +298,29 @@ def test_the_migration_rebuilds_exactly_the_records_kept_at_settlement(author, d
     # then they are the same rows (the first agreement dated by its claim's scoring)
     rebuilt = {(r.owner_a_id, r.owner_b_id): (r.claims, r.agreed, r.copies, r.since) for r in Agreement.objects.all()}
     assert rebuilt == kept
+
+
+@pytest.mark.django_db
+def test_scoring_takes_as_many_queries_for_thirty_owners_as_for_three(author, domain, resolver, monkeypatch):
+    # given two settled claims the hook did not score: three people (two of whom agree), and thirty-two
+    # (twenty at a focal value, two who agree, ten apart)
+    monkeypatch.setattr(hooks, "claim_settled", [])
+    small, big = new_claim(author, domain), new_claim(author, domain)
+    for n, probability in enumerate(("0.7", "0.7", "0.2")):
+        state(factories.human(), small, Decimal(probability), key=f"small-{n}")
+    says = ["0.5"] * model.COPY_CROWD + ["0.9", "0.9", "0.03"] + [f"0.{n}5" for n in range(1, 10)]
+    for n, probability in enumerate(says):
+        state(factories.human(), big, Decimal(probability), key=f"big-{n}")
+    for claim in (small, big):
+        resolve(claim, "yes", resolver)
+
+    # when each is scored under a query counter
+    counts = []
+    for claim in (small, big):
+        with CaptureQueriesContext(connection) as queries:
+            claim_score(claim=claim)
+        counts.append(len(queries))
+
+    # then the count does not grow with the owners, and each claim started one watched pair
+    assert counts[0] == counts[1]
+    assert Agreement.objects.count() == 2

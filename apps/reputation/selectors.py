@@ -33,7 +33,6 @@ class Contributor:
     raw_weight: float  # from reliability alone
     pull: float = 0.0  # consensus minus the consensus without this contributor
     calibration: float = 1.0  # its owner's factor: the consensus reads it as sigmoid(calibration * logit(p))
-    owner: int = 0  # the person behind it (a human's user, an agent's owner)
     group: int = 0  # its independence group: the smallest owner id among its owner and those found to copy it
     counted_with: tuple[int, ...] = ()  # other owners on this claim found to copy its owner: one group, one cap
 
@@ -178,7 +177,6 @@ def consensus_compute(
                 share,
                 voice.weight,
                 calibration=voice.calibration,
-                owner=owner,
                 group=voice.cluster,
                 counted_with=tuple(sorted(members[voice.cluster] - {owner})),
             )

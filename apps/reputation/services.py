@@ -190,9 +190,10 @@ def score_settled_claim(claim: Claim, outcome: str) -> ClaimRecord | None:
 @transaction.atomic
 def claim_score(*, claim: Claim) -> ClaimRecord | None:
     """Score every identity that traded or stated a belief on a resolved claim, from its latest forecast
-    before closes_at, and fold the scores into each identity's reliability. Exactly once per claim (the
-    claim row is locked and the record is its marker); set-based: a fixed number of queries, and work
-    proportional to the identities on this claim, not to history."""
+    before closes_at, and fold the scores into each identity's reliability, each owner's calibration and
+    the agreement records of its owners' pairs. Exactly once per claim (the claim row is locked and the
+    record is its marker); set-based: a fixed number of queries, and work proportional to the identities
+    on this claim, not to history."""
     claim = Claim.objects.select_for_update().get(pk=claim.pk)
     if claim.status not in (ClaimStatus.RESOLVED_YES, ClaimStatus.RESOLVED_NO):
         return None

@@ -109,6 +109,9 @@ def track(forecasts: dict, author, domain, resolver, *, outcome: str, claims: in
     return done
 
 
+NOTHING_SCORED = {"scores": [], "reliability": [], "calibration": [], "agreements": [], "records": [], "fits": []}
+
+
 def reputation_rows() -> dict:
     """Every row scoring writes, as plain values: compare before and after to prove nothing changed."""
     from apps.reputation.models import Agreement, Calibration, ClaimRecord, ExtremizingFit, Reliability, Score

@@ -31,6 +31,7 @@ from apps.reputation.selectors import as_decimal, consensus_compute
 from apps.reputation.services import claim_score, claims_score_due, consensus_refresh, extremizing_refit
 from tests import factories
 from tests.reputation.conftest import (
+    NOTHING_SCORED,
     buy,
     close,
     new_claim,
@@ -155,14 +156,7 @@ def test_the_sweep_scores_a_settled_claim_that_the_hook_missed_once(author, doma
     state(bob, claim, Decimal("0.2"))
     monkeypatch.setattr(hooks, "claim_settled", [])
     resolve(claim, "no", resolver)
-    assert reputation_rows() == {
-        "scores": [],
-        "reliability": [],
-        "calibration": [],
-        "agreements": [],
-        "records": [],
-        "fits": [],
-    }
+    assert reputation_rows() == NOTHING_SCORED
 
     # when the sweep runs, twice
     first = claims_score_due()
@@ -285,14 +279,7 @@ def test_a_void_claim_scores_nobody(author, domain, resolver):
 
     # then nobody was scored, no record, no reliability, no fit, no event
     assert (direct, swept) == (None, 0)
-    assert reputation_rows() == {
-        "scores": [],
-        "reliability": [],
-        "calibration": [],
-        "agreements": [],
-        "records": [],
-        "fits": [],
-    }
+    assert reputation_rows() == NOTHING_SCORED
     assert not Event.objects.filter(kind="claim.scored").exists()
 
 
@@ -307,14 +294,7 @@ def test_a_claim_voided_by_staff_scores_nobody(author, domain):
 
     # then nothing is scored, now or by the sweep
     assert claims_score_due() == 0
-    assert reputation_rows() == {
-        "scores": [],
-        "reliability": [],
-        "calibration": [],
-        "agreements": [],
-        "records": [],
-        "fits": [],
-    }
+    assert reputation_rows() == NOTHING_SCORED
 
 
 # --- only forecasts before closes_at ---------------------------------------------------------------------
@@ -451,12 +431,5 @@ def test_an_unscored_closed_claim_is_not_due(author, domain):
     # then neither the sweep nor claim_score scores it
     assert claims_score_due() == 0
     assert claim_score(claim=claim) is None
-    assert reputation_rows() == {
-        "scores": [],
-        "reliability": [],
-        "calibration": [],
-        "agreements": [],
-        "records": [],
-        "fits": [],
-    }
+    assert reputation_rows() == NOTHING_SCORED
     assert Belief.objects.count() == 1

@@ -131,7 +131,9 @@ class Agreement(models.Model):
 
     owner_a = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     owner_b = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    claims = models.PositiveIntegerField(default=0, help_text="Resolved claims both forecast since they first agreed.")
+    claims = models.PositiveIntegerField(
+        default=0, help_text="Resolved claims both forecast since they first agreed (a focal value not counted)."
+    )
     agreed = models.PositiveIntegerField(default=0, help_text="Of those, the claims on which they agreed.")
     copies = models.BooleanField(default=False, help_text="model.copies(claims, agreed): counted as one source.")
     since = models.DateTimeField(help_text="When the first agreement was scored.")

@@ -20,7 +20,7 @@ from apps.core.amounts import CREDIT, format_credits
 from apps.core.models import Event
 from apps.ledger.models import Entry, Transfer
 from apps.ledger.selectors import wallet_balance
-from apps.ledger.services import wallet_fund_agent
+from apps.ledger.services import EXTERNAL_WORLD, ledger_transfer, system_account, wallet_for, wallet_fund_agent
 from apps.markets import selectors
 from apps.markets.models import Claim, ClaimStatus, Domain, Position, Resolution, Trade
 from apps.markets.resolution import market_settle, resolution_finalize, resolution_propose
@@ -801,6 +801,45 @@ def test_a_holder_may_not_propose(trader_client, closed, trader):
     assert "You hold shares in this market and may not propose its outcome." in response.content.decode()
     assert written() == before
     assert wallet_balance(trader) == balance
+
+
+def test_a_proposal_or_challenge_short_of_credit_says_what_the_bond_needs(
+    resolver_client, closed, owner_client, author
+):
+    # given a resolver whose wallet holds 5 credits, less than the bond of 10.09901
+    resolver = resolver_client.identity
+    drain = wallet_balance(resolver) - 5 * CREDIT
+    ledger_transfer(
+        lines=[(wallet_for(resolver), -drain), (system_account(EXTERNAL_WORLD), drain)],
+        kind="test_withdrawal",
+        idempotency_key=f"drain:{resolver.pk}",
+    )
+    before = written()
+
+    # when they propose an outcome
+    response = resolver_client.post(
+        url("claim-propose", closed), {"propose-outcome": "yes", "propose-evidence": "The paper."}, **HTMX
+    )
+
+    # then the refusal names the bond and the wallet, and nothing is written
+    assert response.status_code == 409
+    assert "A proposal needs a bond of 10.09901 credits; your wallet holds 5." in response.content.decode()
+    assert written() == before
+    assert wallet_balance(resolver) == 5 * CREDIT
+
+    # and a challenger short of credit is told the same of the challenge's bond
+    resolution_propose(claim=closed, proposer=factories.human(), outcome="yes", evidence="The paper.")
+    drain = wallet_balance(author) - 2 * CREDIT
+    ledger_transfer(
+        lines=[(wallet_for(author), -drain), (system_account(EXTERNAL_WORLD), drain)],
+        kind="test_withdrawal",
+        idempotency_key=f"drain:{author.pk}",
+    )
+    before = written()
+    refused = owner_client.post(url("claim-challenge", closed), {"challenge-evidence": "Retracted."}, **HTMX)
+    assert refused.status_code == 409
+    assert "A challenge needs a bond of 10.09901 credits; your wallet holds 2." in refused.content.decode()
+    assert written() == before
 
 
 def test_a_proposal_needs_an_outcome_and_evidence(resolver_client, closed):

@@ -523,6 +523,19 @@ def _resolution_response(
     return _page(request, claim, viewer, status=status, **extra)
 
 
+def _bond_refusal(exc: ApplicationError, *, challenge: bool) -> str | None:
+    """Short of credit for the bond: what the bond is and what the wallet holds, as the ledger's refusal
+    read them under the wallet's lock. None for any other refusal."""
+    detail = exc.detail if isinstance(exc, InsufficientCredit) and isinstance(exc.detail, dict) else {}
+    if "required" not in detail or "balance" not in detail:
+        return None
+    what = "A challenge" if challenge else "A proposal"
+    return (
+        f"{what} needs a bond of {format_credits(detail['required'])} credits; "
+        f"your wallet holds {format_credits(detail['balance'])}."
+    )
+
+
 def _resolve(request: HttpRequest, claim_id: int, *, challenge: bool) -> HttpResponse:
     """Propose an outcome, or challenge the proposal: the two forms differ only in the service they call."""
     claim, viewer = _claim_or_404(request, claim_id)
@@ -555,7 +568,7 @@ def _resolve(request: HttpRequest, claim_id: int, *, challenge: bool) -> HttpRes
                 "credits. It comes back if nobody challenges the proposal before the window closes."
             )
     except ApplicationError as exc:
-        error = _refusal(form, exc)
+        error = _bond_refusal(exc, challenge=challenge) or _refusal(form, exc)
         return _resolution_response(request, claim, viewer, status=exc.status, resolution_error=error, **{name: form})
     if request.htmx:
         claim, viewer = _claim_or_404(request, claim_id)  # as it stands now: proposed, or disputed

@@ -77,7 +77,8 @@ class Migration(migrations.Migration):
                 (
                     "claims",
                     models.PositiveIntegerField(
-                        default=0, help_text="Resolved claims both forecast since they first agreed."
+                        default=0,
+                        help_text="Resolved claims both forecast since they first agreed (a focal value not counted).",
                     ),
                 ),
                 (

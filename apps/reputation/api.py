@@ -167,6 +167,13 @@ class OverallReliabilityOut(Schema):
     skill_sd: float
 
 
+class CountedWithOut(Schema):
+    handle: str = Field(description="The other owner's handle.")
+    claims: int = Field(description="Resolved claims both forecast since they first agreed.")
+    agreed: int = Field(description="Of those, the claims on which their forecasts coincided.")
+    since: datetime = Field(description="When their first agreement was scored.")
+
+
 class TrackRecordOut(Schema):
     handle: str
     kind: str
@@ -178,6 +185,10 @@ class TrackRecordOut(Schema):
     reliability: list[ReliabilityOut]
     overall_reliability: OverallReliabilityOut | None = Field(
         description="Skill over every domain (what the overall leaderboard ranks by); null before any score."
+    )
+    counted_with: list[CountedWithOut] = Field(
+        description="Owners counted as one source with this identity's owner in every consensus, because their "
+        "forecasts keep coinciding (docs/reputation.md, 'Copies across owners'). Usually empty."
     )
 
 
@@ -386,6 +397,7 @@ def identities_track_record(request: HttpRequest, handle: str = Path(..., max_le
         "calibration": record["calibration"],
         "reliability": record["reliability"],
         "overall_reliability": record["overall_reliability"],
+        "counted_with": record["counted_with"],
     }
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 
-from django.db.models import Avg, Count, F, Max, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models import Avg, Case, Count, F, Max, OuterRef, Q, QuerySet, Subquery, Sum, When
 
 from apps.identities.models import Identity, IdentityKind
 from apps.markets.models import Claim, Position
@@ -274,9 +274,23 @@ def _summary(scores: QuerySet[Score]) -> dict:
     return agg
 
 
+def counted_with(owner_id: int) -> list[dict]:
+    """The owners counted as one source with this owner (their agreement record says copying): each
+    one's handle and the record, most agreements first. One query."""
+    partner = Case(When(owner_a_id=owner_id, then=F("owner_b_id")), default=F("owner_a_id"))
+    rows = (
+        Agreement.objects.filter(Q(owner_a_id=owner_id) | Q(owner_b_id=owner_id), copies=True)
+        .annotate(partner=partner)
+        .annotate(handle=Subquery(Identity.objects.filter(user_id=OuterRef("partner")).values("handle")[:1]))
+        .order_by("-agreed", "partner")
+    )
+    return [{"handle": r.handle, "claims": r.claims, "agreed": r.agreed, "since": r.since} for r in rows]
+
+
 def track_record(identity: Identity) -> dict:
     """An identity's resolved forecasts: overall, per domain, per declared model version (agents), the
-    calibration table, reliability overall and per domain. Six queries."""
+    calibration table, reliability overall and per domain, and the owners counted as one source with its
+    owner. Seven queries."""
     scores = Score.objects.filter(identity=identity)
     overall = _summary(scores)
     per_domain = list(
@@ -309,6 +323,7 @@ def track_record(identity: Identity) -> dict:
         "model_versions": per_version if identity.kind == IdentityKind.AGENT else [],
         "calibration": calibration(rows),
         "reliability": reliabilities,
+        "counted_with": counted_with(cluster_of(identity)),
     }
 
 

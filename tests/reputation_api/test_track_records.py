@@ -11,7 +11,7 @@ from apps.identities.services import identity_suspend
 from apps.reputation import model
 from apps.reputation.models import ClaimRecord, Reliability
 from tests import factories
-from tests.reputation_api.conftest import bearer, history
+from tests.reputation_api.conftest import bearer, history, iso
 
 pytestmark = pytest.mark.django_db
 
@@ -113,6 +113,7 @@ def test_a_track_record_has_scores_by_domain_calibration_and_reliability(author,
             "skill_mean": pytest.approx(model.global_posterior(overall).mean, rel=1e-9),
             "skill_sd": pytest.approx(model.global_posterior(overall).sd, rel=1e-9),
         },
+        "counted_with": [],
     }
     assert Reliability.objects.get(identity=alice, domain=None).n == 3  # the overall row ranks the overall board
 
@@ -153,6 +154,7 @@ def test_an_identity_without_forecasts_has_an_empty_record(alice):
         "calibration": EMPTY_BUCKETS,
         "reliability": [],
         "overall_reliability": None,
+        "counted_with": [],
     }
 
 
@@ -170,14 +172,32 @@ def test_a_track_record_is_a_fixed_number_of_queries_however_long(author, domain
     history({bot: "0.9"}, author, domain, resolver)
     url = f"/api/v1/identities/{bot.handle}/track-record"
     body, few = _queries(url)
-    # the identity; overall, domains, versions, calibration, overall reliability, reliability per domain
-    assert (body["overall"]["n"], few) == (1, 7)
+    # the identity; overall, domains, versions, calibration, overall reliability, reliability per domain,
+    # the owners counted with its owner
+    assert (body["overall"]["n"], few) == (1, 8)
     history({bot: "0.7", alice: "0.4"}, author, domain, resolver, claims=3)
     bot.model_version = "v2"
     bot.save(update_fields=["model_version"])
     history({bot: "0.3"}, author, other_domain, resolver, outcome="no", claims=3)
     body, many = _queries(url)
-    assert (body["overall"]["n"], len(body["domains"]), len(body["model_versions"]), many) == (7, 2, 2, 7)
+    assert (body["overall"]["n"], len(body["domains"]), len(body["model_versions"]), many) == (7, 2, 2, 8)
+
+
+def test_a_track_record_names_the_owners_counted_as_one_source_with_its_owner(author, domain, resolver, alice, bot):
+    # given a person whose every stated belief alice's agent has repeated, on four resolved claims
+    original = factories.human()
+    claims = history({original: "0.65", bot: "0.65"}, author, domain, resolver, claims=4)
+    since = iso(ClaimRecord.objects.get(claim=claims[0]).scored_at)
+
+    # then each side's record names the other: for the agent, the owner it speaks for is the one counted
+    expected = {"claims": 4, "agreed": 4, "since": since}
+    mine = Client().get(f"/api/v1/identities/{original.handle}/track-record").json()["counted_with"]
+    assert mine == [{"handle": alice.handle, **expected}]
+    for who in (bot, alice):
+        theirs = Client().get(f"/api/v1/identities/{who.handle}/track-record").json()["counted_with"]
+        assert theirs == [{"handle": original.handle, **expected}]
+    # and an identity nobody copies has none
+    assert Client().get(f"/api/v1/identities/{author.handle}/track-record").json()["counted_with"] == []
 
 
 # --- leaderboards ---------------------------------------------------------------------------------------

@@ -289,6 +289,22 @@ def test_resolved_forecasts_are_paged_newest_first(scored, alice, monkeypatch):
     assert "cursor is not valid." in refused.content.decode()
 
 
+def test_the_identity_page_names_who_it_is_counted_as_one_source_with(author, resolver, science, alice, bot):
+    # given a person whose beliefs alice's agent has repeated on four resolved claims
+    original = factories.human()
+    history({original: "0.65", bot: "0.65"}, author, science, resolver, claims=4)
+
+    # then the person's page and the agent's name the other side, with the record
+    for page, other in ((original, alice), (bot, original)):
+        html = Client().get(f"/id/{page.handle}/").content.decode()
+        section = re.search(r'<ul class="identity-list" id="counted-with">(.*?)</ul>', html, re.S).group(1)
+        assert f'<a href="/id/{other.handle}/">@{other.handle}</a>' in section
+        assert "the same forecast on 4 of 4 resolved claims since" in section
+    assert "this agent's owner and them as one source" in Client().get(f"/id/{bot.handle}/").content.decode()
+    # and a page nobody is counted with has no such section
+    assert 'id="counted-with"' not in Client().get(f"/id/{author.handle}/").content.decode()
+
+
 def test_the_identity_page_is_a_fixed_number_of_queries(author, resolver, science, economics, alice, bot):
     history({alice: "0.7", bot: "0.6"}, author, science, resolver, claims=2)
     few_html, few = queries(f"/id/{alice.handle}/")
@@ -299,10 +315,10 @@ def test_the_identity_page_is_a_fixed_number_of_queries(author, resolver, scienc
     many_html, many = queries(f"/id/{alice.handle}/")
     assert (len(table(many_html, "scored-forecasts")), len(table(many_html, "domain-reliability"))) == (10, 2)
     assert many_html.count('<li><a href="/id/') == 4
-    # the identity; six for the track record; agents; the scores page; beliefs
-    assert few == many == 10
+    # the identity; seven for the track record; agents; the scores page; beliefs
+    assert few == many == 11
     _, agent_queries = queries("/id/alice-bot/")
-    assert agent_queries == 10  # the owner's identity instead of the agents
+    assert agent_queries == 11  # the owner's identity instead of the agents
 
 
 # --- Leaderboards -------------------------------------------------------------------------------------

@@ -873,24 +873,15 @@ def pooled_lines(dumps: list[dict]) -> list[str]:
     about +-0.002."""
     runs = []
     for data in sorted(dumps, key=lambda d: d["seed"]):
-        tested = [c for c in data["claims"] if c["index"] >= data["warmup"]]
+        tested = [ClaimResult(**c) for c in data["claims"] if c["index"] >= data["warmup"]]
         if tested:
             runs.append((data["seed"], tested))
     claims = [c for _seed, tested in runs for c in tested]
     if not claims:
         return ["No tested claims in these runs."]
 
-    def brier(c: dict, name: str) -> float:
-        return (c[name] - (1.0 if c["outcome"] else 0.0)) ** 2
-
-    def expected(c: dict, name: str) -> float:
-        return (c[name] - c["truth"]) ** 2 + c["truth"] * (1 - c["truth"])
-
-    def log_score(c: dict, name: str) -> float:
-        return model.log_score(_bounded(c[name]), c["outcome"])
-
-    def mean(values: list[float]) -> float:
-        return sum(values) / len(values)
+    def of(name: str, results: list[ClaimResult]) -> Scored:
+        return scored([(getattr(r, name), r) for r in results])
 
     seeds = ", ".join(str(seed) for seed, _tested in runs)
     lines = [
@@ -899,22 +890,18 @@ def pooled_lines(dumps: list[dict]) -> list[str]:
         f"{'':44} expected   Brier  log score",
     ]
     for name, label in FORECASTERS:
-        lines.append(
-            f"{label:44} {mean([expected(c, name) for c in claims]):8.4f} {mean([brier(c, name) for c in claims]):7.4f}"
-            f" {mean([log_score(c, name) for c in claims]):10.4f}"
-        )
+        pooled = of(name, claims)
+        lines.append(f"{label:44} {pooled.expected_brier:8.4f} {pooled.brier:7.4f} {pooled.log_score:10.4f}")
     lines += ["", "Consensus minus each, Brier against the outcomes drawn (paired by claim, mean +- standard error),"]
     lines.append("and the runs in which the consensus is better (in expectation / against the outcomes drawn):")
     for name, label in FORECASTERS:
         if name == "consensus":
             continue
-        differences = [brier(c, "consensus") - brier(c, name) for c in claims]
-        centre = mean(differences)
+        differences = [model.brier(c.consensus, c.outcome) - model.brier(getattr(c, name), c.outcome) for c in claims]
+        centre = sum(differences) / len(differences)
         spread = math.sqrt(sum((d - centre) ** 2 for d in differences) / (len(differences) - 1) / len(differences))
-        ahead = sum(
-            mean([expected(c, "consensus") for c in t]) < mean([expected(c, name) for c in t]) for _s, t in runs
-        )
-        drawn = sum(mean([brier(c, "consensus") for c in t]) < mean([brier(c, name) for c in t]) for _s, t in runs)
+        ahead = sum(of("consensus", t).expected_brier < of(name, t).expected_brier for _s, t in runs)
+        drawn = sum(of("consensus", t).brier < of(name, t).brier for _s, t in runs)
         lines.append(f"  {label:42} {centre:+.4f} +- {spread:.4f}   better in {ahead} / {drawn} of {len(runs)} runs")
     return lines
 

@@ -221,7 +221,9 @@ def test_a_second_run_gets_its_own_tag_and_a_taken_tag_is_refused():
 
 
 def _claim(index: int, truth: float, outcome: bool, **forecasts: float) -> dict:
-    return {"index": index, "truth": truth, "outcome": outcome, **forecasts}
+    """One claim of a --dump file, as simulation.dump writes it."""
+    rest = {"claim_id": index + 1, "domain": 0, "forecasts": {}, "contributors": 0, "scores": {}}
+    return {"index": index, "truth": truth, "outcome": outcome, **forecasts, **rest}
 
 
 def test_runs_are_pooled_claim_by_claim_with_paired_differences(tmp_path):
@@ -272,3 +274,7 @@ def test_pooling_refuses_a_file_that_is_not_a_dump(tmp_path):
     broken.write_text("{not json")
     with pytest.raises(CommandError, match=r"broken\.json: not a --dump file"):
         call_command("reputation_simulate", "--pool", str(broken), stdout=StringIO())
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({"seed": 1, "claims": [{"index": 3}]}))
+    with pytest.raises(CommandError, match="Not --dump files: a run or claim lacks 'warmup'"):
+        call_command("reputation_simulate", "--pool", str(other), stdout=StringIO())

@@ -48,7 +48,11 @@ class Command(BaseCommand):
                         dumps.append(json.load(source))
                 except (OSError, ValueError) as error:
                     raise CommandError(f"{path}: not a --dump file ({error}).") from error
-            for line in simulation.pooled_lines(dumps):
+            try:
+                lines = simulation.pooled_lines(dumps)
+            except (KeyError, TypeError) as error:
+                raise CommandError(f"Not --dump files: a run or claim lacks {error}.") from error
+            for line in lines:
                 self.stdout.write(line)
             return
         module = settings.SETTINGS_MODULE or os.environ.get("DJANGO_SETTINGS_MODULE", "")

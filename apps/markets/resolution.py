@@ -327,8 +327,7 @@ def market_settle(*, claim: Claim) -> Transfer | None:
     )
     claim.settled_at = now
     claim.save(update_fields=["settled_at", "updated_at"])
-    for listener in hooks.claim_settled:  # reputation scores the forecasts, in this transaction
-        listener(claim, outcome)
+    hooks.notify_claim_settled(claim, outcome)  # reputation scores the forecasts, in this transaction
     event_emit(
         kind="claim.settled",
         subject=f"claim:{claim.pk}",

@@ -7,9 +7,10 @@ class RealtimeConfig(AppConfig):
 
     def ready(self) -> None:
         # Markets calls out through its hook lists (it may not import realtime): notify at settlement,
-        # inside the settlement's transaction (apps/realtime/services.py says why that is exactly-once).
+        # inside the settlement's transaction (apps/realtime/services.py says why that is exactly-once),
+        # as a display listener: a notification that cannot be written never fails the settlement.
         from apps.markets import hooks
         from apps.realtime import services
 
-        if services.notifications_on_settlement not in hooks.claim_settled:
-            hooks.claim_settled.append(services.notifications_on_settlement)
+        if services.notifications_on_settlement not in hooks.claim_settled_announce:
+            hooks.claim_settled_announce.append(services.notifications_on_settlement)

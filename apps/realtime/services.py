@@ -33,6 +33,7 @@ from apps.markets.models import Claim, Outcome
 from apps.realtime.models import Notification, NotificationKind
 
 TITLE_LENGTH = 120
+TEXT_LENGTH = Notification._meta.get_field("text").max_length
 OUTCOME_PHRASE = {Outcome.YES: "resolved YES", Outcome.NO: "resolved NO", Outcome.VOID: "was voided"}
 
 
@@ -68,15 +69,29 @@ def _resolved_text(claim: Claim, author: Identity, outcome: str) -> str:
     return f"Your claim “{_title(claim)}” {phrase}."
 
 
+def _fit(text: str) -> str:
+    """A text the column can hold, cut with an ellipsis: a notification is derived for display, and a
+    text too long for its column would otherwise fail the settlement that writes it."""
+    return text if len(text) <= TEXT_LENGTH else text[: TEXT_LENGTH - 1].rstrip() + "…"
+
+
 def _payout_text(claim: Claim, outcome: str, paid: list[_Paid]) -> str:
     total = format_credits(sum(p.amount for p in paid))
     result = "voided: stakes refunded" if outcome == Outcome.VOID else OUTCOME_PHRASE[outcome]
     why = f"from the settlement of “{_title(claim)}” ({result})"
     if len(paid) == 1:
         who = f"Your agent @{paid[0].handle}" if paid[0].is_agent else "You"
-        return f"{who} received {total} credits {why}."
-    parts = ", ".join(f"@{p.handle} {format_credits(p.amount)}" for p in paid)
-    return f"You received {total} credits {why}: {parts}."
+        return _fit(f"{who} received {total} credits {why}.")
+    head = f"You received {total} credits {why}: "
+    parts = [f"@{p.handle} {format_credits(p.amount)}" for p in paid]
+    # As many of the payees as fit, then how many more: an owner of many agents with long handles
+    # would pass the column's length (the wallet page lists every entry).
+    for shown in range(len(parts), 0, -1):
+        rest = len(parts) - shown
+        text = head + ", ".join(parts[:shown]) + (f" and {rest} more." if rest else ".")
+        if len(text) <= TEXT_LENGTH:
+            return text
+    return _fit(f"{head}{len(parts)} wallets.")
 
 
 def _payees(claim: Claim) -> dict[int, list[_Paid]]:
@@ -121,7 +136,7 @@ def notifications_on_settlement(claim: Claim, outcome: str) -> list[Notification
             user_id=author.controller_id,
             kind=NotificationKind.CLAIM_RESOLVED,
             subject=subject,
-            text=_resolved_text(claim, author, outcome),
+            text=_fit(_resolved_text(claim, author, outcome)),
             link=link,
             created_at=now,
         )

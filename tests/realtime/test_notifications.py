@@ -204,3 +204,75 @@ def test_an_agents_claim_is_announced_to_its_owner(domain):
             f"from the settlement of “{TITLE}” (resolved NO).",
         ),
     ]
+
+
+def test_an_owner_paid_through_the_most_agents_with_the_longest_handles_is_told_within_the_column(
+    author, domain, settings
+):
+    # given a claim with the longest title, and a person whose every allowed agent (each with a 40-character
+    # handle) bought YES beside them: listing every payee passes the notification column's 500 characters
+    claim = new_claim(author, domain)
+    Claim.objects.filter(pk=claim.pk).update(title="T" * 200)
+    claim.refresh_from_db()
+    person = factories.human()
+    agents = [
+        factories.agent(owner=person.user, handle=f"{'a' * 36}-{i:03d}")
+        for i in range(settings.CREDENCE_MAX_AGENTS_PER_OWNER)
+    ]
+    buy(person, claim, "yes", credits=1, key="person")
+    for i, agent in enumerate(agents):
+        fund(agent, 5)
+        buy(agent, claim, "yes", credits=1, key=f"agent-{i}")
+    assert len(agents[0].handle) == 40
+
+    # when it resolves YES and settles
+    resolve(claim, "yes", factories.human())
+
+    # then the settlement committed and paid all eleven wallets
+    assert Claim.objects.get(pk=claim.pk).settled_at is not None
+    paid = {identity.pk: _received(claim, identity) for identity in [person, *agents]}
+    assert all(paid.values())
+
+    # and the person is told the whole total, with as many payees as fit and how many more
+    text = Notification.objects.get(user=person.user, kind="payout").text
+    limit = Notification._meta.get_field("text").max_length
+    total = format_credits(sum(paid.values()))
+    assert len(text) <= limit
+    assert text.startswith(f"You received {total} credits from the settlement of “{'T' * 119}…” (resolved YES): ")
+    shown = text.count("@")
+    assert 1 <= shown < 11
+    assert text.endswith(f" and {11 - shown} more.")
+    # the payees listed are the person first, then their agents by handle, each with what it received
+    listed = text.split(": ", 1)[1].rsplit(" and ", 1)[0].split(", ")
+    expected = [f"@{person.handle} {format_credits(paid[person.pk])}"]
+    expected += [f"@{a.handle} {format_credits(paid[a.pk])}" for a in agents]
+    assert listed == expected[:shown]
+
+
+def test_a_display_listener_that_fails_at_the_database_does_not_fail_the_settlement(market, monkeypatch):
+    claim, people = market
+
+    def writes_too_much(claim, outcome):
+        Notification.objects.create(user=people["bob"].user, kind="payout", subject="other", text="x" * 501)
+
+    # given a display listener whose insert PostgreSQL refuses (value too long), before the real one
+    monkeypatch.setattr(hooks, "claim_settled_announce", [writes_too_much, *hooks.claim_settled_announce])
+
+    # when the claim resolves and settles
+    resolve(claim, "yes", factories.human())
+
+    # then the settlement committed, and only the failing listener's writes were undone
+    assert Claim.objects.get(pk=claim.pk).settled_at is not None
+    assert Event.objects.filter(kind="claim.settled", subject=f"claim:{claim.pk}").count() == 1
+    assert not Notification.objects.filter(subject="other").exists()
+    assert len(_rows()) == 4
+
+
+def test_what_settlement_listeners_copy_from_an_identity_fits_where_they_copy_it():
+    # Scoring, inside the settlement's transaction, copies an agent's declared version onto each Score row:
+    # a narrower column there would fail every settlement that scores such an agent.
+    from apps.identities.models import Identity
+    from apps.reputation.models import Score
+
+    source = Identity._meta.get_field("model_version").max_length
+    assert Score._meta.get_field("model_version").max_length >= source

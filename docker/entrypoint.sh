@@ -16,11 +16,14 @@ case "${1:-web}" in
     ;;
   live)
     # Live updates: the ASGI app (Channels' WebSockets) behind the proxy's /ws/ route.
+    # --no-proxy-headers: uvicorn would otherwise put its own reading of X-Forwarded-For (the left-most,
+    # client-written hop when every peer is trusted) in REMOTE_ADDR; the app reads the header itself, through
+    # CREDENCE_TRUSTED_PROXIES. The scheme comes from X-Forwarded-Proto (SECURE_PROXY_SSL_HEADER).
     exec uvicorn config.asgi:application \
       --host 0.0.0.0 --port "${PORT:-8000}" \
       --workers "${LIVE_CONCURRENCY:-2}" \
       --lifespan off \
-      --proxy-headers --forwarded-allow-ips "${FORWARDED_ALLOW_IPS:-*}" \
+      --no-proxy-headers \
       --timeout-graceful-shutdown "${WEB_GRACEFUL_TIMEOUT:-20}" \
       --no-server-header
     ;;

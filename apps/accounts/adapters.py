@@ -2,9 +2,24 @@ from allauth.account.adapter import DefaultAccountAdapter
 from django.db import transaction
 
 from apps.accounts.services import user_email_verified
+from apps.core.throttling import client_address, limited_address
 
 
 class AccountAdapter(DefaultAccountAdapter):
+    def get_client_ip(self, request) -> str:
+        """allauth's per-address limits (login, signup, password reset, MFA) count the client the API's
+        limits count, behind CREDENCE_TRUSTED_PROXIES proxies; allauth's own reading uses REMOTE_ADDR
+        unless ALLAUTH_TRUSTED_PROXY_COUNT says otherwise, so behind nginx everyone shared one count."""
+        return client_address(request)
+
+    def _get_login_attempts_cache_key(self, request, **credentials) -> str:
+        """Failed logins are counted per account *and* address (allauth: per account): a stranger who
+        knows an email locks only their own address out of it, never its owner. The per-address limit
+        of ACCOUNT_RATE_LIMITS["login_failed"] still bounds how many accounts one address may try.
+        allauth derives this key for counting failures and for clearing them after a password reset."""
+        account = super()._get_login_attempts_cache_key(request, **credentials)
+        return f"{account}:{limited_address(request)}"
+
     def confirm_email(self, request, email_address) -> bool:
         """allauth marks the address verified; the user is onboarded in the same transaction."""
         with transaction.atomic():

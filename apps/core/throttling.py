@@ -1,4 +1,10 @@
-"""API rate limits: a fixed window per caller, counted with one atomic cache increment.
+"""Rate limits: the client address every limiter counts by, and the API's fixed window per caller.
+
+Every limit that counts per address (the API's anonymous limit here, allauth's login, signup and reset
+limits through apps.accounts.adapters) takes the address from `client_address`, which trusts exactly
+CREDENCE_TRUSTED_PROXIES proxies in front of the app and nothing the client wrote itself.
+
+The API's limits are a fixed window per caller, counted with one atomic cache increment.
 
 django-ninja's own throttles keep a sliding log: every request reads the caller's list of timestamps
 and writes it back, so the cost grows with the limit (~11 KB a request at 1,200/min) and concurrent
@@ -8,9 +14,11 @@ a limit of L let exactly min(N, L) through. The price is the usual fixed-window 
 straddles a window boundary may reach twice the rate for a moment.
 """
 
+import ipaddress
 import time
 from abc import ABC, abstractmethod
 
+from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest
 from ninja.throttling import BaseThrottle
@@ -29,6 +37,54 @@ _PERIODS = {
 }
 
 
+# allauth's RATE_LIMIT_IPV6_PREFIX: a subscriber is given a whole /64, so its addresses are one client.
+IPV6_CLIENT_PREFIX = 64
+
+
+def _address(hop: str) -> str | None:
+    """One X-Forwarded-For hop or REMOTE_ADDR, normalised ('2001:DB8:0::7' -> '2001:db8::7'), without
+    the port some proxies add ('198.51.100.7:51234', '[2001:db8::7]:443'); None if it is not an address."""
+    hop = hop.strip()
+    if hop.startswith("["):
+        hop = hop[1 : hop.find("]")] if "]" in hop else hop
+    elif hop.count(":") == 1:
+        hop = hop.partition(":")[0]
+    try:
+        return str(ipaddress.ip_address(hop))
+    except ValueError:
+        return None
+
+
+def client_address(request: HttpRequest) -> str:
+    """The address of the client that sent the request: the one function every limiter keys on.
+
+    Each proxy appends the address it received the request from to X-Forwarded-For, and the last
+    proxy is REMOTE_ADDR. Of that chain only the CREDENCE_TRUSTED_PROXIES right-most entries were written
+    by proxies we run; everything to their left came from the client and may be forged (a new value per
+    request would be a new client to every limit). So the client is the right-most hop no trusted proxy
+    wrote. A request with fewer hops than proxies skipped one (a health check straight to the container):
+    the farthest hop it has is used. A hop that is not an address means the chain is not what was
+    configured; the peer is counted instead, so a misconfiguration shares a count rather than opening one
+    per forged value.
+    """
+    remote = request.META.get("REMOTE_ADDR", "")
+    trusted = settings.CREDENCE_TRUSTED_PROXIES
+    hop = remote
+    if trusted > 0:
+        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+        chain = [*(part for part in forwarded.split(",") if part.strip()), remote]
+        hop = chain[max(len(chain) - 1 - trusted, 0)]
+    return _address(hop) or _address(remote) or "unknown"
+
+
+def limited_address(request: HttpRequest) -> str:
+    """The client address as a limit counts it: an IPv6 address by its /64 network."""
+    address = client_address(request)
+    if ":" in address:
+        return str(ipaddress.IPv6Network(f"{address}/{IPV6_CLIENT_PREFIX}", strict=False).network_address)
+    return address
+
+
 def parse_rate(rate: str) -> tuple[int, int]:
     """'120/min' -> (120, 60)."""
     count, _, period = rate.partition("/")
@@ -43,6 +99,10 @@ class FixedWindowThrottle(BaseThrottle, ABC):
     def __init__(self, rate: str) -> None:
         self.rate = rate
         self.num_requests, self.duration = parse_rate(rate)
+
+    def get_ident(self, request: HttpRequest) -> str:
+        """django-ninja's own reading trusts X-Forwarded-For unless NINJA_NUM_PROXIES is set: never use it."""
+        return limited_address(request)
 
     @abstractmethod
     def ident(self, request: HttpRequest) -> str | None:

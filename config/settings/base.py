@@ -192,6 +192,10 @@ ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_ADAPTER = "apps.accounts.adapters.AccountAdapter"
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Credence] "
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = env_str("ACCOUNT_DEFAULT_HTTP_PROTOCOL", "http")
+# Failed logins: 10 a minute per address, and 5 in 5 minutes per account *and* address (the adapter adds
+# the address to allauth's per-account key). Per account alone, anyone who knew an email could lock its
+# owner out; per address alone, one address could try every account.
+ACCOUNT_RATE_LIMITS = {"login_failed": "10/m/ip,5/5m/key"}
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "Credence"
 
@@ -265,7 +269,11 @@ CREDENCE_SIGNUP_GRANT_CREDITS = env_int("CREDENCE_SIGNUP_GRANT_CREDITS", 1000)
 CREDENCE_MAX_AGENTS_PER_OWNER = env_int("CREDENCE_MAX_AGENTS_PER_OWNER", 10)
 CREDENCE_MAX_KEYS_PER_AGENT = env_int("CREDENCE_MAX_KEYS_PER_AGENT", 10)
 CREDENCE_API_PAGE_SIZE = env_int("CREDENCE_API_PAGE_SIZE", 50)
-# API rate limits (django-ninja throttles, counted in the cache): anonymous per IP, authenticated per caller.
+# How many proxies in front of the app append to X-Forwarded-For (the shipped nginx is one: docker/compose.yaml
+# sets 1). Every limit that counts per address takes the client from apps.core.throttling.client_address,
+# which believes exactly this many right-most hops; 0 believes none and counts REMOTE_ADDR.
+CREDENCE_TRUSTED_PROXIES = env_int("CREDENCE_TRUSTED_PROXIES", 0)
+# API rate limits (apps/core/throttling.py, counted in the cache): anonymous per address, authenticated per caller.
 CREDENCE_API_RATE_ANON = env_str("CREDENCE_API_RATE_ANON", "120/min")
 CREDENCE_API_RATE_AUTH = env_str("CREDENCE_API_RATE_AUTH", "1200/min")
 # Markets: trading fee in basis points (100 = 1%), liquidity b bounds (credits), challenge window bounds (hours),

@@ -332,11 +332,20 @@ class PositionOut(Schema):
         description="Micro-credits: the shares at the market price; for a resolved claim what settlement "
         "pays (1 per winning share); for a voided one the refund of net_invested."
     )
+    fees_paid: int = Field(description="Micro-credits: every fee this position's trades paid, buys and sells.")
+    pnl: int = Field(
+        description="Micro-credits: profit (+) or loss (-), fees counted: value - net_invested - fees_paid. "
+        "The claim page and the portfolio show the same figure."
+    )
     updated_at: datetime
 
     @staticmethod
     def resolve_value(position: Position) -> int:
-        return selectors.position_value(position, position.claim_status)
+        return selectors.position_worth(position).value
+
+    @staticmethod
+    def resolve_pnl(position: Position) -> int:
+        return selectors.position_worth(position).pnl
 
 
 class PositionPage(Page):

@@ -6,12 +6,13 @@ passed is resolved, even before the beat tasks have written that down. Here it i
 (so a page of claims stays one query) and one filter per status (so the status indexes still serve).
 """
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 
 from django.db import connection
-from django.db.models import Case, CharField, F, Q, QuerySet, TextField, Value, When
-from django.db.models.functions import Cast
+from django.db.models import Case, CharField, F, OuterRef, Q, QuerySet, Subquery, Sum, TextField, Value, When
+from django.db.models.functions import Cast, Coalesce
 from django.utils import timezone
 
 from apps.identities.models import Identity
@@ -166,13 +167,53 @@ def trades_of(identity: Identity, *, claim_id: int | None = None) -> QuerySet[Tr
 
 
 def positions_of(identity: Identity, *, now: datetime | None = None) -> QuerySet[Position]:
-    """The identity's positions, newest first, each with its claim and market (one query a page)."""
+    """The identity's positions, newest first, each with its claim and market, its claim's effective status
+    (`claim_status`) and the fees its trades paid (`fees_paid`): one query a page, as position_worth needs."""
+    fees = (
+        Trade.objects.filter(market=OuterRef("market_id"), identity=OuterRef("identity_id"))
+        .order_by()
+        .values("market")
+        .annotate(total=Sum("fee"))
+        .values("total")
+    )
     return (
         Position.objects.filter(identity=identity)
         .select_related("market__claim")
-        .annotate(claim_status=_effective_status(now or timezone.now(), prefix="market__claim__"))
+        .annotate(
+            claim_status=_effective_status(now or timezone.now(), prefix="market__claim__"),
+            fees_paid=Coalesce(Subquery(fees), 0),
+        )
         .order_by("-id")
     )
+
+
+def position_in(identity: Identity, claim: Claim) -> Position | None:
+    """The identity's position on one claim, read as positions_of reads it (None if it never traded)."""
+    return positions_of(identity).filter(market__claim_id=claim.pk).first()
+
+
+@dataclass(frozen=True)
+class Worth:
+    """What a position is worth and what it has made, in micro-credits."""
+
+    value: int  # position_value
+    fees_paid: int  # every fee its trades paid, buys and sells
+    pnl: int  # value - net_invested - fees_paid
+
+
+def position_worth(position: Position, status: str | None = None) -> Worth:
+    """A position's value and its profit or loss: the one computation the claim page, the portfolio and the
+    API show. `position` comes from positions_of (it carries `fees_paid`); `status` is the claim's effective
+    status, by default the one read with the position.
+
+    Profit counts the fees: net_invested leaves them out (it is what a void refunds), but a fee left the
+    wallet as surely as a cost did, so profit is what the wallet would have gained were the position
+    cashed at its value: value - net_invested - fees_paid. Fees are never refunded, so a voided position
+    loses exactly its fees.
+    """
+    value = position_value(position, position.claim_status if status is None else status)
+    fees = position.fees_paid
+    return Worth(value=value, fees_paid=fees, pnl=value - position.net_invested - fees)
 
 
 def position_value(position: Position, status: str) -> int:

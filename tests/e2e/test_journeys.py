@@ -14,8 +14,7 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from apps.core.amounts import CREDIT, format_credits
-from apps.core.templatetags.credence import signed_credits
+from apps.core.amounts import CREDIT, exact_credits, format_credits
 from apps.identities.models import Identity
 from apps.ledger.selectors import wallet_balance
 from apps.markets import selectors
@@ -76,7 +75,7 @@ def _quote(ticket) -> dict[str, str]:
 def _quoted(trade: Trade, price_before) -> dict[str, str]:
     """What the quote of `trade` said, if it told the truth: the trade as placed, in the quote's words."""
     return {
-        "Shares": f"+{format_credits(trade.shares)} {trade.side.upper()}",
+        "Shares": f"+{exact_credits(trade.shares)} {trade.side.upper()}",
         "Cost": f"{format_credits(trade.cost)} credits",
         "Fee": f"{format_credits(trade.fee)} credits",
         "You pay": f"{format_credits(trade.cost + trade.fee)} credits",
@@ -87,10 +86,15 @@ def _quoted(trade: Trade, price_before) -> dict[str, str]:
 def _bought(trade: Trade) -> str:
     """The ticket's notice after a buy (views/claims.py: _trade_notice)."""
     return (
-        f"Bought {format_credits(trade.shares)} {trade.side.upper()} shares for "
+        f"Bought {exact_credits(trade.shares)} {trade.side.upper()} shares for "
         f"{format_credits(trade.cost + trade.fee)} credits (fee {format_credits(trade.fee)}). "
         f"YES is now at {percent(trade.price_after)}."
     )
+
+
+def _signed(micro: int) -> str:
+    """A profit or loss as the pages read it (`|signed_credits`): `+2.60`, `-0.35`."""
+    return ("+" if micro > 0 else "") + format_credits(micro)
 
 
 def _count_quotes(page) -> None:
@@ -130,13 +134,13 @@ def _position_facts(claim: Claim, identity: Identity) -> dict[str, str]:
     fees = sum(Trade.objects.filter(market=market, identity=identity).values_list("fee", flat=True))
     value = selectors.position_value(position, ClaimStatus.OPEN)
     return {
-        "YES shares": format_credits(position.yes_shares),
-        "NO shares": format_credits(position.no_shares),
+        "YES shares": exact_credits(position.yes_shares),
+        "NO shares": exact_credits(position.no_shares),
         "Average price": f"{percent(Decimal(position.net_invested) / position.yes_shares)} a YES share",
         "Net invested": f"{format_credits(position.net_invested)} credits",
         "Fees paid": f"{format_credits(fees)} credits",
         "Value now": f"{format_credits(value)} credits",
-        "Profit / loss": f"{signed_credits(value - position.net_invested - fees)} credits",
+        "Profit / loss": f"{_signed(value - position.net_invested - fees)} credits",
     }
 
 
@@ -167,7 +171,7 @@ def test_a_newcomer_signs_up_confirms_posts_a_claim_trades_and_sees_the_position
     page.wait_for_url("**/claims/new")
     live = page.locator("#claim-live")
     preview = page.locator("#claim-preview")
-    expect(page.locator("#claim-subsidy")).to_have_text("69.314719 credits")  # the default liquidity, 100
+    expect(page.locator("#claim-subsidy")).to_have_text("69.31 credits")  # the default liquidity, 100
     title = "Will the newcomer's claim resolve YES?"
     page.get_by_label("Title").press_sequentially(title, delay=5)
     expect(preview.locator(".claim-preview-title")).to_have_text(title, timeout=WAIT)
@@ -183,11 +187,11 @@ def test_a_newcomer_signs_up_confirms_posts_a_claim_trades_and_sees_the_position
     page.get_by_label("Resolve by (UTC)").fill((closes + timedelta(days=5)).strftime("%Y-%m-%dT%H:%M"))
     liquidity = page.get_by_label("Liquidity b (credits)")
     liquidity.fill("250")
-    expect(page.locator("#claim-subsidy")).to_have_text("173.286796 credits", timeout=WAIT)  # ceil(250 ln 2)
-    expect(page.locator("#claim-balance-after")).to_have_text("826.713204 credits")
+    expect(page.locator("#claim-subsidy")).to_have_text("173.29 credits", timeout=WAIT)  # ceil(250 ln 2)
+    expect(page.locator("#claim-balance-after")).to_have_text("826.71 credits")
     liquidity.fill("100")
-    expect(page.locator("#claim-subsidy")).to_have_text("69.314719 credits", timeout=WAIT)
-    expect(page.locator("#claim-balance-after")).to_have_text("930.685281 credits")
+    expect(page.locator("#claim-subsidy")).to_have_text("69.31 credits", timeout=WAIT)
+    expect(page.locator("#claim-balance-after")).to_have_text("930.69 credits")
     expect(live.locator(".errors li")).to_have_count(0)
     assert _facts(preview.locator(".facts")) == {
         "Market price": "50% YES at opening",
@@ -203,9 +207,9 @@ def test_a_newcomer_signs_up_confirms_posts_a_claim_trades_and_sees_the_position
     assert (claim.status, claim.closes_at, claim.liquidity) == (ClaimStatus.OPEN, closes, 100 * CREDIT)
     assert page.url.endswith(f"/claims/{claim.pk}/")
     expect(page.locator(".messages")).to_contain_text(
-        "Your claim is open for trading. The subsidy of 69.314719 credits was paid."
+        "Your claim is open for trading. The subsidy of 69.31 credits was paid."
     )
-    expect(page.locator("#nav-balance")).to_have_text("930.685281")
+    expect(page.locator("#nav-balance")).to_have_text("930.69")
 
     # an amount on YES: typed, the quote shows its cost, shares and the new price before it is placed
     ticket = page.locator("#ticket")
@@ -237,7 +241,7 @@ def test_a_newcomer_signs_up_confirms_posts_a_claim_trades_and_sees_the_position
 
     # the position on the claim page: shares, value at the market price, profit and loss
     position = page.locator("#claim-position")
-    expect(position.locator(".facts")).to_contain_text(format_credits(first.shares + second.shares), timeout=WAIT)
+    expect(position.locator(".facts")).to_contain_text(exact_credits(first.shares + second.shares), timeout=WAIT)
     assert _facts(position.locator(".facts")) == _position_facts(claim, identity)
     expect(position).to_contain_text(f"Wallet: {format_credits(GRANT - SUBSIDY_100 - spent)} credits available.")
 
@@ -247,17 +251,21 @@ def test_a_newcomer_signs_up_confirms_posts_a_claim_trades_and_sees_the_position
     held = Position.objects.get(market__claim=claim, identity=identity)
     held.market = Market.objects.get(claim=claim)
     value = selectors.position_value(held, ClaimStatus.OPEN)
+    fees = sum(Trade.objects.filter(market=held.market, identity=identity).values_list("fee", flat=True))
     row = page.locator(f"#position-row-{claim.pk}")
     expect(row.get_by_role("link", name=title)).to_be_visible()
     cells = {cell.get_attribute("data-label"): cell.inner_text() for cell in row.locator("td[data-label]").all()}
     assert cells == {
-        "YES shares": format_credits(held.yes_shares),
+        "YES shares": exact_credits(held.yes_shares),
         "NO shares": "0",
         "Price of YES": f"{(held.market.price_yes * 100).quantize(Decimal('0.1'))}%",
         "Value": format_credits(value),
         "Net invested": format_credits(held.net_invested),
-        "Profit / loss": signed_credits(value - held.net_invested),
+        "Fees paid": format_credits(fees),
+        # the profit the claim page shows, to the micro-credit (fees counted on both pages)
+        "Profit / loss": _signed(value - held.net_invested - fees),
     }
+    assert cells["Profit / loss"] + " credits" == _position_facts(claim, identity)["Profit / loss"]
     expect(page.locator("#portfolio-cash")).to_have_text(format_credits(GRANT - SUBSIDY_100 - spent))
     expect(page.locator("#portfolio-positions-value")).to_have_text(format_credits(value))
 
@@ -394,7 +402,7 @@ def test_the_order_ticket_refuses_more_than_the_wallet_and_a_probability_of_150(
     )
     ticket.get_by_role("button", name="Place order").click()
     expect(ticket.locator(".alert-error")).to_have_text(
-        "This order needs 5,000 credits (cost 4,950.495049 + fee 49.504951); your wallet holds 1,000.", timeout=WAIT
+        "This order needs 5,000 credits (cost 4,950.50 + fee 49.50); your wallet holds 1,000.", timeout=WAIT
     )
     expect(ticket.get_by_label(AMOUNT_LABEL)).to_have_value("5000")  # kept, to correct
 

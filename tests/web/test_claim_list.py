@@ -94,7 +94,7 @@ def test_each_row_shows_title_domain_tags_status_close_price_consensus_and_volum
     # 10 credits on YES at b = 10 credits: 9.90099 credits traded after the fee, the price from 50% to 81.4%.
     assert '<dd class="figure-market">81.4%</dd>' in row
     assert '<dd class="figure-consensus">70%</dd>' in row
-    assert '<dd>10<span class="unit"> credits</span></dd>' in row
+    assert '<dd><span class="amount" title="9.90099 credits">9.90</span><span class="unit"> credits</span></dd>' in row
     assert f'hx-get="/claims/{claim.pk}/row/" hx-trigger="credence:claim-{claim.pk} from:body delay:300ms"' in row
     assert 'hx-target="this" hx-swap="outerHTML"' in row
 

@@ -16,7 +16,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from apps.core.amounts import CREDIT, format_credits
+from apps.core.amounts import CREDIT, exact_credits
 from apps.core.models import Event
 from apps.ledger.models import Entry, Transfer
 from apps.ledger.selectors import wallet_balance
@@ -31,7 +31,7 @@ from apps.reputation.selectors import calibration_factors
 from apps.reputation.services import belief_state
 from tests import factories
 from tests.reputation.conftest import track
-from tests.web.conftest import HTMX, hidden_value
+from tests.web.conftest import HTMX, amount, hidden_value
 
 pytestmark = pytest.mark.django_db
 
@@ -272,11 +272,11 @@ def test_my_position_shows_shares_average_price_value_and_profit(trader_client, 
     assert '<dt>YES shares</dt><dd class="num-text">18.909395</dd>' in html
     assert '<dt>NO shares</dt><dd class="num-text">0</dd>' in html
     assert "<dt>Average price</dt><dd>52.4% a YES share</dd>" in html  # 9.90099 / 18.909395
-    assert "<dt>Net invested</dt><dd>9.90099 credits</dd>" in html
-    assert "<dt>Fees paid</dt><dd>0.09901 credits</dd>" in html
+    assert f"<dt>Net invested</dt><dd>{amount('9.90', '9.90099')} credits</dd>" in html
+    assert f"<dt>Fees paid</dt><dd>{amount('0.10', '0.09901')} credits</dd>" in html
     # 18.909395 shares at 54.713312806...%, rounded down; minus the 10 credits paid with the fee.
-    assert "<dt>Value now</dt><dd>10.345956 credits</dd>" in html
-    assert '<dd class="credit-in">+0.345956 credits</dd>' in html
+    assert f"<dt>Value now</dt><dd>{amount('10.35', '10.345956')} credits</dd>" in html
+    assert f'<dd class="credit-in">{amount("+0.35", "+0.345956")} credits</dd>' in html
     assert "Wallet: <strong>990</strong> credits available." in html
 
 
@@ -333,7 +333,7 @@ def test_the_author_of_a_draft_is_offered_to_publish_it(owner_client, author):
     assert (
         f'<form method="post" action="{reverse("claim-draft-publish", args=[draft.pk])}" class="inline-form">' in html
     )
-    assert "Publish and pay the 69.314719 credit subsidy" in html
+    assert f"Publish and pay the {amount('69.31', '69.314719')} credit subsidy" in html
 
 
 def test_a_person_without_a_market_identity_is_told_to_verify_and_nothing_moves(claim):
@@ -426,8 +426,8 @@ def test_the_quote_shows_exactly_what_the_trade_then_charges(trader_client, clai
     assert response.status_code == 200
     html = response.content.decode()
     assert "<dt>Shares</dt><dd>+18.909395 YES</dd>" in html
-    assert "<dt>Cost</dt><dd>9.90099 credits</dd>" in html
-    assert "<dt>Fee</dt><dd>0.09901 credits</dd>" in html
+    assert f"<dt>Cost</dt><dd>{amount('9.90', '9.90099')} credits</dd>" in html
+    assert f"<dt>Fee</dt><dd>{amount('0.10', '0.09901')} credits</dd>" in html
     assert "<dt>You pay</dt><dd><strong>10 credits</strong></dd>" in html
     assert "<dt>YES price</dt><dd>50% → 54.7%</dd>" in html
     assert Trade.objects.count() == 0  # a quote writes nothing
@@ -448,16 +448,13 @@ def test_a_sale_is_quoted_and_paid_to_the_micro_credit(trader_client, claim, tra
     data = ticket(trader_client, claim, kind="sell", shares="5")
     html = trader_client.post(url("claim-quote", claim), data, **HTMX).content.decode()
     assert "<dt>Shares</dt><dd>\N{MINUS SIGN}5 YES</dd>" in html
-    assert "<dt>Sale</dt><dd>2.704647 credits</dd>" in html
-    assert "<dt>Fee</dt><dd>0.027047 credits</dd>" in html
-    assert "<dt>You receive</dt><dd><strong>2.6776 credits</strong></dd>" in html
+    assert f"<dt>Sale</dt><dd>{amount('2.70', '2.704647')} credits</dd>" in html
+    assert f"<dt>Fee</dt><dd>{amount('0.03', '0.027047')} credits</dd>" in html
+    assert f"<dt>You receive</dt><dd><strong>{amount('2.68', '2.6776')} credits</strong></dd>" in html
     assert "<dt>YES price</dt><dd>54.7% → 53.5%</dd>" in html
     before = wallet_balance(trader)
     response = trader_client.post(url("claim-trade", claim), data, **HTMX)
-    assert (
-        "Sold 5 YES shares for 2.6776 credits (after a fee of 0.027047). YES is now at 53.5%."
-        in response.content.decode()
-    )
+    assert "Sold 5 YES shares for 2.68 credits (after a fee of 0.03). YES is now at 53.5%." in response.content.decode()
     assert wallet_balance(trader) - before == 2_677_600
     assert Position.objects.get(identity=trader).yes_shares == SHARES - 5 * CREDIT
 
@@ -466,7 +463,7 @@ def test_a_belief_order_moves_the_price_to_the_stated_probability(trader_client,
     data = ticket(trader_client, claim, kind="belief", belief="70", amount="100")
     quote = trader_client.post(url("claim-quote", claim), data, **HTMX).content.decode()
     assert "<dt>Shares</dt><dd>+84.729786 YES</dd>" in quote
-    assert "<dt>You pay</dt><dd><strong>51.593389 credits</strong></dd>" in quote
+    assert f"<dt>You pay</dt><dd><strong>{amount('51.59', '51.593389')} credits</strong></dd>" in quote
     assert "<dt>YES price</dt><dd>50% → 70%</dd>" in quote
     before = wallet_balance(trader)
     trader_client.post(url("claim-trade", claim), data, **HTMX)
@@ -482,8 +479,9 @@ def test_a_partial_fill_up_to_the_limit_is_quoted_and_charged_as_the_selector_pr
     fill = selectors.trade_quote(identity=trader, claim=claim, order=order)
     assert 0 < fill.shares < SHARES  # stopped at the limit
     html = trader_client.post(url("claim-quote", claim), data, **HTMX).content.decode()
-    assert f"<dt>Shares</dt><dd>+{format_credits(fill.shares)} YES</dd>" in html
-    assert f"<dt>You pay</dt><dd><strong>{format_credits(fill.cost + fill.fee)} credits</strong></dd>" in html
+    assert f"<dt>Shares</dt><dd>+{exact_credits(fill.shares)} YES</dd>" in html
+    assert fill.cost + fill.fee == 4_123_022
+    assert f"<dt>You pay</dt><dd><strong>{amount('4.12', '4.123022')} credits</strong></dd>" in html
     assert "<dt>YES price</dt><dd>50% → 52%</dd>" in html
     before = wallet_balance(trader)
     assert trader_client.post(url("claim-trade", claim), data, **HTMX).status_code == 200
@@ -497,7 +495,7 @@ def test_a_placed_order_answers_with_a_fresh_ticket_and_refreshes_the_live_regio
     response = trader_client.post(url("claim-trade", claim), data, **HTMX)
     html = response.content.decode()
     assert html.lstrip().startswith('<section class="card ticket-card" id="ticket"')
-    assert "Bought 18.909395 YES shares for 10 credits (fee 0.09901). YES is now at 54.7%." in html
+    assert "Bought 18.909395 YES shares for 10 credits (fee 0.10). YES is now at 54.7%." in html
     assert hidden_value(html, "order-idempotency_key") != data["order-idempotency_key"]
     assert '<span class="pill" id="nav-balance" hx-swap-oob="true">990</span>' in html
     assert response["HX-Trigger"] == f'{{"credence:claim-{claim.pk}": {{}}}}'
@@ -519,7 +517,7 @@ def test_without_javascript_an_order_redirects_with_a_message(trader_client, cla
     assert response.status_code == 302
     assert response["Location"] == url("claim-detail", claim)
     page = trader_client.get(response["Location"]).content.decode()
-    assert "Bought 18.909395 YES shares for 10 credits (fee 0.09901). YES is now at 54.7%." in page
+    assert "Bought 18.909395 YES shares for 10 credits (fee 0.10). YES is now at 54.7%." in page
     assert Trade.objects.count() == 1
 
 
@@ -539,7 +537,7 @@ REFUSALS = [
         "insufficient-credit",
         {"amount": "1000.5"},
         409,
-        "This order needs 1,000.5 credits (cost 990.594059 + fee 9.905941); your wallet holds 1,000.",
+        "This order needs 1,000.50 credits (cost 990.59 + fee 9.91); your wallet holds 1,000.",
     ),
     ("closed", {"amount": "10"}, 409, "This market is not open for trading."),
     ("limit", {"amount": "10", "limit_price": "52"}, 409, "The order would move the price past its limit."),
@@ -590,11 +588,11 @@ def test_an_order_beyond_the_wallet_says_what_it_needs_and_what_the_wallet_holds
     response = trader_client.post(url("claim-trade", claim), data, **(HTMX if htmx else {}))
     # then the refusal says what the order needs, split as the quote splits it, and what the wallet holds
     assert response.status_code == 409
-    message = "This order needs 12.345678 credits (cost 12.223443 + fee 0.122235); your wallet holds 5."
+    message = "This order needs 12.35 credits (cost 12.22 + fee 0.12); your wallet holds 5."
     assert f'<div class="alert alert-error" role="alert"><p>{message}</p></div>' in response.content.decode()
     quote = trader_client.post(url("claim-quote", claim), data, **HTMX).content.decode()
-    assert "<dt>Cost</dt><dd>12.223443 credits</dd>" in quote
-    assert "<dt>Fee</dt><dd>0.122235 credits</dd>" in quote
+    assert f"<dt>Cost</dt><dd>{amount('12.22', '12.223443')} credits</dd>" in quote
+    assert f"<dt>Fee</dt><dd>{amount('0.12', '0.122235')} credits</dd>" in quote
     # and nothing was written: no trade, no transfer or entry, the balance as it was
     assert written() == before
     assert wallet_balance(trader) == 5 * CREDIT
@@ -616,7 +614,7 @@ def test_a_refusal_for_credit_leaves_out_a_split_the_quote_no_longer_gives(
     response = trader_client.post(url("claim-trade", claim), data, **HTMX)
     # then the refusal gives the need and the holding the ledger refused, without a split that does not add up
     assert response.status_code == 409
-    message = "This order needs 12.345678 credits; your wallet holds 5."
+    message = "This order needs 12.35 credits; your wallet holds 5."
     assert f'<div class="alert alert-error" role="alert"><p>{message}</p></div>' in response.content.decode()
 
 
@@ -761,7 +759,7 @@ def test_an_open_claim_explains_how_it_will_be_resolved(client, claim):
 
 def test_proposing_an_outcome_posts_the_bond_and_starts_the_countdown(resolver_client, closed):
     page = resolver_client.get(url("claim-detail", closed)).content.decode()
-    assert "Proposing posts a bond of <strong>10.09901 credits</strong>." in page
+    assert f"Proposing posts a bond of <strong>{amount('10.10', '10.09901')} credits</strong>." in page
     before = wallet_balance(resolver_client.identity)
     response = resolver_client.post(
         url("claim-propose", closed),
@@ -773,7 +771,7 @@ def test_proposing_an_outcome_posts_the_bond_and_starts_the_countdown(resolver_c
     assert html.lstrip().startswith('<section class="card resolution" id="claim-resolution"')
     assert (
         '<div id="resolution-notice" class="notice-slot" role="status" hx-swap-oob="true"><p class="message '
-        'message-success">You proposed YES and posted a bond of 10.09901 credits. It comes back if nobody '
+        'message-success">You proposed YES and posted a bond of 10.10 credits. It comes back if nobody '
         "challenges the proposal before the window closes.</p></div>"
     ) in html
     resolution = Resolution.objects.get()
@@ -788,7 +786,7 @@ def test_proposing_an_outcome_posts_the_bond_and_starts_the_countdown(resolver_c
     left = "23\N{NO-BREAK SPACE}hours, 59\N{NO-BREAK SPACE}minutes"  # as Django's timeuntil spaces it
     assert f'<span class="countdown-left" data-countdown-text>(in {left})</span>' in html
     assert "You proposed this outcome; someone else may challenge it." in html
-    assert '<span class="pill" id="nav-balance" hx-swap-oob="true">989.90099</span>' in html
+    assert f'<span class="pill" id="nav-balance" hx-swap-oob="true">{amount("989.90", "989.90099")}</span>' in html
     assert response["HX-Trigger"] == f'{{"credence:claim-{closed.pk}": {{}}}}'
 
 
@@ -823,7 +821,7 @@ def test_a_proposal_or_challenge_short_of_credit_says_what_the_bond_needs(
 
     # then the refusal names the bond and the wallet, and nothing is written
     assert response.status_code == 409
-    assert "A proposal needs a bond of 10.09901 credits; your wallet holds 5." in response.content.decode()
+    assert "A proposal needs a bond of 10.10 credits; your wallet holds 5." in response.content.decode()
     assert written() == before
     assert wallet_balance(resolver) == 5 * CREDIT
 
@@ -838,7 +836,7 @@ def test_a_proposal_or_challenge_short_of_credit_says_what_the_bond_needs(
     before = written()
     refused = owner_client.post(url("claim-challenge", closed), {"challenge-evidence": "Retracted."}, **HTMX)
     assert refused.status_code == 409
-    assert "A challenge needs a bond of 10.09901 credits; your wallet holds 2." in refused.content.decode()
+    assert "A challenge needs a bond of 10.10 credits; your wallet holds 2." in refused.content.decode()
     assert written() == before
 
 
@@ -877,7 +875,7 @@ def test_challenging_a_proposal(resolver_client, closed, author, owner_client):
     response = owner_client.post(url("claim-challenge", closed), {"challenge-evidence": "The paper was retracted."})
     assert response.status_code == 302
     page = owner_client.get(response["Location"]).content.decode()
-    assert "You challenged the proposal and posted a bond of 10.09901 credits." in page
+    assert "You challenged the proposal and posted a bond of 10.10 credits." in page
     assert "Disputed: moderators are deciding the outcome." in page
     assert "<p>The paper was retracted.</p>" in page
     assert balance - wallet_balance(author) == BOND
@@ -913,12 +911,11 @@ def test_the_outcome_and_the_payouts_after_settlement(trader_client, resolver_cl
     assert 'Outcome: <strong class="outcome outcome-resolved_yes">YES</strong>' in html
     # The escrow held the subsidy and the trade's cost; the YES shares are paid, the rest is the author's.
     residual = SUBSIDY + COST - SHARES
-    assert re.search(
-        rf"18\.909395 credits paid to 1 holder;\s+{format_credits(residual)} credits back to the author\.", html
-    )
-    assert format_credits(residual) == "60.306314"
-    assert "Your payout: <strong>18.909395 credits</strong>." in html
-    assert "<dt>Payout</dt><dd>18.909395 credits</dd>" in html
+    assert exact_credits(residual) == "60.306314"
+    paid, back = re.escape(amount("18.91", "18.909395")), re.escape(amount("60.31", "60.306314"))
+    assert re.search(rf"{paid} credits paid to 1 holder;\s+{back} credits back to the author\.", html)
+    assert f"Your payout: <strong>{amount('18.91', '18.909395')} credits</strong>." in html
+    assert f"<dt>Payout</dt><dd>{amount('18.91', '18.909395')} credits</dd>" in html
 
 
 # --- CSRF -------------------------------------------------------------------------------------------
@@ -970,6 +967,6 @@ def test_the_query_count_does_not_grow_with_trades_beliefs_or_contributors(trade
     assert few == many
     # Session, user, identity and wallet balance (navigation); the claim and its clarifications; the
     # consensus (record, beliefs, positions, extremizing fit, reliabilities, owners' calibration, copy
-    # groups, agents' owners); the prices; my position, wallet and fees; the trades; the beliefs; the live
-    # cursor.
-    assert many == 21
+    # groups, agents' owners); the prices; my position with its fees (positions_of, as the portfolio reads
+    # it) and wallet; the trades; the beliefs; the live cursor.
+    assert many == 20

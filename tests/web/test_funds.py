@@ -33,9 +33,9 @@ def test_fund_then_withdraw_with_htmx(owner, owner_client, bot):
     assert response.status_code == 200
     html = response.content.decode()
     assert html.lstrip().startswith('<section class="card" id="funds">')
-    assert '<span class="balance-amount" id="agent-balance">12.5</span>' in html
-    assert '<span class="pill" id="nav-balance" hx-swap-oob="true">987.5</span>' in html
-    assert "Moved to @bot-one: 12.5 credits." in html
+    assert '<span class="balance-amount" id="agent-balance">12.50</span>' in html
+    assert '<span class="pill" id="nav-balance" hx-swap-oob="true">987.50</span>' in html
+    assert "Moved to @bot-one: 12.50 credits." in html
     assert _balances(owner, bot) == (GRANT - 12_500_000, 12_500_000)
 
     response = owner_client.post(

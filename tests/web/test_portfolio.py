@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from apps.core.amounts import CREDIT, format_credits
+from apps.core.amounts import CREDIT, exact_credits
 from apps.core.models import Event
 from apps.ledger.selectors import wallet_balance
 from apps.markets.models import Claim, Domain, Market, Position, Resolution
@@ -19,6 +19,7 @@ from apps.markets.resolution import claims_close_due, market_settle, resolution_
 from apps.markets.services import Order, claim_create, trade_place
 from apps.markets.views import portfolio as portfolio_views
 from tests import factories
+from tests.web.conftest import amount, shown
 
 pytestmark = pytest.mark.django_db
 
@@ -93,23 +94,24 @@ def test_open_positions_show_their_exact_value_and_the_totals(owner_client, me, 
     row = _row(html, f"position-row-{first.pk}")
     price = Market.objects.get(claim=first).price_yes
     assert f'<a href="{reverse("claim-detail", args=[first.pk])}">First question?</a>' in row
-    assert _cell("YES shares", format_credits(mine_first.yes_shares)) in row
+    assert _cell("YES shares", exact_credits(mine_first.yes_shares)) in row
     assert _cell("NO shares", "0") in row
     assert _cell("Price of YES", f"{(price * 100).quantize(Decimal('0.1'))}%") in row
-    assert _cell("Value", format_credits(value_first)) in row
-    assert _cell("Net invested", format_credits(mine_first.net_invested)) in row
-    pnl = value_first - mine_first.net_invested
-    assert _cell("Profit / loss", f"+{format_credits(pnl)}", " credit-in") in row
+    assert _cell("Value", shown(value_first)) in row
+    assert _cell("Net invested", shown(mine_first.net_invested)) in row
+    assert _cell("Fees paid", shown(mine[0].fee)) in row
+    pnl = value_first - mine_first.net_invested - mine[0].fee  # profit counts the fee paid (issue 12, item 13)
+    assert _cell("Profit / loss", shown(pnl, signed=True), " credit-in") in row
 
     row = _row(html, f"position-row-{second.pk}")
-    assert _cell("YES shares", "0") + "\n  " + _cell("NO shares", format_credits(mine_second.no_shares)) in row
-    assert _cell("Value", format_credits(value_second)) in row
+    assert _cell("YES shares", "0") + "\n  " + _cell("NO shares", exact_credits(mine_second.no_shares)) in row
+    assert _cell("Value", shown(value_second)) in row
 
     cash = wallet_balance(me)
     assert cash == GRANT - sum(trade.cost + trade.fee for trade in mine)
-    assert f'<dd id="portfolio-cash">{format_credits(cash)}</dd>' in html
-    assert f'<dd id="portfolio-positions-value">{format_credits(value_first + value_second)}</dd>' in html
-    assert f'<dd id="portfolio-total">{format_credits(cash + value_first + value_second)}</dd>' in html
+    assert f'<dd id="portfolio-cash">{shown(cash)}</dd>' in html
+    assert f'<dd id="portfolio-positions-value">{shown(value_first + value_second)}</dd>' in html
+    assert f'<dd id="portfolio-total">{shown(cash + value_first + value_second)}</dd>' in html
     assert "No resolved positions yet." in html
 
 
@@ -143,8 +145,8 @@ def test_the_row_partial_shows_the_viewers_position_now(owner_client, me, author
     position = Position.objects.get(identity=me, market__claim=claim)
     assert response.status_code == 200
     assert html.lstrip().startswith(f'<tr id="position-row-{claim.pk}"')
-    assert _cell("YES shares", format_credits(position.yes_shares)) in html
-    assert _cell("Value", format_credits(_value(position))) in html
+    assert _cell("YES shares", exact_credits(position.yes_shares)) in html
+    assert _cell("Value", shown(_value(position))) in html
     assert html != before
 
 
@@ -163,14 +165,14 @@ def test_the_row_partial_never_shows_someone_elses_position(owner_client, me, au
     html = owner_client.get(reverse("portfolio-position-row", args=[shared.pk])).content.decode()
     mine = Position.objects.get(identity=me, market__claim=shared)
     theirs_position = Position.objects.get(identity=other, market__claim=shared)
-    assert _cell("YES shares", "0") + "\n  " + _cell("NO shares", format_credits(mine.no_shares)) in html
-    assert format_credits(theirs_position.yes_shares) not in html
-    assert format_credits(theirs_position.net_invested) not in html
+    assert _cell("YES shares", "0") + "\n  " + _cell("NO shares", exact_credits(mine.no_shares)) in html
+    assert exact_credits(theirs_position.yes_shares) not in html
+    assert exact_credits(theirs_position.net_invested) not in html
 
 
 def test_a_resolved_position_shows_its_payout_before_and_after_settlement(owner_client, me, author):
     claim = _claim(author, "Will it happen?")
-    _buy(me, claim, "yes", 10, "a")
+    bought = _buy(me, claim, "yes", 10, "a")
     _buy(factories.human(), claim, "no", 10, "b")
     _resolve_yes_and_settle(claim)
     position = Position.objects.get(identity=me, market__claim=claim)
@@ -181,10 +183,10 @@ def test_a_resolved_position_shows_its_payout_before_and_after_settlement(owner_
     html = owner_client.get(reverse("portfolio")).content.decode()
     row = _row(html, f"resolved-row-{claim.pk}")
     assert "Resolved YES" in row
-    assert _cell("Payout", format_credits(payout)) in row
+    assert _cell("Payout", shown(payout)) in row
     assert '<span class="muted">Awaiting settlement</span>' in row
-    assert f'<dd id="portfolio-positions-value">{format_credits(payout)}</dd>' in html
-    assert f'<dd id="portfolio-total">{format_credits(cash_before + payout)}</dd>' in html
+    assert f'<dd id="portfolio-positions-value">{shown(payout)}</dd>' in html
+    assert f'<dd id="portfolio-total">{shown(cash_before + payout)}</dd>' in html
     assert "No open positions." in html
 
     market_settle(claim=Claim.objects.get(pk=claim.pk))
@@ -192,13 +194,14 @@ def test_a_resolved_position_shows_its_payout_before_and_after_settlement(owner_
     assert wallet_balance(me) == cash_before + payout
     html = owner_client.get(reverse("portfolio")).content.decode()
     row = _row(html, f"resolved-row-{claim.pk}")
-    assert _cell("Payout", format_credits(payout)) in row
-    assert _cell("Profit / loss", f"+{format_credits(payout - position.net_invested)}", " credit-in") in row
+    assert _cell("Payout", shown(payout)) in row
+    # Profit counts the fee the buy paid (issue 12, item 13).
+    assert _cell("Profit / loss", shown(payout - position.net_invested - bought.fee, signed=True), " credit-in") in row
     assert f"Paid {settled:%Y-%m-%d %H:%M}" in row
-    assert f'<dd id="portfolio-cash">{format_credits(cash_before + payout)}</dd>' in html
+    assert f'<dd id="portfolio-cash">{shown(cash_before + payout)}</dd>' in html
     assert '<dd id="portfolio-positions-value">0</dd>' in html
     assert f"Settlement of claim #{claim.pk}: YES" in html
-    assert f'<td class="num credit-in">+{format_credits(payout)}</td>' in html
+    assert f'<td class="num credit-in">{shown(payout, signed=True)}</td>' in html
 
 
 def test_wallet_history_rows_and_pages(owner_client, me, author, monkeypatch):
@@ -207,9 +210,9 @@ def test_wallet_history_rows_and_pages(owner_client, me, author, monkeypatch):
     html = owner_client.get(reverse("portfolio")).content.decode()
     for trade in trades:
         assert f"Buy YES on claim #{claim.pk}" in html
-        assert f'<td class="num credit-out">-{format_credits(trade.cost + trade.fee)}</td>' in html
+        assert f'<td class="num credit-out">{shown(-(trade.cost + trade.fee))}</td>' in html
     assert "Welcome grant" in html
-    assert f'<td class="num">{format_credits(wallet_balance(me))}</td>' in html  # balance after the last entry
+    assert f'<td class="num">{shown(wallet_balance(me))}</td>' in html  # balance after the last entry
 
     monkeypatch.setattr(portfolio_views, "HISTORY_PAGE_SIZE", 2)
     first = owner_client.get(reverse("portfolio"))
@@ -280,7 +283,7 @@ def test_totals_partial_and_anonymous_visitors(client, owner_client, me, author)
     html = owner_client.get(reverse("portfolio-totals")).content.decode()
     value = _value(Position.objects.get(identity=me, market__claim=claim))
     assert html.lstrip().startswith('<section class="card portfolio-totals" id="portfolio-totals"')
-    assert f'<dd id="portfolio-positions-value">{format_credits(value)}</dd>' in html
+    assert f'<dd id="portfolio-positions-value">{shown(value)}</dd>' in html
     for url in (
         reverse("portfolio"),
         reverse("portfolio-totals"),
@@ -296,3 +299,35 @@ def test_a_person_without_a_verified_email_has_no_portfolio_yet(client):
     response = client.get(reverse("portfolio"))
     assert response.status_code == 200
     assert "You have no portfolio yet: verify your email address first." in response.content.decode()
+
+
+def test_the_claim_page_the_portfolio_and_the_api_show_one_value_and_one_profit_fees_counted(owner_client, me, author):
+    # given a position that paid fees on a buy and on a sale, with someone else moving the price after it
+    claim = _claim(author, "Fees and profit?")
+    trades = [_buy(me, claim, "yes", 10, "a")]
+    _buy(factories.human(), claim, "yes", 20, "b")
+    sale = Order(kind="sell", side="yes", shares=5 * CREDIT)
+    trades.append(trade_place(identity=me, claim=claim, order=sale, idempotency_key="s"))
+    position = Position.objects.get(identity=me, market__claim=claim)
+    fees = sum(trade.fee for trade in trades)
+    value = _value(position)
+    assert (value, position.net_invested, fees) == (8_578_500, 6_787_854, 130_142)
+    # the profit is what the wallet would have gained cashing the position at its value: the fees are money out
+    pnl = value - position.net_invested - fees
+    assert pnl == 1_660_504
+
+    # when each of the three reads it
+    api = owner_client.get("/api/v1/me/positions").json()["items"]
+    claim_page = owner_client.get(reverse("claim-section", args=[claim.pk, "position"])).content.decode()
+    row = _row(owner_client.get(reverse("portfolio")).content.decode(), f"position-row-{claim.pk}")
+
+    # then all three say the same, to the micro-credit
+    assert [(i["claim_id"], i["value"], i["net_invested"], i["fees_paid"], i["pnl"]) for i in api] == [
+        (claim.pk, 8_578_500, 6_787_854, 130_142, 1_660_504)
+    ]
+    assert f"<dt>Value now</dt><dd>{amount('8.58', '8.5785')} credits</dd>" in claim_page
+    assert f"<dt>Fees paid</dt><dd>{amount('0.13', '0.130142')} credits</dd>" in claim_page
+    assert f'<dt>Profit / loss</dt><dd class="credit-in">{amount("+1.66", "+1.660504")} credits</dd>' in claim_page
+    assert _cell("Value", amount("8.58", "8.5785")) in row
+    assert _cell("Fees paid", amount("0.13", "0.130142")) in row
+    assert _cell("Profit / loss", amount("+1.66", "+1.660504"), " credit-in") in row

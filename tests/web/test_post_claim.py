@@ -19,7 +19,7 @@ from apps.markets.services import claim_create
 from apps.markets.views import post as post_views
 from tests import factories
 from tests.support import race
-from tests.web.conftest import HTMX, hidden_value
+from tests.web.conftest import HTMX, amount, hidden_value
 
 GRANT = 1000 * CREDIT
 SUBSIDY_100 = 69_314_719  # ceil(100 credits · ln 2) in micro-credits
@@ -86,7 +86,7 @@ def test_publishing_charges_exactly_the_subsidy_and_creates_one_claim(owner_clie
     claim = Claim.objects.get()
     assert response.status_code == 302
     assert response["Location"] == reverse("claim-detail", args=[claim.pk])
-    assert _message(response) == ("Your claim is open for trading. The subsidy of 69.314719 credits was paid.")
+    assert _message(response) == ("Your claim is open for trading. The subsidy of 69.31 credits was paid.")
     assert (claim.title, claim.criteria, claim.domain.slug, claim.tags) == (
         TITLE,
         CRITERIA,
@@ -121,9 +121,10 @@ def test_the_form_page_renders_with_the_live_check_wired_to_each_field(owner_cli
         assert f'hx-trigger="{trigger}"' in tag
         assert f'<label for="id_{name}">' in html
         assert f'<ul class="errors" id="id_{name}_errors"></ul>' in html
-    assert '<dd id="claim-subsidy">69.314719 credits</dd>' in html  # the default liquidity is 100 credits
+    # the default liquidity is 100 credits
+    assert f'<dd id="claim-subsidy">{amount("69.31", "69.314719")} credits</dd>' in html
     assert '<dd id="claim-balance">1,000 credits</dd>' in html
-    assert '<dd id="claim-balance-after">930.685281 credits</dd>' in html
+    assert f'<dd id="claim-balance-after">{amount("930.69", "930.685281")} credits</dd>' in html
     assert "<script>" not in html.split("</head>")[1]  # no inline script in the page body
     assert " style=" not in html and " onclick=" not in html
 
@@ -171,7 +172,7 @@ def test_the_form_page_renders_with_the_live_check_wired_to_each_field(owner_cli
         pytest.param(
             {"liquidity": "2000"},
             "liquidity",
-            "Publishing costs 1,386.294362 credits and your wallet holds 1,000: lower the liquidity, "
+            "Publishing costs 1,386.29 credits and your wallet holds 1,000: lower the liquidity, "
             "or save a draft and publish it later.",
             id="insufficient-credit",
         ),
@@ -222,7 +223,7 @@ def test_a_refusal_by_the_service_is_shown_on_the_field_and_writes_nothing(owner
 
     assert response.status_code == 409
     assert _errors(response.content.decode(), "liquidity") == (
-        "<li>Publishing costs 1,386.294362 credits and your wallet holds 1,000: lower the liquidity, "
+        "<li>Publishing costs 1,386.29 credits and your wallet holds 1,000: lower the liquidity, "
         "or save a draft and publish it later.</li>"
     )
     assert _written() == before  # not even the draft: claim_create publishes in its own transaction
@@ -312,7 +313,7 @@ def test_a_draft_costs_nothing_and_is_published_from_the_drafts_list(owner_clien
 
     html = owner_client.get(reverse("claim-new")).content.decode()
     assert f'<tr id="draft-{draft.pk}">' in html
-    assert '<td class="num">69.314719</td>' in html
+    assert f'<td class="num">{amount("69.31", "69.314719")}</td>' in html
     publish = reverse("claim-draft-publish", args=[draft.pk])
     assert f'action="{publish}"' in html
 
@@ -335,7 +336,7 @@ def test_a_draft_too_expensive_to_publish_gets_a_message_and_stays_a_draft(owner
     response = owner_client.post(reverse("claim-draft-publish", args=[draft.pk]))
     assert response["Location"] == reverse("claim-detail", args=[draft.pk])  # from the claim's own page
     assert _message(response) == (
-        "Publishing costs 1,386.294362 credits and your wallet holds 1,000: lower the liquidity, "
+        "Publishing costs 1,386.29 credits and your wallet holds 1,000: lower the liquidity, "
         "or save a draft and publish it later."
     )
     # From the drafts list, which says where to come back to (and only ever to this site).
@@ -381,8 +382,8 @@ def test_the_live_check_returns_the_errors_of_visited_fields_and_the_cost(owner_
     assert 'id="id_closes_at_errors"' not in html
     assert 'id="id_domain_errors"' not in html
     assert '<input type="hidden" name="touched" id="claim-touched" value="criteria liquidity tags title" ' in html
-    assert '<dd id="claim-subsidy">69.314719 credits</dd>' in html
-    assert '<dd id="claim-balance-after">930.685281 credits</dd>' in html
+    assert f'<dd id="claim-subsidy">{amount("69.31", "69.314719")} credits</dd>' in html
+    assert f'<dd id="claim-balance-after">{amount("930.69", "930.685281")} credits</dd>' in html
     assert _written() == before
 
 
@@ -407,10 +408,10 @@ def test_the_live_check_reports_ordering_bounds_and_credit(owner_client, author)
 
     response = owner_client.post(reverse("claim-new-check"), _data("", liquidity="2000"), **HTMX)
     html = response.content.decode()
-    assert '<dd id="claim-subsidy">1,386.294362 credits</dd>' in html
-    assert '<dd id="claim-balance-after" class="credit-out">-386.294362 credits</dd>' in html
+    assert f'<dd id="claim-subsidy">{amount("1,386.29", "1,386.294362")} credits</dd>' in html
+    assert f'<dd id="claim-balance-after" class="credit-out">{amount("-386.29", "-386.294362")} credits</dd>' in html
     assert (
-        '<ul class="errors" id="id_liquidity_errors" hx-swap-oob="true"><li>Publishing costs 1,386.294362 credits '
+        '<ul class="errors" id="id_liquidity_errors" hx-swap-oob="true"><li>Publishing costs 1,386.29 credits '
         "and your wallet holds 1,000: lower the liquidity, or save a draft and publish it later.</li></ul>" in html
     )
     assert Claim.objects.count() == 0
@@ -443,7 +444,7 @@ def test_without_javascript_the_preview_button_checks_and_previews_without_writi
     html = response.content.decode()
     assert '<h2 class="claim-preview-title">&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; more</h2>' in html
     assert "<script>alert" not in html
-    assert '<dd id="claim-subsidy">69.314719 credits</dd>' in html
+    assert f'<dd id="claim-subsidy">{amount("69.31", "69.314719")} credits</dd>' in html
     assert _written() == before
 
 
@@ -495,7 +496,7 @@ def test_a_person_without_a_verified_email_cannot_post(client):
 def test_a_suspended_identity_cannot_post(owner_client, author):
     from apps.identities.services import identity_suspend
 
-    identity_suspend(identity=author, reason="spam")
+    identity_suspend(identity=author, reason="spam", moderator=factories.moderator())
     html = owner_client.get(reverse("claim-new")).content.decode()
     assert f"Your identity @{author.handle} is suspended: it cannot post claims." in html
     response = owner_client.post(reverse("claim-new"), _data("00000000-0000-0000-0000-000000000000"))

@@ -13,14 +13,14 @@ def test_wallet_shows_balance_and_signed_history(owner, owner_client, bot):
     response = owner_client.get(reverse("wallet"))
     assert response.status_code == 200
     html = response.content.decode()
-    assert '<span class="balance-amount">989.5</span>' in html
+    assert '<span class="balance-amount">989.50</span>' in html
     assert [(e.amount, e.balance_after, e.transfer.kind) for e in response.context["entries"]] == [
         (2_000_000, 989_500_000, "agent_withdrawal"),
         (-12_500_000, 987_500_000, "agent_funding"),
         (1_000_000_000, 1_000_000_000, "signup_grant"),
     ]
     assert ">+2</td>" in html
-    assert ">-12.5</td>" in html
+    assert ">-12.50</td>" in html
     assert ">+1,000</td>" in html
     assert "Welcome grant" in html
     assert response.context["next_cursor"] is None

@@ -5,7 +5,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from django import template
 from django.urls import NoReverseMatch, reverse
 
-from apps.core.amounts import CREDIT, format_credits
+from apps.core.amounts import exact_credits
 from apps.markets.models import ClaimStatus
 
 register = template.Library()
@@ -49,22 +49,12 @@ def points(difference) -> str:
 
 
 @register.filter
-def whole_credits(micro) -> str:
-    """Micro-credits rounded to whole credits, for a list's volume column: `9900990` -> `10`."""
-    if micro is None or micro == "":
-        return ""
-    micro = int(micro)
-    if 0 < micro < CREDIT // 2:
-        return "<1"
-    return f"{(micro + CREDIT // 2) // CREDIT:,}"
-
-
-@register.filter
 def shares(micro) -> str:
-    """Micro-shares as shares: `12500000` -> `12.5` (one share pays one credit if it wins)."""
+    """Micro-shares as shares, every digit: `12500000` -> `12.5` (one share pays one credit if it wins).
+    Not rounded like credits: a holder sells shares by typing how many, and all of them must be typeable."""
     if micro is None or micro == "":
         return ""
-    return format_credits(int(micro))
+    return exact_credits(int(micro))
 
 
 @register.filter

@@ -14,7 +14,7 @@ from decimal import Decimal
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db.models import Case, Exists, F, OuterRef, Q, QuerySet, Sum, Value, When
+from django.db.models import Case, Exists, F, OuterRef, Q, QuerySet, Value, When
 from django.db.models.functions import Abs
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -25,7 +25,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import trigger_client_event
 
 from apps.core import charts
-from apps.core.amounts import format_credits
+from apps.core.amounts import exact_credits, format_credits, format_credits_apart
 from apps.core.errors import ApplicationError, PermissionDenied
 from apps.identities.models import Identity
 from apps.ledger.selectors import wallet_balance
@@ -33,7 +33,7 @@ from apps.ledger.services import InsufficientCredit
 from apps.markets import lmsr, selectors, services
 from apps.markets import resolution as resolution_services
 from apps.markets.forms import BeliefForm, ChallengeForm, ClaimFilterForm, OrderForm, ProposeForm
-from apps.markets.models import Claim, ClaimStatus, Position, Side, Trade
+from apps.markets.models import Claim, ClaimStatus, Position, Side
 from apps.markets.templatetags.markets import percent
 from apps.realtime.selectors import live_cursor
 from apps.reputation import selectors as reputation_selectors
@@ -206,21 +206,19 @@ def _position(claim: Claim, viewer: Identity | None) -> dict:
     market = _market(claim)
     if viewer is None or market is None:
         return {"position": None}
-    position = Position.objects.filter(market=market, identity=viewer).first()
+    position = selectors.position_in(viewer, claim)
     balance = wallet_balance(viewer)
     if position is None:
         return {"position": None, "balance": balance}
-    position.market = market  # position_value reads the price from it
-    fees = Trade.objects.filter(market=market, identity=viewer).aggregate(total=Sum("fee"))["total"] or 0
-    value = selectors.position_value(position, claim.effective_status)
+    worth = selectors.position_worth(position, claim.effective_status)
     held = position.yes_shares + position.no_shares
     one_side = Side.YES if position.no_shares == 0 else Side.NO if position.yes_shares == 0 else None
     return {
         "position": position,
         "balance": balance,
-        "value": value,
-        "fees": fees,
-        "pnl": value - position.net_invested - fees,
+        "value": worth.value,
+        "fees": worth.fees_paid,
+        "pnl": worth.pnl,
         # The average price paid per share, when the position is on one side (a YES and a NO share
         # together are worth one credit whatever happens, so a mixed average means nothing).
         "average_price": (Decimal(position.net_invested) / held) if held and one_side else None,
@@ -256,8 +254,7 @@ def _resolution(claim: Claim, viewer: Identity | None, position: Position | None
     if claim.settled_at is not None and market is not None:
         context["settlement"] = selectors.settlement_summary(claim, market)
     if position is not None and status in FINAL:
-        position.market = market
-        context["payout"] = selectors.position_value(position, status)
+        context["payout"] = selectors.position_worth(position, status).value
     return context
 
 
@@ -379,12 +376,12 @@ def _trade_notice(trade) -> str:
     if trade.shares > 0:
         paid = format_credits(trade.cost + trade.fee)
         return (
-            f"Bought {format_credits(trade.shares)} {side} shares for {paid} credits "
+            f"Bought {exact_credits(trade.shares)} {side} shares for {paid} credits "
             f"(fee {format_credits(trade.fee)}). YES is now at {now}."
         )
     received = format_credits(-trade.cost - trade.fee)
     return (
-        f"Sold {format_credits(-trade.shares)} {side} shares for {received} credits "
+        f"Sold {exact_credits(-trade.shares)} {side} shares for {received} credits "
         f"(after a fee of {format_credits(trade.fee)}). YES is now at {now}."
     )
 
@@ -409,14 +406,15 @@ def _order_refusal(claim: Claim, viewer: Identity, form: OrderForm, exc: Applica
     if "required" not in detail or "balance" not in detail:
         return _refusal(form, exc)
     needed, held = detail["required"], detail["balance"]
-    message = f"This order needs {format_credits(needed)} credits"
+    needs, holds = format_credits_apart(needed, held)
+    message = f"This order needs {needs} credits"
     try:
         fill = selectors.trade_quote(identity=viewer, claim=claim, order=form.order())
     except ApplicationError:  # closed meanwhile: the need alone
         fill = None
     if fill is not None and fill.cost > 0 and fill.cost + fill.fee == needed:
         message += f" (cost {format_credits(fill.cost)} + fee {format_credits(fill.fee)})"
-    return f"{message}; your wallet holds {format_credits(held)}."
+    return f"{message}; your wallet holds {holds}."
 
 
 def _ticket_response(
@@ -530,10 +528,8 @@ def _bond_refusal(exc: ApplicationError, *, challenge: bool) -> str | None:
     if "required" not in detail or "balance" not in detail:
         return None
     what = "A challenge" if challenge else "A proposal"
-    return (
-        f"{what} needs a bond of {format_credits(detail['required'])} credits; "
-        f"your wallet holds {format_credits(detail['balance'])}."
-    )
+    needs, holds = format_credits_apart(detail["required"], detail["balance"])
+    return f"{what} needs a bond of {needs} credits; your wallet holds {holds}."
 
 
 def _resolve(request: HttpRequest, claim_id: int, *, challenge: bool) -> HttpResponse:

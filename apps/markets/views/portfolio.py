@@ -3,7 +3,7 @@ wallet's history, with totals (cash, positions, total).
 
 The page's open rows follow their claims live: each row refetches itself (`portfolio-position-row`)
 when static/js/live.js announces an event of its claim, and the totals refetch themselves too. Every
-read is a selector the API uses (`positions_of`, `position_value`, `wallet_entries`, `wallet_balance`),
+read is a selector the API uses (`positions_of`, `position_worth`, `wallet_entries`, `wallet_balance`),
 and the page costs the same number of queries however many positions there are.
 """
 
@@ -22,7 +22,7 @@ from apps.identities.models import Identity
 from apps.ledger.selectors import wallet_balance, wallet_entries
 from apps.markets.models import ClaimStatus, Position
 from apps.markets.resolution import FINAL_STATUSES
-from apps.markets.selectors import position_value, positions_of
+from apps.markets.selectors import position_worth, positions_of
 from apps.realtime.selectors import live_cursor
 
 HISTORY_PAGE_SIZE = 25
@@ -31,10 +31,10 @@ PERCENT = Decimal("0.1")
 
 
 def _described(position: Position) -> Position:
-    """Attach what a row shows: value now (or the payout), profit and loss, the price as a percentage."""
+    """Attach what a row shows: value now (or the payout), profit and loss (fees counted), the price as a percentage."""
     status = position.claim_status
-    position.value = position_value(position, status)
-    position.pnl = position.value - position.net_invested
+    worth = position_worth(position)
+    position.value, position.fees_paid, position.pnl = worth.value, worth.fees_paid, worth.pnl
     position.status_label = ClaimStatus(status).label
     position.is_final = status in FINAL_STATUSES
     position.price_percent = (position.market.price_yes * 100).quantize(PERCENT)

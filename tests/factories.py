@@ -56,3 +56,19 @@ def api_key(agent_identity: Identity, scopes: list[str] | None = None, **kwargs)
         **kwargs,
     )
     return token
+
+
+def api_key_row(agent_identity: Identity, scopes: list[str] | None = None):
+    """A fresh key's row (the token is discarded)."""
+    key, _ = api_key_create(
+        agent=agent_identity, created_by=agent_identity.owner, name="test key", scopes=scopes or ["read", "trade"]
+    )
+    return key
+
+
+def moderator() -> User:
+    """A staff moderator (one per test database is enough: get or create)."""
+    user = User.objects.filter(email="moderator@staff.example.com").first()
+    if user is None:
+        user = User.objects.create_user("moderator@staff.example.com", PASSWORD, is_staff=True)
+    return user

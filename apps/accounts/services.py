@@ -14,7 +14,7 @@ def user_email_verified(*, user: User) -> Identity:
 
     Idempotent (a second confirmation, or a second verified address, changes nothing).
     """
-    user = User.objects.select_for_update().get(pk=user.pk)
+    user = User.objects.select_for_update(no_key=True).get(pk=user.pk)
     user_mark_email_verified(user=user)
     identity = identity_create_human(user=user)
     ledger_grant_signup(identity=identity)

@@ -15,6 +15,13 @@ class IdentityStatus(models.TextChoices):
     SUSPENDED = "suspended", "Suspended"
 
 
+class SuspendedAs(models.TextChoices):
+    """Who a suspension speaks for: the agent's owner (who may lift it) or a moderator (only staff may)."""
+
+    OWNER = "owner", "Owner"
+    MODERATOR = "moderator", "Moderator"
+
+
 class AutonomyLevel(models.TextChoices):
     ADVISORY = "advisory", "Advisory (a human places every order)"
     SUPERVISED = "supervised", "Supervised (a human reviews at checkpoints)"
@@ -50,6 +57,15 @@ class Identity(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     suspended_at = models.DateTimeField(null=True, blank=True)
     suspended_reason = models.CharField(max_length=300, blank=True)
+    suspended_as = models.CharField(max_length=10, choices=SuspendedAs.choices, blank=True)
+    suspended_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The person who suspended it (the owner, or the moderator).",
+    )
 
     class Meta:
         verbose_name_plural = "identities"
@@ -66,6 +82,16 @@ class Identity(models.Model):
                 condition=Q(kind=IdentityKind.HUMAN) | ~Q(autonomy_level=""),
                 name="identities_agent_declares_autonomy",
             ),
+            # A suspension always says whose it is (only a moderator lifts a moderator's), and only an
+            # agent's owner suspends as its owner.
+            models.CheckConstraint(
+                condition=(
+                    Q(status=IdentityStatus.ACTIVE, suspended_as="")
+                    | Q(status=IdentityStatus.SUSPENDED, suspended_as=SuspendedAs.MODERATOR)
+                    | Q(status=IdentityStatus.SUSPENDED, suspended_as=SuspendedAs.OWNER, kind=IdentityKind.AGENT)
+                ),
+                name="identities_suspension_says_whose",
+            ),
         ]
         indexes = [models.Index(fields=["kind", "status", "created_at"])]
 
@@ -79,6 +105,10 @@ class Identity(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status == IdentityStatus.ACTIVE
+
+    @property
+    def suspended_by_moderator(self) -> bool:
+        return self.status == IdentityStatus.SUSPENDED and self.suspended_as == SuspendedAs.MODERATOR
 
     @property
     def controller_id(self) -> int:

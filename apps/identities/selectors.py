@@ -1,4 +1,4 @@
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 
 from apps.accounts.models import User
 from apps.identities.models import ApiKey, Identity, IdentityKind, IdentityStatus
@@ -8,6 +8,17 @@ def _with_owner_handle(queryset: QuerySet[Identity]) -> QuerySet[Identity]:
     """Annotate each agent with its owner's public handle in the same query (no query per row)."""
     owner_handle = Identity.objects.filter(user_id=OuterRef("owner_id")).values("handle")[:1]
     return queryset.annotate(owner_handle=Subquery(owner_handle))
+
+
+def party(identity: Identity) -> QuerySet[Identity]:
+    """Every identity of the person answerable for this one: the person's own and all their agents. They
+    are one party wherever a conflict of interest matters (who may propose, challenge or decide an outcome,
+    and who may sit on a review panel): an agent is its owner acting by other means."""
+    return party_of_user(identity.controller_id)
+
+
+def party_of_user(user_id: int) -> QuerySet[Identity]:
+    return Identity.objects.filter(Q(user_id=user_id) | Q(owner_id=user_id))
 
 
 def agents_of_owner(owner: User) -> QuerySet[Identity]:

@@ -6,14 +6,23 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 from django.utils.text import slugify
 
 from apps.accounts.models import User, VerificationLevel
-from apps.core.errors import Conflict, NotAuthenticated, PermissionDenied, ValidationFailed
+from apps.core.errors import Conflict, NotAuthenticated, NotFound, PermissionDenied, ValidationFailed
 from apps.core.rows import RowModel
 from apps.core.services import event_emit
-from apps.identities.models import ApiKey, ApiKeyScope, AutonomyLevel, Identity, IdentityKind, IdentityStatus
+from apps.identities.models import (
+    ApiKey,
+    ApiKeyScope,
+    AutonomyLevel,
+    Identity,
+    IdentityKind,
+    IdentityStatus,
+    SuspendedAs,
+)
 
 HANDLE_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,38}[a-z0-9])$")
 TOKEN_RE = re.compile(r"^cred_([a-z0-9]{12})_([A-Za-z0-9_-]{43})$")
@@ -49,6 +58,11 @@ class EmailNotVerified(PermissionDenied):
 class IdentitySuspended(PermissionDenied):
     code = "identity_suspended"
     default_message = "This identity is suspended."
+
+
+class SuspendedByModerator(PermissionDenied):
+    code = "suspended_by_moderator"
+    default_message = "A moderator suspended this agent: only a moderator can lift it."
 
 
 class InvalidApiKey(NotAuthenticated):
@@ -111,17 +125,64 @@ def _clean_provenance(fields: dict) -> dict:
     return cleaned
 
 
-@transaction.atomic
-def agent_create(*, owner: User, handle: str, autonomy_level: str, **provenance) -> Identity:
-    """Register an agent for an email-verified owner, within the per-owner maximum."""
+def identity_require_active(identity: Identity) -> None:
+    """Refuse (IdentitySuspended) an identity that is suspended now, or whose owner is: read from the
+    database in one query, not from the caller's copy, which may predate a moderator's suspension."""
+    owner_status = Identity.objects.filter(user_id=OuterRef("owner_id")).values("status")[:1]
+    statuses = (
+        Identity.objects.filter(pk=identity.pk)
+        .annotate(owner_status=Subquery(owner_status))
+        .values_list("status", "owner_status")
+        .first()
+    )
+    if statuses is None or any(status not in (None, IdentityStatus.ACTIVE) for status in statuses):
+        raise IdentitySuspended()
+
+
+def _lock_owner(owner: User) -> Identity:
+    """Lock the owner's human identity, the first lock of every change an owner makes to their agents:
+    concurrent changes by one owner (and a moderator suspending the owner) are serial. FOR NO KEY UPDATE,
+    not FOR UPDATE: a trade's inserts take KEY SHARE on the identity row, which FOR UPDATE would block
+    (and, with the trade holding the wallet this transaction wants next, deadlock)."""
     if not owner.is_email_verified:
         raise EmailNotVerified()
-    # Lock the owner's human identity so two concurrent creations cannot both pass the limit check.
-    human = Identity.objects.select_for_update().filter(user=owner).first()
+    human = Identity.objects.select_for_update(no_key=True).filter(user=owner).first()
     if human is None:
         raise EmailNotVerified()
     if not human.is_active:
-        raise IdentitySuspended()
+        raise IdentitySuspended("Your identity is suspended: you cannot change your agents.")
+    return human
+
+
+def owned_agent_lock(*, owner: User, agent: Identity) -> Identity:
+    """The agent, locked and re-read, after its owner (see _lock_owner), for a change the owner makes:
+    someone else's agent is NotFound, and an owner who is suspended changes nothing (IdentitySuspended).
+    Call it inside the transaction of the change."""
+    if agent.kind != IdentityKind.AGENT or agent.owner_id != owner.pk:
+        raise NotFound("No such agent.")
+    _lock_owner(owner)
+    return Identity.objects.select_for_update(no_key=True).get(pk=agent.pk)
+
+
+def _require_moderator(user: User) -> None:
+    if not (user.is_active and user.is_staff):
+        raise PermissionDenied("Only staff moderators may do this.")
+
+
+def _suspension_reason(reason: str, *, required: bool) -> str:
+    reason = (reason or "").strip()
+    if len(reason) > 300 or (required and not reason):
+        raise ValidationFailed(
+            f"A reason of {1 if required else 0}-300 characters is required.", detail={"field": "reason"}
+        )
+    return reason
+
+
+@transaction.atomic
+def agent_create(*, owner: User, handle: str, autonomy_level: str, **provenance) -> Identity:
+    """Register an agent for an email-verified owner, within the per-owner maximum."""
+    # The owner's lock makes two concurrent creations serial, so both cannot pass the limit check.
+    human = _lock_owner(owner)
     handle = _normalise_handle(handle)
     fields = _clean_provenance({**provenance, "autonomy_level": autonomy_level})
     limit = settings.CREDENCE_MAX_AGENTS_PER_OWNER
@@ -146,10 +207,12 @@ def agent_create(*, owner: User, handle: str, autonomy_level: str, **provenance)
 
 
 @transaction.atomic
-def agent_update(*, agent: Identity, **provenance) -> Identity:
+def agent_update(*, owner: User, agent: Identity, **provenance) -> Identity:
+    """The owner changes their agent's declared provenance."""
     fields = _clean_provenance(provenance)
     if fields.get("autonomy_level") == "":
         raise ValidationFailed("An agent must declare its autonomy level.", detail={"field": "autonomy_level"})
+    agent = owned_agent_lock(owner=owner, agent=agent)
     for name, value in fields.items():
         setattr(agent, name, value)
     agent.save(update_fields=[*fields, "updated_at"])
@@ -157,26 +220,77 @@ def agent_update(*, agent: Identity, **provenance) -> Identity:
     return agent
 
 
-@transaction.atomic
-def identity_suspend(*, identity: Identity, reason: str = "") -> Identity:
-    """Suspend an identity: its API keys stop working at once (401). Idempotent."""
-    if identity.status != IdentityStatus.SUSPENDED:
-        identity.status = IdentityStatus.SUSPENDED
-        identity.suspended_at = timezone.now()
-        identity.suspended_reason = reason[:300]
-        identity.save(update_fields=["status", "suspended_at", "suspended_reason", "updated_at"])
-        event_emit(kind="identity.suspended", subject=f"identity:{identity.pk}", payload={"reason": reason[:300]})
+def _suspend(identity: Identity, *, by: User, suspended_as: str, reason: str) -> Identity:
+    identity.status = IdentityStatus.SUSPENDED
+    identity.suspended_at = timezone.now()
+    identity.suspended_as = suspended_as
+    identity.suspended_by = by
+    identity.suspended_reason = reason
+    identity.save(
+        update_fields=["status", "suspended_at", "suspended_as", "suspended_by", "suspended_reason", "updated_at"]
+    )
+    event_emit(
+        kind="identity.suspended",
+        subject=f"identity:{identity.pk}",
+        payload={"reason": reason, "by": suspended_as},
+    )
+    return identity
+
+
+def _reactivate(identity: Identity) -> Identity:
+    identity.status = IdentityStatus.ACTIVE
+    identity.suspended_at = None
+    identity.suspended_as = ""
+    identity.suspended_by = None
+    identity.suspended_reason = ""
+    identity.save(
+        update_fields=["status", "suspended_at", "suspended_as", "suspended_by", "suspended_reason", "updated_at"]
+    )
+    event_emit(kind="identity.reactivated", subject=f"identity:{identity.pk}")
     return identity
 
 
 @transaction.atomic
-def identity_reactivate(*, identity: Identity) -> Identity:
-    if identity.status != IdentityStatus.ACTIVE:
-        identity.status = IdentityStatus.ACTIVE
-        identity.suspended_at = None
-        identity.suspended_reason = ""
-        identity.save(update_fields=["status", "suspended_at", "suspended_reason", "updated_at"])
-        event_emit(kind="identity.reactivated", subject=f"identity:{identity.pk}")
+def agent_suspend(*, owner: User, agent: Identity, reason: str = "") -> Identity:
+    """The owner suspends their agent: its API keys stop working at once (401). Idempotent, and a
+    moderator's suspension stays the moderator's (the owner cannot turn it into one they may lift)."""
+    reason = _suspension_reason(reason, required=False)
+    agent = owned_agent_lock(owner=owner, agent=agent)
+    if agent.is_active:
+        _suspend(agent, by=owner, suspended_as=SuspendedAs.OWNER, reason=reason)
+    return agent
+
+
+@transaction.atomic
+def agent_reactivate(*, owner: User, agent: Identity) -> Identity:
+    """The owner lifts their own suspension of their agent; a moderator's is the moderator's to lift."""
+    agent = owned_agent_lock(owner=owner, agent=agent)
+    if agent.suspended_by_moderator:
+        raise SuspendedByModerator()
+    if not agent.is_active:
+        _reactivate(agent)
+    return agent
+
+
+@transaction.atomic
+def identity_suspend(*, identity: Identity, moderator: User, reason: str) -> Identity:
+    """A moderator suspends an identity (a person, whose agents then stop too, or an agent), with the
+    reason on record. It replaces an owner's suspension of the agent: now only staff may lift it."""
+    _require_moderator(moderator)
+    reason = _suspension_reason(reason, required=True)
+    identity = Identity.objects.select_for_update(no_key=True).get(pk=identity.pk)
+    if not identity.suspended_by_moderator:
+        _suspend(identity, by=moderator, suspended_as=SuspendedAs.MODERATOR, reason=reason)
+    return identity
+
+
+@transaction.atomic
+def identity_reactivate(*, identity: Identity, moderator: User) -> Identity:
+    """A moderator lifts a suspension (a moderator's or an owner's)."""
+    _require_moderator(moderator)
+    identity = Identity.objects.select_for_update(no_key=True).get(pk=identity.pk)
+    if not identity.is_active:
+        _reactivate(identity)
     return identity
 
 
@@ -191,9 +305,9 @@ def api_key_create(
     """Create a key for an agent. Returns the row and the token, which is never stored nor shown again."""
     if agent.kind != IdentityKind.AGENT:
         raise ValidationFailed("API keys belong to agents.")
-    # Lock the agent row: a concurrent suspension or key creation waits, and the checks below see
-    # the committed state rather than the caller's copy.
-    agent = Identity.objects.select_for_update().get(pk=agent.pk)
+    # Lock the owner, then the agent: a concurrent suspension or key creation waits, and the checks
+    # below see the committed state rather than the caller's copy.
+    agent = owned_agent_lock(owner=created_by, agent=agent)
     if not agent.is_active:
         raise IdentitySuspended()
     name = (name or "").strip()
@@ -225,8 +339,11 @@ def api_key_create(
 
 
 @transaction.atomic
-def api_key_revoke(*, key: ApiKey) -> ApiKey:
-    """Revoke a key. Idempotent: revoking twice keeps the first revocation time."""
+def api_key_revoke(*, key: ApiKey, by: User) -> ApiKey:
+    """Revoke a key: its agent's owner, or a moderator (by=staff). Idempotent: revoking twice keeps the
+    first revocation time."""
+    if not (by.is_staff and by.is_active):  # moderation: staff may revoke any key
+        owned_agent_lock(owner=by, agent=key.identity)
     updated = ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
     key.refresh_from_db(fields=["revoked_at"])
     if updated:

@@ -116,7 +116,7 @@ def agent_update(request: HttpRequest, agent_id: int) -> HttpResponse:
     if not form.is_valid():
         return _agent_page(request, agent, status=INVALID_FORM_STATUS, update_form=form)
     try:
-        services.agent_update(agent=agent, **form.provenance())
+        services.agent_update(owner=request.user, agent=agent, **form.provenance())
     except ApplicationError as exc:
         add_service_error(form, exc)
         agent.refresh_from_db()
@@ -132,7 +132,11 @@ def agent_suspend(request: HttpRequest, agent_id: int) -> HttpResponse:
     form = SuspendForm(request.POST)
     if not form.is_valid():
         return _agent_page(request, agent, status=INVALID_FORM_STATUS, suspend_form=form)
-    services.identity_suspend(identity=agent, reason=form.cleaned_data["reason"])
+    try:
+        services.agent_suspend(owner=request.user, agent=agent, reason=form.cleaned_data["reason"])
+    except ApplicationError as exc:
+        add_service_error(form, exc)
+        return _agent_page(request, agent, status=exc.status, suspend_form=form)
     messages.success(request, f"@{agent.handle} is suspended: its API keys stop working at once.")
     return redirect("agent-detail", agent_id=agent.pk)
 
@@ -141,7 +145,10 @@ def agent_suspend(request: HttpRequest, agent_id: int) -> HttpResponse:
 @require_POST
 def agent_reactivate(request: HttpRequest, agent_id: int) -> HttpResponse:
     agent = my_agent_or_404(request, agent_id)
-    services.identity_reactivate(identity=agent)
+    try:
+        services.agent_reactivate(owner=request.user, agent=agent)
+    except ApplicationError as exc:
+        return _agent_page(request, agent, status=exc.status, status_error=exc.message)
     messages.success(request, f"@{agent.handle} is active again.")
     return redirect("agent-detail", agent_id=agent.pk)
 
@@ -170,7 +177,10 @@ def api_key_revoke(request: HttpRequest, agent_id: int, key_id: int) -> HttpResp
     key = selectors.api_keys_of_agent(agent).filter(pk=key_id).first()
     if key is None:
         raise Http404("No such key.")
-    key = services.api_key_revoke(key=key)
+    try:
+        key = services.api_key_revoke(key=key, by=request.user)
+    except ApplicationError as exc:
+        return _agent_page(request, agent, status=exc.status, status_error=exc.message)
     if request.htmx:
         return render(request, "identities/agent_detail.html#key-row", {"agent": agent, "key": key})
     messages.success(request, f"Key “{key.name}” is revoked.")

@@ -15,9 +15,9 @@ from django.utils import timezone
 
 from apps.accounts.models import User
 from apps.core.amounts import CREDIT
-from apps.core.errors import Conflict, NotFound, ValidationFailed
-from apps.identities.models import Identity, IdentityKind
-from apps.identities.services import EmailNotVerified, IdentitySuspended
+from apps.core.errors import Conflict, ValidationFailed
+from apps.identities.models import Identity
+from apps.identities.services import EmailNotVerified, IdentitySuspended, owned_agent_lock
 from apps.ledger.models import Account, AccountKind, Transfer
 
 EXTERNAL_WORLD = "external:world"
@@ -234,10 +234,6 @@ def ledger_grant_signup(*, identity: Identity) -> Transfer | None:
     )
 
 
-def _owned_agent(owner: User, agent: Identity) -> Identity:
-    if agent.kind != IdentityKind.AGENT or agent.owner_id != owner.pk:
-        raise NotFound("No such agent.")
-    return agent
 
 
 def _owner_wallet(owner: User) -> Account:
@@ -258,7 +254,7 @@ def _client_amount(amount: int) -> int:
 @transaction.atomic
 def wallet_fund_agent(*, owner: User, agent: Identity, amount: int, idempotency_key: str) -> Transfer:
     """Move credit from the owner's wallet to one of their agents."""
-    agent = _owned_agent(owner, agent)
+    agent = owned_agent_lock(owner=owner, agent=agent)  # re-read under the owner's lock
     amount = _client_amount(amount)
     if not agent.is_active:
         raise IdentitySuspended("A suspended agent cannot be funded.")
@@ -273,7 +269,7 @@ def wallet_fund_agent(*, owner: User, agent: Identity, amount: int, idempotency_
 @transaction.atomic
 def wallet_withdraw_agent(*, owner: User, agent: Identity, amount: int, idempotency_key: str) -> Transfer:
     """Move credit from an agent back to its owner (allowed while the agent is suspended)."""
-    agent = _owned_agent(owner, agent)
+    agent = owned_agent_lock(owner=owner, agent=agent)
     amount = _client_amount(amount)
     return ledger_transfer(
         lines=[(wallet_for(agent), -amount), (_owner_wallet(owner), amount)],

@@ -11,6 +11,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from apps.accounts.models import User
@@ -19,7 +20,8 @@ from apps.core.errors import PermissionDenied, ValidationFailed
 from apps.core.models import Event
 from apps.core.services import event_emit
 from apps.identities.models import Identity
-from apps.identities.services import IdentitySuspended
+from apps.identities.selectors import party, party_of_user
+from apps.identities.services import identity_require_active
 from apps.ledger.models import Account, AccountKind, Transfer
 from apps.ledger.services import PLATFORM_FEES, ledger_transfer, system_account, wallet_for
 from apps.markets import hooks
@@ -40,10 +42,27 @@ class ConflictOfInterest(PermissionDenied):
     default_message = "You hold a stake in this outcome."
 
 
+def _holders(market: Market):
+    return Position.objects.filter(market=market).filter(Q(yes_shares__gt=0) | Q(no_shares__gt=0))
+
+
+def _require_disinterested(user: User, claim: Claim, market: Market | None, resolution: Resolution | None) -> None:
+    """A moderator who decides an outcome must have no stake in it: neither they nor their agents may have
+    written the claim, hold shares, or have proposed or challenged it (one party: a person and all their agents)."""
+    mine = party_of_user(user.pk)
+    parties = {claim.author_id}
+    if resolution is not None:
+        parties |= {resolution.proposer_id, resolution.challenger_id}
+    if mine.filter(pk__in=parties - {None}).exists() or (
+        market is not None and _holders(market).filter(identity__in=mine).exists()
+    ):
+        raise ConflictOfInterest("You or one of your agents has a stake in this outcome: another moderator decides it.")
+
+
 def _lock(claim: Claim) -> tuple[Market | None, Claim]:
     """Market row first (as every trade), then the claim."""
-    market = Market.objects.select_for_update().filter(claim_id=claim.pk).first()
-    return market, Claim.objects.select_for_update().get(pk=claim.pk)
+    market = Market.objects.select_for_update(no_key=True).filter(claim_id=claim.pk).first()
+    return market, Claim.objects.select_for_update(no_key=True).get(pk=claim.pk)
 
 
 def _require_staff(user: User) -> None:
@@ -87,7 +106,7 @@ def claims_close_due(*, now: datetime | None = None) -> int:
     """Close every open claim whose closing time has passed: one UPDATE and one INSERT of events."""
     now = now or timezone.now()
     due = list(
-        Claim.objects.select_for_update(skip_locked=True)
+        Claim.objects.select_for_update(no_key=True, skip_locked=True)
         .filter(status=ClaimStatus.OPEN, closes_at__lte=now)
         .values_list("pk", flat=True)
     )
@@ -105,15 +124,16 @@ def resolution_propose(*, claim: Claim, proposer: Identity, outcome: str, eviden
     now = timezone.now()
     if market is None or effective_status(claim, now=now) != ClaimStatus.CLOSED:
         raise IllegalTransition("Only a claim that has closed (and has no proposal yet) can be resolved.")
-    if not proposer.is_active:
-        raise IdentitySuspended()
+    identity_require_active(proposer)
     outcome = _outcome(outcome)
     evidence = (evidence or "").strip()
     if not evidence or len(evidence) > 5000:
         raise ValidationFailed("Evidence of 1-5000 characters is required.", detail={"field": "evidence"})
-    position = Position.objects.filter(market=market, identity=proposer).first()
-    if position is not None and (position.yes_shares or position.no_shares):
-        raise ConflictOfInterest("You hold shares in this market and may not propose its outcome.")
+    if _holders(market).filter(identity__in=party(proposer)).exists():
+        raise ConflictOfInterest(
+            "You or an identity of yours (your owner, or one of your or your owner's agents) holds shares in "
+            "this market: you may not propose its outcome."
+        )
     bond = bond_for(market)
     escrow = Account.objects.create(kind=AccountKind.BOND_ESCROW, code=f"claim:{claim.pk}:bonds")
     ledger_transfer(
@@ -147,14 +167,16 @@ def resolution_propose(*, claim: Claim, proposer: Identity, outcome: str, eviden
 def resolution_challenge(*, claim: Claim, challenger: Identity, evidence: str) -> Resolution:
     """Within the window, anyone but the proposer challenges with an equal bond: the claim is disputed."""
     _, claim = _lock(claim)
-    resolution = Resolution.objects.select_for_update().filter(claim=claim).first()
+    resolution = Resolution.objects.select_for_update(no_key=True).filter(claim=claim).first()
     now = timezone.now()
     if resolution is None or claim.status != ClaimStatus.PROPOSED or resolution.challenge_deadline <= now:
         raise IllegalTransition("Only a proposal within its challenge window can be challenged.")
-    if challenger.pk == resolution.proposer_id:
-        raise ConflictOfInterest("The proposer cannot challenge their own proposal.")
-    if not challenger.is_active:
-        raise IdentitySuspended()
+    if party(challenger).filter(pk=resolution.proposer_id).exists():
+        raise ConflictOfInterest(
+            "The proposer cannot challenge their own proposal, through any identity of theirs (a person and "
+            "their agents are one party)."
+        )
+    identity_require_active(challenger)
     evidence = (evidence or "").strip()
     if not evidence or len(evidence) > 5000:
         raise ValidationFailed("Evidence of 1-5000 characters is required.", detail={"field": "evidence"})
@@ -192,7 +214,7 @@ def _finalize(
 def resolution_finalize(*, claim: Claim, now: datetime | None = None) -> Resolution:
     """An unchallenged proposal whose window has passed becomes the outcome; the bond goes home."""
     _, claim = _lock(claim)
-    resolution = Resolution.objects.select_for_update().filter(claim=claim).first()
+    resolution = Resolution.objects.select_for_update(no_key=True).filter(claim=claim).first()
     now = now or timezone.now()
     if resolution is None or claim.status != ClaimStatus.PROPOSED or resolution.challenge_deadline > now:
         raise IllegalTransition("Only an unchallenged proposal past its window can be finalized.")
@@ -212,10 +234,11 @@ def dispute_decide(*, claim: Claim, user: User, outcome: str, reason: str) -> Re
     other half goes to the platform fees account (it will pay the reviewer panel in a later issue)."""
     _require_staff(user)
     outcome, reason = _outcome(outcome), _reason(reason)
-    _, claim = _lock(claim)
-    resolution = Resolution.objects.select_for_update().filter(claim=claim).first()
+    market, claim = _lock(claim)
+    resolution = Resolution.objects.select_for_update(no_key=True).filter(claim=claim).first()
     if resolution is None or claim.status != ClaimStatus.DISPUTED:
         raise IllegalTransition("Only a disputed claim can be decided.")
+    _require_disinterested(user, claim, market, resolution)
     winner = resolution.proposer if outcome == resolution.proposed_outcome else resolution.challenger
     half = resolution.bond // 2  # the loser's half that the winner gets; the rest (>= half) to fees
     ledger_transfer(
@@ -238,10 +261,11 @@ def claim_void(*, claim: Claim, user: User, reason: str) -> Claim:
     and settlement refunds the traders and the author."""
     _require_staff(user)
     reason = _reason(reason)
-    _, claim = _lock(claim)
+    market, claim = _lock(claim)
     if claim.settled_at is not None or claim.status == ClaimStatus.VOIDED:
         raise IllegalTransition("This claim is already settled or voided.")
-    resolution = Resolution.objects.select_for_update().filter(claim=claim).first()
+    resolution = Resolution.objects.select_for_update(no_key=True).filter(claim=claim).first()
+    _require_disinterested(user, claim, market, resolution)
     if resolution is not None and resolution.finalized_at is None:
         lines = [(wallet_for(resolution.proposer), resolution.bond)]
         if resolution.challenger_id:

@@ -15,8 +15,8 @@ from django.utils import timezone
 from apps.core.amounts import CREDIT
 from apps.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from apps.core.services import event_emit, events_emit
-from apps.identities.models import Identity
-from apps.identities.services import IdentitySuspended
+from apps.identities.models import Identity, IdentityStatus
+from apps.identities.services import IdentitySuspended, identity_require_active
 from apps.ledger.models import Account, AccountKind
 from apps.ledger.services import PLATFORM_FEES, IdempotencyConflict, ledger_transfer, system_account, wallet_for
 from apps.markets import hooks, lmsr
@@ -158,8 +158,7 @@ def claim_create(
 ) -> Claim:
     """A draft claim; nothing is charged until it is published. With publish=True it is published in
     the same transaction, so a refused publication (too little credit) leaves no draft behind."""
-    if not author.is_active:
-        raise IdentitySuspended()
+    identity_require_active(author)
     window = challenge_window or timedelta(hours=settings.CREDENCE_CHALLENGE_WINDOW_HOURS)
     problems = claim_problems(
         title=title or "",
@@ -195,12 +194,14 @@ def claim_publish(*, claim: Claim, actor: Identity) -> Market:
     """Open a draft for trading. The author pays the LMSR subsidy ceil(b ln 2) into the market's
     escrow (posting costs credit: spam has a price); with too little credit nothing is created."""
     # Lock the author's identity row: concurrent publications cannot both pass the open-claims limit.
-    author = Identity.objects.select_for_update().get(pk=claim.author_id)
-    claim = Claim.objects.select_for_update().get(pk=claim.pk)
+    # FOR NO KEY UPDATE, as every lock here (no key changes): a trade by the author holds their wallet and
+    # its inserts take KEY SHARE on this row, which FOR UPDATE would wait for while the trade waits for the
+    # wallet this publication locks next: a deadlock.
+    author = Identity.objects.select_for_update(no_key=True).get(pk=claim.author_id)
+    claim = Claim.objects.select_for_update(no_key=True).get(pk=claim.pk)
     if actor.pk != author.pk:
         raise PermissionDenied("Only the author may publish a claim.")
-    if not author.is_active:
-        raise IdentitySuspended()
+    identity_require_active(author)  # and the author's owner, for an agent
     if claim.status != ClaimStatus.DRAFT:
         raise IllegalTransition(f"A {claim.get_status_display().lower()} claim cannot be published.")
     now = timezone.now()
@@ -231,7 +232,7 @@ def claim_publish(*, claim: Claim, actor: Identity) -> Market:
 @transaction.atomic
 def claim_clarify(*, claim: Claim, actor: Identity, text: str) -> Clarification:
     """Append a clarification to an open claim's criteria (the author only; the criteria never change)."""
-    claim = Claim.objects.select_for_update().get(pk=claim.pk)
+    claim = Claim.objects.select_for_update(no_key=True).get(pk=claim.pk)
     if actor.pk != claim.author_id:
         raise PermissionDenied("Only the author may clarify a claim.")
     if not market_is_open(claim):
@@ -391,10 +392,15 @@ _LOCK_MARKET = (
     "FROM markets_market m JOIN markets_claim c ON c.id = m.claim_id WHERE m.claim_id = %s {lock}"
 )
 # Everything else the order needs, in one round trip: a trade already placed with this key, the trader's
-# position, wallet and the fees account (None where a row does not exist yet).
+# position, wallet and the fees account (None where a row does not exist yet), and whether the trader and,
+# for an agent, its owner are active now (not as the caller's copy of the identity says: a suspension made
+# since it was read stops the order).
 _TRADE_CONTEXT = (
-    "SELECT t.id, t.body_sha256, t.market_id, p.yes_shares, p.no_shares, p.net_invested, w.id, f.id "
+    "SELECT t.id, t.body_sha256, t.market_id, p.yes_shares, p.no_shares, p.net_invested, w.id, f.id, "
+    "i.status, h.status "
     "FROM (SELECT 1 AS one) AS o "
+    "JOIN identities_identity i ON i.id = %s "
+    "LEFT JOIN identities_identity h ON h.user_id = i.owner_id "
     "LEFT JOIN markets_trade t ON t.identity_id = %s AND t.idempotency_key = %s "
     "LEFT JOIN markets_position p ON p.market_id = %s AND p.identity_id = %s "
     "LEFT JOIN ledger_account w ON w.kind = 'wallet' AND w.identity_id = %s "
@@ -453,15 +459,17 @@ def trade_place(*, identity: Identity, claim: Claim | int, order: Order, idempot
             raise NotFound("No such claim.")  # only published claims have a market; drafts are the author's
         market_id = row[0] if row else None
         me = identity.pk
-        cursor.execute(_TRADE_CONTEXT, [me, idempotency_key, market_id, me, me, PLATFORM_FEES])
-        existing_id, existing_body, existing_market, yes_held, no_held, invested, wallet_id, fees_id = cursor.fetchone()
+        cursor.execute(_TRADE_CONTEXT, [me, me, idempotency_key, market_id, me, me, PLATFORM_FEES])
+        (existing_id, existing_body, existing_market, yes_held, no_held, invested, wallet_id, fees_id, *statuses) = (
+            cursor.fetchone()
+        )
     if existing_id is not None:  # read under the market lock, so a concurrent duplicate sees the first commit
         if existing_body != body or existing_market != market_id:
             raise IdempotencyConflict(detail={"idempotency_key": idempotency_key})
         existing = Trade.objects.select_related("market__claim").get(pk=existing_id)
         existing.replayed = True
         return existing
-    if not identity.is_active:
+    if any(status not in (None, IdentityStatus.ACTIVE) for status in statuses):  # the trader's, its owner's
         raise IdentitySuspended()
     if row is None:
         raise MarketClosed()

@@ -199,7 +199,7 @@ def _announce(created: list[Notification], now) -> None:
 @transaction.atomic
 def notification_mark_read(*, user: User, notification_id: int) -> Notification:
     """Mark one of the user's notifications read (again is a no-op). Someone else's is NotFound."""
-    notification = Notification.objects.select_for_update().filter(pk=notification_id, user=user).first()
+    notification = Notification.objects.select_for_update(no_key=True).filter(pk=notification_id, user=user).first()
     if notification is None:
         raise NotFound("No such notification.")
     if notification.read_at is None:
@@ -213,7 +213,9 @@ def notification_mark_read(*, user: User, notification_id: int) -> Notification:
 def notifications_mark_all_read(*, user: User) -> int:
     """Mark every unread notification of the user read; the number marked."""
     ids = list(
-        Notification.objects.select_for_update().filter(user=user, read_at__isnull=True).values_list("pk", flat=True)
+        Notification.objects.select_for_update(no_key=True)
+        .filter(user=user, read_at__isnull=True)
+        .values_list("pk", flat=True)
     )
     if ids:
         Notification.objects.filter(pk__in=ids).update(read_at=timezone.now())

@@ -15,7 +15,7 @@ from django.utils import timezone
 from apps.core.errors import Conflict, NotFound, ValidationFailed
 from apps.core.services import event_emit
 from apps.identities.models import Identity, IdentityKind
-from apps.identities.services import IdentitySuspended
+from apps.identities.services import identity_require_active
 from apps.ledger.services import IdempotencyConflict
 from apps.markets.models import Claim, ClaimStatus, Market, Outcome, Position, Trade
 from apps.markets.services import market_is_open
@@ -81,8 +81,7 @@ def belief_state(
             raise IdempotencyConflict(detail={"idempotency_key": idempotency_key})
         existing.replayed = True
         return existing
-    if not identity.is_active:
-        raise IdentitySuspended()
+    identity_require_active(identity)
     now = timezone.now()
     if not market_is_open(market.claim, now):
         raise ClaimNotOpen()
@@ -120,7 +119,9 @@ def consensus_refresh(*, claim: Claim) -> Consensus:
     """Recompute and store a claim's consensus from its contributors' latest beliefs: O(contributors).
     The consensus row is locked while it is rewritten, so concurrent refreshes end with the newest."""
     now = timezone.now()
-    consensus, _ = Consensus.objects.select_for_update().get_or_create(claim=claim, defaults={"updated_at": now})
+    consensus, _ = Consensus.objects.select_for_update(no_key=True).get_or_create(
+        claim=claim, defaults={"updated_at": now}
+    )
     before = consensus.probability
     for name, value in _stored(selectors.consensus_compute(claim), now).items():
         setattr(consensus, name, value)
@@ -194,7 +195,7 @@ def claim_score(*, claim: Claim) -> ClaimRecord | None:
     the agreement records of its owners' pairs. Exactly once per claim (the claim row is locked and the
     record is its marker); set-based: a fixed number of queries, and work proportional to the identities
     on this claim, not to history."""
-    claim = Claim.objects.select_for_update().get(pk=claim.pk)
+    claim = Claim.objects.select_for_update(no_key=True).get(pk=claim.pk)
     if claim.status not in (ClaimStatus.RESOLVED_YES, ClaimStatus.RESOLVED_NO):
         return None
     existing = ClaimRecord.objects.filter(claim=claim).first()
@@ -313,7 +314,7 @@ def _reliability_update(scores: list[Score], *, domain_id: int, now: datetime) -
     # The identities first, in id order: two claims scored at once that share a newcomer would otherwise
     # both create its first rows (one would fail on the unique constraint and roll its settlement back).
     list(Identity.objects.select_for_update(no_key=True).filter(pk__in=ids).order_by("pk").values_list("pk"))
-    locked = Reliability.objects.select_for_update().filter(identity_id__in=ids).order_by("pk")
+    locked = Reliability.objects.select_for_update(no_key=True).filter(identity_id__in=ids).order_by("pk")
     rows = {(r.identity_id, r.domain_id): r for r in locked}
     created = []
     for score in scores:
@@ -360,7 +361,7 @@ def _calibration_update(scores: list[Score], clusters: dict[int, int], *, domain
     )
     rows = {
         (r.owner_id, r.domain_id): r
-        for r in Calibration.objects.select_for_update().filter(owner_id__in=owners).order_by("pk")
+        for r in Calibration.objects.select_for_update(no_key=True).filter(owner_id__in=owners).order_by("pk")
     }
     for owner, records in found.items():
         one = model.loglik_mean(records)
@@ -394,7 +395,11 @@ def _agreement_update(scores: list[Score], clusters: dict[int, int], *, now: dat
             ignore_conflicts=True,
         )
     owners = sorted(logits)
-    locked = Agreement.objects.select_for_update().filter(owner_a_id__in=owners, owner_b_id__in=owners).order_by("pk")
+    locked = (
+        Agreement.objects.select_for_update(no_key=True)
+        .filter(owner_a_id__in=owners, owner_b_id__in=owners)
+        .order_by("pk")
+    )
     rows = {(row.owner_a_id, row.owner_b_id): row for row in locked}
     folded, forgotten = model.agreements_fold({pair: (r.claims, r.agreed) for pair, r in rows.items()}, comparison)
     for pair, (claims, agreed) in folded.items():

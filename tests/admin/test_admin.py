@@ -42,13 +42,32 @@ def test_changelists_render_without_a_query_per_row(moderator_client, url, djang
 
 def test_suspend_action_goes_through_the_service(moderator_client):
     bot = factories.agent(handle="naughty-bot")
+    # the action first asks why (an intermediate page), and suspends nothing yet
+    asked = moderator_client.post("/admin/identities/identity/", {"action": "suspend", "_selected_action": [bot.pk]})
+    assert asked.status_code == 200
+    assert "@naughty-bot" in asked.content.decode()
+    bot.refresh_from_db()
+    assert bot.status == IdentityStatus.ACTIVE
+    # an empty reason is refused there too
+    moderator_client.post(
+        "/admin/identities/identity/", {"action": "suspend", "_selected_action": [bot.pk], "apply": "1", "reason": ""}
+    )
+    bot.refresh_from_db()
+    assert bot.status == IdentityStatus.ACTIVE
+
     response = moderator_client.post(
-        "/admin/identities/identity/", {"action": "suspend", "_selected_action": [bot.pk]}, follow=True
+        "/admin/identities/identity/",
+        {"action": "suspend", "_selected_action": [bot.pk], "apply": "1", "reason": "Spamming claims."},
+        follow=True,
     )
     assert response.status_code == 200
     bot.refresh_from_db()
     assert bot.status == IdentityStatus.SUSPENDED
-    assert bot.suspended_reason == "Suspended by moderator mod@example.com"
+    assert (bot.suspended_as, bot.suspended_by.email, bot.suspended_reason) == (
+        "moderator",
+        "mod@example.com",
+        "Spamming claims.",
+    )
 
 
 def test_revoke_action(moderator_client):

@@ -329,7 +329,7 @@ def test_a_human_identity_is_not_an_agent(owner):
 def test_a_suspended_agent_cannot_be_funded_but_can_be_withdrawn_from(owner, bot):
     me = factories.human(owner)
     wallet_fund_agent(owner=owner, agent=bot, amount=40 * CREDIT, idempotency_key="before")
-    identity_suspend(identity=bot, reason="misbehaving")
+    identity_suspend(identity=bot, reason="misbehaving", moderator=factories.moderator())
     before = _snapshot()
     with pytest.raises(IdentitySuspended):
         wallet_fund_agent(owner=owner, agent=bot, amount=CREDIT, idempotency_key="after")

@@ -250,7 +250,7 @@ def test_suspended_identities_cannot_trade(claim):
     from apps.identities.services import IdentitySuspended, identity_suspend
 
     bot = factories.agent()
-    identity_suspend(identity=bot)
+    identity_suspend(identity=bot, reason="Testing.", moderator=factories.moderator())
     with pytest.raises(IdentitySuspended):
         trade_place(identity=bot, claim=claim, order=Order(kind="buy", side="yes", amount=CREDIT), idempotency_key="s")
 

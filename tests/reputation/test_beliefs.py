@@ -155,7 +155,7 @@ def test_a_claim_past_its_close_takes_no_belief_before_the_sweep_runs(claim, ali
 
 
 def test_a_suspended_identity_is_refused(claim, alice):
-    identity_suspend(identity=alice, reason="spam")
+    identity_suspend(identity=alice, reason="spam", moderator=factories.moderator())
     events, entries = Event.objects.count(), Entry.objects.count()
 
     with pytest.raises(IdentitySuspended):

@@ -201,7 +201,7 @@ def test_the_consensus_equals_a_recomputation_from_the_raw_rows(author, domain, 
     state(t2, claim, Decimal("0.45"))  # later: the belief counts
     state(newcomer, claim, Decimal("0.2"))
     state(suspended, claim, Decimal("0.99"))
-    identity_suspend(identity=suspended)
+    identity_suspend(identity=suspended, reason="Testing.", moderator=factories.moderator())
 
     # when the consensus is refreshed and computed
     stored = consensus_refresh(claim=claim)

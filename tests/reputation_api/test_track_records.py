@@ -259,7 +259,7 @@ def test_the_leaderboard_filters_by_kind_domain_and_record_length(ranked):
     assert handles(domain="economics") == []
     assert handles(min_forecasts=RANKED) == [bot.handle, alice.handle, carol.handle]
     assert handles(min_forecasts=RANKED + 1) == []
-    identity_suspend(identity=carol, reason="Testing.")
+    identity_suspend(identity=carol, reason="Testing.", moderator=factories.moderator())
     assert handles() == [bot.handle, alice.handle]
 
 

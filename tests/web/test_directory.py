@@ -11,7 +11,7 @@ def test_directory_lists_active_agents_with_owner_and_provenance(client):
     owner = factories.verified_user(email="ada@example.com")
     factories.agent(owner, handle="shown-bot", model_name="gpt-5", provider="OpenAI", model_version="2025-08")
     hidden = factories.agent(owner, handle="hidden-bot")
-    identity_suspend(identity=hidden)
+    identity_suspend(identity=hidden, reason="Testing.", moderator=factories.moderator())
     response = client.get(reverse("agent-directory"))
     assert response.status_code == 200
     assert [(a.handle, a.owner_handle) for a in response.context["agents"]] == [("shown-bot", "ada")]

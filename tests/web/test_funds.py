@@ -138,7 +138,7 @@ def test_a_missing_idempotency_key_is_refused(owner, owner_client, bot):
 
 def test_a_suspended_agent_cannot_be_funded_but_can_be_emptied(owner, owner_client, bot):
     owner_client.post(reverse("agent-fund", kwargs={"agent_id": bot.pk}), _form(owner_client, bot, "fund", "5"), **HTMX)
-    identity_suspend(identity=bot)
+    identity_suspend(identity=bot, reason="Testing.", moderator=factories.moderator())
     response = owner_client.post(
         reverse("agent-fund", kwargs={"agent_id": bot.pk}), _form(owner_client, bot, "fund", "1"), **HTMX
     )

@@ -183,7 +183,7 @@ def many_agents_allowed(settings):
 def test_my_agents_query_count_does_not_grow(owner, owner_client, many_agents_allowed, rows, django_assert_num_queries):
     agents = [factories.agent(owner, handle=f"bot-{n}") for n in range(rows)]
     wallet_fund_agent(owner=owner, agent=agents[0], amount=5_000_000, idempotency_key="q1")
-    identity_suspend(identity=agents[-1])
+    identity_suspend(identity=agents[-1], reason="Testing.", moderator=factories.moderator())
     # session, user, human identity (navigation), navigation balance, agents with owner handle and balance
     with django_assert_num_queries(5):
         response = owner_client.get(reverse("my-agents"))

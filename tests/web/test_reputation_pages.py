@@ -144,7 +144,7 @@ def scored(author, resolver, science, economics, alice, bot):
     agent: 0.9 on the two science claims (declared v1), then 0.6 on a science claim that resolved NO (v2)."""
     history({alice: "0.8", bot: "0.9"}, author, science, resolver, outcome="yes", claims=2)
     history({alice: "0.8"}, author, economics, resolver, outcome="no", title=EVIL)
-    agent_update(agent=bot, model_version="v2")
+    agent_update(owner=bot.owner, agent=bot, model_version="v2")
     history({bot: "0.6"}, author, science, resolver, outcome="no", title="Will the bot's v2 be right?")
     return {"alice": alice, "bot": bot}
 
@@ -247,7 +247,7 @@ def test_an_agents_page_shows_owner_provenance_and_scores_by_model_version(score
 
 
 def test_an_agent_of_a_suspended_owner_names_the_owner_without_a_link(alice, bot):
-    identity_suspend(identity=alice, reason="Testing.")
+    identity_suspend(identity=alice, reason="Testing.", moderator=factories.moderator())
     _, html = page("/id/alice-bot/")
     assert f"<dd>@{alice.handle}</dd>" in html
     assert f'href="/id/{alice.handle}/"' not in html
@@ -267,9 +267,9 @@ def test_a_page_without_resolved_forecasts_says_so(carol):
 def test_unknown_and_suspended_identities_are_404(carol, bot):
     assert Client().get("/id/nobody-here/").status_code == 404
     assert Client().get(f"/id/{carol.handle.upper()}/").status_code == 200  # handles are case-insensitive
-    identity_suspend(identity=carol, reason="Testing.")
+    identity_suspend(identity=carol, reason="Testing.", moderator=factories.moderator())
     assert Client().get(f"/id/{carol.handle}/").status_code == 404
-    identity_suspend(identity=bot, reason="Testing.")
+    identity_suspend(identity=bot, reason="Testing.", moderator=factories.moderator())
     assert Client().get("/id/alice-bot/").status_code == 404
     assert reverse("identity-detail", args=["alice-bot"]) == "/id/alice-bot/"
 
@@ -397,7 +397,7 @@ def test_the_leaderboard_filters_give_exact_rows(ranked):
     assert handles(min_forecasts=RANKED + 1) == []
     _, html = page("/leaderboards/", {"min_forecasts": RANKED + 1})
     assert f"Nobody with {RANKED + 1} or more resolved forecasts is ranked here yet." in html
-    identity_suspend(identity=carol, reason="Testing.")
+    identity_suspend(identity=carol, reason="Testing.", moderator=factories.moderator())
     assert handles() == ["@alice-bot", f"@{alice.handle}"]
     _, html = page("/leaderboards/", {"domain": "science", "kind": "human", "min_forecasts": "3"})
     assert '<h2 id="board-heading">Science · humans · 3+ resolved forecasts</h2>' in html

@@ -83,7 +83,7 @@ STATUS_CHOICES = [
 ]
 CLOSING_CHOICES = [("", "Any time"), ("24", "Within 24 hours"), ("168", "Within 7 days"), ("720", "Within 30 days")]
 SORT_CHOICES = [
-    ("new", "Newest"),
+    ("new", "Newest, open first"),
     ("closing", "Closing soonest"),
     ("volume", "Most traded"),
     ("disagreement", "Market vs consensus: most disagreement"),

@@ -183,6 +183,22 @@ def test_sort_by_closing_puts_open_claims_soonest_first_then_the_closed(client, 
     )
 
 
+def test_the_home_page_lists_open_claims_first_and_the_resolved_history_by_filter(client, author, stranger):
+    older_open = post(author, "Open, older")
+    resolved = post(author, "Resolved, newer than one open claim")
+    newer_open = post(author, "Open, newer")
+    closed = post(author, "Closed, newest")
+    close(resolved)
+    resolution_propose(claim=resolved, proposer=factories.human(stranger), outcome="no", evidence="The record.")
+    Resolution.objects.filter(claim=resolved).update(challenge_deadline=timezone.now() - timedelta(seconds=1))
+    close(closed)
+
+    # Open claims first (newest first), then the rest, newest first; "new" is the same order.
+    assert listed(client.get(reverse("home"))) == ids(newer_open, older_open, closed, resolved)
+    assert listed(client.get(reverse("home"), {"sort": "new"})) == ids(newer_open, older_open, closed, resolved)
+    assert listed(client.get(reverse("home"), {"status": "resolved_no"})) == ids(resolved)
+
+
 def test_sort_by_volume(client, author, trader):
     small, big, none, medium = (post(author, title) for title in ("Small", "Big", "None", "Medium"))
     buy(trader, small, credits=1)

@@ -97,7 +97,10 @@ def _listed(viewer: Identity | None, filters: dict, now) -> QuerySet[Claim]:
     if sort == "disagreement":  # claims without a consensus last
         claims = claims.annotate(disagreement=Abs(F("price_yes") - F("consensus_probability")))
         return claims.order_by(F("disagreement").desc(nulls_last=True), "-id")
-    return claims  # newest first
+    # The default: open claims first, newest first, then the rest, newest first. A visitor lands on what can
+    # still be traded; the resolved history is a status filter away.
+    is_open = Q(effective_status=ClaimStatus.OPEN)
+    return claims.order_by(Case(When(is_open, then=Value(0)), default=Value(1)), "-id")
 
 
 @require_GET

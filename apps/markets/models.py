@@ -6,10 +6,11 @@ from datetime import timedelta
 from django.db import models
 from django.db.models import Q
 
+from apps.core.fields import ExactDecimalField
 from apps.identities.models import Identity
 from apps.ledger.models import Account, Transfer
 
-PRICE = {"max_digits": 21, "decimal_places": 20}  # a probability, to 1e-20
+PRICE = {"max_digits": 21, "decimal_places": 20}  # a probability, to 1e-20 (exact on SQLite too: ExactDecimalField)
 
 
 class Domain(models.Model):
@@ -93,7 +94,7 @@ class Market(models.Model):
     liquidity = models.BigIntegerField()
     subsidy = models.BigIntegerField(help_text="ceil(b ln 2) paid in by the author at publication.")
     volume = models.BigIntegerField(default=0, help_text="Sum of |cost| of every trade, micro-credits.")
-    price_yes = models.DecimalField(**PRICE, default="0.5")
+    price_yes = ExactDecimalField(**PRICE, default="0.5")
     trade_count = models.IntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -118,8 +119,8 @@ class Trade(models.Model):
     shares = models.BigIntegerField(help_text="+ bought, - sold (micro-shares).")
     cost = models.BigIntegerField(help_text="+ paid into the market, - received from it (micro-credits, fee excluded).")
     fee = models.BigIntegerField(default=0)
-    price_before = models.DecimalField(**PRICE)
-    price_after = models.DecimalField(**PRICE)
+    price_before = ExactDecimalField(**PRICE)
+    price_after = ExactDecimalField(**PRICE)
     belief = models.DecimalField(max_digits=7, decimal_places=6, null=True, blank=True)
     rationale = models.TextField(blank=True)
     idempotency_key = models.CharField(max_length=200)
@@ -167,7 +168,7 @@ class Position(models.Model):
 
 class PricePoint(models.Model):
     market = models.ForeignKey(Market, on_delete=models.PROTECT, related_name="price_points")
-    price_yes = models.DecimalField(**PRICE)
+    price_yes = ExactDecimalField(**PRICE)
     trade = models.OneToOneField(Trade, null=True, blank=True, on_delete=models.PROTECT, related_name="price_point")
     created_at = models.DateTimeField(auto_now_add=True)
 

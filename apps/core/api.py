@@ -11,11 +11,12 @@ from ninja import Schema
 from ninja.errors import AuthenticationError, HttpError, Throttled
 from ninja.errors import ValidationError as NinjaValidationError
 
+from apps.core.api_types import ErrorCode, cursor_position
 from apps.core.errors import ApplicationError, ValidationFailed
 
 
 class ErrorBody(Schema):
-    code: str
+    code: ErrorCode
     message: str
     detail: Any = None
 
@@ -117,11 +118,8 @@ def keyset_page(queryset, *, cursor: str | None, limit: int | None, key: str = "
     """Newest-first keyset pagination on a unique, descending integer key: stable under inserts,
     and one query per page whatever the depth (unlike OFFSET)."""
     limit = min(max(limit or settings.CREDENCE_API_PAGE_SIZE, 1), 200)
-    if cursor:
-        try:
-            position = int(cursor)
-        except ValueError:
-            raise ValidationFailed("cursor is not valid.", code="invalid_cursor", detail={"cursor": cursor}) from None
+    position = cursor_position(cursor)
+    if position is not None:
         queryset = queryset.filter(**{f"{key}__lt": position})
     rows = list(queryset[: limit + 1])
     more = len(rows) > limit

@@ -1,25 +1,30 @@
 from datetime import datetime
+from typing import Literal
 
 from django.http import HttpRequest
 from django.utils import timezone
-from ninja import Field, Query, Router, Schema, Status
+from ninja import Field, Path, Query, Schema, Status
 
 from apps.core.api import AUTH_ERRORS, BODY_ERRORS, Page, errors, keyset_page
+from apps.core.api_types import AGENT_HANDLE, HANDLE, ApiRouter, Handle, PageQuery, ParamInt
 from apps.core.errors import NotFound
 from apps.identities import selectors, services
 from apps.identities.auth import key_or_session, session_only
-from apps.identities.models import ApiKey, AutonomyLevel, Identity, IdentityKind
+from apps.identities.models import ApiKey, ApiKeyScope, AutonomyLevel, Identity, IdentityKind
 
-router = Router(tags=["identities"])
+router = ApiRouter(tags=["identities"])
+
+# An API key's scopes, as identities.services.api_key_create accepts them.
+Scope = Literal[tuple(ApiKeyScope.values)]
 
 
 class IdentityOut(Schema):
     id: int
     kind: str
-    handle: str
+    handle: Handle
     display_name: str
     status: str
-    owner_handle: str | None = Field(None, description="For an agent: its owner's public handle.")
+    owner_handle: Handle | None = Field(None, description="For an agent: its owner's public handle.")
     description: str
     model_name: str
     provider: str
@@ -33,13 +38,23 @@ class IdentityOut(Schema):
 class MeOut(Schema):
     identity: IdentityOut | None
     auth: str = Field(description="'api_key' or 'session'.")
-    scopes: list[str]
+    scopes: list[Scope | Literal["*"]] = Field(
+        description="The API key's scopes; ['*'] (every scope) for a signed-in person."
+    )
     email: str | None = None
     verification_level: str | None = None
 
 
 class AgentIn(Schema):
-    handle: str = Field(min_length=3, max_length=40, examples=["base-rate-bot"])
+    # The pattern is declared, not checked here: agent_create checks the same rule and names the field.
+    handle: str = Field(
+        min_length=3,
+        max_length=40,
+        examples=["base-rate-bot"],
+        description="3-40 letters, digits and single hyphens, starting and ending with a letter or digit; "
+        "stored lowercase, unique whatever the case.",
+        json_schema_extra={"pattern": AGENT_HANDLE},
+    )
     autonomy_level: AutonomyLevel
     display_name: str = Field("", max_length=80)
     description: str = Field("", max_length=2000)
@@ -71,7 +86,7 @@ class IdentityPage(Page):
 
 class KeyIn(Schema):
     name: str = Field(min_length=1, max_length=80)
-    scopes: list[str] = Field(min_length=1, examples=[["read", "trade"]])
+    scopes: list[Scope] = Field(min_length=1, examples=[["read", "trade"]])
     expires_at: datetime | None = None
 
 
@@ -79,7 +94,7 @@ class KeyOut(Schema):
     id: int
     name: str
     prefix: str
-    scopes: list[str]
+    scopes: list[Scope]
     created_at: datetime
     expires_at: datetime | None
     revoked_at: datetime | None
@@ -145,7 +160,7 @@ def agents_create(request: HttpRequest, payload: AgentIn):
     auth=session_only,
     summary="One of my agents",
 )
-def agents_detail(request: HttpRequest, agent_id: int):
+def agents_detail(request: HttpRequest, agent_id: ParamInt):
     return _my_agent(request, agent_id)
 
 
@@ -155,10 +170,9 @@ def agents_detail(request: HttpRequest, agent_id: int):
     auth=session_only,
     summary="Update an agent's provenance",
 )
-def agents_update(request: HttpRequest, agent_id: int, payload: AgentPatch):
+def agents_update(request: HttpRequest, agent_id: ParamInt, payload: AgentPatch):
     agent = _my_agent(request, agent_id)
-    services.agent_update(agent=agent, **payload.model_dump(exclude_unset=True))
-    return agent
+    return services.agent_update(owner=request.auth.user, agent=agent, **payload.model_dump(exclude_unset=True))
 
 
 @router.post(
@@ -167,9 +181,9 @@ def agents_update(request: HttpRequest, agent_id: int, payload: AgentPatch):
     auth=session_only,
     summary="Suspend an agent (its keys stop working)",
 )
-def agents_suspend(request: HttpRequest, agent_id: int, payload: SuspendIn):
+def agents_suspend(request: HttpRequest, agent_id: ParamInt, payload: SuspendIn):
     agent = _my_agent(request, agent_id)
-    return services.identity_suspend(identity=agent, reason=payload.reason)
+    return services.agent_suspend(owner=request.auth.user, agent=agent, reason=payload.reason)
 
 
 @router.post(
@@ -178,9 +192,9 @@ def agents_suspend(request: HttpRequest, agent_id: int, payload: SuspendIn):
     auth=session_only,
     summary="Reactivate a suspended agent",
 )
-def agents_reactivate(request: HttpRequest, agent_id: int):
+def agents_reactivate(request: HttpRequest, agent_id: ParamInt):
     agent = _my_agent(request, agent_id)
-    return services.identity_reactivate(identity=agent)
+    return services.agent_reactivate(owner=request.auth.user, agent=agent)
 
 
 @router.get(
@@ -189,7 +203,7 @@ def agents_reactivate(request: HttpRequest, agent_id: int):
     auth=session_only,
     summary="An agent's API keys",
 )
-def keys_list(request: HttpRequest, agent_id: int):
+def keys_list(request: HttpRequest, agent_id: ParamInt):
     return list(selectors.api_keys_of_agent(_my_agent(request, agent_id)))
 
 
@@ -199,7 +213,7 @@ def keys_list(request: HttpRequest, agent_id: int):
     auth=session_only,
     summary="Create an API key (the token is shown once)",
 )
-def keys_create(request: HttpRequest, agent_id: int, payload: KeyIn):
+def keys_create(request: HttpRequest, agent_id: ParamInt, payload: KeyIn):
     agent = _my_agent(request, agent_id)
     key, token = services.api_key_create(agent=agent, created_by=request.auth.user, **payload.model_dump())
     key.token = token
@@ -212,19 +226,17 @@ def keys_create(request: HttpRequest, agent_id: int, payload: KeyIn):
     auth=session_only,
     summary="Revoke an API key",
 )
-def keys_revoke(request: HttpRequest, agent_id: int, key_id: int):
+def keys_revoke(request: HttpRequest, agent_id: ParamInt, key_id: ParamInt):
     agent = _my_agent(request, agent_id)
     key = selectors.api_keys_of_agent(agent).filter(pk=key_id).first()
     if key is None:
         raise NotFound("No such key.")
-    return services.api_key_revoke(key=key)
+    return services.api_key_revoke(key=key, by=request.auth.user)
 
 
-class IdentityFilter(Schema):
+class IdentityFilter(PageQuery):
     kind: IdentityKind | None = None
     q: str = Field("", max_length=40, description="Part of a handle.")
-    cursor: str | None = None
-    limit: int | None = Field(None, ge=1, le=200)
 
 
 @router.get(
@@ -238,9 +250,9 @@ def identities_list(request: HttpRequest, filters: Query[IdentityFilter]):
 
 
 @router.get(
-    "/identities/{handle}", response={200: IdentityOut, **errors(404, 429)}, auth=None, summary="A public identity"
+    "/identities/{handle}", response={200: IdentityOut, **errors(404, 422, 429)}, auth=None, summary="A public identity"
 )
-def identities_detail(request: HttpRequest, handle: str):
+def identities_detail(request: HttpRequest, handle: str = Path(..., pattern=HANDLE, description="Any case.")):
     identity = selectors.public_identity(handle)
     if identity is None:
         raise NotFound("No such identity.")

@@ -1,28 +1,29 @@
 from datetime import datetime
 
 from django.http import HttpRequest
-from ninja import Field, Header, Query, Router, Schema
+from ninja import Field, Header, Query, Schema
 
 from apps.core.api import AUTH_ERRORS, BODY_ERRORS, Page, errors, keyset_page, require_idempotency_key
+from apps.core.api_types import IDEMPOTENT, ApiRouter, Handle, Int, PageQuery, ParamInt
 from apps.core.errors import NotFound
 from apps.identities.auth import caller_identity, key_or_session, session_only
 from apps.identities.models import Identity
 from apps.identities.selectors import agent_of_owner
 from apps.ledger import selectors, services
 
-router = Router(tags=["wallet"])
+router = ApiRouter(tags=["wallet"])
 
 
 class WalletOut(Schema):
     identity_id: int
-    handle: str
+    handle: Handle
     balance: int = Field(description="Micro-credits (1 credit = 1,000,000).")
 
 
 class EntryOut(Schema):
     id: int
     amount: int = Field(description="Signed micro-credits: positive is credit in.")
-    balance_after: int
+    balance_after: int = Field(description="The wallet's balance after this entry, micro-credits.")
     kind: str = Field(alias="transfer.kind")
     memo: str = Field(alias="transfer.memo")
     transfer_id: int
@@ -33,22 +34,17 @@ class EntryPage(Page):
     items: list[EntryOut]
 
 
-class PageQuery(Schema):
-    cursor: str | None = None
-    limit: int | None = Field(None, ge=1, le=200)
-
-
 class AmountIn(Schema):
-    amount: int = Field(gt=0, description="Micro-credits to move.", examples=[25_000_000])
+    amount: Int = Field(gt=0, description="Micro-credits to move.", examples=[25_000_000])
 
 
 class TransferOut(Schema):
     transfer_id: int
     kind: str
-    amount: int
+    amount: int = Field(description="Micro-credits moved.")
     replayed: bool = Field(description="True when this answers a retry of an earlier request with the same key.")
-    owner_balance: int
-    agent_balance: int
+    owner_balance: int = Field(description="Your wallet's balance now, micro-credits.")
+    agent_balance: int = Field(description="The agent's balance now, micro-credits.")
 
 
 def _wallet(identity: Identity) -> WalletOut:
@@ -90,7 +86,7 @@ def wallet_entries(request: HttpRequest, page: Query[PageQuery]):
     auth=session_only,
     summary="An agent's balance",
 )
-def agent_wallet(request: HttpRequest, agent_id: int):
+def agent_wallet(request: HttpRequest, agent_id: ParamInt):
     return _wallet(_my_agent(request, agent_id))
 
 
@@ -100,7 +96,7 @@ def agent_wallet(request: HttpRequest, agent_id: int):
     auth=session_only,
     summary="An agent's wallet history",
 )
-def agent_wallet_entries(request: HttpRequest, agent_id: int, page: Query[PageQuery]):
+def agent_wallet_entries(request: HttpRequest, agent_id: ParamInt, page: Query[PageQuery]):
     return _entries(_my_agent(request, agent_id), page)
 
 
@@ -120,12 +116,13 @@ def _transfer_out(transfer, owner_identity: Identity, agent: Identity, amount: i
     response={200: TransferOut, **errors(*AUTH_ERRORS, *BODY_ERRORS, 404, 409)},
     auth=session_only,
     summary="Move credit from my wallet to my agent",
+    openapi_extra=IDEMPOTENT,
 )
 def agent_fund(
     request: HttpRequest,
-    agent_id: int,
+    agent_id: ParamInt,
     payload: AmountIn,
-    idempotency_key: str | None = Header(None, alias="Idempotency-Key"),
+    idempotency_key: str | None = Header(None, alias="Idempotency-Key", include_in_schema=False),
 ):
     agent = _my_agent(request, agent_id)
     transfer = services.wallet_fund_agent(
@@ -142,12 +139,13 @@ def agent_fund(
     response={200: TransferOut, **errors(*AUTH_ERRORS, *BODY_ERRORS, 404, 409)},
     auth=session_only,
     summary="Move credit from my agent back to my wallet",
+    openapi_extra=IDEMPOTENT,
 )
 def agent_withdraw(
     request: HttpRequest,
-    agent_id: int,
+    agent_id: ParamInt,
     payload: AmountIn,
-    idempotency_key: str | None = Header(None, alias="Idempotency-Key"),
+    idempotency_key: str | None = Header(None, alias="Idempotency-Key", include_in_schema=False),
 ):
     agent = _my_agent(request, agent_id)
     transfer = services.wallet_withdraw_agent(

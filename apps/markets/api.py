@@ -1,8 +1,9 @@
 """Claims and trading over REST.
 
 Probabilities (prices, beliefs, limits) travel as decimal strings, exact to the 1e-20 the market
-stores ("0.52496747830188386163"); requests may send them as strings or JSON numbers. Amounts and
-shares are integers of micro-credits and micro-shares.
+stores ("0.52496747830188386163"); requests send them as JSON numbers or as strings matching the schema's
+pattern ("0.62"; never ".62", "6.2e-1" or other digits). Amounts and shares are integers of micro-credits
+and micro-shares, sent as JSON integers (apps/core/api_types.py: no coercion anywhere).
 """
 
 from datetime import UTC, datetime, timedelta
@@ -11,10 +12,24 @@ from typing import Annotated, Literal
 
 from django.conf import settings
 from django.http import HttpRequest
-from ninja import Body, Field, Header, Query, Router, Schema, Status
+from ninja import Body, Field, Header, Query, Schema, Status
 from pydantic import AfterValidator, AwareDatetime, BeforeValidator, WithJsonSchema
 
 from apps.core.api import AUTH_ERRORS, BODY_ERRORS, Page, errors, keyset_page, require_idempotency_key
+from apps.core.api_types import (
+    IDEMPOTENT,
+    ApiRouter,
+    Belief,
+    Bool,
+    DomainSlug,
+    Handle,
+    Int,
+    PageQuery,
+    ParamInt,
+    Probability,
+    cursor_position,
+    param_int,
+)
 from apps.core.errors import NotFound, ValidationFailed
 from apps.identities.auth import ApiKeyAuth, SessionAuth, caller_identity, key_or_session
 from apps.identities.models import Identity
@@ -23,7 +38,7 @@ from apps.ledger.services import MAX_AMOUNT
 from apps.markets import resolution, selectors, services
 from apps.markets.models import Claim, Position
 
-router = Router(tags=["claims and trading"])
+router = ApiRouter(tags=["claims and trading"])
 
 # PostgreSQL text cannot hold NUL: refuse it as invalid input (422) instead of failing on save.
 NO_NUL = r"^[^\x00]*$"
@@ -31,11 +46,6 @@ NO_NUL = r"^[^\x00]*$"
 
 def _decimal_str(value: object) -> object:
     return format(value.normalize(), "f") if isinstance(value, Decimal) else value
-
-
-def _normal(value: Decimal) -> Decimal:
-    # One spelling per number: "0.70" and 0.7 are the same order, so a retry of either replays.
-    return value.normalize()
 
 
 def _utc(value: datetime) -> datetime:
@@ -52,20 +62,6 @@ DecimalStr = Annotated[
 ]
 
 
-def _probability_schema(places: int) -> WithJsonSchema:
-    return WithJsonSchema(
-        {
-            "anyOf": [
-                {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
-                {"type": "string", "pattern": rf"^0?\.[0-9]{{1,{places}}}$"},
-            ],
-            "examples": ["0.62"],
-        }
-    )
-
-
-Probability = Annotated[Decimal, Field(gt=0, lt=1, decimal_places=20), AfterValidator(_normal), _probability_schema(20)]
-Belief = Annotated[Decimal, Field(gt=0, lt=1, decimal_places=6), AfterValidator(_normal), _probability_schema(6)]
 Moment = Annotated[AwareDatetime, AfterValidator(_utc)]
 Tag = Annotated[str, Field(min_length=1, max_length=40, pattern=NO_NUL)]
 ListedStatus = Literal["open", "closed", "proposed", "disputed", "resolved_yes", "resolved_no", "voided"]
@@ -90,7 +86,7 @@ def _consensus_of(claim: Claim) -> Decimal | None:
 
 
 class DomainOut(Schema):
-    slug: str
+    slug: DomainSlug
     name: str
     description: str
 
@@ -108,7 +104,7 @@ class MarketOut(Schema):
     q_no: int = Field(description="Outstanding NO micro-shares.")
     liquidity: int = Field(description="LMSR b, micro-credits.")
     volume: int = Field(description="Sum of |cost| of every trade, micro-credits.")
-    subsidy: int = Field(description="ceil(b ln 2), paid in by the author at publication.")
+    subsidy: int = Field(description="ceil(b ln 2) micro-credits, paid in by the author at publication.")
     trade_count: int
 
     @staticmethod
@@ -120,14 +116,14 @@ class ClaimListOut(Schema):
     id: int
     title: str
     status: str = Field(alias="effective_status", description=STATUS_HELP)
-    domain: str = Field(alias="domain.slug")
+    domain: DomainSlug = Field(alias="domain.slug")
     tags: list[str]
-    author: str = Field(alias="author.handle")
+    author: Handle = Field(alias="author.handle")
     closes_at: datetime
     resolve_by: datetime
     price_yes: DecimalStr
-    volume: int
-    liquidity: int
+    volume: int = Field(description="Sum of |cost| of every trade, micro-credits.")
+    liquidity: int = Field(description="LMSR b, micro-credits.")
     trade_count: int
     consensus: DecimalStr | None = Field(description=CONSENSUS_HELP)
 
@@ -146,9 +142,9 @@ class ClaimOut(Schema):
     criteria: str = Field(description="Binding resolution criteria; never edited.")
     clarifications: list[ClarificationOut] = Field(description="The author's clarifications, oldest first.")
     status: str = Field(alias="effective_status", description=STATUS_HELP)
-    domain: str = Field(alias="domain.slug")
+    domain: DomainSlug = Field(alias="domain.slug")
     tags: list[str]
-    author: str = Field(alias="author.handle")
+    author: Handle = Field(alias="author.handle")
     created_at: datetime
     opens_at: datetime | None
     closes_at: datetime
@@ -177,42 +173,37 @@ class ClaimOut(Schema):
 class ClaimIn(Schema):
     title: str = Field(min_length=1, max_length=200, pattern=NO_NUL, examples=["Will the replication succeed?"])
     criteria: str = Field(min_length=1, max_length=10_000, pattern=NO_NUL, description="Binding resolution criteria.")
-    domain: str = Field(max_length=40, pattern=NO_NUL, description="A domain's slug (GET /domains).")
+    domain: DomainSlug
     tags: list[Tag] = Field(default_factory=list, max_length=10)
     closes_at: Moment = Field(description="Trading ends; with a time zone.")
     resolve_by: Moment = Field(description="Not before closes_at.")
-    liquidity: int = Field(
+    liquidity: Int = Field(
         gt=0,
         le=MAX_AMOUNT,
         description="LMSR b in micro-credits; publishing costs ceil(b ln 2).",
         examples=[100_000_000],
     )
-    challenge_window_hours: int | None = Field(None, ge=1, le=10_000, description="Default 24.")
-    publish: bool = Field(True, description="Publish at once (paying the subsidy); false keeps a draft.")
+    challenge_window_hours: Int | None = Field(None, ge=1, le=10_000, description="Default 24.")
+    publish: Bool = Field(True, description="Publish at once (paying the subsidy); false keeps a draft.")
 
 
 class ClarificationIn(Schema):
     text: str = Field(min_length=1, max_length=2000, pattern=NO_NUL)
 
 
-class ClaimFilter(Schema):
+class ClaimFilter(PageQuery):
     status: ListedStatus | None = Field(None, description=STATUS_HELP)
-    domain: str | None = Field(None, max_length=40, pattern=NO_NUL, description="A domain's slug.")
+    domain: DomainSlug | None = None
     tag: str | None = Field(None, max_length=40, pattern=NO_NUL)
     q: str = Field("", max_length=100, pattern=NO_NUL, description="Part of the title.")
-    closing_soon: int | None = Field(None, ge=1, le=8760, description="Open claims closing within this many hours.")
-    author: str | None = Field(None, max_length=40, pattern=NO_NUL, description="The author's handle.")
-    cursor: str | None = Field(None, max_length=20)
-    limit: int | None = Field(None, ge=1, le=200)
-
-
-class PageQuery(Schema):
-    cursor: str | None = Field(None, max_length=20)
-    limit: int | None = Field(None, ge=1, le=200)
+    closing_soon: param_int(ge=1, le=8760) | None = Field(
+        None, description="Open claims closing within this many hours."
+    )
+    author: Handle | None = Field(None, description="The author's handle.")
 
 
 class MyTradesQuery(PageQuery):
-    claim_id: int | None = Field(None, description="Only trades on this claim.")
+    claim_id: ParamInt | None = Field(None, description="Only trades on this claim.")
 
 
 class PricePointOut(Schema):
@@ -230,7 +221,7 @@ class PricePage(Page):
 
 class PublicTradeOut(Schema):
     id: int
-    trader: str = Field(alias="identity.handle")
+    trader: Handle = Field(alias="identity.handle")
     side: str
     shares: int = Field(description="+ bought, - sold (micro-shares).")
     cost: int = Field(description="+ paid into the market, - received (micro-credits, fee excluded).")
@@ -250,7 +241,7 @@ class MyTradeOut(Schema):
     side: str
     shares: int = Field(description="+ bought, - sold (micro-shares).")
     cost: int = Field(description="+ paid into the market, - received (micro-credits, fee excluded).")
-    fee: int
+    fee: int = Field(description="The platform's fee, micro-credits.")
     price_before: DecimalStr
     price_after: DecimalStr
     belief: DecimalStr | None
@@ -279,39 +270,39 @@ class _Limited(Schema):
     limit_price: Probability | None = Field(
         None, description="The price of `side` not to cross: a buy stops below it, a sell above it."
     )
-    allow_partial: bool = Field(False, description="Fill up to the limit instead of refusing the whole order.")
+    allow_partial: Bool = Field(False, description="Fill up to the limit instead of refusing the whole order.")
 
 
 class BuyIn(_Limited, _OrderBase):
     kind: Literal["buy"]
     side: Literal["yes", "no"]
-    amount: int = Field(gt=0, le=MAX_AMOUNT, description="Micro-credits to spend, fee included.")
+    amount: Int = Field(gt=0, le=MAX_AMOUNT, description="Micro-credits to spend, fee included.")
 
 
-class BeliefIn(_OrderBase):
+class BeliefOrderIn(_OrderBase):
     """Trade toward your probability: buys the side the market underprices until its price reaches
     `belief` or `amount` is spent."""
 
     kind: Literal["belief"]
     belief: Belief = Field(description="Your probability of YES.")
-    amount: int = Field(gt=0, le=MAX_AMOUNT, description="The most to spend, fee included (micro-credits).")
+    amount: Int = Field(gt=0, le=MAX_AMOUNT, description="The most to spend, fee included (micro-credits).")
 
 
 class SellIn(_Limited, _OrderBase):
     kind: Literal["sell"]
     side: Literal["yes", "no"]
-    shares: int = Field(gt=0, le=MAX_AMOUNT, description="Micro-shares to sell back to the market.")
+    shares: Int = Field(gt=0, le=MAX_AMOUNT, description="Micro-shares to sell back to the market.")
 
 
-OrderIn = Annotated[BuyIn | BeliefIn | SellIn, Field(discriminator="kind")]
+OrderIn = Annotated[BuyIn | BeliefOrderIn | SellIn, Field(discriminator="kind")]
 
 
 class QuoteOut(Schema):
     side: str
     shares: int = Field(description="+ bought, - sold (micro-shares).")
     cost: int = Field(description="+ paid into the market, - received (micro-credits, fee excluded).")
-    fee: int
-    wallet_change: int = Field(description="What your wallet would change by: -(cost + fee).")
+    fee: int = Field(description="The platform's fee, micro-credits.")
+    wallet_change: int = Field(description="What your wallet would change by: -(cost + fee), micro-credits.")
     price_before: DecimalStr
     price_after: DecimalStr
 
@@ -324,9 +315,9 @@ class PositionOut(Schema):
     claim_id: int = Field(alias="market.claim_id")
     claim_title: str = Field(alias="market.claim.title")
     claim_status: str = Field(description=STATUS_HELP)
-    yes_shares: int
-    no_shares: int
-    net_invested: int = Field(description="Credits paid in minus credits received, fees excluded.")
+    yes_shares: int = Field(description="Micro-shares of YES held.")
+    no_shares: int = Field(description="Micro-shares of NO held.")
+    net_invested: int = Field(description="Micro-credits paid in minus micro-credits received, fees excluded.")
     price_yes: DecimalStr = Field(alias="market.price_yes")
     value: int = Field(
         description="Micro-credits: the shares at the market price; for a resolved claim what settlement "
@@ -375,18 +366,16 @@ def claim_or_404(claim_id: int, reader: Identity | None, *, detail: bool = False
     return claim
 
 
-def _order(payload: BuyIn | BeliefIn | SellIn) -> services.Order:
+def _order(payload: BuyIn | BeliefOrderIn | SellIn) -> services.Order:
     return services.Order(**payload.model_dump())
 
 
 def _oldest_first_page(queryset, *, cursor: str | None, limit: int | None) -> tuple[list, str | None]:
     """keyset_page's twin for ascending ids: the cursor is the last id read."""
     limit = min(max(limit or settings.CREDENCE_API_PAGE_SIZE, 1), 200)
-    if cursor:
-        try:
-            queryset = queryset.filter(id__gt=int(cursor))
-        except ValueError:
-            raise ValidationFailed("cursor is not valid.", code="invalid_cursor", detail={"cursor": cursor}) from None
+    position = cursor_position(cursor)
+    if position is not None:
+        queryset = queryset.filter(id__gt=position)
     rows = list(queryset[: limit + 1])
     more = len(rows) > limit
     rows = rows[:limit]
@@ -451,7 +440,7 @@ def claims_create(request: HttpRequest, payload: ClaimIn):
     auth=None,
     summary="A claim, its criteria and its market",
 )
-def claims_detail(request: HttpRequest, claim_id: int):
+def claims_detail(request: HttpRequest, claim_id: ParamInt):
     return claim_or_404(claim_id, reader(request), detail=True)
 
 
@@ -461,7 +450,7 @@ def claims_detail(request: HttpRequest, claim_id: int):
     auth=key_or_session("trade"),
     summary="Publish my draft (pays the subsidy)",
 )
-def claims_publish(request: HttpRequest, claim_id: int):
+def claims_publish(request: HttpRequest, claim_id: ParamInt):
     author = caller_identity(request.auth)
     services.claim_publish(claim=claim_or_404(claim_id, author), actor=author)
     return claim_or_404(claim_id, author, detail=True)
@@ -473,7 +462,7 @@ def claims_publish(request: HttpRequest, claim_id: int):
     auth=key_or_session("trade"),
     summary="Clarify my open claim (append-only)",
 )
-def claims_clarify(request: HttpRequest, claim_id: int, payload: ClarificationIn):
+def claims_clarify(request: HttpRequest, claim_id: ParamInt, payload: ClarificationIn):
     author = caller_identity(request.auth)
     return Status(201, services.claim_clarify(claim=claim_or_404(claim_id, author), actor=author, text=payload.text))
 
@@ -484,7 +473,7 @@ def claims_clarify(request: HttpRequest, claim_id: int, payload: ClarificationIn
     auth=None,
     summary="A market's price history, oldest first",
 )
-def claims_prices(request: HttpRequest, claim_id: int, page: Query[PageQuery]):
+def claims_prices(request: HttpRequest, claim_id: ParamInt, page: Query[PageQuery]):
     claim = claim_or_404(claim_id, reader(request))
     rows, next_cursor = _oldest_first_page(selectors.market_prices(claim), cursor=page.cursor, limit=page.limit)
     return {"items": rows, "next_cursor": next_cursor}
@@ -496,7 +485,7 @@ def claims_prices(request: HttpRequest, claim_id: int, page: Query[PageQuery]):
     auth=None,
     summary="A market's trades, newest first",
 )
-def claims_trades(request: HttpRequest, claim_id: int, page: Query[PageQuery]):
+def claims_trades(request: HttpRequest, claim_id: ParamInt, page: Query[PageQuery]):
     claim = claim_or_404(claim_id, reader(request))
     rows, next_cursor = keyset_page(selectors.market_trades(claim), cursor=page.cursor, limit=page.limit)
     return {"items": rows, "next_cursor": next_cursor}
@@ -511,7 +500,7 @@ def claims_trades(request: HttpRequest, claim_id: int, page: Query[PageQuery]):
     auth=key_or_session("read"),
     summary="Price an order without placing it",
 )
-def trades_quote(request: HttpRequest, claim_id: int, payload: Body[OrderIn]):
+def trades_quote(request: HttpRequest, claim_id: ParamInt, payload: Body[OrderIn]):
     identity = caller_identity(request.auth)
     return selectors.trade_quote(identity=identity, claim=claim_or_404(claim_id, identity), order=_order(payload))
 
@@ -521,12 +510,13 @@ def trades_quote(request: HttpRequest, claim_id: int, payload: Body[OrderIn]):
     response={201: TradeOut, 200: TradeOut, **errors(*AUTH_ERRORS, *BODY_ERRORS, 404, 409)},
     auth=key_or_session("trade"),
     summary="Place an order (201; a retry with the same Idempotency-Key answers 200 with the first trade)",
+    openapi_extra=IDEMPOTENT,
 )
 def trades_create(
     request: HttpRequest,
-    claim_id: int,
+    claim_id: ParamInt,
     payload: Body[OrderIn],
-    idempotency_key: str | None = Header(None, alias="Idempotency-Key"),
+    idempotency_key: str | None = Header(None, alias="Idempotency-Key", include_in_schema=False),
 ):
     identity = caller_identity(request.auth)
     key = require_idempotency_key(idempotency_key)
@@ -578,7 +568,7 @@ class ResolutionOut(Schema):
     claim_id: int
     state: Literal["proposed", "disputed", "final"]
     proposed_outcome: str
-    proposer_handle: str = Field(alias="proposer.handle")
+    proposer_handle: Handle = Field(alias="proposer.handle")
     evidence: str
     bond: int = Field(description="Micro-credits posted by the proposer (and, if challenged, by the challenger).")
     proposed_at: datetime
@@ -618,7 +608,7 @@ def _resolution(claim: Claim):
     auth=None,
     summary="The resolution of a claim: proposal, challenge, decision",
 )
-def resolution_status(request: HttpRequest, claim_id: int):
+def resolution_status(request: HttpRequest, claim_id: ParamInt):
     return _resolution(claim_or_404(claim_id, reader(request)))
 
 
@@ -628,7 +618,7 @@ def resolution_status(request: HttpRequest, claim_id: int):
     auth=key_or_session("propose"),
     summary="Propose the outcome of a closed claim, posting the bond",
 )
-def resolution_create(request: HttpRequest, claim_id: int, payload: ProposalIn):
+def resolution_create(request: HttpRequest, claim_id: ParamInt, payload: ProposalIn):
     identity = caller_identity(request.auth)
     claim = claim_or_404(claim_id, identity)
     resolution.resolution_propose(claim=claim, proposer=identity, outcome=payload.outcome, evidence=payload.evidence)
@@ -641,7 +631,7 @@ def resolution_create(request: HttpRequest, claim_id: int, payload: ProposalIn):
     auth=key_or_session("propose"),
     summary="Challenge a proposal within its window, posting an equal bond",
 )
-def resolution_challenge_create(request: HttpRequest, claim_id: int, payload: ChallengeIn):
+def resolution_challenge_create(request: HttpRequest, claim_id: ParamInt, payload: ChallengeIn):
     identity = caller_identity(request.auth)
     claim = claim_or_404(claim_id, identity)
     resolution.resolution_challenge(claim=claim, challenger=identity, evidence=payload.evidence)

@@ -10,28 +10,38 @@ from typing import Literal
 
 from django.conf import settings
 from django.http import HttpRequest
-from ninja import Field, Header, Path, Query, Router, Schema, Status
+from ninja import Field, Header, Path, Query, Schema, Status
 
 from apps.core.api import AUTH_ERRORS, BODY_ERRORS, Page, errors, keyset_page, require_idempotency_key
+from apps.core.api_types import (
+    HANDLE,
+    IDEMPOTENT,
+    ApiRouter,
+    Belief,
+    DomainSlug,
+    Handle,
+    Limit,
+    PageQuery,
+    ParamInt,
+    cursor_position,
+    cursor_type,
+)
 from apps.core.errors import NotFound, ValidationFailed
 from apps.identities import selectors as identity_selectors
 from apps.identities.auth import caller_identity, key_or_session
 from apps.identities.models import IdentityKind
 from apps.markets import selectors as market_selectors
-from apps.markets.api import NO_NUL, DecimalStr, PageQuery, claim_or_404, reader
-from apps.markets.api import Belief as BeliefProbability
+from apps.markets.api import NO_NUL, DecimalStr, claim_or_404, reader
 from apps.markets.models import Claim, Domain
 from apps.reputation import selectors, services
 
-router = Router(tags=["reputation"])
+router = ApiRouter(tags=["reputation"])
 
 # --- Schemas ------------------------------------------------------------------------------------------
 
 
 class BeliefIn(Schema):
-    probability: BeliefProbability = Field(
-        description="Your probability of YES: strictly between 0 and 1, at most 6 decimals."
-    )
+    probability: Belief = Field(description="Your probability of YES: strictly between 0 and 1, at most 6 decimals.")
     rationale: str = Field(
         "", max_length=2000, pattern=NO_NUL, description="Why; public, shown with your belief on the claim page."
     )
@@ -69,11 +79,11 @@ class BeliefStatedOut(BeliefOut):
 
 
 class MyBeliefsQuery(PageQuery):
-    claim_id: int | None = Field(None, description="Only beliefs on this claim.")
+    claim_id: ParamInt | None = Field(None, description="Only beliefs on this claim.")
 
 
 class ConsensusQuery(Schema):
-    top: int = Field(10, ge=1, le=100, description="How many contributors to explain, heaviest first.")
+    top: ParamInt = Field(10, ge=1, le=100, description="How many contributors to explain, heaviest first.")
 
 
 class GroupOut(Schema):
@@ -82,9 +92,9 @@ class GroupOut(Schema):
 
 
 class ContributorOut(Schema):
-    handle: str
+    handle: Handle
     kind: str
-    owner: str | None = Field(description="For an agent: its owner's handle.")
+    owner: Handle | None = Field(description="For an agent: its owner's handle.")
     belief: DecimalStr = Field(description="Their latest probability of YES.")
     source: Literal["belief", "trade"] = Field(description="A stated belief, or the belief of their latest trade.")
     at: datetime
@@ -95,7 +105,7 @@ class ContributorOut(Schema):
         "sigmoid(calibration * logit(belief)); below 1 for a record that was surer than it was right."
     )
     read_as: DecimalStr = Field(description="Their belief as the consensus reads it, through the calibration factor.")
-    counted_with: list[str] = Field(
+    counted_with: list[Handle] = Field(
         description="Handles of the other owners on this claim whose forecasts keep coinciding with this "
         "contributor's owner's (docs/reputation.md, 'Copies across owners'): they are capped together as one "
         "source. Usually empty."
@@ -133,7 +143,7 @@ class ScoresOut(Schema):
 
 
 class DomainScoresOut(ScoresOut):
-    domain: str = Field(alias="slug")
+    domain: DomainSlug = Field(alias="slug")
     name: str
 
 
@@ -153,7 +163,7 @@ class BucketOut(Schema):
 
 
 class ReliabilityOut(Schema):
-    domain: str = Field(alias="domain.slug")
+    domain: DomainSlug = Field(alias="domain.slug")
     n: int
     weight: float = Field(description="Weight in the consensus of this domain's claims.")
     skill_mean: float = Field(description="Posterior mean skill, nats added per forecast.")
@@ -168,16 +178,16 @@ class OverallReliabilityOut(Schema):
 
 
 class CountedWithOut(Schema):
-    handle: str = Field(description="The other owner's handle.")
+    handle: Handle = Field(description="The other owner's handle.")
     claims: int = Field(description="Resolved claims both forecast since they first agreed.")
     agreed: int = Field(description="Of those, the claims on which their forecasts coincided.")
     since: datetime = Field(description="When their first agreement was scored.")
 
 
 class TrackRecordOut(Schema):
-    handle: str
+    handle: Handle
     kind: str
-    owner: str | None = Field(description="For an agent: its owner's handle.")
+    owner: Handle | None = Field(description="For an agent: its owner's handle.")
     overall: ScoresOut
     domains: list[DomainScoresOut]
     model_versions: list[ModelVersionOut] = Field(description="For an agent: by the version it declared when scored.")
@@ -192,19 +202,27 @@ class TrackRecordOut(Schema):
     )
 
 
+# A leaderboard's cursor is a rank, an OFFSET: at most 9 digits, as beyond 2**31 - 1 PostgreSQL's OFFSET
+# overflows (a 500, not an empty page).
+RANK_CURSOR = r"^[0-9]{1,9}$"
+RankCursor = cursor_type(RANK_CURSOR)
+
+
 class LeaderboardQuery(Schema):
-    domain: str | None = Field(None, max_length=40, pattern=NO_NUL, description="A domain's slug; omit for overall.")
+    domain: DomainSlug | None = Field(None, description="A domain's slug; omit for overall.")
     kind: IdentityKind | None = None
-    min_forecasts: int = Field(1, ge=1, le=1_000_000, description="Only identities with this many scored forecasts.")
-    cursor: str | None = Field(None, max_length=20)
-    limit: int | None = Field(None, ge=1, le=200)
+    min_forecasts: ParamInt = Field(
+        1, ge=1, le=1_000_000, description="Only identities with this many scored forecasts."
+    )
+    cursor: RankCursor | None = None
+    limit: Limit | None = Field(None, description="Items per page (default 50).")
 
 
 class LeaderOut(Schema):
     rank: int
-    handle: str = Field(alias="identity.handle")
+    handle: Handle = Field(alias="identity.handle")
     kind: str = Field(alias="identity.kind")
-    owner: str | None = Field(alias="owner_handle", description="For an agent: its owner's handle.")
+    owner: Handle | None = Field(alias="owner_handle", description="For an agent: its owner's handle.")
     n: int
     weight: float
     skill_mean: float
@@ -215,12 +233,12 @@ class LeaderboardPage(Page):
     """Ranked by reliability weight; `next_cursor` is the rank to continue after (ranks move as claims
     resolve, so a page is a position, not a keyset)."""
 
-    domain: str | None
+    domain: DomainSlug | None
     items: list[LeaderOut]
 
 
 class PlatformQuery(Schema):
-    domain: str | None = Field(None, max_length=40, pattern=NO_NUL, description="A domain's slug; omit for overall.")
+    domain: DomainSlug | None = Field(None, description="A domain's slug; omit for overall.")
 
 
 class SourceRecordOut(Schema):
@@ -231,12 +249,12 @@ class SourceRecordOut(Schema):
 
 
 class BestSourceOut(SourceRecordOut):
-    handle: str | None = Field(description="null when no identity has enough scored forecasts.")
+    handle: Handle | None = Field(description="null when no identity has enough scored forecasts.")
     kind: str | None
 
 
 class PlatformRecordOut(Schema):
-    domain: str | None
+    domain: DomainSlug | None
     claims: int = Field(description="Resolved, scored claims in scope.")
     market: SourceRecordOut = Field(description="The market price at close.")
     consensus: SourceRecordOut = Field(description="The consensus at close.")
@@ -258,20 +276,10 @@ def _domain(slug: str | None) -> Domain | None:
     return domain
 
 
-MAX_RANK = 2**31 - 1
-
-
 def _ranked_page(queryset, *, cursor: str | None, limit: int | None) -> tuple[list, str | None]:
     """An offset page of a ranking: the cursor is the rank of the last row read."""
     limit = min(max(limit or settings.CREDENCE_API_PAGE_SIZE, 1), 200)
-    offset = 0
-    if cursor:
-        try:
-            offset = int(cursor)
-        except ValueError:
-            offset = -1
-        if not 0 <= offset <= MAX_RANK:  # beyond it PostgreSQL's OFFSET overflows: a 500, not an empty page
-            raise ValidationFailed("cursor is not valid.", code="invalid_cursor", detail={"cursor": cursor})
+    offset = cursor_position(cursor, pattern=RANK_CURSOR) or 0
     rows = list(queryset[offset : offset + limit + 1])
     more = len(rows) > limit
     rows = rows[:limit]
@@ -324,12 +332,13 @@ def _consensus_out(claim: Claim, view: selectors.ConsensusView, *, top: int) -> 
     response={201: BeliefStatedOut, 200: BeliefStatedOut, **errors(*AUTH_ERRORS, *BODY_ERRORS, 404, 409)},
     auth=key_or_session("trade"),
     summary="State my probability of YES without trading (201; a retry with the same Idempotency-Key answers 200)",
+    openapi_extra=IDEMPOTENT,
 )
 def beliefs_create(
     request: HttpRequest,
-    claim_id: int,
+    claim_id: ParamInt,
     payload: BeliefIn,
-    idempotency_key: str | None = Header(None, alias="Idempotency-Key"),
+    idempotency_key: str | None = Header(None, alias="Idempotency-Key", include_in_schema=False),
 ):
     identity = caller_identity(request.auth)
     key = require_idempotency_key(idempotency_key)
@@ -366,7 +375,7 @@ def my_beliefs(request: HttpRequest, page: Query[MyBeliefsQuery]):
     auth=None,
     summary="A claim's reputation-weighted consensus, with each heavy contributor's weight and pull",
 )
-def claims_consensus(request: HttpRequest, claim_id: int, query: Query[ConsensusQuery]):
+def claims_consensus(request: HttpRequest, claim_id: ParamInt, query: Query[ConsensusQuery]):
     claim = claim_or_404(claim_id, reader(request))
     view = selectors.consensus_explained(claim, top=query.top)
     return _consensus_out(claim, view, top=query.top)
@@ -381,7 +390,7 @@ def claims_consensus(request: HttpRequest, claim_id: int, query: Query[Consensus
     auth=None,
     summary="An identity's resolved forecasts: scores, calibration and reliability per domain",
 )
-def identities_track_record(request: HttpRequest, handle: str = Path(..., max_length=100, pattern=NO_NUL)):
+def identities_track_record(request: HttpRequest, handle: str = Path(..., pattern=HANDLE, description="Any case.")):
     reader(request)  # sent credentials are checked, as on every public read
     identity = identity_selectors.public_identity(handle)
     if identity is None:

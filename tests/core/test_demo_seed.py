@@ -1,21 +1,29 @@
 """`manage.py demo_seed`: the demo state of `make run`, built through the real services, loaded once."""
 
+import re
+from datetime import timedelta
 from io import StringIO
 
 import pytest
 from allauth.account.models import EmailAddress
 from django.core.management import CommandError, call_command
-from django.db.models import F, Sum
+from django.db.models import F, Max, Sum
+from django.utils import timezone
 
 from apps.accounts.models import User, VerificationLevel
+from apps.core import demo_catalogue
 from apps.core.amounts import CREDIT
-from apps.core.management.commands.demo_seed import DEMO_PASSWORD
+from apps.core.management.commands.demo_seed import DEMO_PASSWORD, FUNDING, HISTORY_CLAIMS
 from apps.core.models import Event
 from apps.identities.models import ApiKey, Identity, IdentityKind
 from apps.ledger.models import Account, Entry, Transfer
 from apps.ledger.selectors import ledger_verify_report, wallet_balance
 from apps.markets.models import Claim, ClaimStatus, Market, Trade
-from apps.reputation.models import ClaimRecord
+from apps.markets.selectors import claims_listed
+from apps.realtime.models import Notification
+from apps.reputation.model import WEIGHT_FLOOR
+from apps.reputation.models import Belief, ClaimRecord, Consensus
+from apps.reputation.selectors import leaderboard
 
 pytestmark = pytest.mark.django_db
 
@@ -68,23 +76,42 @@ def test_demo_seed_creates_verified_people_a_moderator_and_agents():
     assert (alice.is_staff, bob.is_staff) == (False, False)
 
     agents = {agent.handle: agent for agent in Identity.objects.filter(kind=IdentityKind.AGENT)}
-    assert sorted(agents) == ["base-rate-bot", "bobs-extremizer", "consensus-tracker"]
+    assert sorted(agents) == sorted(
+        ["base-rate-bot", "bobs-extremizer", "consensus-tracker", *(a.handle for a in demo_catalogue.AGENTS)]
+    )
     assert {agents["base-rate-bot"].owner_id, agents["consensus-tracker"].owner_id} == {alice.pk}
     assert agents["bobs-extremizer"].owner_id == bob.pk
+    # Agents of several owners, each owner a verified person of the demo.
+    assert len({agent.owner_id for agent in agents.values()}) == 5
     for agent in agents.values():
         assert agent.model_name and agent.provider and agent.model_version and agent.autonomy_level
 
     grant = 1000 * CREDIT
-    # Alice funded her bot; authors paid their markets' subsidies; traders paid cost + fee. Each wallet
-    # is its grant less exactly what its own trades, subsidies and transfers took (ledger entries).
+    # Owners funded their agents; authors paid their markets' subsidies; traders paid cost + fee. Each
+    # wallet is its grant (a person) or its funding (an agent) less exactly what its own trades and
+    # subsidies took (ledger entries): nothing is settled without a history.
+    funded_out, funded_in = {}, {}
+    for owner_email, handle, credits in FUNDING:
+        funded_out[owner_email] = funded_out.get(owner_email, 0) + credits * CREDIT
+        funded_in[handle] = credits * CREDIT
     assert wallet_balance(agents["base-rate-bot"]) == 250 * CREDIT - _spent(agents["base-rate-bot"])
-    assert wallet_balance(Identity.objects.get(user=alice)) == grant - 250 * CREDIT - _spent(
-        Identity.objects.get(user=alice)
+    assert funded_out["alice@example.com"] == (250 + 100) * CREDIT
+    for identity in Identity.objects.select_related("user"):
+        if identity.kind == IdentityKind.AGENT:
+            assert wallet_balance(identity) == funded_in[identity.handle] - _spent(identity), identity.handle
+        else:
+            expected = grant - funded_out.get(identity.user.email, 0) - _spent(identity)
+            assert wallet_balance(identity) == expected, identity.handle
+    # The open claims: two in each domain, each with a price history and a consensus.
+    open_claims = Claim.objects.filter(status=ClaimStatus.OPEN)
+    assert open_claims.count() == len(demo_catalogue.OPEN_CLAIMS) == 16
+    assert sorted(open_claims.values_list("domain__slug", flat=True).distinct()) == sorted(
+        {"science", "technology", "economics", "politics", "health", "climate", "sports", "culture"}
     )
-    assert wallet_balance(Identity.objects.get(user=bob)) == grant - _spent(Identity.objects.get(user=bob))
-    assert Claim.objects.filter(status=ClaimStatus.OPEN, tags=["demo"]).count() == 3
-    assert Trade.objects.count() == 5
-    assert wallet_balance(agents["bobs-extremizer"]) == 0
+    for claim in open_claims:
+        assert Trade.objects.filter(market__claim=claim).exists(), claim.title
+        assert Consensus.objects.get(claim=claim).contributors > 0, claim.title
+    assert not Claim.objects.exclude(status=ClaimStatus.OPEN).exists()
     assert ledger_verify_report().ok
 
     assert "alice@example.com" in output
@@ -138,15 +165,89 @@ def test_demo_seed_prints_a_working_api_key_on_every_run(client):
     assert ApiKey.objects.filter(identity__handle="base-rate-bot").count() == 1
 
 
-def test_demo_seed_resolves_a_simulated_history_once():
+def test_demo_seed_resolves_a_history_once():
     first = seed("--history", "8")
     before = snapshot()
 
     second = seed("--history", "8")
 
     assert ClaimRecord.objects.count() == 8
-    assert Claim.objects.filter(tags__contains=["demo-history"]).count() == 8
+    assert Claim.objects.filter(status__in=[ClaimStatus.RESOLVED_YES, ClaimStatus.RESOLVED_NO]).count() == 8
     assert snapshot() == before
-    assert "History: 8 simulated claims resolved and scored" in first
+    assert re.search(r"History: 8 claims resolved and scored \(closed \d\d \w{3} \d{4} to \d\d \w{3} \d{4}\)", first)
     assert "History" not in second and "already loaded" in second
     assert ledger_verify_report().ok
+
+
+# The words the old simulated history put in every title; a real site's claims say none of them.
+SIMULATION_WORDS = re.compile(r"demo-history|simulat|\[", re.IGNORECASE)
+
+
+def test_the_full_demo_reads_like_a_real_site_and_loads_once(client):
+    """The demo of `make run`: open claims first on the home page, realistic titles everywhere, months of
+    resolved history with dates in the past, forecasters of different skill on the leaderboards."""
+    call_command("demo_seed", stdout=StringIO())
+    now = timezone.now()
+
+    # The home page: its first rows are the open claims, then the history, newest first.
+    home = client.get("/")
+    assert home.status_code == 200
+    shown = [int(pk) for pk in re.search(r'data-live-claims="([^"]*)"', home.content.decode()).group(1).split()]
+    statuses = dict(claims_listed().filter(pk__in=shown).values_list("pk", "effective_status"))
+    assert len(shown) == 20
+    assert [statuses[pk] for pk in shown[:16]] == [ClaimStatus.OPEN] * 16
+    assert ClaimStatus.OPEN not in [statuses[pk] for pk in shown[16:]]
+    assert "Will " in home.content.decode() and not SIMULATION_WORDS.search(
+        " ".join(Claim.objects.filter(pk__in=shown).values_list("title", flat=True))
+    )
+
+    # Every title reads like a real claim: a question, no simulation words; every criterion names its
+    # source (a link) and the history's resolutions say where their outcome came from.
+    claims = list(Claim.objects.select_related("resolution"))
+    assert len(claims) == 16 + HISTORY_CLAIMS
+    assert len({claim.title for claim in claims}) == len(claims)
+    for claim in claims:
+        assert claim.title.startswith("Will ") and claim.title.endswith("?"), claim.title
+        assert not SIMULATION_WORDS.search(claim.title), claim.title
+        assert "https://" in claim.criteria and "Resolves YES if" in claim.criteria, claim.title
+    history = [claim for claim in claims if claim.status != ClaimStatus.OPEN]
+    assert len(history) == HISTORY_CLAIMS == ClaimRecord.objects.count()
+    for claim in history:
+        assert claim.status in {ClaimStatus.RESOLVED_YES, ClaimStatus.RESOLVED_NO}
+        resolution = claim.resolution
+        assert claim.opens_at < claim.closes_at < resolution.proposed_at < claim.settled_at < now
+        assert resolution.evidence.startswith("Demo history: this outcome was drawn by manage.py demo_seed")
+    # Time ran forward, in the past: rows are in id order in time, and none is in the future.
+    for model_class in (Trade, Belief, Event, Entry):
+        times = list(model_class.objects.order_by("pk").values_list("created_at", flat=True))
+        assert times == sorted(times) and times[-1] < now, model_class.__name__
+    assert User.objects.get(email="alice@example.com").date_joined < min(c.opens_at for c in claims)
+    assert not Notification.objects.filter(read_at__isnull=True).exists()  # the past's news was read
+    # The demo's clock is gone: a new row gets the real time.
+    assert abs(Notification._meta.get_field("created_at").get_default() - timezone.now()) < timedelta(minutes=1)
+
+    # The leaderboards: each deep domain's specialist weighs a real multiple of a newcomer, the board's
+    # last a fraction; overall, the forecasters who add nothing or worse fall below the newcomer's weight.
+    for domain, leader in (("economics", "chen"), ("climate", "marta"), ("politics", "poll-aggregator")):
+        board = list(leaderboard(domain_id=Claim.objects.filter(domain__slug=domain).first().domain_id))
+        assert board[0].identity.handle == leader, domain
+        assert board[0].weight >= 10 * WEIGHT_FLOOR, (domain, board[0].weight)
+        assert board[0].weight >= 30 * board[-1].weight, (domain, board[0].weight, board[-1].weight)
+        page = client.get("/leaderboards/", {"domain": domain}).content.decode()
+        assert f"@{leader}" in page
+    overall = list(leaderboard(domain_id=None))
+    assert len(overall) == 18
+    assert overall[-1].weight < WEIGHT_FLOOR / 2
+    weights = [row.weight for row in overall]
+    assert max(weights) >= 2 * min(weights) and len({round(w, 5) for w in weights}) >= 5
+
+    # Loaded once: a second run changes nothing, and the ledger is clean.
+    before = snapshot()
+    out = StringIO()
+    call_command("demo_seed", stdout=out)
+    assert snapshot() == before
+    assert "already loaded" in out.getvalue()
+    verify = StringIO()
+    call_command("ledger_verify", stdout=verify)
+    assert "ledger_verify: clean" in verify.getvalue()
+    assert Event.objects.aggregate(last=Max("created_at"))["last"] < now

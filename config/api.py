@@ -1,23 +1,22 @@
 """The one NinjaAPI. Each app contributes a Router from its api.py."""
 
 from django.conf import settings
-from ninja import NinjaAPI
 
-from apps.core.api import install_error_handlers
+from apps.core.api import CredenceAPI, install_error_handlers
 from apps.core.throttling import AnonymousThrottle, CallerThrottle
 from apps.identities.api import router as identities_router
 from apps.ledger.api import router as ledger_router
 from apps.markets.api import router as markets_router
 from apps.reputation.api import router as reputation_router
 
-api = NinjaAPI(
+api = CredenceAPI(
     title="Credence API",
     version="1",
     description=(
         "Stake credit on claims, state beliefs and call humans at checkpoints. Agents authenticate with "
         "`Authorization: Bearer cred_<prefix>_<secret>`; browsers with their session and the X-CSRFToken header. "
-        "Amounts are integers of micro-credits (1 credit = 1,000,000). Every 4xx answer is "
-        '`{"error": {"code", "message", "detail"}}`. See docs/api.md.'
+        "Amounts are integers of micro-credits (1 credit = 1,000,000). Every error answer (4xx and 5xx, on any "
+        'path under /api/) is `{"error": {"code", "message", "detail"}}`. See docs/api.md.'
     ),
     urls_namespace="api",
     docs_url="/docs",

@@ -1,15 +1,22 @@
-"""Shared API pieces: the one error shape, its handlers, the error responses to declare, keyset pages."""
+"""Shared API pieces: the one NinjaAPI class and its docs page, the one error shape, its handlers, the
+error responses to declare, the NUL refusal, keyset pages."""
 
+import functools
+import json
 import math
+from collections.abc import Callable
+from http import HTTPStatus
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import ObjectDoesNotExist
+from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse
 from django.http.multipartparser import MultiPartParserError
-from ninja import Schema
+from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError, Throttled
 from ninja.errors import ValidationError as NinjaValidationError
+from ninja.openapi.docs import Swagger, render_template
+from pydantic import BaseModel
 
 from apps.core.api_types import ErrorCode, cursor_position
 from apps.core.errors import ApplicationError, ValidationFailed
@@ -22,7 +29,7 @@ class ErrorBody(Schema):
 
 
 class ErrorOut(Schema):
-    """Every 4xx answer of the API has this shape."""
+    """Every error answer of the API (4xx and 5xx) has this shape."""
 
     error: ErrorBody
 
@@ -50,8 +57,89 @@ _CODES_BY_STATUS = {
 }
 
 
+# Errors that no operation writes itself: Django's and ninja's answers under /api/ get these codes
+# (apps.core.middleware.ApiErrorShapeMiddleware), and 413 also comes from the handler below.
+ERROR_MESSAGES = {
+    400: ("bad_request", "The request could not be read."),
+    403: ("permission_denied", "You may not do this."),
+    404: ("not_found", "No such path in the API; the operations are listed at /api/v1/openapi.json."),
+    405: ("method_not_allowed", "This path does not take this method."),
+    413: ("body_too_large", "The request body is larger than the server accepts (detail.limit, in bytes)."),
+    500: ("server_error", "Something went wrong on our side; the error was recorded. Try again later."),
+}
+
+
+def error_body(code: str, message: str, detail: Any = None) -> dict:
+    return {"error": {"code": code, "message": message, "detail": detail}}
+
+
+def is_api_path(path: str) -> bool:
+    return path == "/api" or path.startswith("/api/")
+
+
 def _error(api, request: HttpRequest, status: int, code: str, message: str, detail: Any = None) -> HttpResponse:
-    return api.create_response(request, {"error": {"code": code, "message": message, "detail": detail}}, status=status)
+    return api.create_response(request, error_body(code, message, detail), status=status)
+
+
+# --- NUL ---------------------------------------------------------------------------------------------
+# PostgreSQL cannot store U+0000 in text (psycopg raises DataError, a 500), and no text anyone means to
+# write contains it. The path, query, headers and forms are refused by apps.core.middleware; JSON bodies
+# by refuse_nul below, which every operation goes through.
+
+NUL = "\x00"
+NUL_MESSAGE = "Text may not contain the NUL character (U+0000)."
+
+
+def nul_refusal(loc: list) -> ValidationFailed:
+    """The 422 for a NUL at `loc`: the same shape as any invalid field."""
+    return ValidationFailed(detail=[{"loc": loc, "msg": NUL_MESSAGE, "type": "string_nul"}])
+
+
+def _nul_path(value: Any) -> tuple | None:
+    """Where a NUL hides in a value (a string, a model, a list, a dict's keys or values), or None."""
+    if isinstance(value, str):
+        return () if NUL in value else None
+    if isinstance(value, BaseModel):
+        items = [(field.alias or name, getattr(value, name)) for name, field in type(value).model_fields.items()]
+    elif isinstance(value, dict):
+        for key in value:
+            if isinstance(key, str) and NUL in key:
+                return (key,)
+        items = list(value.items())
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        items = list(enumerate(value))
+    else:
+        return None
+    for key, item in items:
+        found = _nul_path(item)
+        if found is not None:
+            return (key, *found)
+    return None
+
+
+def refuse_nul(view_func: Callable) -> Callable:
+    """An operation decorator (installed on the whole API): after the request validated, and before the
+    operation runs, refuse a NUL anywhere in what it was given (`loc` names the field, as a validation
+    error would) or anywhere in the JSON body, fields the schema ignores included."""
+
+    @functools.wraps(view_func)
+    def checked(request: HttpRequest, **values: Any) -> Any:
+        # The path, query and headers were checked by the middleware: a NUL in a value came in the body.
+        for name, value in values.items():
+            found = _nul_path(value)
+            if found is not None:
+                raise nul_refusal(["body", name, *found])
+        # JSON can only spell a NUL as the escape \u0000: look for its bytes before parsing again.
+        if request.content_type == "application/json" and b"\\u0000" in request.body:
+            try:
+                found = _nul_path(json.loads(request.body))
+            except ValueError:
+                found = None
+            if found is not None:
+                raise nul_refusal(["body", *found])
+        return view_func(request, **values)
+
+    return checked
 
 
 def install_error_handlers(api) -> None:
@@ -82,6 +170,10 @@ def install_error_handlers(api) -> None:
             return _error(api, request, 403, "csrf_failed", "CSRF check failed: send the X-CSRFToken header.")
         return _error(api, request, status, _CODES_BY_STATUS.get(status, "error"), message)
 
+    def body_too_large(request, exc: RequestDataTooBig):
+        code, message = ERROR_MESSAGES[413]
+        return _error(api, request, 413, code, message, {"limit": settings.DATA_UPLOAD_MAX_MEMORY_SIZE})
+
     def malformed_body(request, exc: MultiPartParserError):
         return _error(api, request, 400, "malformed_body", "The request body could not be parsed.", str(exc)[:200])
 
@@ -94,8 +186,52 @@ def install_error_handlers(api) -> None:
     api.add_exception_handler(Throttled, throttled)
     api.add_exception_handler(HttpError, http_error)
     api.add_exception_handler(MultiPartParserError, malformed_body)
+    api.add_exception_handler(RequestDataTooBig, body_too_large)
     api.add_exception_handler(Http404, not_found)
     api.add_exception_handler(ObjectDoesNotExist, not_found)
+
+
+# --- The API class and its docs --------------------------------------------------------------------
+
+
+class SwaggerWithCsrf(Swagger):
+    """Swagger UI whose "Try it out" works for a signed-in person: ninja sends the CSRF header only when
+    the API's *global* auth is a cookie auth, and ours is set per operation, so it sent none and every
+    POST was `403 csrf_failed`. The page always carries the token (rendering it sets the CSRF cookie too),
+    and ninja's swagger-ui-init.js adds it as X-CSRFToken to every request it makes."""
+
+    def render_page(self, request: HttpRequest, api: NinjaAPI, **kwargs: Any) -> HttpResponse:
+        self.settings["url"] = self.get_openapi_url(api, kwargs)
+        context = {"swagger_settings": json.dumps(self.settings, indent=1), "api": api, "add_csrf": True}
+        return render_template(request, self.template, self.template_cdn, context)
+
+
+def _declared(status: int) -> dict:
+    return {
+        "description": HTTPStatus(status).phrase,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}},
+    }
+
+
+class CredenceAPI(NinjaAPI):
+    """The NinjaAPI with what holds for every operation: the NUL refusal, and a schema that declares the
+    errors any operation can answer besides its own: 422 (a NUL in any path, query or header value; the
+    middleware answers before the operation is known), 413 where there is a body, 500."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("docs", SwaggerWithCsrf())
+        super().__init__(**kwargs)
+        self.add_decorator(refuse_nul, mode="operation")
+
+    def get_openapi_schema(self, **kwargs: Any):
+        schema = super().get_openapi_schema(**kwargs)
+        for path_item in schema["paths"].values():
+            for operation in path_item.values():
+                responses = operation["responses"]
+                for status in (422, 413, 500) if "requestBody" in operation else (422, 500):
+                    responses.setdefault(status, _declared(status))
+                operation["responses"] = dict(sorted(responses.items(), key=lambda item: int(item[0])))
+        return schema
 
 
 class Page(Schema):

@@ -41,16 +41,46 @@ class ApiKeyAuth(HttpBearer):
         return Caller(identity=key.identity, api_key=key)
 
 
+class SessionRequired(PermissionDenied):
+    code = "session_required"
+    default_message = (
+        "This operation is for a signed-in person (the owner's browser session); an API key cannot call it."
+    )
+
+
+def _sends_api_key(request: HttpRequest) -> bool:
+    # As HttpBearer reads it: the scheme, case-insensitively, then the token.
+    return request.headers.get("Authorization", "").split(" ")[0].lower() == "bearer"
+
+
 class SessionAuth(APIKeyCookie):
-    """Django's session, with Django's CSRF check on unsafe methods (the browser's own API calls)."""
+    """Django's session, with Django's CSRF check on unsafe methods (the browser's own API calls).
+
+    The CSRF check runs only once there is a signed-in person: ninja's cookie auth checks it first, so a
+    caller with no session at all (an agent that forgot its key) was told `403 csrf_failed` and went
+    looking for a token, where the answer is `401`. A caller that sent an API key where only a session
+    will do (the key never reaches here otherwise: ApiKeyAuth comes first and answers for every key) is
+    told so, `403 session_required`, rather than `401` for a key that works elsewhere."""
 
     param_name = settings.SESSION_COOKIE_NAME
 
-    def authenticate(self, request: HttpRequest, key: str | None) -> Caller | None:
-        user = request.user
-        if not user.is_authenticated or not user.is_active:
+    def _get_key(self, request: HttpRequest) -> str | None:
+        if not _signed_in(request):
             return None
+        return super()._get_key(request)
+
+    def authenticate(self, request: HttpRequest, key: str | None) -> Caller | None:
+        if not _signed_in(request):
+            if _sends_api_key(request):
+                raise SessionRequired()
+            return None
+        user = request.user
         return Caller(identity=user.human_identity, user=user)
+
+
+def _signed_in(request: HttpRequest) -> bool:
+    user = request.user
+    return user.is_authenticated and user.is_active
 
 
 def caller_identity(caller: Caller) -> Identity:

@@ -156,7 +156,8 @@ def test_session_writes_need_the_csrf_token(owner):
 def test_an_agent_key_cannot_manage_agents(bot):
     token = factories.api_key(bot, scopes=["read", "trade", "propose", "review:request", "webhooks"])
     response = Client().get("/api/v1/agents", headers=bearer(token))
-    assert response.status_code == 401
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "session_required"
 
 
 @pytest.mark.parametrize(

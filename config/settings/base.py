@@ -17,6 +17,9 @@ DEBUG = env_bool("DJANGO_DEBUG", False)
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 SITE_URL = env_str("CREDENCE_SITE_URL", "http://127.0.0.1:8000")
+# What emails and authenticator apps call the site (allauth would take the name from django.contrib.sites,
+# which is not installed, and so name the site after the request's host).
+SITE_NAME = "Credence"
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -194,17 +197,18 @@ ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_ADAPTER = "apps.accounts.adapters.AccountAdapter"
-ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Credence] "
+ACCOUNT_EMAIL_SUBJECT_PREFIX = f"[{SITE_NAME}] "
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = env_str("ACCOUNT_DEFAULT_HTTP_PROTOCOL", "http")
 # Failed logins: 10 a minute per address, and 5 in 5 minutes per account *and* address (the adapter adds
 # the address to allauth's per-account key). Per account alone, anyone who knew an email could lock its
 # owner out; per address alone, one address could try every account.
 ACCOUNT_RATE_LIMITS = {"login_failed": "10/m/ip,5/5m/key"}
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
-MFA_TOTP_ISSUER = "Credence"
+MFA_TOTP_ISSUER = SITE_NAME
 
 # --- Email ----------------------------------------------------------------------------------------
-# Console locally; EMAIL_BACKEND=django.core.mail.backends.smtp.EmailBackend plus EMAIL_* in production.
+# Console locally (apps.core.mail: each message as its reader sees it, links whole); production sends
+# over SMTP (EMAIL_BACKEND=django.core.mail.backends.smtp.EmailBackend plus EMAIL_*).
 
 
 def mailers(default_backend: str) -> dict:
@@ -223,7 +227,7 @@ def mailers(default_backend: str) -> dict:
     return {"default": {"BACKEND": backend, "OPTIONS": options}}
 
 
-MAILERS = mailers("django.core.mail.backends.console.EmailBackend")
+MAILERS = mailers("apps.core.mail.ConsoleEmailBackend")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Credence <noreply@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 

@@ -1,12 +1,14 @@
 """Sign up, verify the email address, sign in: mandatory verification, then an identity and the grant."""
 
 import re
+from io import StringIO
 
 import pytest
 from allauth.account.models import EmailAddress
 from django.core import mail
 from django.test import Client
 from django.urls import reverse
+from django.utils.module_loading import import_string
 
 from apps.accounts.models import User, VerificationLevel
 from apps.identities.models import Identity, IdentityKind
@@ -113,3 +115,38 @@ def test_signup_with_a_weak_password_is_refused_on_the_form():
     assert b"This password is too short. It must contain at least 10 characters." in response.content
     assert not User.objects.filter(email=EMAIL).exists()
     assert mail.outbox == []
+
+
+def test_the_verification_email_comes_from_credence_not_from_the_host():
+    link = _sign_up(Client())
+
+    message = mail.outbox[0]
+    assert message.subject == "[Credence] Please Confirm Your Email Address"
+    assert message.from_email == "Credence <noreply@localhost>"
+    assert message.body == (
+        "Hello from Credence!\n\n"
+        f"You're receiving this email because user {EMAIL} has given your email address to register an account "
+        "on testserver.\n\n"
+        f"To confirm this is correct, go to http://testserver{link}\n\n"
+        "Thank you for using Credence!\n"
+        "testserver"
+    )
+
+
+def test_the_local_console_prints_the_verification_link_whole_on_one_line():
+    """`make run` prints mail on the console: the link must be clickable as printed, not cut by the
+    quoted-printable soft line breaks of the raw message."""
+    from config.settings import local
+
+    link = _sign_up(Client())
+    out = StringIO()
+    backend = import_string(local.MAILERS["default"]["BACKEND"])(stream=out)
+
+    assert backend.send_messages(mail.outbox) == 1
+
+    lines = out.getvalue().splitlines()
+    assert f"To confirm this is correct, go to http://testserver{link}" in lines
+    assert "Subject: [Credence] Please Confirm Your Email Address" in lines
+    assert f"To: {EMAIL}" in lines
+    assert "Hello from Credence!" in lines
+    assert not any(line.endswith("=") for line in lines)  # no soft line break anywhere

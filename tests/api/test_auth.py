@@ -93,7 +93,7 @@ def test_expired_key_is_401(bot):
 
 def test_revoked_key_is_401(bot):
     token = factories.api_key(bot)
-    api_key_revoke(key=ApiKey.objects.get(identity=bot))
+    api_key_revoke(key=ApiKey.objects.get(identity=bot), by=factories.moderator())
     response = Client().get("/api/v1/me", headers=bearer(token))
     assert response.status_code == 401
     assert response.json() == INVALID
@@ -101,7 +101,7 @@ def test_revoked_key_is_401(bot):
 
 def test_suspended_identity_key_is_401(bot):
     token = factories.api_key(bot)
-    identity_suspend(identity=bot, reason="testing")
+    identity_suspend(identity=bot, reason="testing", moderator=factories.moderator())
     response = Client().get("/api/v1/me", headers=bearer(token))
     assert response.status_code == 401
     assert response.json() == INVALID
@@ -182,7 +182,7 @@ def test_agent_me_is_one_query_for_the_key_and_its_owner(bot, django_assert_num_
 
 def test_a_suspended_owners_agents_are_refused_too(bot):
     token = factories.api_key(bot)
-    identity_suspend(identity=factories.human(bot.owner), reason="moderation")
+    identity_suspend(identity=factories.human(bot.owner), reason="moderation", moderator=factories.moderator())
     response = Client().get("/api/v1/me", headers=bearer(token))
     assert response.status_code == 401
     assert response.json() == INVALID

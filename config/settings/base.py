@@ -149,7 +149,10 @@ CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}
 # How often each ASGI process reads the outbox for its browsers (apps/realtime/relay.py).
 CREDENCE_REALTIME_POLL_MS = env_int("CREDENCE_REALTIME_POLL_MS", 250)
 
-CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL or "filesystem://")
+# The filesystem transport ignores the host, but kombu warns on every connection to a URL without one
+# ("No hostname was supplied. Reverting to default 'localhost'") in each process: the worker, beat, and
+# any process that queues a task. So the URL names it.
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL or "filesystem://localhost/")
 CELERY_RESULT_BACKEND = env_str(
     "CELERY_RESULT_BACKEND", REDIS_URL or f"file://{(DATA_DIR / 'celery' / 'results').as_posix()}"
 )

@@ -237,6 +237,12 @@ def test_make_run_serves_the_product_and_stops_every_process_on_ctrl_c(run):
     assert f"Credence is running at {run.url}/" in banner
     assert "alice@example.com" in banner
     assert f"password for each: {DEMO_PASSWORD}" in banner
+    # The banner (between its rules) is what the person reads: no library's warning inside it, and kombu's
+    # about the broker URL's missing host nowhere in the output of the seed, the worker or beat.
+    rule = "=" * 72
+    box = banner[banner.index(f"{rule}\nCredence is running") : banner.rindex(rule)]
+    assert "WARNING" not in box, box
+    assert "No hostname was supplied" not in banner
 
     started = processes_of(run.data_dir)
     commands = list(started.values())

@@ -234,7 +234,7 @@ def time_ticks(low: datetime, high: datetime) -> list[tuple[datetime, str]]:
     if not ticks:
         # A range shorter than the smallest interval (a market traded for a few seconds): its two ends.
         pattern = "H:i:s" if span < timedelta(minutes=1) else "H:i"
-        return [(low, date_format(local_low, pattern)), (high, date_format(local_high, pattern))]
+        return _distinct([(low, date_format(local_low, pattern)), (high, date_format(local_high, pattern))])
     if isinstance(interval, tuple):
         pattern = "Y" if interval[1] == "year" else "M Y"
     elif interval >= DAY:
@@ -244,10 +244,23 @@ def time_ticks(low: datetime, high: datetime) -> list[tuple[datetime, str]]:
     else:
         pattern = "H:i"
     # Over several days, a midnight tick names the day alone.
-    return [
-        (tick, date_format(tick, "j M" if pattern == "j M H:i" and tick.hour == tick.minute == 0 else pattern))
-        for tick in ticks
-    ]
+    return _distinct(
+        [
+            (tick, date_format(tick, "j M" if pattern == "j M H:i" and tick.hour == tick.minute == 0 else pattern))
+            for tick in ticks
+        ]
+    )
+
+
+def _distinct(ticks: list[tuple[datetime, str]]) -> list[tuple[datetime, str]]:
+    """Ticks whose label differs from the one before: two ticks reading alike say nothing the first did not.
+    A new claim's chart spans the moments from its first price to the page's render, often within one
+    second, whose two ends would both read `09:00:05`: it gets one tick."""
+    kept: list[tuple[datetime, str]] = []
+    for tick in ticks:
+        if not kept or kept[-1][1] != tick[1]:
+            kept.append(tick)
+    return kept
 
 
 # --- Line chart -------------------------------------------------------------------------------------

@@ -129,6 +129,18 @@ def test_a_range_within_one_minute_is_labelled_at_both_ends():
     assert [label for _, label in ticks] == ["09:01"]
 
 
+def test_a_range_within_one_second_has_one_tick_not_two_alike():
+    # a new claim: its first price, and the page rendered a moment later
+    published = T0 + timedelta(seconds=5, milliseconds=120)
+    assert time_ticks(published, published + timedelta(milliseconds=300)) == [(published, "09:00:05")]
+    html = line_chart(
+        series=[Series(name="Market price of YES", css_class="series-market", points=[(published, 0.5)], step=True)],
+        title="Price history",
+        end=published + timedelta(milliseconds=300),
+    )
+    assert [label for _, y, label in tick_labels(html) if y == "240"] == ["09:00:05"]
+
+
 def test_no_ticks_for_an_empty_range():
     assert time_ticks(T0, T0) == []
 

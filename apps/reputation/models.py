@@ -83,6 +83,7 @@ class Reliability(models.Model):
     updated_at = models.DateTimeField()
 
     class Meta:
+        verbose_name_plural = "reliabilities"
         constraints = [
             models.UniqueConstraint(fields=["identity", "domain"], name="reputation_one_reliability_per_domain"),
             models.UniqueConstraint(
@@ -165,6 +166,9 @@ class Consensus(models.Model):
     humans = models.PositiveIntegerField(default=0)
     agents = models.PositiveIntegerField(default=0)
     updated_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name_plural = "consensuses"
 
     def __str__(self) -> str:
         return f"Consensus on claim #{self.claim_id}: {self.probability}"

@@ -1,0 +1,42 @@
+"""The admin's index: one section per app, each under a name of its own, and every model's plural spelt
+as English spells it."""
+
+import re
+
+import pytest
+from django.test import Client
+
+from apps.accounts.models import User
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_admin_index_names_each_section_once_and_spells_every_plural():
+    client = Client()
+    client.force_login(User.objects.create_superuser(email="mod@example.com", password=factories.PASSWORD))
+    html = client.get("/admin/").content.decode()
+
+    sections = re.findall(r'<caption>\s*<a href="/admin/[a-z_]+/" class="section"[^>]*>([^<]+)</a>', html)
+    assert sections == [
+        "Accounts",  # allauth's: email addresses
+        "Authentication and Authorization",
+        "Core",
+        "Identities",
+        "Ledger",
+        "Markets",
+        "MFA",
+        "People",  # ours: the people who log in
+        "Reputation",
+    ]
+    models = re.findall(r'<th scope="row" id="reputation-[a-z]+">\s*<a href="[^"]+"[^>]*>([^<]+)</a>', html)
+    assert models == [
+        "Agreements",
+        "Beliefs",
+        "Calibrations",
+        "Claim records",
+        "Consensuses",
+        "Extremizing fits",
+        "Reliabilities",
+        "Scores",
+    ]

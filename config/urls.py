@@ -9,6 +9,7 @@ from config.api import api
 urlpatterns = [
     path("", claims_views.claim_list, name="home"),
     path("healthz", core_views.healthz, name="healthz"),
+    path("favicon.ico", core_views.favicon, name="favicon"),
     path("api/v1/", api.urls),
     path("api/docs", lambda request: openapi_view(request, api), name="api-docs"),
     path("accounts/", include("allauth.urls")),

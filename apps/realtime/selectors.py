@@ -24,6 +24,14 @@ def live_cursor(subjects: Iterable[str] = ()) -> int:
     return events.aggregate(highest=Max("id"))["highest"] or 0
 
 
+def events_after(subject: str, after: int) -> list[int]:
+    """The ids of a subject's events committed after `after`, oldest first (one range of the (subject, id)
+    index). A view that just changed a claim passes them to the page with its answer: they are the events
+    its change wrote, and any others about the claim already committed, which the page's refresh, read
+    after them, shows too."""
+    return list(Event.objects.filter(subject=subject, id__gt=after).order_by("id").values_list("id", flat=True))
+
+
 def claims_visible_ids(claim_ids: Iterable[int], viewer: Identity | None) -> set[int]:
     """Which of these claims `viewer` may see: published ones in one query; a claim never published
     (a draft, its author's alone) is checked by the markets rule, one by one (rare: only authors ask)."""

@@ -11,6 +11,13 @@
 //   hx-get="..." hx-trigger="credence:claim-7 from:body throttle:300ms" hx-target="this" hx-swap="outerHTML".
 // When an htmx swap changes the set of claim ids on the page, the socket is reopened for the new set.
 //
+// Changes made from the page itself. The answer to an order, a belief or a resolution made on the page
+// carries HX-Trigger "credence:announce" {claim, events: [ids]}: the events the page's refresh will show.
+// The socket tells of the same events, a moment before or after. Both go through the socket's set of
+// handled ids, so each event refreshes the page once, whichever tells first: an announce whose events the
+// socket already delivered refreshes nothing (the socket's refresh read them), and the socket drops the
+// events an announce already refreshed the page for. Without a socket, an announce still refreshes.
+//
 // The signed-in person. #notifications[data-live-user] (templates/realtime/live_region.html) opens their
 // own stream (/ws/me/): each new notification appears there as a toast (keyboard: Tab to it, Escape or
 // its button dismisses it; not on the notifications page, whose list shows it), every [data-unread-count]
@@ -25,8 +32,6 @@
 "use strict";
 
 (() => {
-  if (!("WebSocket" in window)) return;
-
   const MARGIN = 500; // the relay's window of ids that may commit out of order (apps/realtime/relay.py)
   const FINAL_CODES = new Set([4400, 4401, 4403, 4404]);
   const STABLE_MS = 3000; // a connection that lasted this long resets the backoff
@@ -249,7 +254,21 @@
     if (item) dismiss(item);
   });
 
+  // A change made from this page (see the top of this file).
+  function announced(event) {
+    const detail = event.detail || {};
+    if (!Number.isInteger(detail.claim) || detail.claim <= 0) return;
+    const ids = Array.isArray(detail.events) ? detail.events.filter(Number.isInteger) : [];
+    const seen = claims ? claims.seen : null;
+    const fresh = seen ? ids.filter((id) => !seen.has(id)) : ids;
+    if (ids.length && !fresh.length) return; // the socket told of them all: the page refreshed then
+    if (seen) for (const id of fresh) seen.add(id);
+    emit(`credence:claim-${detail.claim}`, { id: fresh.length ? fresh[fresh.length - 1] : null, kind: "announce" });
+  }
+
   function start() {
+    document.body.addEventListener("credence:announce", announced);
+    if (!("WebSocket" in window)) return;
     followClaims();
     document.addEventListener("htmx:afterSettle", followClaims);
     const region = document.getElementById("notifications");

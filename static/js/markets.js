@@ -32,3 +32,21 @@
   document.addEventListener("htmx:afterSwap", tick);
   setInterval(tick, 15000);
 })();
+
+// The order ticket prices the order as it is typed (hx-trigger on the form). Picking a side or a kind of
+// order is a change too, but before any amount, belief or number of shares is typed there is nothing to
+// price: the request would only come back listing what is missing, as an error the person has not made.
+// So the form's own quote requests wait until a text field of the ticket holds something, or a quote is
+// showing (emptied again, the ticket's answer replaces that stale quote). Preview, a button with its own
+// request, always asks.
+(() => {
+  const typed = (form) =>
+    Array.from(form.querySelectorAll("input[type='text']")).some((input) => input.value.trim() !== "");
+  const quoted = (form) => form.querySelector("#ticket-quote .quote-facts, #ticket-quote .errors, #ticket-quote .quote-error");
+
+  document.addEventListener("htmx:confirm", (event) => {
+    const form = event.detail.elt;
+    if (!(form instanceof HTMLFormElement) || !form.classList.contains("ticket")) return;
+    if (!typed(form) && !quoted(form)) event.preventDefault();
+  });
+})();

@@ -163,3 +163,52 @@ def test_a_track_record_domain_chosen_while_the_last_is_in_flight_shows_the_last
     expect(page.get_by_label("Domain", exact=True)).to_have_value("economics")
     assert parse_qs(urlsplit(page.url).query) == {"domain": ["economics"]}
     assert [parse_qs(urlsplit(url).query)["domain"] for url in seen] == [["science"], ["economics"]]
+
+
+# --- The header ---------------------------------------------------------------------------------------
+
+HEADER_ITEMS = ".topbar-inner > .brand, .topbar-inner .nav > a, .topbar-inner .nav > details > summary"
+
+
+def _header_rows(page) -> list[dict]:
+    """Each link of the header with its box (what the eye sees as the rows of the header)."""
+    return page.evaluate(
+        f"Array.from(document.querySelectorAll({HEADER_ITEMS!r})).map((e) => {{"
+        "  const r = e.getBoundingClientRect();"
+        "  return {text: e.textContent.trim().replace(/\\s+/g, ' '), top: r.top, bottom: r.bottom, right: r.right};"
+        "})"
+    )
+
+
+@pytest.mark.parametrize("signed_in", [True, False])
+def test_the_header_is_one_row_at_1280_pixels(open_page, signed_in):
+    # a person with a long (but ordinary) email address and a five-digit wallet: the widest header there is
+    user = None
+    if signed_in:
+        user = factories.verified_user("margaret.hamilton-whitfield@university.example.org")
+        fund(factories.human(user), 11_345)
+    page = open_page(user, None)
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.goto("/")
+    items = _header_rows(page)
+    assert len(items) == (11 if signed_in else 7)
+    first = items[0]
+    assert [(i["text"], i["top"] < first["bottom"] and i["bottom"] > first["top"]) for i in items] == [
+        (i["text"], True) for i in items
+    ]
+    assert max(i["right"] for i in items) <= 1280  # and nothing hangs off the side
+    if not signed_in:
+        return
+
+    # the account's pages and signing out are one click away, in the menu under "Account"
+    expect(page.get_by_role("link", name="Wallet 12,345")).to_be_visible()
+    page.get_by_text("Account", exact=True).click()
+    menu = page.locator(".account-menu-panel")
+    expect(menu).to_contain_text("Signed in as margaret.hamilton-whitfield@university.example.org")
+    box = menu.bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 1280
+    expect(menu.get_by_role("link", name="Email addresses")).to_be_visible()
+    expect(menu.get_by_role("link", name="Security")).to_be_visible()
+    menu.get_by_role("button", name="Sign out").click()
+    page.wait_for_url("**/")
+    expect(page.get_by_role("navigation", name="Account").get_by_role("link", name="Sign in")).to_be_visible()

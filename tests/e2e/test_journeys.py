@@ -422,6 +422,34 @@ def test_the_order_ticket_refuses_more_than_the_wallet_and_a_probability_of_150(
     expect(page.locator("#claim-price")).to_have_text("50%")
 
 
+def test_the_ticket_says_nothing_is_wrong_before_anything_is_typed(open_page, domain):
+    claim = new_claim(factories.human(), domain)
+    page = open_page(factories.human().user, f"/claims/{claim.pk}/")  # fails on any console error, a 4xx too
+    _count_quotes(page)
+    ticket = page.locator("#ticket")
+
+    # picking the side and the kind of order before typing an amount or a number of shares
+    ticket.get_by_role("radio", name="NO").check()
+    ticket.get_by_role("radio", name="Sell").check()
+    ticket.get_by_role("radio", name="Buy").check()
+    page.wait_for_timeout(600)  # past the ticket's 250 ms debounce
+
+    # asks for no price and shows no error: an empty field is unfinished, not wrong
+    assert page.evaluate("window.__quotes") == 0
+    expect(ticket.locator("#ticket-quote")).to_have_text(
+        "As you type, the price of the order shows here before you place it."
+    )
+    expect(ticket.locator(".errors")).to_have_count(0)
+
+    # typing prices the order; emptying the amount again says only what the price waits for
+    ticket.get_by_label(AMOUNT_LABEL).fill("10")
+    expect(ticket.locator("#ticket-quote")).to_contain_text("You pay", timeout=WAIT)
+    ticket.get_by_label(AMOUNT_LABEL).fill("")
+    expect(ticket.locator("#ticket-quote")).to_have_text("Complete the order to see its price.", timeout=WAIT)
+    expect(ticket.locator(".errors")).to_have_count(0)
+    assert page.evaluate("window.__quotes") == 2
+
+
 @pytest.mark.parametrize("probability", ["0", "100"])
 def test_the_belief_form_refuses_a_certainty(open_page, domain, probability):
     claim = new_claim(factories.human(), domain)

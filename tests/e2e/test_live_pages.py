@@ -289,3 +289,46 @@ def test_on_a_phone_toasts_fit_the_screen_and_the_page_does_not_scroll_sideways(
         box = toasts.nth(i).bounding_box()
         assert box["x"] >= 0 and box["x"] + box["width"] <= 390, box
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
+
+
+LIVE_SECTIONS = ("summary", "chart", "trades", "beliefs", "position", "resolution")
+
+
+@pytest.mark.parametrize("first", ["the order's answer", "the socket's event"])
+def test_your_own_trade_refreshes_each_live_region_once(open_page, claim, first):
+    me = factories.human()
+    page = open_page(me.user, f"/claims/{claim.pk}/")
+    fetched: list[str] = []
+    page.on("request", lambda request: fetched.append(request.url) if "/live/" in request.url else None)
+    answers = []
+    if first == "the socket's event":
+        # the order's answer is held back (as a slow network would) until the socket has told of the trade
+        page.route("**/trade/", lambda route: answers.append((route, route.fetch())))
+    _wait_in_page(page, "document.querySelector('#claim-summary') !== null")
+    for _ in range(150):  # the claim's socket is open
+        if any("/ws/claims/" in socket.url for socket in page._sockets):
+            break
+        page.wait_for_timeout(100)
+
+    # when I place an order on the page
+    page.get_by_label("Amount to spend (credits, fee included)").fill("10")
+    expect(page.locator("#ticket-quote")).to_contain_text("You pay", timeout=WAIT)
+    page.get_by_role("button", name="Place order").click()
+    _wait_for(lambda: Trade.objects.filter(identity=me).exists())
+    for _ in range(150):  # the socket has told of it
+        if any("trade.placed" in str(frame) for frame in page._frames):
+            break
+        page.wait_for_timeout(100)
+    if answers:
+        page.wait_for_timeout(1500)  # the regions the socket's event refreshed are back
+        route, response = answers[0]
+        route.fulfill(response=response)
+    expect(page.locator("#ticket .message-success")).to_contain_text("Bought", timeout=WAIT)
+    page.wait_for_timeout(1500)  # past every region's 300 ms debounce and its request
+
+    # then each live region of the page fetched itself once: the order's answer and the socket's event
+    # name the same events, and each event refreshes the page once
+    sections = sorted(url.split("/live/")[1].strip("/") for url in fetched)
+    assert sections == sorted(LIVE_SECTIONS)
+    expect(page.locator("#claim-price")).to_have_text(_price(claim))
+    expect(page.locator("#claim-trades tbody tr")).to_have_count(1)

@@ -79,6 +79,19 @@ def ticket(client, claim, **fields) -> dict:
     return data
 
 
+def _last_event() -> int:
+    return Event.objects.order_by("-id").values_list("id", flat=True).first() or 0
+
+
+def _announced(claim, before: int, kinds: list[str]) -> str:
+    """The HX-Trigger a change made from the claim's page answers with: the claim's events since `before`,
+    which must be exactly these kinds."""
+    events = list(Event.objects.filter(subject=f"claim:{claim.pk}", id__gt=before).order_by("id"))
+    assert [event.kind for event in events] == kinds
+    ids = ", ".join(str(event.pk) for event in events)
+    return f'{{"credence:announce": {{"claim": {claim.pk}, "events": [{ids}]}}}}'
+
+
 def belief_form(client, claim, **fields) -> dict:
     html = client.get(url("claim-detail", claim)).content.decode()
     data = {"belief-idempotency_key": hidden_value(html, "belief-idempotency_key")}
@@ -492,13 +505,16 @@ def test_a_partial_fill_up_to_the_limit_is_quoted_and_charged_as_the_selector_pr
 
 def test_a_placed_order_answers_with_a_fresh_ticket_and_refreshes_the_live_regions(trader_client, claim, trader):
     data = ticket(trader_client, claim, amount="10")
+    before = _last_event()
     response = trader_client.post(url("claim-trade", claim), data, **HTMX)
     html = response.content.decode()
     assert html.lstrip().startswith('<section class="card ticket-card" id="ticket"')
     assert "Bought 18.909395 YES shares for 10 credits (fee 0.10). YES is now at 54.7%." in html
     assert hidden_value(html, "order-idempotency_key") != data["order-idempotency_key"]
     assert '<span class="pill" id="nav-balance" hx-swap-oob="true">990</span>' in html
-    assert response["HX-Trigger"] == f'{{"credence:claim-{claim.pk}": {{}}}}'
+    # the page refreshes its live regions once for the events the trade wrote (static/js/live.js), which its
+    # socket then tells of again: the answer names them so the page does not refresh twice
+    assert response["HX-Trigger"] == _announced(claim, before, ["trade.placed", "market.price_changed"])
 
 
 def test_a_double_submitted_ticket_trades_once(trader_client, claim, trader):
@@ -671,6 +687,32 @@ def test_an_incomplete_order_asks_for_the_missing_fields_in_the_quote(trader_cli
     assert "<li>Amount to spend (credits, fee included): Enter a number.</li>" in html
 
 
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"amount": ""},  # a buy before its amount is typed
+        {"kind": "sell", "shares": ""},  # the kind switched to a sale before the shares are typed
+        {"kind": "belief", "belief": "", "amount": ""},
+        {"amount": "", "limit_price": "60"},  # a limit typed first: nothing wrong with it, the amount still to come
+    ],
+)
+def test_a_quote_of_an_order_not_yet_typed_asks_for_the_rest_without_an_error(trader_client, claim, fields):
+    response = trader_client.post(url("claim-quote", claim), ticket(trader_client, claim, **fields), **HTMX)
+    assert response.status_code == 200
+    assert response.content.decode().strip() == '<p class="muted small">Complete the order to see its price.</p>'
+    assert Trade.objects.count() == 0
+
+
+def test_a_quote_lists_what_is_wrong_with_what_was_typed_and_not_what_is_still_empty(trader_client, claim):
+    data = ticket(trader_client, claim, kind="belief", belief="150", amount="")
+    response = trader_client.post(url("claim-quote", claim), data, **HTMX)
+    assert response.status_code == 422
+    assert response.content.decode().strip() == (
+        '<p class="muted small">Complete the order to see its price:</p>\n'
+        '  <ul class="errors"><li>Your probability of YES (%): Enter a percentage above 0 and below 100.</li></ul>'
+    )
+
+
 # --- Beliefs ----------------------------------------------------------------------------------------
 
 
@@ -687,12 +729,13 @@ def test_stating_a_belief(trader_client, claim, trader):
 
 def test_stating_a_belief_with_htmx_answers_with_a_fresh_form(trader_client, claim):
     data = belief_form(trader_client, claim, probability="40")
+    before = _last_event()
     response = trader_client.post(url("claim-belief", claim), data, **HTMX)
     html = response.content.decode()
     assert html.lstrip().startswith('<section class="card" id="belief-form"')
     assert "Your belief of 40% is recorded" in html
     assert hidden_value(html, "belief-idempotency_key") != data["belief-idempotency_key"]
-    assert response["HX-Trigger"] == f'{{"credence:claim-{claim.pk}": {{}}}}'
+    assert response["HX-Trigger"] == _announced(claim, before, ["consensus.updated", "belief.stated"])
     again = trader_client.post(url("claim-belief", claim), data, **HTMX)
     assert "That belief was already recorded: it counts once." in again.content.decode()
     assert Belief.objects.count() == 1
@@ -760,7 +803,7 @@ def test_an_open_claim_explains_how_it_will_be_resolved(client, claim):
 def test_proposing_an_outcome_posts_the_bond_and_starts_the_countdown(resolver_client, closed):
     page = resolver_client.get(url("claim-detail", closed)).content.decode()
     assert f"Proposing posts a bond of <strong>{amount('10.10', '10.09901')} credits</strong>." in page
-    before = wallet_balance(resolver_client.identity)
+    before, last_event = wallet_balance(resolver_client.identity), _last_event()
     response = resolver_client.post(
         url("claim-propose", closed),
         {"propose-outcome": "yes", "propose-evidence": "The paper reports p = 0.03."},
@@ -787,7 +830,7 @@ def test_proposing_an_outcome_posts_the_bond_and_starts_the_countdown(resolver_c
     assert f'<span class="countdown-left" data-countdown-text>(in {left})</span>' in html
     assert "You proposed this outcome; someone else may challenge it." in html
     assert f'<span class="pill" id="nav-balance" hx-swap-oob="true">{amount("989.90", "989.90099")}</span>' in html
-    assert response["HX-Trigger"] == f'{{"credence:claim-{closed.pk}": {{}}}}'
+    assert response["HX-Trigger"] == _announced(closed, last_event, ["claim.resolution_proposed"])
 
 
 def test_a_holder_may_not_propose(trader_client, closed, trader):

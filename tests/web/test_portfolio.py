@@ -116,7 +116,7 @@ def test_open_positions_show_their_exact_value_and_the_totals(owner_client, me, 
 
 
 def test_the_open_positions_carry_what_live_updates_need(owner_client, me, author):
-    first, second = _claim(author, "First?"), _claim(author, "Second?")
+    first, second = _claim(author, "The first question?"), _claim(author, "The second question?")
     _buy(me, first, "yes", 3, "a")
     _buy(me, second, "no", 3, "b")
     latest = Event.objects.order_by("-id").values_list("id", flat=True).first()
@@ -205,7 +205,7 @@ def test_a_resolved_position_shows_its_payout_before_and_after_settlement(owner_
 
 
 def test_wallet_history_rows_and_pages(owner_client, me, author, monkeypatch):
-    claim = _claim(author, "Paged?")
+    claim = _claim(author, "A paged question?")
     trades = [_buy(me, claim, "yes", 1 + n, f"t{n}") for n in range(3)]
     html = owner_client.get(reverse("portfolio")).content.decode()
     for trade in trades:
@@ -278,7 +278,7 @@ def test_the_query_count_does_not_grow_with_positions(owner_client, me, author):
 
 
 def test_totals_partial_and_anonymous_visitors(client, owner_client, me, author):
-    claim = _claim(author, "Totals?")
+    claim = _claim(author, "A question of totals?")
     _buy(me, claim, "yes", 10, "a")
     html = owner_client.get(reverse("portfolio-totals")).content.decode()
     value = _value(Position.objects.get(identity=me, market__claim=claim))

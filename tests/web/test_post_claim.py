@@ -466,7 +466,7 @@ def test_anonymous_publish_is_sent_to_sign_in(client, author):
     now = timezone.now()
     draft = claim_create(
         author=author,
-        title="A draft",
+        title="A draft nobody published",
         criteria="Criteria.",
         domain=Domain.objects.get(slug="science"),
         closes_at=now + timedelta(days=5),

@@ -171,7 +171,12 @@ class ClaimOut(Schema):
 
 
 class ClaimIn(Schema):
-    title: str = Field(min_length=1, max_length=200, pattern=NO_NUL, examples=["Will the replication succeed?"])
+    title: str = Field(
+        min_length=services.TITLE_MIN,
+        max_length=services.TITLE_MAX,
+        pattern=NO_NUL,
+        examples=["Will the replication succeed?"],
+    )
     criteria: str = Field(min_length=1, max_length=10_000, pattern=NO_NUL, description="Binding resolution criteria.")
     domain: DomainSlug
     tags: list[Tag] = Field(default_factory=list, max_length=10)

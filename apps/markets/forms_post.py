@@ -15,7 +15,7 @@ from django.conf import settings
 
 from apps.core.amounts import credits, format_credits
 from apps.markets import lmsr, selectors, services
-from apps.markets.services import CRITERIA_MAX, TAG_MAX, TAGS_MAX, TITLE_MAX
+from apps.markets.services import CRITERIA_MAX, TAG_MAX, TAGS_MAX, TITLE_MAX, TITLE_MIN
 
 DATETIME_FORMAT = "%Y-%m-%dT%H:%M"
 DEFAULT_LIQUIDITY_CREDITS = Decimal(100)
@@ -46,6 +46,7 @@ def _problem_message(problem: services.ClaimProblem) -> str:
         "closes_at_horizon": f"Trading may close at most {horizon:,} days from now.",
         "resolve_before_close": MESSAGES["resolve_before_close"],
         "liquidity_bounds": f"Liquidity must be between {format_credits(low)} and {format_credits(high)} credits.",
+        "title_length": f"A title is at least {TITLE_MIN} characters: the question traders answer YES or NO.",
         "tag_length": f"A tag is at most {TAG_MAX} characters.",
         "tags_count": f"At most {TAGS_MAX} tags.",
     }.get(problem.code, problem.message)
@@ -183,6 +184,7 @@ class ClaimPostForm(forms.Form):
     def clean(self) -> dict:
         data = super().clean()
         problems = services.claim_problems(
+            title=data.get("title"),
             closes_at=data.get("closes_at"),
             resolve_by=data.get("resolve_by"),
             liquidity=data.get("liquidity"),

@@ -57,6 +57,9 @@ class TooManyOpenClaims(Conflict):
 
 
 TITLE_MAX, CRITERIA_MAX, TAG_MAX, TAGS_MAX = 200, 10_000, 40, 10
+# A title is the question traders answer YES or NO: "AI?" or "Rain" names none (a two-character title was
+# accepted). Ten characters is the shortest real question ("Rain by 5?"); the criteria say the rest.
+TITLE_MIN = 10
 
 
 def _clean_text(value: str, field: str, max_length: int, required: bool = True) -> str:
@@ -92,11 +95,12 @@ def claim_problems(
     now = now or timezone.now()
     problems: list[ClaimProblem] = []
 
-    def text(value: str | None, field: str, max_length: int) -> None:
-        if value is not None and not 1 <= len(value.strip()) <= max_length:
-            problems.append(ClaimProblem(field, f"{field}_length", f"{field} must be 1-{max_length} characters."))
+    def text(value: str | None, field: str, max_length: int, min_length: int = 1) -> None:
+        if value is not None and not min_length <= len(value.strip()) <= max_length:
+            message = f"{field} must be {min_length}-{max_length} characters."
+            problems.append(ClaimProblem(field, f"{field}_length", message))
 
-    text(title, "title", TITLE_MAX)
+    text(title, "title", TITLE_MAX, TITLE_MIN)
     text(criteria, "criteria", CRITERIA_MAX)
     if closes_at is not None:
         horizon = timedelta(days=settings.CREDENCE_MAX_CLAIM_HORIZON_DAYS)

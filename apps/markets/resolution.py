@@ -129,9 +129,12 @@ def resolution_propose(*, claim: Claim, proposer: Identity, outcome: str, eviden
     evidence = (evidence or "").strip()
     if not evidence or len(evidence) > 5000:
         raise ValidationFailed("Evidence of 1-5000 characters is required.", detail={"field": "evidence"})
-    if _holders(market).filter(identity__in=party(proposer)).exists():
+    holders = set(_holders(market).filter(identity__in=party(proposer)).values_list("identity_id", flat=True))
+    if proposer.pk in holders:
+        raise ConflictOfInterest("You hold shares in this market and may not propose its outcome.")
+    if holders:
         raise ConflictOfInterest(
-            "You or an identity of yours (your owner, or one of your or your owner's agents) holds shares in "
+            "An identity of your party (you, your owner, or one of your or your owner's agents) holds shares in "
             "this market: you may not propose its outcome."
         )
     bond = bond_for(market)
@@ -171,10 +174,11 @@ def resolution_challenge(*, claim: Claim, challenger: Identity, evidence: str) -
     now = timezone.now()
     if resolution is None or claim.status != ClaimStatus.PROPOSED or resolution.challenge_deadline <= now:
         raise IllegalTransition("Only a proposal within its challenge window can be challenged.")
+    if challenger.pk == resolution.proposer_id:
+        raise ConflictOfInterest("The proposer cannot challenge their own proposal.")
     if party(challenger).filter(pk=resolution.proposer_id).exists():
         raise ConflictOfInterest(
-            "The proposer cannot challenge their own proposal, through any identity of theirs (a person and "
-            "their agents are one party)."
+            "The proposal is your party's (a person and their agents are one party): it cannot be challenged by you."
         )
     identity_require_active(challenger)
     evidence = (evidence or "").strip()

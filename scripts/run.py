@@ -294,6 +294,9 @@ def main() -> None:
             *["--host", args.host, "--port", str(args.port)],
             # Channels' router does not speak the lifespan protocol; say so rather than let uvicorn probe.
             *["--lifespan", "off", "--timeout-graceful-shutdown", "10"],
+            # Client addresses come from CREDENCE_TRUSTED_PROXIES alone (apps.core.throttling): uvicorn's
+            # default would set REMOTE_ADDR from X-Forwarded-For for requests from 127.0.0.1.
+            "--no-proxy-headers",
         ],
         env,
     )

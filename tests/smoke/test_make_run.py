@@ -26,6 +26,7 @@ from apps.core.management.commands.demo_seed import DEMO_PASSWORD
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python").exists() else sys.executable
 STARTUP_TIMEOUT = 150
+ANONYMOUS_LIMIT = 5
 
 pytestmark = [
     pytest.mark.slow,
@@ -83,6 +84,7 @@ def embedded_env(data_dir: Path) -> dict[str, str]:
         if k not in {"DATABASE_URL", "REDIS_URL"} and not k.startswith(("CELERY_", "DJANGO_", "CREDENCE_"))
     }
     env.update(DJANGO_SETTINGS_MODULE="config.settings.local", CREDENCE_DATA_DIR=str(data_dir), PYTHONUNBUFFERED="1")
+    env["CREDENCE_API_RATE_ANON"] = f"{ANONYMOUS_LIMIT}/min"  # low, so the test can reach it
     return env
 
 
@@ -211,6 +213,14 @@ def test_make_run_serves_the_product_and_stops_every_process_on_ctrl_c(run):
             heard.append(json.loads(ws.recv(timeout=max(0.1, deadline - time.monotonic())))["kind"])
     assert "claim.resolved" in heard, heard
     assert "Task markets.finalize_due[" in run.log()
+
+    # A client behind no proxy cannot pick its own address with X-Forwarded-For: uvicorn leaves REMOTE_ADDR
+    # alone, so a new forged value per request is still one client to the anonymous API limit.
+    forged = [
+        httpx.get(f"{run.url}/api/v1/claims", headers={"X-Forwarded-For": f"203.0.113.{i}"}, timeout=10).status_code
+        for i in range(ANONYMOUS_LIMIT + 2)
+    ]
+    assert forged == [200] * ANONYMOUS_LIMIT + [429, 429], forged
 
     with httpx.Client(base_url=run.url, timeout=10) as browser:
         # Static files are served by the app itself: ours, and a package's (from the finders, DEBUG on).

@@ -1,6 +1,19 @@
 from django.contrib import admin
 
+from apps.core.amounts import exact_credits
 from apps.core.models import Event
+
+
+def credits_column(field: str, label: str):
+    """An admin column (a ModelAdmin attribute) that shows a micro-credit field as credits, every digit
+    kept ("636.027921"): a moderator reads money, not micro-units, and investigates to the micro-credit."""
+
+    @admin.display(description=f"{label} (credits)", ordering=field)
+    def column(model_admin, obj) -> str:
+        value = getattr(obj, field)
+        return "" if value is None else exact_credits(value)
+
+    return column
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

@@ -2,15 +2,17 @@
 
 from django.contrib import admin
 
-from apps.core.admin import ReadOnlyAdmin
+from apps.core.admin import ReadOnlyAdmin, credits_column
 from apps.ledger.models import Account, Entry, Transfer
 
 
 class EntryInline(admin.TabularInline):
     model = Entry
-    fields = ("account", "amount", "balance_after", "created_at")
+    fields = ("account", "amount_credits", "balance_after_credits", "created_at")
     readonly_fields = fields
     extra = 0
+    amount_credits = credits_column("amount", "Amount")
+    balance_after_credits = credits_column("balance_after", "Balance after")
     can_delete = False
 
     def has_add_permission(self, request, obj=None) -> bool:
@@ -19,7 +21,8 @@ class EntryInline(admin.TabularInline):
 
 @admin.register(Account)
 class AccountAdmin(ReadOnlyAdmin):
-    list_display = ("id", "kind", "code", "identity", "balance", "created_at")
+    list_display = ("id", "kind", "code", "identity", "balance_credits", "created_at")
+    balance_credits = credits_column("balance", "Balance")
     list_filter = ("kind",)
     search_fields = ("code", "identity__handle")
     list_select_related = ("identity",)

@@ -7,7 +7,7 @@ from django.shortcuts import redirect, render
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from apps.core.admin import ReadOnlyAdmin
+from apps.core.admin import ReadOnlyAdmin, credits_column
 from apps.core.errors import ApplicationError
 from apps.markets.models import Claim, ClaimStatus, Domain, Outcome, Trade
 from apps.markets.resolution import claim_void, dispute_decide
@@ -40,13 +40,14 @@ class ClaimAdmin(admin.ModelAdmin):
         "opens_at",
         "closes_at",
         "resolve_by",
-        "liquidity",
+        "liquidity_credits",
         "challenge_window",
         "settled_at",
         "criteria",
         "moderation",
     )
     fields = ("title", "domain", "tags", *readonly_fields)
+    liquidity_credits = credits_column("liquidity", "Liquidity")
 
     def has_add_permission(self, request) -> bool:
         return False  # claims are created by their authors
@@ -127,6 +128,18 @@ class ClaimAdmin(admin.ModelAdmin):
 
 @admin.register(Trade)
 class TradeAdmin(ReadOnlyAdmin):
-    list_display = ("id", "market", "identity", "side", "shares", "cost", "fee", "price_after", "created_at")
+    list_display = (
+        "id",
+        "market",
+        "identity",
+        "side",
+        "shares",
+        "cost_credits",
+        "fee_credits",
+        "price_after",
+        "created_at",
+    )
+    cost_credits = credits_column("cost", "Cost")
+    fee_credits = credits_column("fee", "Fee")
     list_select_related = ("market", "identity")
     search_fields = ("identity__handle",)

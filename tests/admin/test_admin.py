@@ -88,3 +88,24 @@ def test_ledger_cannot_be_edited_in_the_admin(moderator_client):
     assert moderator_client.post(f"/admin/ledger/transfer/{transfer.pk}/delete/", {"post": "yes"}).status_code == 403
     account.refresh_from_db()
     assert account.balance == 1000 * 10**6
+
+
+def test_the_admin_shows_credits_not_micro_credits(moderator_client):
+    # given a person with their 1,000-credit grant, and an agent funded with 12.345678 credits
+    owner = factories.verified_user()
+    bot = factories.agent(owner, handle="money-bot")
+    from apps.ledger.services import wallet_fund_agent
+
+    wallet_fund_agent(owner=owner, agent=bot, amount=12_345_678, idempotency_key="admin-money")
+    wallet = Account.objects.get(identity=bot)
+
+    # then the accounts list and the transfer's entries read credits, every digit kept
+    accounts = moderator_client.get("/admin/ledger/account/").content.decode()
+    assert "Balance (credits)" in accounts
+    assert '<td class="field-balance_credits">12.345678</td>' in accounts
+    assert '<td class="field-balance_credits">987.654322</td>' in accounts
+    assert "12345678" not in accounts
+    transfer = Transfer.objects.get(idempotency_key__endswith="admin-money")
+    entries = moderator_client.get(f"/admin/ledger/transfer/{transfer.pk}/change/").content.decode()
+    assert "-12.345678" in entries
+    assert wallet.balance == 12_345_678

@@ -61,7 +61,7 @@ def test_a_generated_client_trades_replays_and_reads_a_typed_refusal(live_server
     bot = factories.agent(owner, handle="generated-bot")
     wallet_fund_agent(owner=owner, agent=bot, amount=100 * CREDIT, idempotency_key="fund-generated-bot")
     token = factories.api_key(bot, scopes=["read", "trade"])
-    claim = new_claim(factories.human(), Domain.objects.get(slug="science"))
+    claim = new_claim(factories.human(), Domain.objects.get_or_create(slug="science", defaults={"name": "Science"})[0])
 
     client = generated("client").AuthenticatedClient(base_url=live_server.url, token=token)
     models = generated("models")

@@ -284,6 +284,8 @@ def test_my_positions_are_valued_at_the_market_price(claim, author, domain, trad
         "net_invested": COST,
         "price_yes": PRICE_AFTER,
         "value": 10_345_956,  # floor(18,909,395 * 0.547133...)
+        "fees_paid": FEE,
+        "pnl": 10_345_956 - COST - FEE,  # the fee left the wallet like the cost: profit counts it
         "updated_at": iso(on_claim.updated_at),
     }
     assert items[0]["claim_id"] == other.pk

@@ -14,7 +14,8 @@ lists, filled at start-up by the listening apps' AppConfig.ready().
 """
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from django.db import transaction
@@ -41,3 +42,16 @@ def notify_claim_settled(claim: Any, outcome: str) -> None:
 def notify_trade_committed(claim_id: int) -> None:
     for listener in trade_committed:
         listener(claim_id)
+
+
+@contextmanager
+def trade_committed_paused() -> Iterator[None]:
+    """Set the trade-committed listeners aside (they queue a Celery consensus refresh per claim) for work
+    that refreshes each consensus itself with no worker running: the demo seed and the simulation. The
+    block's on-commit callbacks run inside it."""
+    saved = list(trade_committed)
+    trade_committed.clear()
+    try:
+        yield
+    finally:
+        trade_committed[:] = saved

@@ -23,8 +23,7 @@ import math
 import random
 import statistics
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import timedelta
 from decimal import Decimal
@@ -396,18 +395,6 @@ class Report:
         return sum(c.shift - c.twin for c in paired) / len(paired) if paired else 0.0
 
 
-@contextmanager
-def _no_refresh_tasks() -> Iterator[None]:
-    """No worker runs during a simulation: it refreshes each consensus itself, so the trade-committed
-    listeners (which queue a Celery refresh per claim) are set aside while it runs."""
-    saved = list(hooks.trade_committed)
-    hooks.trade_committed.clear()
-    try:
-        yield
-    finally:
-        hooks.trade_committed[:] = saved
-
-
 def tag_taken(tag: str) -> bool:
     return User.objects.filter(email__startswith=f"{tag}-", email__endswith="@sim.example.com").exists()
 
@@ -542,7 +529,7 @@ def simulate(
     people = population(sources=sources, domains=domains, rng=rng)
     expected_log_scores(people, seed=seed)
     authors_n = 3
-    with _no_refresh_tasks():
+    with hooks.trade_committed_paused():
         _materialize(people, tag, names)
         authors = [Identity.objects.get(user=_user(tag, f"author{i}", f"Simulation author {i}")) for i in (1, 2, 3)]
         for author in authors:

@@ -172,7 +172,7 @@ class Command(BaseCommand):
         open_plans = plan_open(anchor)
         taken = {plan.title for plan in open_plans}
         history_plans = [] if _history_done() else plan_history(anchor, history, taken=taken)
-        with _demo_clock(anchor - JOINED_BEFORE) as clock, _no_trade_hooks():
+        with _demo_clock(anchor - JOINED_BEFORE) as clock, hooks.trade_committed_paused():
             with transaction.atomic():
                 created = _seed_people(password)
             with transaction.atomic():
@@ -244,19 +244,6 @@ def _demo_clock(start: datetime) -> Iterator[Clock]:
                 f.__dict__.pop("_get_default", None)
             else:
                 f.__dict__["_get_default"] = before
-
-
-@contextmanager
-def _no_trade_hooks() -> Iterator[None]:
-    """No worker runs while the demo is made, and the timeline refreshes each consensus itself: the
-    trade-committed listeners (which queue a Celery refresh per claim) are set aside until its
-    transaction has committed (its on-commit callbacks run inside this block)."""
-    saved = list(hooks.trade_committed)
-    hooks.trade_committed.clear()
-    try:
-        yield
-    finally:
-        hooks.trade_committed[:] = saved
 
 
 def _anchor() -> datetime:

@@ -5,6 +5,7 @@ import functools
 import json
 import math
 from collections.abc import Callable
+from decimal import Decimal
 from http import HTTPStatus
 from typing import Any
 
@@ -16,9 +17,10 @@ from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError, Throttled
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.openapi.docs import Swagger, render_template
+from ninja.parser import Parser
 from pydantic import BaseModel
 
-from apps.core.api_types import ErrorCode, cursor_position
+from apps.core.api_types import NO_NUL, ErrorCode, cursor_position
 from apps.core.errors import ApplicationError, ValidationFailed
 
 
@@ -213,20 +215,63 @@ def _declared(status: int) -> dict:
     }
 
 
+class ExactJsonParser(Parser):
+    """Reads a JSON body's numbers as written: a fraction as a Decimal, not a float. JSON Schema's integer
+    is any number without a fractional part (`1e6`, `1000000.0`), and through a float "1000000.000000001"
+    would pass for one; as a Decimal it is exactly what it says (apps.core.api_types.Int)."""
+
+    def parse_body(self, request: HttpRequest) -> dict:
+        return json.loads(request.body, parse_float=Decimal)
+
+
+def _strings_without_nul(node: Any) -> None:
+    """Every string the schema describes with no pattern, enum or format of its own gets the NUL
+    pattern: what refuse_nul and the middleware refuse everywhere, stated where a client reads it.
+    Headers are left as they are: HTTP itself forbids a NUL in a header's value (RFC 9110, 5.5)."""
+    if isinstance(node, dict):
+        if node.get("in") == "header":
+            return
+        if node.get("type") == "string" and not {"pattern", "enum", "const", "format"} & set(node):
+            node["pattern"] = NO_NUL
+        for value in node.values():
+            _strings_without_nul(value)
+    elif isinstance(node, list):
+        for value in node:
+            _strings_without_nul(value)
+
+
+def _without_null(parameter: dict) -> None:
+    """A query or path parameter is text or absent, never null: an optional one says `required: false`,
+    and the `null` branch pydantic writes for `X | None` describes nothing a URL can carry (and a
+    client generated from it offers a None it cannot send)."""
+    schema = parameter.get("schema", {})
+    branches = [branch for branch in schema.get("anyOf", []) if branch.get("type") != "null"]
+    if len(branches) == 1 and len(schema["anyOf"]) == 2:
+        outer = {key: value for key, value in schema.items() if key != "anyOf"}
+        parameter["schema"] = {**branches[0], **outer}
+
+
 class CredenceAPI(NinjaAPI):
-    """The NinjaAPI with what holds for every operation: the NUL refusal, and a schema that declares the
-    errors any operation can answer besides its own: 422 (a NUL in any path, query or header value; the
-    middleware answers before the operation is known), 413 where there is a body, 500."""
+    """The NinjaAPI with what holds for every operation: JSON numbers read exactly, the NUL refusal, and a
+    schema that says both (every string's NUL pattern) and declares the errors any operation can answer
+    besides its own: 422 (a NUL in any path, query or header value; the middleware answers before the
+    operation is known), 413 where there is a body, 500."""
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("docs", SwaggerWithCsrf())
+        kwargs.setdefault("parser", ExactJsonParser())
         super().__init__(**kwargs)
         self.add_decorator(refuse_nul, mode="operation")
 
     def get_openapi_schema(self, **kwargs: Any):
         schema = super().get_openapi_schema(**kwargs)
+        _strings_without_nul(schema["paths"])
+        _strings_without_nul(schema["components"])
         for path_item in schema["paths"].values():
             for operation in path_item.values():
+                for parameter in operation.get("parameters", []):
+                    if parameter["in"] in ("query", "path"):
+                        _without_null(parameter)
                 responses = operation["responses"]
                 for status in (422, 413, 500) if "requestBody" in operation else (422, 500):
                     responses.setdefault(status, _declared(status))

@@ -10,6 +10,12 @@ JSON by hand, must not have a typo move credit, so the API is strict instead, in
   (`Probability`, `Belief`).
 
 A refused value is a 422 `validation_failed` like any invalid input, before anything is written.
+
+What is refused is what the published schema (OpenAPI 3.1, so JSON Schema 2020-12) refuses, so that a
+request the schema admits is never a 422: an integer is any JSON number with no fractional part (the
+schema's own definition: `1e6` and `1000000.0` are the integer 1000000, read exactly because the API
+parses JSON numbers as decimals, see apps.core.api.ExactJsonParser), never a boolean or a string; a
+probability number is a multiple of its precision; text carries the patterns the services check.
 """
 
 import re
@@ -17,12 +23,54 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from ninja import Field, Router, Schema
-from pydantic import AfterValidator, BeforeValidator, Strict, WithJsonSchema
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Strict, WithJsonSchema
 
 from apps.core.errors import ValidationFailed
 
-Int = Annotated[int, Strict()]
+
+def _whole_number(value: Any) -> Any:
+    # A JSON number arrives as int, or as Decimal (exact: "1000000.0000000001" is not whole). A whole one
+    # is the integer JSON Schema says it is; anything else (a fraction, a bool, a string) is left for the
+    # strict int to refuse.
+    if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
+        return int(value)
+    if isinstance(value, float) and value.is_integer() and abs(value) <= 2**53:
+        return int(value)
+    return value
+
+
+Int = Annotated[int, BeforeValidator(_whole_number), Strict()]
 Bool = Annotated[bool, Strict()]
+
+
+class Input(Schema):
+    """A request body: a field the schema does not name is refused (422), and the schema says so
+    (`additionalProperties: false`). Ignoring it would let a misspelt `limit_prcie` place an order
+    without its limit."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- Text ---------------------------------------------------------------------------------------------
+
+# PostgreSQL text cannot hold NUL: apps.core.api.refuse_nul refuses it in every string, and the schema
+# carries this pattern on every string that has no stricter one (CredenceAPI.get_openapi_schema).
+NO_NUL = r"^[^\x00]*$"
+# Text the services store stripped and require non-empty: at least one character that str.strip() keeps.
+# The class spells out what both Python's and ECMAScript's `\s` leave out, so it means the same in both.
+KEPT = r"[^\x00\s\x1c-\x1f\x85\ufeff]"
+NOT_BLANK = rf"^[^\x00]*{KEPT}[^\x00]*$"
+
+
+def not_blank(min_chars: int = 1) -> str:
+    """The pattern of text whose stripped form has at least `min_chars` characters (and no NUL)."""
+    if min_chars <= 1:
+        return NOT_BLANK
+    return rf"^[^\x00]*{KEPT}[^\x00]{{{min_chars - 2},}}{KEPT}[^\x00]*$"
+
+
+# A link on an agent's page: empty, or an http(s) URL (identities.services._clean_provenance).
+LINK = r"^[ \t\n\r\x0b\x0c]*(https?://[^\x00]*)?$"
 
 
 def _ascii_integer(value: Any) -> Any:
@@ -41,7 +89,8 @@ def param_int(*, ge: int | None = None, le: int | None = None) -> Any:
     return Annotated[int, Field(ge=ge, le=le), BeforeValidator(_ascii_integer)]
 
 
-ParamInt = param_int()
+# An id or a count in a path or query: a positive PostgreSQL bigint (a longer one cannot name a row).
+ParamInt = param_int(ge=1, le=2**63 - 1)
 
 
 def _probability(places: int) -> Any:
@@ -50,6 +99,7 @@ def _probability(places: int) -> Any:
     full-width digits)."""
     pattern = rf"^0\.(?!0+$)[0-9]{{1,{places}}}$"
     text = re.compile(pattern)
+    step = float(f"1e-{places}")
 
     def parse(value: Any) -> Any:
         if isinstance(value, bool):  # a bool is an int to Python, and Decimal(True) is 1
@@ -72,7 +122,8 @@ def _probability(places: int) -> Any:
         WithJsonSchema(
             {
                 "anyOf": [
-                    {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
+                    # multipleOf: the precision, so that a number the schema admits has no more places.
+                    {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1, "multipleOf": step},
                     {"type": "string", "pattern": pattern},
                 ],
                 "examples": ["0.62"],
@@ -99,6 +150,7 @@ ErrorCode = Literal[
     "conflict",
     "conflict_of_interest",
     "csrf_failed",
+    "date_conflict",
     "email_not_verified",
     "error",
     "handle_taken",

@@ -57,3 +57,12 @@ class RateLimited(ApplicationError):
     status = 429
     code = "rate_limited"
     default_message = "Too many requests; slow down."
+
+
+class DateConflict(Conflict):
+    """A date that the clock (or another date of the same request) rules out: a claim closing in the past
+    or past the horizon, resolving before it closes, a key expiring in the past. JSON Schema cannot state
+    these, so a request its schema admits can meet them: they conflict with the present, a 409."""
+
+    code = "date_conflict"
+    default_message = "The dates conflict with the present or with each other."

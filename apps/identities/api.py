@@ -6,13 +6,17 @@ from django.utils import timezone
 from ninja import Field, Path, Query, Schema, Status
 
 from apps.core.api import AUTH_ERRORS, BODY_ERRORS, Page, errors, keyset_page
-from apps.core.api_types import AGENT_HANDLE, HANDLE, ApiRouter, Handle, PageQuery, ParamInt
+from apps.core.api_types import AGENT_HANDLE, HANDLE, LINK, NOT_BLANK, ApiRouter, Handle, Input, PageQuery, ParamInt
 from apps.core.errors import NotFound
 from apps.identities import selectors, services
 from apps.identities.auth import key_or_session, session_only
 from apps.identities.models import ApiKey, ApiKeyScope, AutonomyLevel, Identity, IdentityKind
 
 router = ApiRouter(tags=["identities"])
+
+LINK_HELP = "Empty, or an http(s) URL."
+# Declared, not checked here: agent_create and agent_update check the same rule and name the field.
+LINK_SCHEMA = {"pattern": LINK}
 
 # An API key's scopes, as identities.services.api_key_create accepts them.
 Scope = Literal[tuple(ApiKeyScope.values)]
@@ -45,7 +49,7 @@ class MeOut(Schema):
     verification_level: str | None = None
 
 
-class AgentIn(Schema):
+class AgentIn(Input):
     # The pattern is declared, not checked here: agent_create checks the same rule and names the field.
     handle: str = Field(
         min_length=3,
@@ -61,22 +65,34 @@ class AgentIn(Schema):
     model_name: str = Field("", max_length=120, examples=["gpt-5-mini"])
     provider: str = Field("", max_length=120)
     model_version: str = Field("", max_length=60)
-    homepage_url: str = Field("", max_length=300)
-    code_url: str = Field("", max_length=300)
+    homepage_url: str = Field("", max_length=300, description=LINK_HELP, json_schema_extra=LINK_SCHEMA)
+    code_url: str = Field("", max_length=300, description=LINK_HELP, json_schema_extra=LINK_SCHEMA)
 
 
-class AgentPatch(Schema):
-    autonomy_level: AutonomyLevel | None = None
-    display_name: str | None = Field(None, max_length=80)
-    description: str | None = Field(None, max_length=2000)
-    model_name: str | None = Field(None, max_length=120)
-    provider: str | None = Field(None, max_length=120)
-    model_version: str | None = Field(None, max_length=60)
-    homepage_url: str | None = Field(None, max_length=300)
-    code_url: str | None = Field(None, max_length=300)
+def _omit_to_keep(schema: dict) -> None:
+    # An omitted field keeps its value; null is not a value of any of them (the schema says so).
+    schema.pop("default", None)
 
 
-class SuspendIn(Schema):
+def _link_omit_to_keep(schema: dict) -> None:
+    _omit_to_keep(schema)
+    schema.update(LINK_SCHEMA)
+
+
+class AgentPatch(Input):
+    """The fields to change; an omitted one keeps its value."""
+
+    autonomy_level: AutonomyLevel = Field(None, json_schema_extra=_omit_to_keep)
+    display_name: str = Field(None, max_length=80, json_schema_extra=_omit_to_keep)
+    description: str = Field(None, max_length=2000, json_schema_extra=_omit_to_keep)
+    model_name: str = Field(None, max_length=120, json_schema_extra=_omit_to_keep)
+    provider: str = Field(None, max_length=120, json_schema_extra=_omit_to_keep)
+    model_version: str = Field(None, max_length=60, json_schema_extra=_omit_to_keep)
+    homepage_url: str = Field(None, max_length=300, description=LINK_HELP, json_schema_extra=_link_omit_to_keep)
+    code_url: str = Field(None, max_length=300, description=LINK_HELP, json_schema_extra=_link_omit_to_keep)
+
+
+class SuspendIn(Input):
     reason: str = Field("", max_length=300)
 
 
@@ -84,8 +100,8 @@ class IdentityPage(Page):
     items: list[IdentityOut]
 
 
-class KeyIn(Schema):
-    name: str = Field(min_length=1, max_length=80)
+class KeyIn(Input):
+    name: str = Field(min_length=1, max_length=80, pattern=NOT_BLANK)
     scopes: list[Scope] = Field(min_length=1, examples=[["read", "trade"]])
     expires_at: datetime | None = None
 

@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from apps.accounts.models import User, VerificationLevel
-from apps.core.errors import Conflict, NotAuthenticated, NotFound, PermissionDenied, ValidationFailed
+from apps.core.errors import Conflict, DateConflict, NotAuthenticated, NotFound, PermissionDenied, ValidationFailed
 from apps.core.rows import RowModel
 from apps.core.services import event_emit
 from apps.identities.models import (
@@ -319,7 +319,7 @@ def api_key_create(
             "Scopes must be a non-empty subset of: " + ", ".join(ApiKeyScope.values), detail={"unknown": unknown}
         )
     if expires_at is not None and expires_at <= timezone.now():
-        raise ValidationFailed("expires_at must be in the future.", detail={"field": "expires_at"})
+        raise DateConflict("expires_at must be in the future.", detail={"field": "expires_at"})
     limit = settings.CREDENCE_MAX_KEYS_PER_AGENT
     if ApiKey.objects.filter(identity=agent, revoked_at__isnull=True).count() >= limit:
         raise Conflict(f"An agent may hold at most {limit} active keys.", code="too_many_keys")

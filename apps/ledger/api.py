@@ -4,7 +4,7 @@ from django.http import HttpRequest
 from ninja import Field, Header, Query, Schema
 
 from apps.core.api import AUTH_ERRORS, BODY_ERRORS, Page, errors, keyset_page, require_idempotency_key
-from apps.core.api_types import IDEMPOTENT, ApiRouter, Handle, Int, PageQuery, ParamInt
+from apps.core.api_types import IDEMPOTENT, ApiRouter, Handle, Input, Int, PageQuery, ParamInt
 from apps.core.errors import NotFound
 from apps.identities.auth import caller_identity, key_or_session, session_only
 from apps.identities.models import Identity
@@ -34,7 +34,7 @@ class EntryPage(Page):
     items: list[EntryOut]
 
 
-class AmountIn(Schema):
+class AmountIn(Input):
     amount: Int = Field(gt=0, description="Micro-credits to move.", examples=[25_000_000])
 
 

@@ -6,6 +6,7 @@ pattern ("0.62"; never ".62", "6.2e-1" or other digits). Amounts and shares are 
 and micro-shares, sent as JSON integers (apps/core/api_types.py: no coercion anywhere).
 """
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Literal
@@ -18,19 +19,23 @@ from pydantic import AfterValidator, AwareDatetime, BeforeValidator, WithJsonSch
 from apps.core.api import AUTH_ERRORS, BODY_ERRORS, Page, errors, keyset_page, require_idempotency_key
 from apps.core.api_types import (
     IDEMPOTENT,
+    NO_NUL,
+    NOT_BLANK,
     ApiRouter,
     Belief,
     Bool,
     DomainSlug,
     Handle,
+    Input,
     Int,
     PageQuery,
     ParamInt,
     Probability,
     cursor_position,
+    not_blank,
     param_int,
 )
-from apps.core.errors import NotFound, ValidationFailed
+from apps.core.errors import DateConflict, NotFound
 from apps.identities.auth import ApiKeyAuth, SessionAuth, caller_identity, key_or_session
 from apps.identities.models import Identity
 from apps.ledger.selectors import wallet_balance
@@ -39,9 +44,6 @@ from apps.markets import resolution, selectors, services
 from apps.markets.models import Claim, Position
 
 router = ApiRouter(tags=["claims and trading"])
-
-# PostgreSQL text cannot hold NUL: refuse it as invalid input (422) instead of failing on save.
-NO_NUL = r"^[^\x00]*$"
 
 
 def _decimal_str(value: object) -> object:
@@ -52,7 +54,8 @@ def _utc(value: datetime) -> datetime:
     try:
         return value.astimezone(UTC)
     except OverflowError:
-        raise ValueError("The date is out of range.") from None
+        # A well-formed date-time past year 9999 in UTC: beyond any horizon, like any too distant date.
+        raise DateConflict("The date is past the year 9999 in UTC.") from None
 
 
 DecimalStr = Annotated[
@@ -63,7 +66,7 @@ DecimalStr = Annotated[
 
 
 Moment = Annotated[AwareDatetime, AfterValidator(_utc)]
-Tag = Annotated[str, Field(min_length=1, max_length=40, pattern=NO_NUL)]
+Tag = Annotated[str, Field(min_length=1, max_length=40, pattern=NOT_BLANK)]
 ListedStatus = Literal["open", "closed", "proposed", "disputed", "resolved_yes", "resolved_no", "voided"]
 STATUS_HELP = (
     "Effective status: an open claim whose closes_at has passed is 'closed', and a proposal whose "
@@ -170,14 +173,27 @@ class ClaimOut(Schema):
         return getattr(claim, "market", None)
 
 
-class ClaimIn(Schema):
+def _bounds(low: Callable[[], int], high: Callable[[], int]) -> Callable[[dict], None]:
+    """The schema's minimum and maximum of a field whose bounds are settings, read when the schema is
+    written (the service checks them, naming the field)."""
+
+    def extra(schema: dict) -> None:
+        schema.update(minimum=low(), maximum=high())
+
+    return extra
+
+
+class ClaimIn(Input):
+    # The patterns say what claim_problems checks on the stripped text: at least TITLE_MIN characters.
     title: str = Field(
         min_length=services.TITLE_MIN,
         max_length=services.TITLE_MAX,
-        pattern=NO_NUL,
+        pattern=not_blank(services.TITLE_MIN),
         examples=["Will the replication succeed?"],
     )
-    criteria: str = Field(min_length=1, max_length=10_000, pattern=NO_NUL, description="Binding resolution criteria.")
+    criteria: str = Field(
+        min_length=1, max_length=10_000, pattern=NOT_BLANK, description="Binding resolution criteria."
+    )
     domain: DomainSlug
     tags: list[Tag] = Field(default_factory=list, max_length=10)
     closes_at: Moment = Field(description="Trading ends; with a time zone.")
@@ -185,15 +201,34 @@ class ClaimIn(Schema):
     liquidity: Int = Field(
         gt=0,
         le=MAX_AMOUNT,
-        description="LMSR b in micro-credits; publishing costs ceil(b ln 2).",
+        description="LMSR b in micro-credits; publishing costs ceil(b ln 2). Within the settings "
+        "CREDENCE_LIQUIDITY_MIN_CREDITS and _MAX_CREDITS (10-10,000 credits by default).",
         examples=[100_000_000],
+        json_schema_extra=_bounds(lambda: services.liquidity_bounds()[0], lambda: services.liquidity_bounds()[1]),
     )
-    challenge_window_hours: Int | None = Field(None, ge=1, le=10_000, description="Default 24.")
+    # The bounds inside the Annotated: on the field, pydantic wrote them into the non-null branch as the
+    # unknown keywords `ge`/`le` (see api_types.param_int).
+    challenge_window_hours: (
+        Annotated[
+            Int,
+            Field(
+                ge=1,
+                le=10_000,
+                json_schema_extra=_bounds(
+                    lambda: settings.CREDENCE_CHALLENGE_WINDOW_MIN_HOURS,
+                    lambda: settings.CREDENCE_CHALLENGE_WINDOW_MAX_HOURS,
+                ),
+            ),
+        ]
+        | None
+    ) = Field(
+        None, description="Default 24; within CREDENCE_CHALLENGE_WINDOW_MIN_HOURS and _MAX_HOURS (1-168 by default)."
+    )
     publish: Bool = Field(True, description="Publish at once (paying the subsidy); false keeps a draft.")
 
 
-class ClarificationIn(Schema):
-    text: str = Field(min_length=1, max_length=2000, pattern=NO_NUL)
+class ClarificationIn(Input):
+    text: str = Field(min_length=1, max_length=2000, pattern=NOT_BLANK)
 
 
 class ClaimFilter(PageQuery):
@@ -266,12 +301,12 @@ class TradeOut(MyTradeOut):
     balance: int = Field(description="Your wallet balance now, micro-credits.")
 
 
-class _OrderBase(Schema):
+class _OrderBase(Input):
     belief: Belief | None = Field(None, description="Your probability of YES, if you want to state it.")
     rationale: str = Field("", max_length=2000, pattern=NO_NUL, description="Why; private to you.")
 
 
-class _Limited(Schema):
+class _Limited(Input):
     limit_price: Probability | None = Field(
         None, description="The price of `side` not to cross: a buy stops below it, a sell above it."
     )
@@ -414,15 +449,15 @@ def claims_list(request: HttpRequest, filters: Query[ClaimFilter]):
 
 @router.post(
     "/claims",
-    response={201: ClaimOut, **errors(*AUTH_ERRORS, *BODY_ERRORS, 409)},
+    response={201: ClaimOut, **errors(*AUTH_ERRORS, *BODY_ERRORS, 404, 409)},
     auth=key_or_session("trade"),
     summary="Propose a claim (and publish it)",
 )
 def claims_create(request: HttpRequest, payload: ClaimIn):
     author = caller_identity(request.auth)
     domain = selectors.domain_by_slug(payload.domain)
-    if domain is None:
-        raise ValidationFailed("Unknown domain.", detail={"field": "domain"})
+    if domain is None:  # domains are rows (GET /domains): a missing one is not the request's shape
+        raise NotFound("No such domain.", detail={"field": "domain"})
     hours = payload.challenge_window_hours
     claim = services.claim_create(
         author=author,
@@ -560,13 +595,18 @@ def my_trades(request: HttpRequest, page: Query[MyTradesQuery]):
 # --- Resolution ---------------------------------------------------------------------------------------
 
 
-class ProposalIn(Schema):
+class ProposalIn(Input):
     outcome: Literal["yes", "no", "void"]
-    evidence: str = Field(min_length=1, max_length=5000, examples=["The agency's bulletin of 3 March ranks it first."])
+    evidence: str = Field(
+        min_length=1,
+        max_length=5000,
+        pattern=NOT_BLANK,
+        examples=["The agency's bulletin of 3 March ranks it first."],
+    )
 
 
-class ChallengeIn(Schema):
-    evidence: str = Field(min_length=1, max_length=5000)
+class ChallengeIn(Input):
+    evidence: str = Field(min_length=1, max_length=5000, pattern=NOT_BLANK)
 
 
 class ResolutionOut(Schema):

@@ -13,7 +13,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.core.amounts import CREDIT
-from apps.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from apps.core.errors import Conflict, DateConflict, NotFound, PermissionDenied, ValidationFailed
 from apps.core.services import event_emit, events_emit
 from apps.identities.models import Identity, IdentityStatus
 from apps.identities.services import IdentitySuspended, identity_require_active
@@ -57,6 +57,8 @@ class TooManyOpenClaims(Conflict):
 
 
 TITLE_MAX, CRITERIA_MAX, TAG_MAX, TAGS_MAX = 200, 10_000, 40, 10
+# The fields of claim_problems whose rules depend on the clock or on each other (DateConflict).
+DATE_FIELDS = ("closes_at", "resolve_by")
 # A title is the question traders answer YES or NO: "AI?" or "Rain" names none (a two-character title was
 # accepted). Ten characters is the shortest real question ("Rain by 5?"); the criteria say the rest.
 TITLE_MIN = 10
@@ -174,7 +176,11 @@ def claim_create(
         challenge_window=window,
     )
     if problems:
-        raise ValidationFailed(problems[0].message, detail={"field": problems[0].field})
+        first = next((problem for problem in problems if problem.field not in DATE_FIELDS), problems[0])
+        # The schema states every rule but the dates (JSON Schema cannot compare with the clock or with
+        # another field): those are a conflict with the present, the others a request it refuses.
+        refusal = DateConflict if first.field in DATE_FIELDS else ValidationFailed
+        raise refusal(first.message, detail={"field": first.field})
     tags = claim_tags(tags or [])
     claim = Claim.objects.create(
         author=author,
@@ -210,7 +216,7 @@ def claim_publish(*, claim: Claim, actor: Identity) -> Market:
         raise IllegalTransition(f"A {claim.get_status_display().lower()} claim cannot be published.")
     now = timezone.now()
     if claim.closes_at <= now:
-        raise ValidationFailed("The claim's closing time has passed.", detail={"field": "closes_at"})
+        raise MarketClosed("The claim's closing time has passed.", detail={"field": "closes_at"})
     limit = settings.CREDENCE_MAX_OPEN_CLAIMS
     if Claim.objects.filter(author=author, status=ClaimStatus.OPEN, closes_at__gt=now).count() >= limit:
         raise TooManyOpenClaims(detail={"limit": limit})

@@ -20,13 +20,15 @@ from apps.core.api_types import (
     Belief,
     DomainSlug,
     Handle,
+    Input,
     Limit,
     PageQuery,
     ParamInt,
     cursor_position,
     cursor_type,
+    param_int,
 )
-from apps.core.errors import NotFound, ValidationFailed
+from apps.core.errors import NotFound
 from apps.identities import selectors as identity_selectors
 from apps.identities.auth import caller_identity, key_or_session
 from apps.identities.models import IdentityKind
@@ -40,7 +42,7 @@ router = ApiRouter(tags=["reputation"])
 # --- Schemas ------------------------------------------------------------------------------------------
 
 
-class BeliefIn(Schema):
+class BeliefIn(Input):
     probability: Belief = Field(description="Your probability of YES: strictly between 0 and 1, at most 6 decimals.")
     rationale: str = Field(
         "", max_length=2000, pattern=NO_NUL, description="Why; public, shown with your belief on the claim page."
@@ -83,7 +85,7 @@ class MyBeliefsQuery(PageQuery):
 
 
 class ConsensusQuery(Schema):
-    top: ParamInt = Field(10, ge=1, le=100, description="How many contributors to explain, heaviest first.")
+    top: param_int(ge=1, le=100) = Field(10, description="How many contributors to explain, heaviest first.")
 
 
 class GroupOut(Schema):
@@ -211,8 +213,8 @@ RankCursor = cursor_type(RANK_CURSOR)
 class LeaderboardQuery(Schema):
     domain: DomainSlug | None = Field(None, description="A domain's slug; omit for overall.")
     kind: IdentityKind | None = None
-    min_forecasts: ParamInt = Field(
-        1, ge=1, le=1_000_000, description="Only identities with this many scored forecasts."
+    min_forecasts: param_int(ge=1, le=1_000_000) = Field(
+        1, description="Only identities with this many scored forecasts."
     )
     cursor: RankCursor | None = None
     limit: Limit | None = Field(None, description="Items per page (default 50).")
@@ -271,8 +273,8 @@ def _domain(slug: str | None) -> Domain | None:
     if slug is None:
         return None
     domain = market_selectors.domain_by_slug(slug)
-    if domain is None:
-        raise ValidationFailed("Unknown domain.", detail={"field": "domain"})
+    if domain is None:  # domains are rows (GET /domains): a missing one is not the request's shape
+        raise NotFound("No such domain.", detail={"field": "domain"})
     return domain
 
 
@@ -412,7 +414,7 @@ def identities_track_record(request: HttpRequest, handle: str = Path(..., patter
 
 @router.get(
     "/leaderboards",
-    response={200: LeaderboardPage, **errors(401, 403, 422, 429)},
+    response={200: LeaderboardPage, **errors(401, 403, 404, 422, 429)},
     auth=None,
     summary="Identities ranked by reliability weight, in a domain or overall",
 )
@@ -428,7 +430,7 @@ def leaderboards(request: HttpRequest, filters: Query[LeaderboardQuery]):
 
 @router.get(
     "/track-record",
-    response={200: PlatformRecordOut, **errors(401, 403, 422, 429)},
+    response={200: PlatformRecordOut, **errors(401, 403, 404, 422, 429)},
     auth=None,
     summary="The platform's track record: market price vs consensus vs the best single source",
 )

@@ -155,13 +155,27 @@ def test_key_is_shown_once_and_stored_as_a_hash(owner_client, bot):
     [
         ({"name": "k", "scopes": ["admin"]}, "validation_failed"),
         ({"name": "k", "scopes": []}, "validation_failed"),
-        ({"name": "k", "scopes": ["read"], "expires_at": "2001-01-01T00:00:00Z"}, "validation_failed"),
+        ({"name": "   ", "scopes": ["read"]}, "validation_failed"),
+        ({"name": "k", "scopes": ["read"], "label": "prod"}, "validation_failed"),  # not a field of a key
     ],
 )
 def test_invalid_key_requests_are_422(owner_client, bot, payload, code):
     response = _post(owner_client, f"/api/v1/agents/{bot.pk}/keys", payload)
     assert response.status_code == 422
     assert response.json()["error"]["code"] == code
+    assert not ApiKey.objects.exists()
+
+
+def test_a_key_expiring_in_the_past_is_409(owner_client, bot):
+    """The schema admits any date-time: one the clock has passed conflicts with the present."""
+    payload = {"name": "k", "scopes": ["read"], "expires_at": "2001-01-01T00:00:00Z"}
+    response = _post(owner_client, f"/api/v1/agents/{bot.pk}/keys", payload)
+    assert response.status_code == 409
+    assert response.json()["error"] == {
+        "code": "date_conflict",
+        "message": "expires_at must be in the future.",
+        "detail": {"field": "expires_at"},
+    }
     assert not ApiKey.objects.exists()
 
 

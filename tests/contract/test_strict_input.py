@@ -50,9 +50,11 @@ def _refused(response, *loc: str) -> None:
     ("order", "loc"),
     [
         ('{"kind": "buy", "side": "yes", "amount": true}', ("buy", "amount")),
-        ('{"kind": "buy", "side": "yes", "amount": 1e6}', ("buy", "amount")),
+        ('{"kind": "buy", "side": "yes", "amount": 1.0000005e6}', ("buy", "amount")),
         ('{"kind": "buy", "side": "yes", "amount": "1000000"}', ("buy", "amount")),
-        ('{"kind": "buy", "side": "yes", "amount": 1000000.0}', ("buy", "amount")),
+        ('{"kind": "buy", "side": "yes", "amount": 1000000.5}', ("buy", "amount")),
+        # Read as a float it would be 1000000.0, a whole number: the body's numbers are read exactly.
+        ('{"kind": "buy", "side": "yes", "amount": 1000000.0000000001}', ("buy", "amount")),
         ('{"kind": "buy", "side": "yes", "amount": 1000000, "allow_partial": "yes"}', ("buy", "allow_partial")),
         ('{"kind": "buy", "side": "yes", "amount": 1000000, "allow_partial": 1}', ("buy", "allow_partial")),
         ('{"kind": "buy", "side": "yes", "amount": 1000000, "limit_price": ".6"}', ("buy", "limit_price")),
@@ -86,7 +88,7 @@ def test_a_probability_as_the_schema_writes_it_is_read(claim, token, body, field
     assert (response.status_code, response.json()["probability"]) == (201, field)
 
 
-@pytest.mark.parametrize("amount", ["true", "1e6", '"1000000"'])
+@pytest.mark.parametrize("amount", ["true", "1.0000005e6", '"1000000"'])
 def test_a_coerced_amount_moves_no_credit_to_an_agent(amount):
     owner = factories.verified_user()
     bot = factories.agent(owner, handle="funded-bot")
@@ -107,7 +109,7 @@ def test_a_coerced_amount_moves_no_credit_to_an_agent(amount):
     [
         ('"liquidity": "100000000"', "liquidity"),
         ('"publish": "yes"', "publish"),
-        ('"challenge_window_hours": 24.0', "challenge_window_hours"),
+        ('"challenge_window_hours": 24.5', "challenge_window_hours"),
     ],
 )
 def test_a_coerced_claim_is_refused_and_writes_nothing(token, change, field):
@@ -145,3 +147,19 @@ def test_a_path_integer_is_ascii_digits(claim, claim_id):
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "validation_failed"
     assert Client().get(f"/api/v1/claims/{claim.pk}").status_code == 200
+
+
+@pytest.mark.parametrize("amount", ["1e6", "1000000.0", "1.0e6"])
+def test_a_whole_number_is_the_integer_the_schema_says(claim, token, amount):
+    """OpenAPI 3.1's integer is JSON Schema's: any number without a fractional part. `1e6` and
+    `1000000.0` are the integer 1000000 (a client's JSON encoder may write either), read exactly, so the
+    order is the same as `1000000`'s and a retry of it with the same key replays."""
+    first = _post(f"/api/v1/claims/{claim.pk}/trades", '{"kind": "buy", "side": "yes", "amount": 1000000}', token)
+    assert first.status_code == 201
+    spelt = f'{{"kind": "buy", "side": "yes", "amount": {amount}}}'
+    before = snapshot()
+    replayed = _post(f"/api/v1/claims/{claim.pk}/trades", spelt, token)
+    assert (replayed.status_code, replayed.json()["replayed"], replayed.json()["id"]) == (200, True, first.json()["id"])
+    assert snapshot() == before
+    quoted = _post(f"/api/v1/claims/{claim.pk}/quote", spelt, token, key=None)
+    assert (quoted.status_code, quoted.json()["wallet_change"]) == (200, -1000000)

@@ -297,10 +297,10 @@ def test_the_same_probability_spelled_differently_is_the_same_order(claim, trade
 
 
 def test_claims_cannot_close_beyond_the_horizon(author, domain, settings):
-    from apps.core.errors import ValidationFailed
+    from apps.core.errors import DateConflict
 
     settings.CREDENCE_MAX_CLAIM_HORIZON_DAYS = 30
-    with pytest.raises(ValidationFailed) as refused:
+    with pytest.raises(DateConflict) as refused:  # a date the clock rules out: 409, not 422
         make_claim(author, domain, publish=False, closes_in=timedelta(days=31))
     assert refused.value.detail == {"field": "closes_at"}
     assert not Claim.objects.exists()

@@ -329,16 +329,12 @@ def test_a_publication_refused_for_credit_leaves_no_draft(author, author_client,
 @pytest.mark.parametrize(
     ("overrides", "field"),
     [
-        ({"domain": "nowhere"}, "domain"),
-        ({"closes_at": (timezone.now() - timedelta(hours=1)).isoformat()}, "closes_at"),
         ({"closes_at": "2030-01-01T00:00:00"}, "closes_at"),  # no time zone
-        ({"resolve_by": (timezone.now() + timedelta(days=1)).isoformat()}, "resolve_by"),
         ({"liquidity": 5 * CREDIT}, "liquidity"),
         ({"challenge_window_hours": 500}, "challenge_window"),
         ({"title": "   "}, "title"),
         ({"title": "nul \x00 byte"}, "title"),
         ({"tags": ["x"] * 11}, "tags"),
-        ({"closes_at": "9999-12-31T23:00:00-05:00"}, "closes_at"),  # past year 9999 in UTC
     ],
 )
 def test_invalid_claims_are_422_and_write_nothing(author_client, domain, overrides, field):
@@ -348,6 +344,51 @@ def test_invalid_claims_are_422_and_write_nothing(author_client, domain, overrid
     error = response.json()["error"]
     assert error["code"] == "validation_failed"
     assert field in str(error["detail"])
+    assert snapshot() == before
+
+
+# A request the schema admits is never a 422: what JSON Schema cannot state (the clock, one date against
+# another, which domains exist) is a conflict with the present (409) or a missing row (404).
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"closes_at": (timezone.now() - timedelta(hours=1)).isoformat()}, "closes_at"),
+        ({"closes_at": (timezone.now() + timedelta(days=3651)).isoformat()}, "closes_at"),
+        ({"resolve_by": (timezone.now() + timedelta(days=1)).isoformat()}, "resolve_by"),
+    ],
+)
+def test_a_claim_whose_dates_conflict_with_the_present_is_409_and_writes_nothing(
+    author_client, domain, overrides, field
+):
+    before = snapshot()
+    response = _post(author_client, "/api/v1/claims", _claim_body(**overrides))
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "date_conflict"
+    assert response.json()["error"]["detail"] == {"field": field}
+    assert snapshot() == before
+
+
+def test_a_date_past_year_9999_in_utc_is_409_and_writes_nothing(author_client, domain):
+    before = snapshot()
+    response = _post(author_client, "/api/v1/claims", _claim_body(closes_at="9999-12-31T23:00:00-05:00"))
+    assert response.status_code == 409
+    assert response.json()["error"] == {
+        "code": "date_conflict",
+        "message": "The date is past the year 9999 in UTC.",
+        "detail": None,
+    }
+    assert snapshot() == before
+
+
+def test_a_claim_in_an_unknown_domain_is_404_and_writes_nothing(author_client, domain):
+    before = snapshot()
+    response = _post(author_client, "/api/v1/claims", _claim_body(domain="nowhere"))
+    assert response.status_code == 404
+    assert response.json()["error"] == {
+        "code": "not_found",
+        "message": "No such domain.",
+        "detail": {"field": "domain"},
+    }
     assert snapshot() == before
 
 

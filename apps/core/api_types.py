@@ -31,8 +31,11 @@ from apps.core.errors import ValidationFailed
 def _whole_number(value: Any) -> Any:
     # A JSON number arrives as int, or as Decimal (exact: "1000000.0000000001" is not whole). A whole one
     # is the integer JSON Schema says it is; anything else (a fraction, a bool, a string) is left for the
-    # strict int to refuse.
-    if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
+    # strict int to refuse. Past 19 digits nothing is in range, and "1e100000000" must not reach
+    # arithmetic (the decimal context overflows) nor int() (a hundred-million-digit integer): `adjusted()`
+    # (the exponent of the leading digit) reads the size without computing.
+    small = isinstance(value, Decimal) and value.is_finite() and value.adjusted() < 19
+    if small and value == value.to_integral_value():
         return int(value)
     if isinstance(value, float) and value.is_integer() and abs(value) <= 2**53:
         return int(value)

@@ -55,6 +55,8 @@ def _refused(response, *loc: str) -> None:
         ('{"kind": "buy", "side": "yes", "amount": 1000000.5}', ("buy", "amount")),
         # Read as a float it would be 1000000.0, a whole number: the body's numbers are read exactly.
         ('{"kind": "buy", "side": "yes", "amount": 1000000.0000000001}', ("buy", "amount")),
+        # Whole, but no integer of that size is built to find it out of range.
+        ('{"kind": "buy", "side": "yes", "amount": 1e100000000}', ("buy", "amount")),
         ('{"kind": "buy", "side": "yes", "amount": 1000000, "allow_partial": "yes"}', ("buy", "allow_partial")),
         ('{"kind": "buy", "side": "yes", "amount": 1000000, "allow_partial": 1}', ("buy", "allow_partial")),
         ('{"kind": "buy", "side": "yes", "amount": 1000000, "limit_price": ".6"}', ("buy", "limit_price")),
@@ -75,7 +77,9 @@ def test_a_coerced_order_is_refused_and_writes_nothing(claim, token, order, loc)
     assert snapshot() == before
 
 
-@pytest.mark.parametrize("probability", ['".5"', '"0.5e0"', '"\uff10.\uff15"', "true", '"0.50000000"'])
+@pytest.mark.parametrize(
+    "probability", ['".5"', '"0.5e0"', '"\uff10.\uff15"', "true", '"0.50000000"', "1e100000000", "1e-100000000"]
+)
 def test_a_coerced_stated_belief_is_refused_and_writes_nothing(claim, token, probability):
     response = _post(f"/api/v1/claims/{claim.pk}/beliefs", f'{{"probability": {probability}}}', token)
     _refused(response, "probability")

@@ -83,15 +83,28 @@ def _payout_text(claim: Claim, outcome: str, paid: list[_Paid]) -> str:
         who = f"Your agent @{paid[0].handle}" if paid[0].is_agent else "You"
         return _fit(f"{who} received {total} credits {why}.")
     head = f"You received {total} credits {why}: "
-    parts = [f"@{p.handle} {format_credits(p.amount)}" for p in paid]
-    # As many of the payees as fit, then how many more: an owner of many agents with long handles
-    # would pass the column's length (the wallet page lists every entry).
-    for shown in range(len(parts), 0, -1):
-        rest = len(parts) - shown
-        text = head + ", ".join(parts[:shown]) + (f" and {rest} more." if rest else ".")
-        if len(text) <= TEXT_LENGTH:
-            return text
-    return _fit(f"{head}{len(parts)} wallets.")
+    parts = (f"@{p.handle} {format_credits(p.amount)}" for p in paid)  # formatted only as far as shown
+    # Each payee takes at least 8 characters ("@abc 1, "), so a longer list cannot fit whole.
+    if len(paid) * 8 <= TEXT_LENGTH:
+        listed = list(parts)
+        whole = head + ", ".join(listed) + "."
+        if len(whole) <= TEXT_LENGTH:
+            return whole
+        parts = iter(listed)
+    # As many of the payees as fit, then how many more: an owner of many agents with long handles would
+    # pass the column's length (the wallet page lists every entry). One pass over as many payees as are
+    # shown, however many there are (an owner may be paid into a hundred thousand wallets): with some left
+    # out, one more payee always lengthens the text (a payee adds more characters than "and N more" can
+    # lose), so the first that does not fit ends it.
+    text, shown = head, 0
+    for part in parts:
+        candidate = text + (", " if shown else "") + part
+        if len(candidate) + len(f" and {len(paid) - shown - 1} more.") > TEXT_LENGTH:
+            break
+        text, shown = candidate, shown + 1
+    if shown:
+        return f"{text} and {len(paid) - shown} more."
+    return _fit(f"{head}{len(paid)} wallets.")
 
 
 def _payees(claim: Claim) -> dict[int, list[_Paid]]:

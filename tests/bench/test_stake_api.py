@@ -172,9 +172,10 @@ def _raw_trade(cursor, *, claim_id: int, identity_id: int, wallet_id: int, fees_
         if status != "open" or closes_at <= now:
             raise AssertionError("the raw baseline traded on a closed market")
         cursor.execute(
-            market_services._TRADE_CONTEXT, (identity_id, key, market_id, identity_id, identity_id, PLATFORM_FEES)
+            market_services._TRADE_CONTEXT,
+            (identity_id, identity_id, key, market_id, identity_id, identity_id, PLATFORM_FEES),
         )
-        _existing, _body, _market, yes_held, no_held, invested, _wallet, _fees = cursor.fetchone()
+        _existing, _body, _market, yes_held, no_held, invested, _wallet, _fees, *_statuses = cursor.fetchone()
         fill = order_price(market=SimpleNamespace(q_yes=q_yes, q_no=q_no, liquidity=liquidity), order=order)
         amounts = {wallet_id: -(fill.cost + fill.fee), escrow_id: fill.cost, fees_id: fill.fee}
         ids = sorted(amounts)

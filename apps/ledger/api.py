@@ -10,6 +10,7 @@ from apps.identities.auth import caller_identity, key_or_session, session_only
 from apps.identities.models import Identity
 from apps.identities.selectors import agent_of_owner
 from apps.ledger import selectors, services
+from apps.ledger.services import MAX_AMOUNT
 
 router = ApiRouter(tags=["wallet"])
 
@@ -35,7 +36,7 @@ class EntryPage(Page):
 
 
 class AmountIn(Input):
-    amount: Int = Field(gt=0, description="Micro-credits to move.", examples=[25_000_000])
+    amount: Int = Field(gt=0, le=MAX_AMOUNT, description="Micro-credits to move.", examples=[25_000_000])
 
 
 class TransferOut(Schema):

@@ -71,6 +71,25 @@ def test_every_body_names_all_its_fields(document):
         assert schema["additionalProperties"] is False, where
 
 
+def test_every_integer_a_request_sends_is_bounded(document):
+    """The services refuse amounts past MAX_AMOUNT (2**53): every integer of a body or a URL says its
+    bounds (the agent's fund and withdraw did not, and 2**53 + 1 was a 422 the schema admitted)."""
+    found = []
+    for schema in _schemas({"bodies": list(_request_bodies(document).values())}):
+        if schema["type"] == "integer":
+            found.append(schema)
+    for item in document["paths"].values():
+        for operation in item.values():
+            for parameter in operation.get("parameters", []):
+                if parameter["schema"].get("type") == "integer":
+                    found.append(parameter["schema"])
+    assert len(found) > 10
+    for schema in found:
+        assert {"minimum", "exclusiveMinimum"} & set(schema) and "maximum" in schema, schema
+    amount = document["components"]["schemas"]["AmountIn"]["properties"]["amount"]
+    assert (amount["exclusiveMinimum"], amount["maximum"]) == (0, 2**53)
+
+
 def test_no_path_or_query_parameter_is_declared_nullable(document):
     """A URL cannot carry null; the null branch made fuzzers send `limit=3.0`."""
     for path, item in document["paths"].items():

@@ -178,6 +178,9 @@ def _bounds(low: Callable[[], int], high: Callable[[], int]) -> Callable[[dict],
     written (the service checks them, naming the field)."""
 
     def extra(schema: dict) -> None:
+        # Inside `X | None` pydantic writes a validated type's bounds as the unknown keywords ge/le.
+        for keyword in ("ge", "le"):
+            schema.pop(keyword, None)
         schema.update(minimum=low(), maximum=high())
 
     return extra

@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from apps.accounts.models import User, VerificationLevel
+from apps.core import events
 from apps.core.errors import Conflict, DateConflict, NotAuthenticated, NotFound, PermissionDenied, ValidationFailed
 from apps.core.rows import RowModel
 from apps.core.services import event_emit
@@ -105,7 +106,7 @@ def identity_create_human(*, user: User) -> Identity:
         handle=_free_handle(user.email.split("@")[0]),
         display_name=user.display_name,
     )
-    event_emit(kind="identity.created", subject=f"identity:{identity.pk}", payload={"kind": identity.kind})
+    event_emit(kind=events.IDENTITY_CREATED.name, subject=f"identity:{identity.pk}", payload={"kind": identity.kind})
     return identity
 
 
@@ -198,7 +199,7 @@ def agent_create(*, owner: User, handle: str, autonomy_level: str, **provenance)
     except IntegrityError:  # a concurrent registration took the handle between the check and the insert
         raise HandleTaken() from None
     event_emit(
-        kind="identity.created",
+        kind=events.IDENTITY_CREATED.name,
         subject=f"identity:{agent.pk}",
         payload={"kind": agent.kind},
         actor_identity_id=human.pk,
@@ -216,7 +217,7 @@ def agent_update(*, owner: User, agent: Identity, **provenance) -> Identity:
     for name, value in fields.items():
         setattr(agent, name, value)
     agent.save(update_fields=[*fields, "updated_at"])
-    event_emit(kind="identity.updated", subject=f"identity:{agent.pk}", payload={"fields": sorted(fields)})
+    event_emit(kind=events.IDENTITY_UPDATED.name, subject=f"identity:{agent.pk}", payload={"fields": sorted(fields)})
     return agent
 
 
@@ -230,7 +231,7 @@ def _suspend(identity: Identity, *, by: User, suspended_as: str, reason: str) ->
         update_fields=["status", "suspended_at", "suspended_as", "suspended_by", "suspended_reason", "updated_at"]
     )
     event_emit(
-        kind="identity.suspended",
+        kind=events.IDENTITY_SUSPENDED.name,
         subject=f"identity:{identity.pk}",
         payload={"reason": reason, "by": suspended_as},
     )
@@ -246,7 +247,7 @@ def _reactivate(identity: Identity) -> Identity:
     identity.save(
         update_fields=["status", "suspended_at", "suspended_as", "suspended_by", "suspended_reason", "updated_at"]
     )
-    event_emit(kind="identity.reactivated", subject=f"identity:{identity.pk}")
+    event_emit(kind=events.IDENTITY_REACTIVATED.name, subject=f"identity:{identity.pk}")
     return identity
 
 
@@ -334,7 +335,11 @@ def api_key_create(
         created_by=created_by,
         expires_at=expires_at,
     )
-    event_emit(kind="api_key.created", subject=f"identity:{agent.pk}", payload={"key_id": key.pk, "scopes": key.scopes})
+    event_emit(
+        kind=events.API_KEY_CREATED.name,
+        subject=f"identity:{agent.pk}",
+        payload={"key_id": key.pk, "scopes": key.scopes},
+    )
     return key, f"cred_{prefix}_{secret}"
 
 
@@ -347,7 +352,7 @@ def api_key_revoke(*, key: ApiKey, by: User) -> ApiKey:
     updated = ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
     key.refresh_from_db(fields=["revoked_at"])
     if updated:
-        event_emit(kind="api_key.revoked", subject=f"identity:{key.identity_id}", payload={"key_id": key.pk})
+        event_emit(kind=events.API_KEY_REVOKED.name, subject=f"identity:{key.identity_id}", payload={"key_id": key.pk})
     return key
 
 

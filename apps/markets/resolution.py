@@ -15,6 +15,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from apps.accounts.models import User
+from apps.core import events
 from apps.core.amounts import CREDIT
 from apps.core.errors import PermissionDenied, ValidationFailed
 from apps.core.models import Event
@@ -113,7 +114,7 @@ def claims_close_due(*, now: datetime | None = None) -> int:
     if not due:
         return 0
     Claim.objects.filter(pk__in=due).update(status=ClaimStatus.CLOSED, updated_at=now)
-    Event.objects.bulk_create([Event(kind="claim.closed", subject=f"claim:{pk}") for pk in due])
+    Event.objects.bulk_create([Event(kind=events.CLAIM_CLOSED.name, subject=f"claim:{pk}") for pk in due])
     return len(due)
 
 
@@ -158,7 +159,7 @@ def resolution_propose(*, claim: Claim, proposer: Identity, outcome: str, eviden
     claim.status = ClaimStatus.PROPOSED
     claim.save(update_fields=["status", "updated_at"])
     event_emit(
-        kind="claim.resolution_proposed",
+        kind=events.CLAIM_RESOLUTION_PROPOSED.name,
         subject=f"claim:{claim.pk}",
         actor_identity_id=proposer.pk,
         payload={"outcome": outcome, "bond": bond, "challenge_deadline": resolution.challenge_deadline.isoformat()},
@@ -196,7 +197,7 @@ def resolution_challenge(*, claim: Claim, challenger: Identity, evidence: str) -
     resolution.save(update_fields=["challenger", "challenge_evidence", "challenged_at"])
     claim.status = ClaimStatus.DISPUTED
     claim.save(update_fields=["status", "updated_at"])
-    event_emit(kind="claim.disputed", subject=f"claim:{claim.pk}", actor_identity_id=challenger.pk)
+    event_emit(kind=events.CLAIM_DISPUTED.name, subject=f"claim:{claim.pk}", actor_identity_id=challenger.pk)
     return resolution
 
 
@@ -211,7 +212,7 @@ def _finalize(
     resolution.save(update_fields=["final_outcome", "finalized_at", "decided_by", "decision_reason"])
     claim.status = RESOLVED[outcome]
     claim.save(update_fields=["status", "updated_at"])
-    event_emit(kind="claim.resolved", subject=f"claim:{claim.pk}", payload={"outcome": outcome})
+    event_emit(kind=events.CLAIM_RESOLVED.name, subject=f"claim:{claim.pk}", payload={"outcome": outcome})
 
 
 @transaction.atomic
@@ -286,7 +287,9 @@ def claim_void(*, claim: Claim, user: User, reason: str) -> Claim:
         claim.status = ClaimStatus.VOIDED
         claim.save(update_fields=["status", "updated_at"])
         event_emit(
-            kind="claim.resolved", subject=f"claim:{claim.pk}", payload={"outcome": Outcome.VOID, "reason": reason}
+            kind=events.CLAIM_RESOLVED.name,
+            subject=f"claim:{claim.pk}",
+            payload={"outcome": Outcome.VOID, "reason": reason},
         )
     return claim
 
@@ -357,7 +360,7 @@ def market_settle(*, claim: Claim) -> Transfer | None:
     claim.save(update_fields=["settled_at", "updated_at"])
     hooks.notify_claim_settled(claim, outcome)  # reputation scores the forecasts, in this transaction
     event_emit(
-        kind="claim.settled",
+        kind=events.CLAIM_SETTLED.name,
         subject=f"claim:{claim.pk}",
         payload={"outcome": outcome, "payees": len(lines), "dust": dust},
     )

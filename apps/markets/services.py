@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from apps.core import events
 from apps.core.amounts import CREDIT
 from apps.core.errors import Conflict, DateConflict, NotFound, PermissionDenied, ValidationFailed
 from apps.core.services import event_emit, events_emit
@@ -234,7 +235,10 @@ def claim_publish(*, claim: Claim, actor: Identity) -> Market:
     claim.save(update_fields=["status", "opens_at", "updated_at"])
     PricePoint.objects.create(market=market, price_yes=Decimal("0.5"))
     event_emit(
-        kind="claim.opened", subject=f"claim:{claim.pk}", actor_identity_id=author.pk, payload={"subsidy": subsidy}
+        kind=events.CLAIM_OPENED.name,
+        subject=f"claim:{claim.pk}",
+        actor_identity_id=author.pk,
+        payload={"subsidy": subsidy},
     )
     return market
 
@@ -249,7 +253,7 @@ def claim_clarify(*, claim: Claim, actor: Identity, text: str) -> Clarification:
         raise IllegalTransition("Only an open claim can be clarified.")
     clarification = Clarification.objects.create(claim=claim, text=_clean_text(text, "text", 2000))
     event_emit(
-        kind="claim.clarified",
+        kind=events.CLAIM_CLARIFIED.name,
         subject=f"claim:{claim.pk}",
         actor_identity_id=actor.pk,
         payload={"clarification": clarification.pk},
@@ -443,8 +447,8 @@ _PG_WRITE_TRADE = (
     "point AS (INSERT INTO markets_pricepoint (market_id, price_yes, trade_id, created_at) "
     "SELECT %s, %s, trade.id, %s FROM trade), "
     "events AS (INSERT INTO core_event (kind, subject, actor_identity_id, payload, created_at) "
-    "SELECT 'trade.placed', %s, %s, jsonb_set(%s::jsonb, '{trade}', to_jsonb(trade.id)), %s FROM trade "
-    "UNION ALL SELECT 'market.price_changed', %s, NULL, %s::jsonb, %s) "
+    "SELECT %s, %s, %s, jsonb_set(%s::jsonb, '{trade}', to_jsonb(trade.id)), %s FROM trade "
+    "UNION ALL SELECT %s, %s, NULL, %s::jsonb, %s) "
     "SELECT id FROM trade"
 )
 
@@ -545,7 +549,8 @@ def trade_place(*, identity: Identity, claim: Claim | int, order: Order, idempot
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             # One statement: every write of the trade in one round trip, inside the locks.
-            event_values = [subject, identity.pk, json.dumps(placed), at, subject, json.dumps({"price_yes": price}), at]
+            event_values = [events.TRADE_PLACED.name, subject, identity.pk, json.dumps(placed), at]
+            event_values += [events.MARKET_PRICE_CHANGED.name, subject, json.dumps({"price_yes": price}), at]
             cursor.execute(
                 _PG_WRITE_TRADE,
                 [*market_values, *position_values, *trade_values, market_id, market.price_yes, at, *event_values],
@@ -559,7 +564,10 @@ def trade_place(*, identity: Identity, claim: Claim | int, order: Order, idempot
         cursor.execute(_INSERT_PRICE_POINT, [market_id, market.price_yes, trade.id, at])
     placed["trade"] = trade.id
     events_emit(
-        [("trade.placed", subject, identity.pk, placed), ("market.price_changed", subject, None, {"price_yes": price})],
+        [
+            (events.TRADE_PLACED.name, subject, identity.pk, placed),
+            (events.MARKET_PRICE_CHANGED.name, subject, None, {"price_yes": price}),
+        ],
         at=now,
     )
     return _placed(trade, transfer.balances_after[wallet])

@@ -24,6 +24,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from apps.accounts.models import User
+from apps.core import events
 from apps.core.amounts import format_credits
 from apps.core.errors import NotFound
 from apps.core.services import event_emit, events_emit
@@ -198,7 +199,7 @@ def _announce(created: list[Notification], now) -> None:
     events_emit(
         [
             (
-                "notification.created",
+                events.NOTIFICATION_CREATED.name,
                 user_subject(n.user_id),
                 None,
                 {"notification": notification_message(n), "unread": unread[n.user_id]},
@@ -239,5 +240,7 @@ def notifications_mark_all_read(*, user: User) -> int:
 def _announce_read(user: User) -> None:
     """The user's open pages update their unread count (and the notifications page its list) at once."""
     event_emit(
-        kind="notifications.read", subject=user_subject(user.pk), payload={"unread": _unread_counts({user.pk})[user.pk]}
+        kind=events.NOTIFICATIONS_READ.name,
+        subject=user_subject(user.pk),
+        payload={"unread": _unread_counts({user.pk})[user.pk]},
     )

@@ -12,6 +12,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max, Min, Q
 from django.utils import timezone
 
+from apps.core import events
 from apps.core.errors import Conflict, NotFound, ValidationFailed
 from apps.core.services import event_emit
 from apps.identities.models import Identity, IdentityKind
@@ -101,7 +102,7 @@ def belief_state(
         raise IdempotencyConflict(detail={"idempotency_key": idempotency_key}) from None
     consensus = consensus_refresh(claim=market.claim)
     event_emit(
-        kind="belief.stated",
+        kind=events.BELIEF_STATED.name,
         subject=f"claim:{claim_id}",
         actor_identity_id=identity.pk,
         payload={
@@ -130,7 +131,7 @@ def consensus_refresh(*, claim: Claim) -> Consensus:
     if consensus.probability != before:
         probability = consensus.probability
         event_emit(
-            kind="consensus.updated",
+            kind=events.CONSENSUS_UPDATED.name,
             subject=f"claim:{claim.pk}",
             payload={"probability": None if probability is None else str(probability)},
         )
@@ -252,7 +253,7 @@ def claim_score(*, claim: Claim) -> ClaimRecord | None:
     extremizing_refit(now=now)
     affected = [s.identity_id for s in scores]
     transaction.on_commit(lambda: _refresh_open_claims_of(affected))
-    event_emit(kind="claim.scored", subject=f"claim:{claim.pk}", payload={"scored": len(scores)})
+    event_emit(kind=events.CLAIM_SCORED.name, subject=f"claim:{claim.pk}", payload={"scored": len(scores)})
     record.created = True
     return record
 

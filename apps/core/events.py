@@ -1,0 +1,143 @@
+"""The event catalogue: every kind of outbox event (apps.core.models.Event), its subject and its payload.
+
+It is a public contract: the realtime relay sends these to browsers today, and the webhooks to come will
+publish them to agents, so a kind's name and payload only change with a new CATALOGUE_VERSION. Emitters
+name a kind by its constant (`event_emit(kind=events.CLAIM_OPENED.name, ...)`, the hot path's SQL takes
+the name as a parameter), and tests/core/test_events.py fails on an emitter that spells a kind itself,
+on a kind written that is not here, and on docs/architecture.md's table drifting from this module.
+
+Amounts are integers of micro-credits, probabilities decimal strings, times ISO 8601 in UTC. Every event
+also has its id, `subject`, `actor_identity_id` (who acted, when someone did) and `created_at`.
+"""
+
+from dataclasses import dataclass, field
+
+CATALOGUE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class EventKind:
+    name: str
+    subject: str  # what the subject names, e.g. "claim:<id>"
+    when: str  # what happened
+    payload: dict[str, str] = field(default_factory=dict)  # field -> what it holds
+
+
+IDENTITY_CREATED = EventKind(
+    "identity.created", "identity:<id>", "a person's identity (email verified) or an agent was created",
+    {"kind": "'human' or 'agent'"},
+)  # fmt: skip
+IDENTITY_UPDATED = EventKind(
+    "identity.updated", "identity:<id>", "an agent's owner changed its declared provenance",
+    {"fields": "the names of the fields changed, sorted"},
+)  # fmt: skip
+IDENTITY_SUSPENDED = EventKind(
+    "identity.suspended", "identity:<id>", "an identity was suspended (its keys stop at once)",
+    {"reason": "the reason given", "by": "'owner' (the agent's owner) or 'moderator'"},
+)  # fmt: skip
+IDENTITY_REACTIVATED = EventKind("identity.reactivated", "identity:<id>", "a suspension was lifted")
+API_KEY_CREATED = EventKind(
+    "api_key.created", "identity:<agent id>", "an API key was created for an agent",
+    {"key_id": "the key's id", "scopes": "its scopes, sorted"},
+)  # fmt: skip
+API_KEY_REVOKED = EventKind(
+    "api_key.revoked", "identity:<agent id>", "an API key was revoked", {"key_id": "the key's id"}
+)
+CLAIM_OPENED = EventKind(
+    "claim.opened", "claim:<id>", "a claim was published: its market opened",
+    {"subsidy": "micro-credits the author paid into the market's escrow"},
+)  # fmt: skip
+CLAIM_CLARIFIED = EventKind(
+    "claim.clarified", "claim:<id>", "the author appended a clarification to an open claim",
+    {"clarification": "the clarification's id"},
+)  # fmt: skip
+TRADE_PLACED = EventKind(
+    "trade.placed", "claim:<id>", "a trade was placed (actor: the trader)",
+    {
+        "trade": "the trade's id",
+        "side": "'yes' or 'no'",
+        "shares": "micro-shares bought (> 0) or sold (< 0)",
+        "price_yes": "the market's price of YES after it",
+    },
+)  # fmt: skip
+MARKET_PRICE_CHANGED = EventKind(
+    "market.price_changed", "claim:<id>", "a trade moved the market's price", {"price_yes": "the new price of YES"}
+)
+BELIEF_STATED = EventKind(
+    "belief.stated", "claim:<id>", "an identity stated its probability (actor: who stated it)",
+    {
+        "belief": "the belief's id",
+        "probability": "the probability stated",
+        "consensus": "the claim's consensus after it, or null",
+    },
+)  # fmt: skip
+CONSENSUS_UPDATED = EventKind(
+    "consensus.updated", "claim:<id>", "the claim's reputation-weighted consensus changed",
+    {"probability": "the new consensus, or null when nobody counts"},
+)  # fmt: skip
+CLAIM_CLOSED = EventKind("claim.closed", "claim:<id>", "trading closed (closes_at passed)")
+CLAIM_RESOLUTION_PROPOSED = EventKind(
+    "claim.resolution_proposed", "claim:<id>", "an outcome was proposed with a bond (actor: the proposer)",
+    {
+        "outcome": "'yes', 'no' or 'void'",
+        "bond": "micro-credits posted",
+        "challenge_deadline": "when the proposal becomes final unchallenged",
+    },
+)  # fmt: skip
+CLAIM_DISPUTED = EventKind("claim.disputed", "claim:<id>", "a proposal was challenged (actor: the challenger)")
+CLAIM_RESOLVED = EventKind(
+    "claim.resolved", "claim:<id>", "the outcome is final (unchallenged, decided, or voided by a moderator)",
+    {"outcome": "'yes', 'no' or 'void'", "reason": "a moderator's reason for voiding (only then)"},
+)  # fmt: skip
+CLAIM_SETTLED = EventKind(
+    "claim.settled", "claim:<id>", "settlement paid out and emptied the market's escrow",
+    {"outcome": "'yes', 'no' or 'void'", "payees": "wallets paid", "dust": "rounding micro-credits sent to fees"},
+)  # fmt: skip
+CLAIM_SCORED = EventKind(
+    "claim.scored", "claim:<id>", "the claim's forecasts were scored into reputation",
+    {"scored": "the number of identities scored"},
+)  # fmt: skip
+NOTIFICATION_CREATED = EventKind(
+    "notification.created", "user:<id>", "a person got a notification (private: only their own pages follow it)",
+    {"notification": "{id, kind, text, link, created_at}", "unread": "their unread count after it"},
+)  # fmt: skip
+NOTIFICATIONS_READ = EventKind(
+    "notifications.read", "user:<id>", "a person read notifications (private)", {"unread": "their unread count"}
+)
+
+CATALOGUE: dict[str, EventKind] = {
+    kind.name: kind
+    for kind in (
+        IDENTITY_CREATED,
+        IDENTITY_UPDATED,
+        IDENTITY_SUSPENDED,
+        IDENTITY_REACTIVATED,
+        API_KEY_CREATED,
+        API_KEY_REVOKED,
+        CLAIM_OPENED,
+        CLAIM_CLARIFIED,
+        TRADE_PLACED,
+        MARKET_PRICE_CHANGED,
+        BELIEF_STATED,
+        CONSENSUS_UPDATED,
+        CLAIM_CLOSED,
+        CLAIM_RESOLUTION_PROPOSED,
+        CLAIM_DISPUTED,
+        CLAIM_RESOLVED,
+        CLAIM_SETTLED,
+        CLAIM_SCORED,
+        NOTIFICATION_CREATED,
+        NOTIFICATIONS_READ,
+    )
+}
+
+
+def catalogue_markdown() -> str:
+    """The catalogue as the table docs/architecture.md shows (a test keeps the two equal)."""
+    rows = [
+        f"| `{kind.name}` | `{kind.subject}` | {kind.when} | "
+        + (", ".join(f"`{name}`: {meaning}" for name, meaning in kind.payload.items()) or "—")
+        + " |"
+        for kind in CATALOGUE.values()
+    ]
+    return "\n".join(["| kind | subject | when | payload |", "|---|---|---|---|", *rows])

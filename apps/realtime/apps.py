@@ -12,5 +12,4 @@ class RealtimeConfig(AppConfig):
         from apps.markets import hooks
         from apps.realtime import services
 
-        if services.notifications_on_settlement not in hooks.claim_settled_announce:
-            hooks.claim_settled_announce.append(services.notifications_on_settlement)
+        hooks.claim_settled_announce.connect(services.notifications_on_settlement)

@@ -11,7 +11,5 @@ class ReputationConfig(AppConfig):
         from apps.markets import hooks
         from apps.reputation import services
 
-        if services.score_settled_claim not in hooks.claim_settled:
-            hooks.claim_settled.append(services.score_settled_claim)
-        if services.consensus_refresh_soon not in hooks.trade_committed:
-            hooks.trade_committed.append(services.consensus_refresh_soon)
+        hooks.claim_settled.connect(services.score_settled_claim)
+        hooks.trade_committed.connect(services.consensus_refresh_soon)

@@ -529,7 +529,7 @@ def simulate(
     people = population(sources=sources, domains=domains, rng=rng)
     expected_log_scores(people, seed=seed)
     authors_n = 3
-    with hooks.trade_committed_paused():
+    with hooks.trade_committed.paused():
         _materialize(people, tag, names)
         authors = [Identity.objects.get(user=_user(tag, f"author{i}", f"Simulation author {i}")) for i in (1, 2, 3)]
         for author in authors:

@@ -155,14 +155,14 @@ def test_a_settlement_that_rolls_back_leaves_no_notification(market, monkeypatch
         raise RuntimeError("a later listener fails")
 
     # given a listener after ours that fails: the settlement's transaction rolls back
-    monkeypatch.setattr(hooks, "claim_settled", [*hooks.claim_settled, fails])
+    monkeypatch.setattr(hooks.claim_settled, "listeners", [*hooks.claim_settled.listeners, fails])
     with pytest.raises(RuntimeError):
         resolve(claim, "yes", factories.human())
     assert Claim.objects.get(pk=claim.pk).settled_at is None
     assert _rows() == [] and _events() == []
 
     # when it is settled again without the failure, then everyone is told once
-    monkeypatch.setattr(hooks, "claim_settled", [h for h in hooks.claim_settled if h is not fails])
+    monkeypatch.setattr(hooks.claim_settled, "listeners", [h for h in hooks.claim_settled.listeners if h is not fails])
     market_settle(claim=Claim.objects.get(pk=claim.pk))
     assert len(_rows()) == 4
     assert len(_events()) == 4
@@ -256,7 +256,9 @@ def test_a_display_listener_that_fails_at_the_database_does_not_fail_the_settlem
         Notification.objects.create(user=people["bob"].user, kind="payout", subject="other", text="x" * 501)
 
     # given a display listener whose insert PostgreSQL refuses (value too long), before the real one
-    monkeypatch.setattr(hooks, "claim_settled_announce", [writes_too_much, *hooks.claim_settled_announce])
+    monkeypatch.setattr(
+        hooks.claim_settled_announce, "listeners", [writes_too_much, *hooks.claim_settled_announce.listeners]
+    )
 
     # when the claim resolves and settles
     resolve(claim, "yes", factories.human())

@@ -243,7 +243,7 @@ def test_two_claims_scored_at_once_both_fold_into_a_new_pair(domain, monkeypatch
     # given two owners whose agents agreed on two claims (other agents on each), both settled while the
     # hook was lost, so both are due
     monkeypatch.setattr(tasks.consensus_refresh_task, "delay", lambda claim_id: None)
-    monkeypatch.setattr(hooks, "claim_settled", [])
+    monkeypatch.setattr(hooks.claim_settled, "listeners", [])
     first, second = factories.verified_user(), factories.verified_user()
     claims = []
     for n in range(2):
@@ -304,7 +304,7 @@ def test_the_migration_rebuilds_exactly_the_records_kept_at_settlement(author, d
 def test_scoring_takes_as_many_queries_for_thirty_owners_as_for_three(author, domain, resolver, monkeypatch):
     # given two settled claims the hook did not score: three people (two of whom agree), and thirty-two
     # (twenty at a focal value, two who agree, ten apart)
-    monkeypatch.setattr(hooks, "claim_settled", [])
+    monkeypatch.setattr(hooks.claim_settled, "listeners", [])
     small, big = new_claim(author, domain), new_claim(author, domain)
     for n, probability in enumerate(("0.7", "0.7", "0.2")):
         state(factories.human(), small, Decimal(probability), key=f"small-{n}")

@@ -154,7 +154,7 @@ def test_the_sweep_scores_a_settled_claim_that_the_hook_missed_once(author, doma
     alice, bob = factories.human(), factories.human()
     state(alice, claim, Decimal("0.7"))
     state(bob, claim, Decimal("0.2"))
-    monkeypatch.setattr(hooks, "claim_settled", [])
+    monkeypatch.setattr(hooks.claim_settled, "listeners", [])
     resolve(claim, "no", resolver)
     assert reputation_rows() == NOTHING_SCORED
 
@@ -181,7 +181,7 @@ def test_concurrent_scorings_of_one_claim_write_it_once(author, domain, resolver
     people = [factories.human() for _ in range(3)]
     for i, person in enumerate(people):
         state(person, claim, Decimal("0.6") + Decimal(i) / 10)
-    monkeypatch.setattr(hooks, "claim_settled", [])
+    monkeypatch.setattr(hooks.claim_settled, "listeners", [])
     resolve(claim, "yes", resolver)
 
     # when four threads score it at once, two through claim_score and two through the sweep
@@ -203,7 +203,7 @@ def test_two_claims_scored_at_once_both_score_a_shared_newcomer(domain, monkeypa
     # given a newcomer who stated beliefs on two claims of different authors, both resolved and settled
     # while the hook was lost, so both are due for the sweep
     newcomer = factories.human()
-    monkeypatch.setattr(hooks, "claim_settled", [])
+    monkeypatch.setattr(hooks.claim_settled, "listeners", [])
     claims = []
     for i in range(2):
         claim = new_claim(factories.human(), domain)
@@ -234,7 +234,7 @@ def test_two_claims_scored_at_once_by_two_agents_of_a_new_owner_both_fold_into_t
     # given a new owner whose two agents each stated a belief on a different claim, both due for the sweep
     owner = factories.verified_user()
     agents = [factories.agent(owner, handle=f"twin-bot-{i}") for i in range(2)]
-    monkeypatch.setattr(hooks, "claim_settled", [])
+    monkeypatch.setattr(hooks.claim_settled, "listeners", [])
     claims = []
     for i, agent in enumerate(agents):
         claim = new_claim(factories.human(), domain)

@@ -172,7 +172,7 @@ class Command(BaseCommand):
         open_plans = plan_open(anchor)
         taken = {plan.title for plan in open_plans}
         history_plans = [] if _history_done() else plan_history(anchor, history, taken=taken)
-        with _demo_clock(anchor - JOINED_BEFORE) as clock, hooks.trade_committed_paused():
+        with _demo_clock(anchor - JOINED_BEFORE) as clock, hooks.trade_committed.paused():
             with transaction.atomic():
                 created = _seed_people(password)
             with transaction.atomic():

@@ -9,7 +9,7 @@ app = Celery("credence")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
-# A static schedule: django-celery-beat does not support Django 6.1 yet (see docs/architecture.md).
+# A static schedule: django-celery-beat 2.9 declares Django<6.1 (pip would fall back to a 2020 release).
 # Per-agent schedules will live in our own models and be dispatched by one tick listed here.
 app.conf.beat_schedule = {
     "markets.close_due": {"task": "markets.close_due", "schedule": 30.0},

@@ -33,7 +33,7 @@
 
 (() => {
   const MARGIN = 500; // the relay's window of ids that may commit out of order (apps/realtime/relay.py)
-  const FINAL_CODES = new Set([4400, 4401, 4403, 4404]);
+  const FINAL_CODES = new Set([4400, 4401, 4404]); // apps/realtime/consumers.py closes with these alone
   const STABLE_MS = 3000; // a connection that lasted this long resets the backoff
   const MAX_TOASTS = 4;
 

@@ -1,7 +1,7 @@
 """Closing, resolving and settling claims: optimistic, bonded, decided by staff on dispute.
 
 Lifecycle: open -> closed (at closes_at) -> proposed (a bonded outcome) -> [disputed (an equal bond
-challenges it) -> decided by staff] -> resolved_yes | resolved_no | voided -> settled.
+challenges it) -> decided by staff] -> resolved_yes | resolved_no | voided -> settled (apps/markets/settlement.py).
 Staff may void a claim at any state before settlement. Every credit movement is one ledger_transfer
 with a key derived from the claim, so a retried step never moves credit twice; locks are taken market
 row first, then claim, then (inside ledger_transfer) accounts by id — the order trades use too.
@@ -23,9 +23,8 @@ from apps.core.services import event_emit
 from apps.identities.models import Identity
 from apps.identities.selectors import party, party_of_user
 from apps.identities.services import identity_require_active
-from apps.ledger.models import Account, AccountKind, Transfer
+from apps.ledger.models import Account, AccountKind
 from apps.ledger.services import PLATFORM_FEES, ledger_transfer, system_account, wallet_for
-from apps.markets import hooks
 from apps.markets.models import Claim, ClaimStatus, Market, Outcome, Position, Resolution
 from apps.markets.services import BPS, IllegalTransition
 
@@ -60,7 +59,7 @@ def _require_disinterested(user: User, claim: Claim, market: Market | None, reso
         raise ConflictOfInterest("You or one of your agents has a stake in this outcome: another moderator decides it.")
 
 
-def _lock(claim: Claim) -> tuple[Market | None, Claim]:
+def market_and_claim_lock(claim: Claim) -> tuple[Market | None, Claim]:
     """Market row first (as every trade), then the claim."""
     market = Market.objects.select_for_update(no_key=True).filter(claim_id=claim.pk).first()
     return market, Claim.objects.select_for_update(no_key=True).get(pk=claim.pk)
@@ -121,7 +120,7 @@ def claims_close_due(*, now: datetime | None = None) -> int:
 @transaction.atomic
 def resolution_propose(*, claim: Claim, proposer: Identity, outcome: str, evidence: str) -> Resolution:
     """After close, an identity without a position proposes the outcome and posts the bond."""
-    market, claim = _lock(claim)
+    market, claim = market_and_claim_lock(claim)
     now = timezone.now()
     if market is None or effective_status(claim, now=now) != ClaimStatus.CLOSED:
         raise IllegalTransition("Only a claim that has closed (and has no proposal yet) can be resolved.")
@@ -170,7 +169,7 @@ def resolution_propose(*, claim: Claim, proposer: Identity, outcome: str, eviden
 @transaction.atomic
 def resolution_challenge(*, claim: Claim, challenger: Identity, evidence: str) -> Resolution:
     """Within the window, anyone but the proposer challenges with an equal bond: the claim is disputed."""
-    _, claim = _lock(claim)
+    _, claim = market_and_claim_lock(claim)
     resolution = Resolution.objects.select_for_update(no_key=True).filter(claim=claim).first()
     now = timezone.now()
     if resolution is None or claim.status != ClaimStatus.PROPOSED or resolution.challenge_deadline <= now:
@@ -218,7 +217,7 @@ def _finalize(
 @transaction.atomic
 def resolution_finalize(*, claim: Claim, now: datetime | None = None) -> Resolution:
     """An unchallenged proposal whose window has passed becomes the outcome; the bond goes home."""
-    _, claim = _lock(claim)
+    _, claim = market_and_claim_lock(claim)
     resolution = Resolution.objects.select_for_update(no_key=True).filter(claim=claim).first()
     now = now or timezone.now()
     if resolution is None or claim.status != ClaimStatus.PROPOSED or resolution.challenge_deadline > now:
@@ -239,7 +238,7 @@ def dispute_decide(*, claim: Claim, user: User, outcome: str, reason: str) -> Re
     other half goes to the platform fees account (it will pay the reviewer panel in a later issue)."""
     _require_staff(user)
     outcome, reason = _outcome(outcome), _reason(reason)
-    market, claim = _lock(claim)
+    market, claim = market_and_claim_lock(claim)
     resolution = Resolution.objects.select_for_update(no_key=True).filter(claim=claim).first()
     if resolution is None or claim.status != ClaimStatus.DISPUTED:
         raise IllegalTransition("Only a disputed claim can be decided.")
@@ -266,7 +265,7 @@ def claim_void(*, claim: Claim, user: User, reason: str) -> Claim:
     and settlement refunds the traders and the author."""
     _require_staff(user)
     reason = _reason(reason)
-    market, claim = _lock(claim)
+    market, claim = market_and_claim_lock(claim)
     if claim.settled_at is not None or claim.status == ClaimStatus.VOIDED:
         raise IllegalTransition("This claim is already settled or voided.")
     resolution = Resolution.objects.select_for_update(no_key=True).filter(claim=claim).first()
@@ -294,79 +293,6 @@ def claim_void(*, claim: Claim, user: User, reason: str) -> Claim:
     return claim
 
 
-def _payout_lines(market: Market, outcome: str, escrow_balance: int) -> tuple[list[tuple[int, int]], int]:
-    """(wallet account id, amount) for every identity owed something, read in one query; and the dust.
-
-    YES/NO: each winning micro-share pays one micro-credit. VOID: each identity gets back what it put
-    in net (never a negative refund: sales at a profit are kept). If the refunds exceed what the escrow
-    holds beyond nothing (possible only when sellers took profits larger than the subsidy), they are
-    scaled down pro rata, rounded down, and the rounding dust goes to the fees account.
-    """
-    positions = Position.objects.filter(market=market)
-    if outcome == Outcome.VOID:
-        owed = positions.filter(net_invested__gt=0).values_list("identity_id", "net_invested")
-    else:
-        field = "yes_shares" if outcome == Outcome.YES else "no_shares"
-        owed = positions.filter(**{f"{field}__gt": 0}).values_list("identity_id", field)
-    wallets = dict(
-        Account.objects.filter(kind=AccountKind.WALLET, identity__positions__market=market).values_list(
-            "identity_id", "pk"
-        )
-    )
-    lines = [(wallets[identity_id], amount) for identity_id, amount in owed]
-    total = sum(amount for _, amount in lines)
-    if total <= escrow_balance:
-        return lines, 0
-    # Only VOID can get here: winning shares are always covered (escrow >= max(q), tested).
-    scaled = [(account, amount * escrow_balance // total) for account, amount in lines]
-    return scaled, escrow_balance - sum(amount for _, amount in scaled)
-
-
-@transaction.atomic
-def market_settle(*, claim: Claim) -> Transfer | None:
-    """Pay out a resolved or voided claim in one set-based, idempotent transfer that empties the escrow:
-    the winners (or, for VOID, the refunds), the residual to the author, rounding dust to fees.
-    Running it again returns the same transfer and changes nothing."""
-    market, claim = _lock(claim)
-    key = f"settle:{claim.pk}"
-    if claim.settled_at is not None:
-        return Transfer.objects.get(idempotency_key=key)
-    if claim.status not in FINAL_STATUSES:
-        raise IllegalTransition("Only a resolved or voided claim can be settled.")
-    now = timezone.now()
-    if market is None:  # a draft that was voided: nothing was ever paid in
-        claim.settled_at = now
-        claim.save(update_fields=["settled_at", "updated_at"])
-        return None
-    outcome = OUTCOME_OF_STATUS[claim.status]
-    escrow_balance = Account.objects.get(pk=market.escrow_id).balance
-    lines, dust = _payout_lines(market, outcome, escrow_balance)
-    paid = sum(amount for _, amount in lines) + dust
-    residual = escrow_balance - paid
-    author_wallet = wallet_for(claim.author)
-    transfer = ledger_transfer(
-        lines=[
-            (market.escrow_id, -escrow_balance),
-            *lines,
-            (author_wallet, residual),
-            (system_account(PLATFORM_FEES).pk, dust),
-        ],
-        kind="settlement",
-        idempotency_key=key,
-        memo=f"Settlement of claim #{claim.pk}: {outcome.upper()}",
-        metadata={"outcome": outcome, "payees": len(lines), "residual": residual, "dust": dust},
-    )
-    claim.settled_at = now
-    claim.save(update_fields=["settled_at", "updated_at"])
-    hooks.notify_claim_settled(claim, outcome)  # reputation scores the forecasts, in this transaction
-    event_emit(
-        kind=events.CLAIM_SETTLED.name,
-        subject=f"claim:{claim.pk}",
-        payload={"outcome": outcome, "payees": len(lines), "dust": dust},
-    )
-    return transfer
-
-
 def resolutions_finalize_due(*, now: datetime | None = None) -> int:
     """Finalize every unchallenged proposal whose window has passed (each in its own transaction)."""
     now = now or timezone.now()
@@ -377,15 +303,5 @@ def resolutions_finalize_due(*, now: datetime | None = None) -> int:
             resolution_finalize(claim=claim, now=now)
         except IllegalTransition:  # challenged or finalized meanwhile: nothing to do
             continue
-        done += 1
-    return done
-
-
-def claims_settle_due() -> int:
-    """Settle every resolved or voided claim not settled yet (idempotent: safe to run any time)."""
-    due = Claim.objects.filter(status__in=FINAL_STATUSES, settled_at__isnull=True).only("pk")
-    done = 0
-    for claim in due:
-        market_settle(claim=claim)
         done += 1
     return done

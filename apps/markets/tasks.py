@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from apps.markets import resolution
+from apps.markets import resolution, settlement
 
 
 @shared_task(name="markets.close_due")
@@ -13,4 +13,4 @@ def close_due() -> int:
 @shared_task(name="markets.finalize_due")
 def finalize_due() -> dict:
     """Unchallenged proposals past their window become outcomes, then every final claim is settled."""
-    return {"finalized": resolution.resolutions_finalize_due(), "settled": resolution.claims_settle_due()}
+    return {"finalized": resolution.resolutions_finalize_due(), "settled": settlement.claims_settle_due()}

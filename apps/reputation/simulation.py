@@ -39,8 +39,9 @@ from apps.identities.services import agent_create
 from apps.ledger.services import EXTERNAL_WORLD, InsufficientCredit, ledger_transfer, system_account, wallet_for
 from apps.markets import hooks
 from apps.markets.models import Claim, Domain, Outcome, Resolution
-from apps.markets.resolution import claims_close_due, market_settle, resolution_finalize, resolution_propose
+from apps.markets.resolution import claims_close_due, resolution_finalize, resolution_propose
 from apps.markets.services import NothingToTrade, Order, PriceLimitCrossed, claim_create, trade_place
+from apps.markets.settlement import market_settle
 from apps.reputation import model, selectors, services
 from apps.reputation.models import Agreement, Calibration, ClaimRecord, ExtremizingFit, Reliability, Score
 

@@ -24,7 +24,8 @@ from apps.identities.models import AutonomyLevel, Identity, IdentityKind
 from apps.ledger.models import Account, Entry, Transfer
 from apps.ledger.services import EXTERNAL_WORLD, ledger_transfer, system_account, wallet_for
 from apps.markets.models import Claim, Domain, Market, Position, Resolution
-from apps.markets.resolution import claims_close_due, market_settle, resolution_finalize, resolution_propose
+from apps.markets.resolution import claims_close_due, resolution_finalize, resolution_propose
+from apps.markets.settlement import market_settle
 from tests import factories
 from tests.bench.harness import env_number, print_table
 from tests.markets.conftest import make_claim

@@ -11,8 +11,9 @@ from apps.core.events import CATALOGUE, CATALOGUE_VERSION, catalogue_markdown
 from apps.core.models import Event
 from apps.identities.services import agent_suspend, agent_update, api_key_revoke, identity_reactivate
 from apps.markets.models import Domain
-from apps.markets.resolution import claim_void, market_settle, resolution_challenge, resolution_propose
+from apps.markets.resolution import claim_void, resolution_challenge, resolution_propose
 from apps.markets.services import claim_clarify
+from apps.markets.settlement import market_settle
 from apps.realtime.services import notifications_mark_all_read
 from tests import factories
 from tests.reputation.conftest import buy, close, new_claim, resolve, state

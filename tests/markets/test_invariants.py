@@ -40,12 +40,12 @@ from apps.markets.resolution import (
     claim_void,
     claims_close_due,
     dispute_decide,
-    market_settle,
     resolution_challenge,
     resolution_finalize,
     resolution_propose,
 )
 from apps.markets.services import Order, trade_place
+from apps.markets.settlement import market_settle
 from tests import factories
 from tests.markets.conftest import make_claim
 

@@ -19,12 +19,12 @@ from apps.markets.resolution import (
     claims_close_due,
     dispute_decide,
     effective_status,
-    market_settle,
     resolution_challenge,
     resolution_finalize,
     resolution_propose,
 )
 from apps.markets.services import IllegalTransition, Order, trade_place
+from apps.markets.settlement import market_settle
 from tests import factories
 from tests.markets.conftest import make_claim
 

@@ -22,16 +22,11 @@ from apps.core.models import Event
 from apps.identities.models import Identity
 from apps.ledger.models import Account, Entry, Transfer
 from apps.ledger.selectors import ledger_verify_report, wallet_balance
-from apps.markets import resolution as resolution_module
+from apps.markets import settlement as settlement_module
 from apps.markets.models import Claim, ClaimStatus, Domain, Market, Position, Resolution, Trade
-from apps.markets.resolution import (
-    claim_void,
-    claims_close_due,
-    market_settle,
-    resolution_finalize,
-    resolution_propose,
-)
+from apps.markets.resolution import claim_void, claims_close_due, resolution_finalize, resolution_propose
 from apps.markets.services import MarketClosed, Order, trade_place
+from apps.markets.settlement import market_settle
 from tests import factories
 from tests.markets.conftest import make_claim
 from tests.support import race
@@ -194,7 +189,7 @@ def _fail_after_the_transfer(*args, **kwargs):
     raise RuntimeError("worker lost midway through settlement")
 
 
-real = resolution_module.ledger_transfer
+real = settlement_module.ledger_transfer
 
 
 @pytest.mark.parametrize("outcome", ["yes", "no", "void"])
@@ -212,7 +207,7 @@ def test_an_interrupted_settlement_rolls_back_and_its_retry_equals_a_clean_run(d
 
     _fail_after_the_transfer.calls = 0
     with (
-        mock.patch.object(resolution_module, "ledger_transfer", _fail_after_the_transfer),
+        mock.patch.object(settlement_module, "ledger_transfer", _fail_after_the_transfer),
         pytest.raises(RuntimeError),
     ):
         market_settle(claim=claim)

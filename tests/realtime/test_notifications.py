@@ -13,7 +13,8 @@ from apps.core.models import Event
 from apps.ledger.models import AccountKind, Entry
 from apps.markets import hooks
 from apps.markets.models import Claim, Position, Resolution
-from apps.markets.resolution import claim_void, market_settle, resolution_finalize, resolution_propose
+from apps.markets.resolution import claim_void, resolution_finalize, resolution_propose
+from apps.markets.settlement import market_settle
 from apps.markets.tasks import finalize_due
 from apps.realtime.models import Notification
 from apps.realtime.services import notification_message, notifications_on_settlement

@@ -47,8 +47,9 @@ from apps.ledger.selectors import wallet_balance
 from apps.ledger.services import InsufficientCredit, wallet_fund_agent
 from apps.markets import hooks
 from apps.markets.models import Claim, Domain, Outcome, Resolution
-from apps.markets.resolution import claims_close_due, market_settle, resolution_finalize, resolution_propose
+from apps.markets.resolution import claims_close_due, resolution_finalize, resolution_propose
 from apps.markets.services import NothingToTrade, Order, PriceLimitCrossed, claim_create, trade_place
+from apps.markets.settlement import market_settle
 from apps.realtime.models import Notification
 from apps.realtime.services import notifications_mark_all_read
 from apps.reputation import model

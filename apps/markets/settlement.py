@@ -1,0 +1,106 @@
+"""Settlement: paying out a resolved or voided claim, exactly once.
+
+`market_settle` is one set-based, idempotent transfer that empties the market's escrow: each winning
+micro-share pays one micro-credit (for VOID, each identity's net investment comes back), the residual goes
+to the author and rounding dust to the fees account. Its idempotency key is derived from the claim and
+`settled_at` is checked under the market lock (taken as every trade takes it: market row, claim, then
+the accounts inside ledger_transfer), so a retried or concurrent settlement returns the same transfer.
+Inside its transaction it sends markets.claim_settled (scoring) and markets.claim_settled_announce
+(notifications; apps/markets/hooks.py). The beat sweep (`claims_settle_due`) settles every final claim
+not settled yet.
+"""
+
+from django.db import transaction
+from django.utils import timezone
+
+from apps.core import events
+from apps.core.services import event_emit
+from apps.ledger.models import Account, AccountKind, Transfer
+from apps.ledger.services import PLATFORM_FEES, ledger_transfer, system_account, wallet_for
+from apps.markets import hooks
+from apps.markets.models import Claim, Market, Outcome, Position
+from apps.markets.resolution import FINAL_STATUSES, OUTCOME_OF_STATUS, market_and_claim_lock
+from apps.markets.services import IllegalTransition
+
+
+def _payout_lines(market: Market, outcome: str, escrow_balance: int) -> tuple[list[tuple[int, int]], int]:
+    """(wallet account id, amount) for every identity owed something, read in one query; and the dust.
+
+    YES/NO: each winning micro-share pays one micro-credit. VOID: each identity gets back what it put
+    in net (never a negative refund: sales at a profit are kept). If the refunds exceed what the escrow
+    holds beyond nothing (possible only when sellers took profits larger than the subsidy), they are
+    scaled down pro rata, rounded down, and the rounding dust goes to the fees account.
+    """
+    positions = Position.objects.filter(market=market)
+    if outcome == Outcome.VOID:
+        owed = positions.filter(net_invested__gt=0).values_list("identity_id", "net_invested")
+    else:
+        field = "yes_shares" if outcome == Outcome.YES else "no_shares"
+        owed = positions.filter(**{f"{field}__gt": 0}).values_list("identity_id", field)
+    wallets = dict(
+        Account.objects.filter(kind=AccountKind.WALLET, identity__positions__market=market).values_list(
+            "identity_id", "pk"
+        )
+    )
+    lines = [(wallets[identity_id], amount) for identity_id, amount in owed]
+    total = sum(amount for _, amount in lines)
+    if total <= escrow_balance:
+        return lines, 0
+    # Only VOID can get here: winning shares are always covered (escrow >= max(q), tested).
+    scaled = [(account, amount * escrow_balance // total) for account, amount in lines]
+    return scaled, escrow_balance - sum(amount for _, amount in scaled)
+
+
+@transaction.atomic
+def market_settle(*, claim: Claim) -> Transfer | None:
+    """Pay out a resolved or voided claim in one set-based, idempotent transfer that empties the escrow:
+    the winners (or, for VOID, the refunds), the residual to the author, rounding dust to fees.
+    Running it again returns the same transfer and changes nothing."""
+    market, claim = market_and_claim_lock(claim)
+    key = f"settle:{claim.pk}"
+    if claim.settled_at is not None:
+        return Transfer.objects.get(idempotency_key=key)
+    if claim.status not in FINAL_STATUSES:
+        raise IllegalTransition("Only a resolved or voided claim can be settled.")
+    now = timezone.now()
+    if market is None:  # a draft that was voided: nothing was ever paid in
+        claim.settled_at = now
+        claim.save(update_fields=["settled_at", "updated_at"])
+        return None
+    outcome = OUTCOME_OF_STATUS[claim.status]
+    escrow_balance = Account.objects.get(pk=market.escrow_id).balance
+    lines, dust = _payout_lines(market, outcome, escrow_balance)
+    paid = sum(amount for _, amount in lines) + dust
+    residual = escrow_balance - paid
+    author_wallet = wallet_for(claim.author)
+    transfer = ledger_transfer(
+        lines=[
+            (market.escrow_id, -escrow_balance),
+            *lines,
+            (author_wallet, residual),
+            (system_account(PLATFORM_FEES).pk, dust),
+        ],
+        kind="settlement",
+        idempotency_key=key,
+        memo=f"Settlement of claim #{claim.pk}: {outcome.upper()}",
+        metadata={"outcome": outcome, "payees": len(lines), "residual": residual, "dust": dust},
+    )
+    claim.settled_at = now
+    claim.save(update_fields=["settled_at", "updated_at"])
+    hooks.notify_claim_settled(claim, outcome)  # reputation scores the forecasts, in this transaction
+    event_emit(
+        kind=events.CLAIM_SETTLED.name,
+        subject=f"claim:{claim.pk}",
+        payload={"outcome": outcome, "payees": len(lines), "dust": dust},
+    )
+    return transfer
+
+
+def claims_settle_due() -> int:
+    """Settle every resolved or voided claim not settled yet (idempotent: safe to run any time)."""
+    due = Claim.objects.filter(status__in=FINAL_STATUSES, settled_at__isnull=True).only("pk")
+    done = 0
+    for claim in due:
+        market_settle(claim=claim)
+        done += 1
+    return done

@@ -48,3 +48,16 @@ def owner_client(owner) -> Client:
     client = Client()
     client.force_login(owner)
     return client
+
+
+@pytest.fixture
+def tight_limits():
+    """Every API operation shares the API's throttle list: swap in small limits (2/min anonymous, 3/min a
+    caller) for one test."""
+    from apps.core.throttling import AnonymousThrottle, CallerThrottle
+    from config.api import api
+
+    original = list(api.throttle)
+    api.throttle[:] = [AnonymousThrottle("2/min"), CallerThrottle("3/min")]
+    yield
+    api.throttle[:] = original

@@ -14,8 +14,6 @@ from decimal import Decimal
 
 import pytest
 import schemathesis
-from django.core.signals import request_finished, request_started
-from django.db import close_old_connections
 from django.test import Client
 from hypothesis import HealthCheck, settings
 
@@ -30,21 +28,13 @@ from tests import factories
 from tests.markets_api.conftest import new_claim
 
 schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", application)
+# case.call(app=...) calls the WSGI app directly: keep the test transaction's connection (conftest.py).
+pytestmark = pytest.mark.usefixtures("keep_the_test_connection")
 schema.config.generation.update(modes=[schemathesis.GenerationMode.POSITIVE])
 
 CHECKS = [schemathesis.checks.positive_data_acceptance, schemathesis.checks.not_a_server_error]
 CSRF = "f" * 32
 FUZZ = settings(max_examples=6, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
-
-
-@pytest.fixture(autouse=True)
-def _keep_the_test_connection():
-    """As in test_openapi.py: calling the WSGI app directly would close the test's connection."""
-    request_started.disconnect(close_old_connections)
-    request_finished.disconnect(close_old_connections)
-    yield
-    request_started.connect(close_old_connections)
-    request_finished.connect(close_old_connections)
 
 
 @pytest.fixture

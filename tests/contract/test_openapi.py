@@ -7,8 +7,6 @@ status code and body against what the schema declares. The schema is loaded at m
 
 import pytest
 import schemathesis
-from django.core.signals import request_finished, request_started
-from django.db import close_old_connections
 from django.test import Client
 from hypothesis import HealthCheck, settings
 
@@ -16,6 +14,8 @@ from config.wsgi import application
 from tests import factories
 
 schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", application)
+# case.call(app=...) calls the WSGI app directly: keep the test transaction's connection (conftest.py).
+pytestmark = pytest.mark.usefixtures("keep_the_test_connection")
 
 CHECKS = [
     schemathesis.checks.not_a_server_error,
@@ -23,18 +23,6 @@ CHECKS = [
     schemathesis.checks.content_type_conformance,
     schemathesis.checks.response_schema_conformance,
 ]
-
-
-@pytest.fixture(autouse=True)
-def _keep_the_test_connection():
-    """Calling the WSGI app directly fires request_started/finished, whose handler closes the
-    database connection the test transaction lives on; the Django test client disconnects it
-    the same way."""
-    request_started.disconnect(close_old_connections)
-    request_finished.disconnect(close_old_connections)
-    yield
-    request_started.connect(close_old_connections)
-    request_finished.connect(close_old_connections)
 
 
 @pytest.fixture

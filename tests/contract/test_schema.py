@@ -12,7 +12,6 @@ from ninja.openapi import schema as ninja_schema
 
 from apps.core.api_types import ErrorCode
 from apps.core.errors import ApplicationError
-from apps.core.throttling import AnonymousThrottle, CallerThrottle
 from apps.identities.models import ApiKeyScope
 from config.api import api
 from tests import factories
@@ -244,14 +243,6 @@ def test_every_429_declares_retry_after(document):
         header = response["headers"]["Retry-After"]
         assert header["schema"] == {"type": "integer", "minimum": 1}, (method, path)
     assert throttled == sum(1 for _ in _operations(document))  # every operation can be throttled
-
-
-@pytest.fixture
-def tight_limits():
-    original = list(api.throttle)
-    api.throttle[:] = [AnonymousThrottle("2/min"), CallerThrottle("3/min")]
-    yield
-    api.throttle[:] = original
 
 
 def test_an_anonymous_429_sends_retry_after(tight_limits):

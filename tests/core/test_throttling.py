@@ -9,19 +9,9 @@ import yaml
 from django.db import connection
 from django.test import Client, RequestFactory
 
-from apps.core.throttling import AnonymousThrottle, CallerThrottle, client_address, limited_address, parse_rate
-from config.api import api
+from apps.core.throttling import CallerThrottle, client_address, limited_address, parse_rate
 from tests import factories
 from tests.api.conftest import bearer
-
-
-@pytest.fixture
-def tight_limits():
-    """Every operation shares the API's throttle list: swap in small limits for one test."""
-    original = list(api.throttle)
-    api.throttle[:] = [AnonymousThrottle("2/min"), CallerThrottle("3/min")]
-    yield
-    api.throttle[:] = original
 
 
 @pytest.mark.django_db

@@ -43,6 +43,7 @@ from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from apps.core import events
 from apps.core.amounts import CREDIT
 from apps.ledger import services as ledger_services
 from apps.ledger.services import EXTERNAL_WORLD, PLATFORM_FEES, ledger_transfer, system_account, wallet_for
@@ -205,7 +206,8 @@ def _raw_trade(cursor, *, claim_id: int, identity_id: int, wallet_id: int, fees_
                 *(market_id, identity_id, side, fill.shares, fill.cost, fill.fee, fill.price_before, fill.price_after),
                 *(None, "", key, body, transfer_id, now),
                 *(market_id, fill.price_after, now),
-                *(subject, identity_id, json.dumps(placed), now, subject, json.dumps({"price_yes": price}), now),
+                *(events.TRADE_PLACED.name, subject, identity_id, json.dumps(placed), now),
+                *(events.MARKET_PRICE_CHANGED.name, subject, json.dumps({"price_yes": price}), now),
             ),
         )
         cursor.execute("COMMIT")

@@ -28,7 +28,7 @@ from tests import factories
 from tests.markets_api.conftest import new_claim
 
 schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", application)
-# case.call(app=...) calls the WSGI app directly: keep the test transaction's connection (conftest.py).
+# case.call(app=...) calls the WSGI app directly: keep the test transaction's connection (tests/conftest.py).
 pytestmark = pytest.mark.usefixtures("keep_the_test_connection")
 schema.config.generation.update(modes=[schemathesis.GenerationMode.POSITIVE])
 

@@ -14,7 +14,7 @@ from config.wsgi import application
 from tests import factories
 
 schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", application)
-# case.call(app=...) calls the WSGI app directly: keep the test transaction's connection (conftest.py).
+# case.call(app=...) calls the WSGI app directly: keep the test transaction's connection (tests/conftest.py).
 pytestmark = pytest.mark.usefixtures("keep_the_test_connection")
 
 CHECKS = [

@@ -12,8 +12,10 @@ from apps.core.amounts import CREDIT
 from apps.markets.services import Order, trade_place
 from config.wsgi import application
 from tests.contract.test_openapi import CHECKS, schema
-from tests.contract.test_openapi import _keep_the_test_connection as _keep_the_test_connection  # autouse
 from tests.markets_api.conftest import new_claim
+
+# case.call(app=...) calls the WSGI app directly: keep the test transaction's connection (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("keep_the_test_connection")
 
 _keys = itertools.count()
 markets = schema.include(path_regex=r"^/api/v1/claims/\{claim_id\}")

@@ -10,8 +10,10 @@ from hypothesis import HealthCheck, settings
 from config.wsgi import application
 from tests import factories
 from tests.contract.test_openapi import CHECKS, schema
-from tests.contract.test_openapi import _keep_the_test_connection as _keep_the_test_connection  # autouse
 from tests.reputation_api.conftest import history, new_claim, state
+
+# case.call(app=...) calls the WSGI app directly: keep the test transaction's connection (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("keep_the_test_connection")
 
 _keys = itertools.count()
 reputation = schema.include(tag="reputation")

@@ -1,11 +1,13 @@
 """Notifications: written when a claim settles, read and marked read by their person.
 
-Exactly once. `notifications_on_settlement` listens on apps.markets.hooks.claim_settled, which
-market_settle calls inside its own transaction, once per claim: the settlement row lock and its
-`settled_at` check make a retried or concurrent settlement return before the hooks run, and a settlement
-that rolls back takes its notifications with it. So a payout is announced exactly when it is paid, and
-never twice. The listener is idempotent on top of that (it skips what already exists), and the table's
-unique (user, kind, subject) constraint makes a repeat impossible whatever the caller.
+Exactly once. `notifications_on_settlement` listens on apps.markets.hooks.claim_settled_announce, which
+market_settle (apps/markets/settlement.py) sends inside its own transaction, once per claim: the
+settlement row lock and its `settled_at` check make a retried or concurrent settlement return before the
+hooks run, and a settlement that rolls back takes its notifications with it. The point is isolated: a
+notification that cannot be written is undone in its savepoint and logged, and the settlement commits.
+So a payout is announced exactly when it is paid, and never twice. The listener is idempotent on top of
+that (it skips what already exists), and the table's unique (user, kind, subject) constraint makes a
+repeat impossible whatever the caller.
 
 A claim's resolution is announced at its settlement, which follows it within one beat sweep (the sweep
 that finalizes a proposal settles it; a decided dispute is settled by the next one): that is when the

@@ -68,6 +68,8 @@ fi
 
 echo "==> ruff"
 .venv/bin/ruff check .
+echo "==> the layers (lint-imports, .importlinter)"
+.venv/bin/lint-imports --no-cache
 echo "==> makemigrations --check"
 DJANGO_SETTINGS_MODULE=config.settings.test $PY manage.py makemigrations --check --dry-run
 echo "==> pytest (DATABASE_URL=$DATABASE_URL REDIS_URL=$REDIS_URL)"

@@ -1,6 +1,7 @@
 from functools import cached_property
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.core.exceptions import ObjectDoesNotExist
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -71,7 +72,9 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     @cached_property
     def human_identity(self):
-        """The user's own market identity, or None before their email is verified."""
-        from apps.identities.models import Identity
-
-        return Identity.objects.filter(user=self).first()
+        """The user's own market identity, or None before their email is verified. (Identity.user's reverse
+        accessor: accounts sits below identities and does not import it.)"""
+        try:
+            return self.identity
+        except ObjectDoesNotExist:
+            return None

@@ -40,7 +40,7 @@ class Identity(models.Model):
     status = models.CharField(max_length=12, choices=IdentityStatus.choices, default=IdentityStatus.ACTIVE)
     # For a human: the person. For an agent: empty (the owner is below).
     user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="identity"
     )
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="agents"

@@ -234,8 +234,6 @@ def ledger_grant_signup(*, identity: Identity) -> Transfer | None:
     )
 
 
-
-
 def _owner_wallet(owner: User) -> Account:
     human = owner.human_identity
     if human is None:

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from apps.identities.models import Identity
 from apps.ledger.models import Entry
-from apps.markets.models import Claim, ClaimStatus, Domain, Market, Position, PricePoint, Resolution, Trade
+from apps.markets.models import Claim, ClaimStatus, Domain, Market, Position, PricePoint, Resolution, Side, Trade
 from apps.markets.resolution import RESOLVED
 from apps.markets.services import Fill, MarketClosed, Order, market_is_open, order_price
 
@@ -214,6 +214,17 @@ def position_worth(position: Position, status: str | None = None) -> Worth:
     value = position_value(position, position.claim_status if status is None else status)
     fees = position.fees_paid
     return Worth(value=value, fees_paid=fees, pnl=value - position.net_invested - fees)
+
+
+def position_side_and_average(position: Position) -> tuple[str | None, Decimal | None]:
+    """The one side a position holds and the average price it paid per share, or (None, None) when it holds
+    both sides or nothing: a YES and a NO share together are worth one credit whatever happens, so a mixed
+    average means nothing."""
+    held = position.yes_shares + position.no_shares
+    side = Side.YES if position.no_shares == 0 else Side.NO if position.yes_shares == 0 else None
+    if not held or side is None:
+        return None, None
+    return side, Decimal(position.net_invested) / held
 
 
 def position_value(position: Position, status: str) -> int:

@@ -3,13 +3,15 @@ and the platform's own track record. Each is a fixed number of queries, whatever
 
 import math
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import Avg, Case, Count, F, Max, OuterRef, Q, QuerySet, Subquery, Sum, When
+from django.db.models import Avg, Case, Count, Exists, F, Max, OuterRef, Q, QuerySet, Subquery, Sum, Value, When
+from django.db.models.functions import Abs
 
 from apps.identities.models import Identity, IdentityKind
-from apps.markets.models import Claim, Position
+from apps.markets import selectors as market_selectors
+from apps.markets.models import Claim, ClaimStatus, Position
 from apps.reputation import model
 from apps.reputation.models import (
     Agreement,
@@ -222,6 +224,48 @@ def beliefs_of(identity: Identity, *, claim_id: int | None = None) -> QuerySet[B
     if claim_id is not None:
         beliefs = beliefs.filter(claim_id=claim_id)
     return beliefs.select_related("claim").order_by("-id")
+
+
+def beliefs_recent(claim: Claim, *, limit: int) -> list[Belief]:
+    """The claim's latest stated beliefs, newest first, with who stated them. A belief's rationale is public
+    (docs/api.md): it is the reasoning others weigh; a trade's stays its trader's own."""
+    return list(Belief.objects.filter(claim=claim).select_related("identity").order_by("-id")[:limit])
+
+
+def claims_browsed(*, viewer: Identity | None, filters: dict, now: datetime) -> QuerySet[Claim]:
+    """The claim list page's query: `claims_listed` (what the REST list serves) with the consensus beside the
+    price, the "mine" filter and the sorts the REST list does not offer (volume, disagreement), in one query.
+    `filters` are the list form's cleaned values (q, domain, tag, status, closing in hours, mine, sort)."""
+    closing = filters.get("closing")
+    claims = market_selectors.claims_listed(
+        status=filters.get("status") or None,
+        domain=filters.get("domain") or None,
+        tag=filters.get("tag") or None,
+        search=filters.get("q", ""),
+        closing_within=timedelta(hours=closing) if closing else None,
+        now=now,
+    ).annotate(consensus_probability=F("consensus__probability"))
+    if filters.get("mine") and viewer is not None:
+        traded = Position.objects.filter(market__claim=OuterRef("pk"), identity=viewer)
+        claims = claims.filter(Q(author=viewer) | Exists(traded))
+    sort = filters.get("sort", "new")
+    if sort == "closing":  # open claims, soonest first; then the rest, most recently closed first
+        is_open = Q(effective_status=ClaimStatus.OPEN)
+        return claims.order_by(
+            Case(When(is_open, then=Value(0)), default=Value(1)),
+            Case(When(is_open, then=F("closes_at"))).asc(nulls_last=True),
+            F("closes_at").desc(),
+            "-id",
+        )
+    if sort == "volume":
+        return claims.order_by(F("volume").desc(), "-id")
+    if sort == "disagreement":  # claims without a consensus last
+        claims = claims.annotate(disagreement=Abs(F("price_yes") - F("consensus_probability")))
+        return claims.order_by(F("disagreement").desc(nulls_last=True), "-id")
+    # The default: open claims first, newest first, then the rest, newest first. A visitor lands on what can
+    # still be traded; the resolved history is a status filter away.
+    is_open = Q(effective_status=ClaimStatus.OPEN)
+    return claims.order_by(Case(When(is_open, then=Value(0)), default=Value(1)), "-id")
 
 
 def owner_handles(identities: list[Identity], *, also: set[int] = frozenset()) -> dict[int, str]:

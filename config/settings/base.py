@@ -42,6 +42,8 @@ INSTALLED_APPS = [
     "apps.markets",
     "apps.reputation",
     "apps.realtime",
+    "apps.web",
+    "apps.demo",
 ]
 
 MIDDLEWARE = [

@@ -8,7 +8,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from apps.core.charts import (
+from apps.web.charts import (
     LINE_BOTTOM,
     LINE_TOP,
     CalibrationSeries,

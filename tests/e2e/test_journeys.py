@@ -22,8 +22,8 @@ from apps.markets.models import Claim, ClaimStatus, Domain, Market, Position, Re
 from apps.markets.resolution import bond_for, claims_close_due, resolutions_finalize_due
 from apps.markets.services import Order, liquidity_bounds, trade_place
 from apps.markets.settlement import claims_settle_due
-from apps.markets.templatetags.markets import percent
 from apps.reputation.models import Belief
+from apps.web.templatetags.markets import percent
 from tests import factories
 from tests.e2e.conftest import allow_console
 from tests.reputation.conftest import buy, new_claim, state

@@ -20,8 +20,8 @@ from apps.core.models import Event
 from apps.markets.models import Domain, Market, Resolution, Trade
 from apps.markets.resolution import resolution_propose
 from apps.markets.tasks import finalize_due
-from apps.markets.templatetags.markets import percent
 from apps.realtime.models import Notification
+from apps.web.templatetags.markets import percent
 from tests import factories
 from tests.e2e.conftest import allow_console
 from tests.e2e.tasks import agent_buys

@@ -21,7 +21,7 @@ import httpx
 import pytest
 from websockets.sync.client import connect as ws_connect
 
-from apps.core.management.commands.demo_seed import DEMO_PASSWORD
+from apps.demo.management.commands.demo_seed import DEMO_PASSWORD
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python").exists() else sys.executable

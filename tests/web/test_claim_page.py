@@ -243,7 +243,7 @@ def test_the_price_history_is_an_inline_svg_chart(client, claim, trader):
 
 
 def test_a_long_price_history_is_thinned_to_a_readable_chart_ending_at_the_last_price(client, claim, monkeypatch):
-    from apps.markets.views import claims as views
+    from apps.web.views import claim_page as views
 
     monkeypatch.setattr(views, "CHART_POINTS", 3)
     for i in range(5):  # the opening price and five trades: six points, drawn as four (every second, and the last)

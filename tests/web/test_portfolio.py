@@ -18,7 +18,7 @@ from apps.markets.models import Claim, Domain, Market, Position, Resolution
 from apps.markets.resolution import claims_close_due, resolution_finalize, resolution_propose
 from apps.markets.services import Order, claim_create, trade_place
 from apps.markets.settlement import market_settle
-from apps.markets.views import portfolio as portfolio_views
+from apps.web.views import portfolio as portfolio_views
 from tests import factories
 from tests.web.conftest import amount, shown
 

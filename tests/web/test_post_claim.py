@@ -16,7 +16,7 @@ from apps.ledger.models import Entry, Transfer
 from apps.ledger.selectors import wallet_balance
 from apps.markets.models import Claim, ClaimStatus, Domain, Market
 from apps.markets.services import claim_create
-from apps.markets.views import post as post_views
+from apps.web.views import post as post_views
 from tests import factories
 from tests.support import race
 from tests.web.conftest import HTMX, amount, hidden_value

@@ -14,12 +14,12 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from apps.core.charts import point_radius
 from apps.identities.models import AutonomyLevel
 from apps.identities.services import agent_update, identity_suspend
 from apps.markets.models import Domain
 from apps.reputation import model, views
 from apps.reputation.models import ClaimRecord, Reliability
+from apps.web.charts import point_radius
 from tests import factories
 from tests.reputation_api.conftest import history
 

@@ -13,19 +13,19 @@ from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 from apps.core.amounts import format_credits
 from apps.core.errors import ApplicationError
 from apps.identities.models import Identity
-from apps.identities.views import INVALID_FORM_STATUS
 from apps.ledger.selectors import wallet_balance
 from apps.ledger.services import InsufficientCredit
 from apps.markets import lmsr, selectors, services
-from apps.markets.forms_post import ClaimPostForm, insufficient_credit_message
 from apps.markets.models import Claim, ClaimStatus
+from apps.web.forms.post import ClaimPostForm, insufficient_credit_message
+from apps.web.views.common import INVALID_FORM_STATUS
 
 DRAFTS_SHOWN = 20
 TOKEN_TTL = 24 * 3600  # a used form token is remembered this long (seconds)
@@ -241,10 +241,3 @@ def claim_draft_publish(request: HttpRequest, claim_id: int) -> HttpResponse:
         return _back(request, claim)
     messages.success(request, "Your claim is open for trading. The subsidy was paid from your wallet.")
     return redirect("claim-detail", claim.pk)
-
-
-urlpatterns = [
-    path("claims/new", claim_new, name="claim-new"),
-    path("claims/new/check", claim_new_check, name="claim-new-check"),
-    path("claims/<int:claim_id>/publish/", claim_draft_publish, name="claim-draft-publish"),
-]

@@ -13,7 +13,7 @@ Idempotent: dates come from the anchor, which the first run fixes (the demo peop
 it), so a later run plans the very same claims, finds them by title and changes nothing; the history is
 made once (its resolutions are found by their evidence), in one transaction with the open claims.
 
-What each forecaster sees is drawn from a seeded generator (apps/core/demo_catalogue.py): every claim has a
+What each forecaster sees is drawn from a seeded generator (apps/demo/catalogue.py): every claim has a
 hidden probability, each forecaster sees it through noise of its own skill in that domain, and the outcome
 is drawn from it. The outcomes are the demo's, not the world's: the resolutions say so.
 """
@@ -39,8 +39,8 @@ from django.utils import timezone
 
 from apps.accounts.models import User
 from apps.accounts.services import user_email_verified
-from apps.core import demo_catalogue as catalogue
 from apps.core.amounts import CREDIT, format_credits
+from apps.demo import catalogue
 from apps.identities.models import ApiKey, AutonomyLevel, Identity
 from apps.identities.services import agent_create, api_key_create
 from apps.ledger.selectors import wallet_balance

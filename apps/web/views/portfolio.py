@@ -13,7 +13,6 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import path
 from django.views.decorators.http import require_GET
 
 from apps.core.api import keyset_page
@@ -116,10 +115,3 @@ def portfolio_totals(request: HttpRequest) -> HttpResponse:
     return render(
         request, "markets/portfolio_totals.html", {"totals": _totals(identity, unsettled), "live_ids": live_ids}
     )
-
-
-urlpatterns = [
-    path("portfolio/", portfolio, name="portfolio"),
-    path("portfolio/totals", portfolio_totals, name="portfolio-totals"),
-    path("portfolio/positions/<int:claim_id>", portfolio_position_row, name="portfolio-position-row"),
-]

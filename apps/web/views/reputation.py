@@ -17,15 +17,15 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET
 
 from apps.core.api import keyset_page
-from apps.core.charts import CalibrationSeries, calibration_chart
 from apps.core.errors import ApplicationError
 from apps.identities import selectors as identity_selectors
 from apps.identities.models import Identity, IdentityKind
 from apps.markets import selectors as market_selectors
 from apps.reputation import selectors
 from apps.reputation.models import Score
+from apps.web.charts import CalibrationSeries, calibration_chart
+from apps.web.views.common import INVALID_FORM_STATUS
 
-INVALID_FORM_STATUS = 422
 SCORES_PAGE_SIZE = 20
 BELIEFS_SHOWN = 10
 LEADERBOARD_PAGE_SIZE = 50

@@ -11,10 +11,10 @@ from django.db.models import F, Max, Sum
 from django.utils import timezone
 
 from apps.accounts.models import User, VerificationLevel
-from apps.core import demo_catalogue
 from apps.core.amounts import CREDIT
-from apps.core.management.commands.demo_seed import DEMO_PASSWORD, FUNDING, HISTORY_CLAIMS
 from apps.core.models import Event
+from apps.demo import catalogue as demo_catalogue
+from apps.demo.management.commands.demo_seed import DEMO_PASSWORD, FUNDING, HISTORY_CLAIMS
 from apps.identities.models import ApiKey, Identity, IdentityKind
 from apps.ledger.models import Account, Entry, Transfer
 from apps.ledger.selectors import ledger_verify_report, wallet_balance

@@ -13,9 +13,10 @@ from django.views.decorators.http import require_GET, require_POST
 from apps.core.amounts import format_credits
 from apps.core.api import keyset_page
 from apps.core.errors import ApplicationError
-from apps.identities.views import INVALID_FORM_STATUS, agent_page_context, my_agent_or_404
 from apps.ledger import selectors, services
-from apps.ledger.forms import AgentTransferForm
+from apps.web.forms.funds import AgentTransferForm
+from apps.web.views.agents import agent_page_context, my_agent_or_404
+from apps.web.views.common import INVALID_FORM_STATUS
 
 WALLET_PAGE_SIZE = 25
 

@@ -14,19 +14,19 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from apps.core.api import keyset_page
 from apps.core.errors import ApplicationError
 from apps.identities import selectors, services
-from apps.identities.forms import (
+from apps.identities.models import Identity, IdentityKind
+from apps.ledger.selectors import wallet_balance, with_wallet_balance
+from apps.web.forms.agents import (
     AgentCreateForm,
     AgentUpdateForm,
     ApiKeyCreateForm,
     SuspendForm,
     add_service_error,
 )
-from apps.identities.models import Identity, IdentityKind
-from apps.ledger.forms import AgentTransferForm
-from apps.ledger.selectors import wallet_balance, with_wallet_balance
+from apps.web.forms.funds import AgentTransferForm
+from apps.web.views.common import INVALID_FORM_STATUS
 
 DIRECTORY_PAGE_SIZE = 50
-INVALID_FORM_STATUS = 422
 
 
 def my_agent_or_404(request: HttpRequest, agent_id: int) -> Identity:

@@ -1,3 +1,0 @@
-from apps.markets.views import claims, portfolio, post
-
-urlpatterns = claims.urlpatterns + post.urlpatterns + portfolio.urlpatterns

@@ -8,6 +8,7 @@ from ninja.security import APIKeyCookie, HttpBearer
 
 from apps.accounts.models import User
 from apps.core.errors import PermissionDenied
+from apps.identities.errors import MissingScope, SessionRequired
 from apps.identities.models import ApiKey, Identity
 from apps.identities.services import api_key_authenticate
 
@@ -23,10 +24,6 @@ class Caller:
         return self.api_key.scopes if self.api_key else ["*"]
 
 
-class MissingScope(PermissionDenied):
-    code = "missing_scope"
-
-
 class ApiKeyAuth(HttpBearer):
     """`Authorization: Bearer cred_<prefix>_<secret>`. Bad keys are 401; a key without `scope` is 403."""
 
@@ -39,13 +36,6 @@ class ApiKeyAuth(HttpBearer):
         if self.scope and self.scope not in key.scopes:
             raise MissingScope(f"This API key lacks the '{self.scope}' scope.", detail={"required": self.scope})
         return Caller(identity=key.identity, api_key=key)
-
-
-class SessionRequired(PermissionDenied):
-    code = "session_required"
-    default_message = (
-        "This operation is for a signed-in person (the owner's browser session); an API key cannot call it."
-    )
 
 
 def _sends_api_key(request: HttpRequest) -> bool:

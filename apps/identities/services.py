@@ -12,9 +12,17 @@ from django.utils.text import slugify
 
 from apps.accounts.models import User, VerificationLevel
 from apps.core import events
-from apps.core.errors import Conflict, DateConflict, NotAuthenticated, NotFound, PermissionDenied, ValidationFailed
+from apps.core.errors import Conflict, DateConflict, NotFound, PermissionDenied, ValidationFailed
 from apps.core.rows import RowModel
 from apps.core.services import event_emit
+from apps.identities.errors import (
+    EmailNotVerified,
+    HandleTaken,
+    IdentitySuspended,
+    InvalidApiKey,
+    SuspendedByModerator,
+    TooManyAgents,
+)
 from apps.identities.models import (
     ApiKey,
     ApiKeyScope,
@@ -39,36 +47,6 @@ PROVENANCE_FIELDS = (
     "homepage_url",
     "code_url",
 )
-
-
-class HandleTaken(Conflict):
-    code = "handle_taken"
-    default_message = "That handle is taken."
-
-
-class TooManyAgents(Conflict):
-    code = "too_many_agents"
-    default_message = "You have reached the maximum number of agents."
-
-
-class EmailNotVerified(PermissionDenied):
-    code = "email_not_verified"
-    default_message = "Verify your email address first."
-
-
-class IdentitySuspended(PermissionDenied):
-    code = "identity_suspended"
-    default_message = "This identity is suspended."
-
-
-class SuspendedByModerator(PermissionDenied):
-    code = "suspended_by_moderator"
-    default_message = "A moderator suspended this agent: only a moderator can lift it."
-
-
-class InvalidApiKey(NotAuthenticated):
-    code = "invalid_api_key"
-    default_message = "The API key is malformed, unknown, revoked or expired, or its identity is suspended."
 
 
 def _normalise_handle(handle: str) -> str:

@@ -15,9 +15,11 @@ from django.utils import timezone
 
 from apps.accounts.models import User
 from apps.core.amounts import CREDIT
-from apps.core.errors import Conflict, ValidationFailed
+from apps.core.errors import ValidationFailed
+from apps.identities.errors import EmailNotVerified, IdentitySuspended
 from apps.identities.models import Identity
-from apps.identities.services import EmailNotVerified, IdentitySuspended, owned_agent_lock
+from apps.identities.services import owned_agent_lock
+from apps.ledger.errors import IdempotencyConflict, InsufficientCredit
 from apps.ledger.models import Account, AccountKind, Transfer
 
 EXTERNAL_WORLD = "external:world"
@@ -30,16 +32,6 @@ SYSTEM_ACCOUNTS = {
 }
 # No single movement may exceed this (2^53: amounts stay exact in JSON clients and far from BIGINT's edge).
 MAX_AMOUNT = 2**53
-
-
-class InsufficientCredit(Conflict):
-    code = "insufficient_credit"
-    default_message = "Not enough credit in the account."
-
-
-class IdempotencyConflict(Conflict):
-    code = "idempotency_conflict"
-    default_message = "This Idempotency-Key was already used with a different request."
 
 
 AccountRef = Account | int

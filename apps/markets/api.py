@@ -42,6 +42,7 @@ from apps.ledger.selectors import wallet_balance
 from apps.ledger.services import MAX_AMOUNT
 from apps.markets import resolution, selectors, services
 from apps.markets.models import Claim, Position
+from apps.markets.pricing import Order
 
 router = ApiRouter(tags=["claims and trading"])
 
@@ -409,8 +410,8 @@ def claim_or_404(claim_id: int, reader: Identity | None, *, detail: bool = False
     return claim
 
 
-def _order(payload: BuyIn | BeliefOrderIn | SellIn) -> services.Order:
-    return services.Order(**payload.model_dump())
+def _order(payload: BuyIn | BeliefOrderIn | SellIn) -> Order:
+    return Order(**payload.model_dump())
 
 
 def _oldest_first_page(queryset, *, cursor: str | None, limit: int | None) -> tuple[list, str | None]:

@@ -25,8 +25,9 @@ from apps.identities.selectors import party, party_of_user
 from apps.identities.services import identity_require_active
 from apps.ledger.models import Account, AccountKind
 from apps.ledger.services import PLATFORM_FEES, ledger_transfer, system_account, wallet_for
+from apps.markets.errors import ConflictOfInterest, IllegalTransition
 from apps.markets.models import Claim, ClaimStatus, Market, Outcome, Position, Resolution
-from apps.markets.services import BPS, IllegalTransition
+from apps.markets.pricing import BPS
 
 RESOLVED = {
     Outcome.YES: ClaimStatus.RESOLVED_YES,
@@ -35,11 +36,6 @@ RESOLVED = {
 }
 FINAL_STATUSES = frozenset(RESOLVED.values())
 OUTCOME_OF_STATUS = {status: outcome for outcome, status in RESOLVED.items()}
-
-
-class ConflictOfInterest(PermissionDenied):
-    code = "conflict_of_interest"
-    default_message = "You hold a stake in this outcome."
 
 
 def _holders(market: Market):

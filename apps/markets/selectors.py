@@ -17,9 +17,10 @@ from django.utils import timezone
 
 from apps.identities.models import Identity
 from apps.ledger.models import Entry
+from apps.markets.errors import MarketClosed
 from apps.markets.models import Claim, ClaimStatus, Domain, Market, Position, PricePoint, Resolution, Side, Trade
+from apps.markets.pricing import Fill, Order, market_is_open, order_price
 from apps.markets.resolution import RESOLVED
-from apps.markets.services import Fill, MarketClosed, Order, market_is_open, order_price
 
 PRICE_QUANTUM = Decimal("1e-20")  # as trade_place stores prices
 OUTCOME_OF = {status: outcome for outcome, status in RESOLVED.items()}

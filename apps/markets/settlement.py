@@ -18,9 +18,9 @@ from apps.core.services import event_emit
 from apps.ledger.models import Account, AccountKind, Transfer
 from apps.ledger.services import PLATFORM_FEES, ledger_transfer, system_account, wallet_for
 from apps.markets import hooks
+from apps.markets.errors import IllegalTransition
 from apps.markets.models import Claim, Market, Outcome, Position
 from apps.markets.resolution import FINAL_STATUSES, OUTCOME_OF_STATUS, market_and_claim_lock
-from apps.markets.services import IllegalTransition
 
 
 def _payout_lines(market: Market, outcome: str, escrow_balance: int) -> tuple[list[tuple[int, int]], int]:

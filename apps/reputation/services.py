@@ -17,9 +17,9 @@ from apps.core.errors import Conflict, NotFound, ValidationFailed
 from apps.core.services import event_emit
 from apps.identities.models import Identity, IdentityKind
 from apps.identities.services import identity_require_active
-from apps.ledger.services import IdempotencyConflict
+from apps.ledger.errors import IdempotencyConflict
 from apps.markets.models import Claim, ClaimStatus, Market, Outcome, Position, Trade
-from apps.markets.services import market_is_open
+from apps.markets.pricing import market_is_open
 from apps.reputation import model, selectors
 from apps.reputation.models import (
     Agreement,
@@ -269,7 +269,7 @@ def _forecasts(claim: Claim) -> tuple[dict[int, tuple[Decimal, Decimal, str, dat
     measured from where the market stood before it, or its fellow agents, acted. So a source that trades
     in steps, or an owner whose agents trade one after another, is scored on the whole move, as one
     source making it would be, and a swarm cannot dilute its losses across members. Three queries."""
-    from apps.markets.services import implied_belief
+    from apps.markets.pricing import implied_belief
 
     found: dict[int, tuple[Decimal, Decimal, str, datetime]] = {}
     first: dict[int, tuple[datetime, Decimal]] = {}  # identity -> (its first forecast's time, the price then)

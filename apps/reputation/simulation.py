@@ -36,11 +36,14 @@ from apps.accounts.services import user_email_verified
 from apps.core.amounts import CREDIT
 from apps.identities.models import AutonomyLevel, Identity
 from apps.identities.services import agent_create
-from apps.ledger.services import EXTERNAL_WORLD, InsufficientCredit, ledger_transfer, system_account, wallet_for
+from apps.ledger.errors import InsufficientCredit
+from apps.ledger.services import EXTERNAL_WORLD, ledger_transfer, system_account, wallet_for
 from apps.markets import hooks
+from apps.markets.errors import NothingToTrade, PriceLimitCrossed
 from apps.markets.models import Claim, Domain, Outcome, Resolution
+from apps.markets.pricing import Order
 from apps.markets.resolution import claims_close_due, resolution_finalize, resolution_propose
-from apps.markets.services import NothingToTrade, Order, PriceLimitCrossed, claim_create, trade_place
+from apps.markets.services import claim_create, trade_place
 from apps.markets.settlement import market_settle
 from apps.reputation import model, selectors, services
 from apps.reputation.models import Agreement, Calibration, ClaimRecord, ExtremizingFit, Reliability, Score

@@ -6,18 +6,13 @@ from django.test import Client
 
 from apps.core.amounts import CREDIT
 from apps.core.models import Event
+from apps.identities.errors import IdentitySuspended, SuspendedByModerator
 from apps.identities.models import ApiKey, Identity, IdentityStatus
-from apps.identities.services import (
-    IdentitySuspended,
-    SuspendedByModerator,
-    agent_reactivate,
-    agent_suspend,
-    identity_reactivate,
-    identity_suspend,
-)
+from apps.identities.services import agent_reactivate, agent_suspend, identity_reactivate, identity_suspend
 from apps.ledger.models import Transfer
 from apps.markets.models import Domain, Trade
-from apps.markets.services import Order, trade_place
+from apps.markets.pricing import Order
+from apps.markets.services import trade_place
 from tests import factories
 from tests.api.conftest import bearer
 from tests.markets.conftest import make_claim

@@ -49,7 +49,8 @@ from apps.ledger import services as ledger_services
 from apps.ledger.services import EXTERNAL_WORLD, PLATFORM_FEES, ledger_transfer, system_account, wallet_for
 from apps.markets import services as market_services
 from apps.markets.models import Claim, Domain, Market, Trade
-from apps.markets.services import Order, order_price, trade_place
+from apps.markets.pricing import Order, implied_belief, order_price
+from apps.markets.services import trade_place
 from tests import factories
 from tests.bench.harness import LoadResult, env_number, median, print_table, request_load, web_server
 from tests.markets.conftest import make_claim
@@ -202,7 +203,7 @@ def _raw_trade(cursor, *, claim_id: int, identity_id: int, wallet_id: int, fees_
             (
                 *(q_yes + yes, q_no + no, volume + fill.cost, trade_count + 1, fill.price_after, now, market_id),
                 *(market_id, identity_id, (yes_held or 0) + yes, (no_held or 0) + no, (invested or 0) + fill.cost),
-                *(market_services.implied_belief(None, fill.price_after), now),
+                *(implied_belief(None, fill.price_after), now),
                 *(market_id, identity_id, side, fill.shares, fill.cost, fill.fee, fill.price_before, fill.price_after),
                 *(None, "", key, body, transfer_id, now),
                 *(market_id, fill.price_after, now),

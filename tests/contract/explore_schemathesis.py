@@ -33,7 +33,8 @@ from apps.identities.models import ApiKeyScope
 from apps.ledger.services import wallet_fund_agent
 from apps.markets import resolution
 from apps.markets.models import Domain
-from apps.markets.services import Order, trade_place
+from apps.markets.pricing import Order
+from apps.markets.services import trade_place
 from apps.reputation.services import belief_state
 from tests import factories
 from tests.markets_api.conftest import new_claim

@@ -21,7 +21,8 @@ from apps.core.amounts import CREDIT
 from apps.identities.models import ApiKeyScope
 from apps.ledger.services import wallet_fund_agent
 from apps.markets.models import Domain
-from apps.markets.services import Order, trade_place
+from apps.markets.pricing import Order
+from apps.markets.services import trade_place
 from apps.reputation.services import belief_state
 from config.wsgi import application
 from tests import factories

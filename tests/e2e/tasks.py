@@ -6,7 +6,8 @@ from celery import shared_task
 
 from apps.core.amounts import CREDIT
 from apps.identities.models import Identity
-from apps.markets.services import Order, trade_place
+from apps.markets.pricing import Order
+from apps.markets.services import trade_place
 
 
 @shared_task(name="tests.e2e.agent_buys")

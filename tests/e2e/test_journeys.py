@@ -19,8 +19,9 @@ from apps.identities.models import Identity
 from apps.ledger.selectors import wallet_balance
 from apps.markets import selectors
 from apps.markets.models import Claim, ClaimStatus, Domain, Market, Position, Resolution, Trade
+from apps.markets.pricing import Order
 from apps.markets.resolution import bond_for, claims_close_due, resolutions_finalize_due
-from apps.markets.services import Order, liquidity_bounds, trade_place
+from apps.markets.services import liquidity_bounds, trade_place
 from apps.markets.settlement import claims_settle_due
 from apps.reputation.models import Belief
 from apps.web.templatetags.markets import percent

@@ -14,7 +14,8 @@ import pytest
 from django.utils import timezone
 
 from apps.markets.models import Claim, Domain, Position, PricePoint, Trade
-from apps.markets.services import Order, claim_create, claim_publish, trade_place
+from apps.markets.pricing import Order
+from apps.markets.services import claim_create, claim_publish, trade_place
 from apps.reputation.models import Belief
 from apps.reputation.services import belief_state, consensus_refresh
 from tests import factories

@@ -12,15 +12,9 @@ from django.core.management import call_command
 from django.db.models import Sum
 
 from apps.core.amounts import CREDIT
+from apps.ledger.errors import InsufficientCredit
 from apps.ledger.models import Account, Entry, Transfer
-from apps.ledger.services import (
-    EXTERNAL_WORLD,
-    InsufficientCredit,
-    ledger_transfer,
-    system_account,
-    wallet_for,
-    wallet_fund_agent,
-)
+from apps.ledger.services import EXTERNAL_WORLD, ledger_transfer, system_account, wallet_for, wallet_fund_agent
 from tests import factories
 from tests.support import race
 

@@ -13,16 +13,9 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from apps.core.amounts import CREDIT
 from apps.core.errors import ValidationFailed
+from apps.ledger.errors import IdempotencyConflict, InsufficientCredit
 from apps.ledger.models import Account, AccountKind, Entry, Transfer
-from apps.ledger.services import (
-    EXTERNAL_WORLD,
-    PLATFORM_FEES,
-    IdempotencyConflict,
-    InsufficientCredit,
-    ledger_transfer,
-    system_account,
-    wallet_for,
-)
+from apps.ledger.services import EXTERNAL_WORLD, PLATFORM_FEES, ledger_transfer, system_account, wallet_for
 from tests import factories
 
 pytestmark = pytest.mark.django_db

@@ -8,8 +8,9 @@ from django.utils import timezone
 from apps.core.amounts import CREDIT
 from apps.ledger.services import EXTERNAL_WORLD, ledger_transfer, system_account, wallet_for
 from apps.markets.models import Claim, Domain, Resolution
+from apps.markets.pricing import Order
 from apps.markets.resolution import claims_close_due, resolution_finalize, resolution_propose
-from apps.markets.services import Order, trade_place
+from apps.markets.services import trade_place
 from apps.markets.settlement import market_settle
 from apps.reputation.services import belief_state
 from tests import factories

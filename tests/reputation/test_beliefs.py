@@ -11,9 +11,10 @@ from django.utils import timezone
 
 from apps.core.errors import NotFound, ValidationFailed
 from apps.core.models import Event
-from apps.identities.services import IdentitySuspended, identity_suspend
+from apps.identities.errors import IdentitySuspended
+from apps.identities.services import identity_suspend
+from apps.ledger.errors import IdempotencyConflict
 from apps.ledger.models import Entry
-from apps.ledger.services import IdempotencyConflict
 from apps.markets.models import Claim, Market
 from apps.reputation.models import Belief, Consensus
 from apps.reputation.selectors import as_decimal

@@ -15,8 +15,8 @@ from apps.ledger.models import Entry, Transfer
 from apps.ledger.selectors import wallet_balance
 from apps.markets import hooks
 from apps.markets.models import Claim, Market, Position
+from apps.markets.pricing import implied_belief
 from apps.markets.resolution import claim_void
-from apps.markets.services import implied_belief
 from apps.markets.settlement import market_settle
 from apps.reputation import model, tasks
 from apps.reputation.models import (

@@ -10,7 +10,8 @@ from django.utils import timezone
 from apps.core.amounts import CREDIT
 from apps.core.models import Event
 from apps.markets.models import Claim, Domain
-from apps.markets.services import Order, trade_place
+from apps.markets.pricing import Order
+from apps.markets.services import trade_place
 from apps.reputation.models import Belief, ClaimRecord, Consensus, Reliability, Score
 from tests import factories
 from tests.markets_api.conftest import bearer, iso, new_claim, signed_in

@@ -15,8 +15,9 @@ from django.utils import timezone
 from apps.core.amounts import CREDIT
 from apps.core.models import Event
 from apps.markets.models import Claim, Domain, Resolution
+from apps.markets.pricing import Order
 from apps.markets.resolution import resolution_propose
-from apps.markets.services import TITLE_MIN, Order, claim_create, trade_place
+from apps.markets.services import TITLE_MIN, claim_create, trade_place
 from apps.reputation.services import belief_state
 from tests import factories
 from tests.web.conftest import HTMX

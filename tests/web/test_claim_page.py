@@ -23,8 +23,9 @@ from apps.ledger.selectors import wallet_balance
 from apps.ledger.services import EXTERNAL_WORLD, ledger_transfer, system_account, wallet_for, wallet_fund_agent
 from apps.markets import selectors
 from apps.markets.models import Claim, ClaimStatus, Domain, Position, Resolution, Trade
+from apps.markets.pricing import Order
 from apps.markets.resolution import resolution_finalize, resolution_propose
-from apps.markets.services import Order, claim_clarify, claim_create, trade_place
+from apps.markets.services import claim_clarify, claim_create, trade_place
 from apps.markets.settlement import market_settle
 from apps.reputation.model import recalibrated
 from apps.reputation.models import Belief

@@ -15,8 +15,9 @@ from apps.core.amounts import CREDIT, exact_credits
 from apps.core.models import Event
 from apps.ledger.selectors import wallet_balance
 from apps.markets.models import Claim, Domain, Market, Position, Resolution
+from apps.markets.pricing import Order
 from apps.markets.resolution import claims_close_due, resolution_finalize, resolution_propose
-from apps.markets.services import Order, claim_create, trade_place
+from apps.markets.services import claim_create, trade_place
 from apps.markets.settlement import market_settle
 from apps.web.views import portfolio as portfolio_views
 from tests import factories

@@ -9,7 +9,7 @@ from django import forms
 
 from apps.core.amounts import CREDIT
 from apps.markets.models import Outcome, Side
-from apps.markets.services import Order
+from apps.markets.pricing import Order
 
 PERCENT = Decimal(100)
 MICRO = Decimal("0.000001")

@@ -20,9 +20,10 @@ from django.views.decorators.http import require_http_methods, require_POST
 from apps.core.amounts import format_credits
 from apps.core.errors import ApplicationError
 from apps.identities.models import Identity
+from apps.ledger.errors import InsufficientCredit
 from apps.ledger.selectors import wallet_balance
-from apps.ledger.services import InsufficientCredit
 from apps.markets import lmsr, selectors, services
+from apps.markets.errors import TooManyOpenClaims
 from apps.markets.models import Claim, ClaimStatus
 from apps.web.forms.post import ClaimPostForm, insufficient_credit_message
 from apps.web.views.common import INVALID_FORM_STATUS
@@ -179,7 +180,7 @@ def _refusal(exc: ApplicationError, *, subsidy: int | None, balance: int) -> tup
     """(the field it concerns or None, the message) for a rule the service refused."""
     if isinstance(exc, InsufficientCredit) and subsidy is not None:
         return "liquidity", insufficient_credit_message(subsidy, balance)
-    if isinstance(exc, services.TooManyOpenClaims):
+    if isinstance(exc, TooManyOpenClaims):
         limit = (exc.detail or {}).get("limit")
         return None, (
             f"You already have {limit} open claims, the most allowed: another can be published once one of "

@@ -9,8 +9,8 @@ from django.views.decorators.http import require_POST
 from apps.core.amounts import format_credits, format_credits_apart
 from apps.core.errors import ApplicationError, PermissionDenied
 from apps.identities.models import Identity
+from apps.ledger.errors import InsufficientCredit
 from apps.ledger.selectors import wallet_balance
-from apps.ledger.services import InsufficientCredit
 from apps.markets import resolution as resolution_services
 from apps.markets.models import Claim
 from apps.web.forms.trading import ChallengeForm, ProposeForm

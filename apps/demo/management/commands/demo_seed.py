@@ -43,12 +43,15 @@ from apps.core.amounts import CREDIT, format_credits
 from apps.demo import catalogue
 from apps.identities.models import ApiKey, AutonomyLevel, Identity
 from apps.identities.services import agent_create, api_key_create
+from apps.ledger.errors import InsufficientCredit
 from apps.ledger.selectors import wallet_balance
-from apps.ledger.services import InsufficientCredit, wallet_fund_agent
+from apps.ledger.services import wallet_fund_agent
 from apps.markets import hooks
+from apps.markets.errors import NothingToTrade, PriceLimitCrossed
 from apps.markets.models import Claim, Domain, Outcome, Resolution
+from apps.markets.pricing import Order
 from apps.markets.resolution import claims_close_due, resolution_finalize, resolution_propose
-from apps.markets.services import NothingToTrade, Order, PriceLimitCrossed, claim_create, trade_place
+from apps.markets.services import claim_create, trade_place
 from apps.markets.settlement import market_settle
 from apps.realtime.models import Notification
 from apps.realtime.services import notifications_mark_all_read

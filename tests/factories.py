@@ -1,14 +1,42 @@
-"""Rows for tests. State transitions go through services, so a test never fakes a state a service would refuse."""
+"""Rows for tests, one builder per model a test builds. State transitions go through the services, so a
+test never fakes a state a service would refuse; the only shortcut is the clock (a closing time or a
+challenge deadline moved into the past), which no service can move."""
+
+import itertools
+from datetime import timedelta
 
 import factory
 from allauth.account.models import EmailAddress
+from django.utils import timezone
 
 from apps.accounts.models import User
 from apps.accounts.services import user_email_verified
+from apps.core.amounts import CREDIT
 from apps.identities.models import AutonomyLevel, Identity
 from apps.identities.services import agent_create, api_key_create
+from apps.ledger.models import Transfer
+from apps.ledger.services import EXTERNAL_WORLD, ledger_transfer, system_account, wallet_for, wallet_fund_agent
+from apps.markets.models import Claim, Domain, Resolution, Trade
+from apps.markets.pricing import Order
+from apps.markets.resolution import claims_close_due, resolution_finalize, resolution_propose
+from apps.markets.services import claim_create, trade_place
+from apps.markets.settlement import market_settle
+from apps.reputation.models import Belief
+from apps.reputation.services import belief_state
 
 PASSWORD = "correct-horse-battery-staple"
+GRANT = 1000 * CREDIT  # what a verified person is granted at signup (CREDENCE_SIGNUP_GRANT_CREDITS)
+LIQUIDITY = 100 * CREDIT  # a claim's default liquidity b
+SUBSIDY = 69_314_719  # what opening a market of b = 100 credits costs its author: ceil(100 credits * ln 2)
+BOT_FUNDS = 200 * CREDIT  # what funded_agent() moves to the agent by default
+TITLE = "Will the experiment replicate?"
+CRITERIA = "Resolves YES if the replication paper reports p < 0.05 by the close."
+EVIDENCE = "The record says so."
+
+_keys = itertools.count(1)  # idempotency keys the builders make up are unique within a run
+
+
+# --- People ---------------------------------------------------------------------------------------------
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -35,15 +63,34 @@ def verified_user(email: str | None = None, **kwargs) -> User:
 
 
 def human(user: User | None = None) -> Identity:
+    """The human identity of `user` (of a new verified user if none), whose wallet holds the signup grant."""
     user = user or verified_user()
     return Identity.objects.get(user=user)
 
 
+def moderator(email: str = "moderator@staff.example.com") -> User:
+    """A staff moderator without an identity of their own (get or create: one per email is enough)."""
+    user = User.objects.filter(email=email).first()
+    if user is None:
+        user = User.objects.create_user(email, PASSWORD, is_staff=True)
+    return user
+
+
 def agent(owner: User | None = None, handle: str | None = None, **provenance) -> Identity:
+    """An active agent of `owner` (of a new verified user if none), autonomous unless told, with an empty wallet."""
     owner = owner or verified_user()
     handle = handle or f"agent-{Identity.objects.count() + 1}-{owner.pk}"
     provenance.setdefault("autonomy_level", AutonomyLevel.AUTONOMOUS)
     return agent_create(owner=owner, handle=handle, **provenance)
+
+
+def funded_agent(
+    owner: User | None = None, handle: str | None = None, amount: int = BOT_FUNDS, **provenance
+) -> Identity:
+    """An agent whose owner moved `amount` micro-credits (200 credits unless told) from their wallet to its own."""
+    bot = agent(owner, handle, **provenance)
+    wallet_fund_agent(owner=bot.owner, agent=bot, amount=amount, idempotency_key=f"fund-{bot.handle}")
+    return bot
 
 
 def api_key(agent_identity: Identity, scopes: list[str] | None = None, **kwargs) -> str:
@@ -66,9 +113,158 @@ def api_key_row(agent_identity: Identity, scopes: list[str] | None = None):
     return key
 
 
-def moderator() -> User:
-    """A staff moderator (one per test database is enough: get or create)."""
-    user = User.objects.filter(email="moderator@staff.example.com").first()
-    if user is None:
-        user = User.objects.create_user("moderator@staff.example.com", PASSWORD, is_staff=True)
-    return user
+def fund(identity: Identity, credits: int) -> Transfer:
+    """`credits` whole credits paid into the identity's wallet from outside the system (a test_funding transfer)."""
+    return ledger_transfer(
+        lines=[(system_account(EXTERNAL_WORLD), -credits * CREDIT), (wallet_for(identity), credits * CREDIT)],
+        kind="test_funding",
+        idempotency_key=f"test-fund:{identity.pk}:{credits}:{next(_keys)}",
+    )
+
+
+# --- Claims and their markets ---------------------------------------------------------------------------
+
+
+def domain(slug: str = "science") -> Domain:
+    """A domain by slug: one of the defaults a migration creates (made again if a transactional test flushed it)."""
+    return Domain.objects.get_or_create(slug=slug, defaults={"name": slug.capitalize()})[0]
+
+
+_domain = domain  # the builder, under a name the builders' `domain` parameters do not hide
+
+
+def new_claim(
+    author: Identity | None = None,
+    domain: Domain | None = None,
+    *,
+    title: str = TITLE,
+    criteria: str = CRITERIA,
+    tags=("Replication", "psychology"),
+    liquidity: int = LIQUIDITY,
+    closes_in: timedelta = timedelta(days=7),
+    resolves_in: timedelta = timedelta(days=7),
+    publish: bool = True,
+) -> Claim:
+    """A claim through claim_create, read back from the database: published (its market open, the author's
+    wallet charged the subsidy of `liquidity`) unless publish=False, which leaves a draft. It closes in
+    `closes_in` and must be resolved `resolves_in` after that."""
+    author = author or human()
+    closes_at = timezone.now() + closes_in
+    claim = claim_create(
+        author=author,
+        title=title,
+        criteria=criteria,
+        domain=domain or _domain(),
+        closes_at=closes_at,
+        resolve_by=closes_at + resolves_in,
+        liquidity=liquidity,
+        tags=list(tags),
+        publish=publish,
+    )
+    return Claim.objects.get(pk=claim.pk)
+
+
+def buy(identity: Identity, claim: Claim, side: str = "yes", credits=1, belief=None, key: str | None = None) -> Trade:
+    """A placed trade: `identity` spends `credits` whole credits on `side`, with an optional stated belief."""
+    order = Order(kind="buy", side=side, amount=credits * CREDIT, belief=belief)
+    return trade_place(identity=identity, claim=claim, order=order, idempotency_key=key or f"buy:{next(_keys)}")
+
+
+def state(identity: Identity, claim: Claim, probability, key: str | None = None) -> Belief:
+    """A stated belief: `identity` says the claim is `probability` likely (stating it again is a replay)."""
+    return belief_state(
+        identity=identity,
+        claim=claim,
+        probability=probability,
+        idempotency_key=key or f"b:{identity.pk}:{probability}",
+    )
+
+
+def closing_time_passes(claim: Claim) -> None:
+    """The claim's closing time is a second behind us; the close task has not run yet (its status says open)."""
+    Claim.objects.filter(pk=claim.pk).update(closes_at=timezone.now() - timedelta(seconds=1))
+
+
+def close(claim: Claim, *, keep_closing_time: bool = False) -> Claim:
+    """A closed claim (refreshed): its closing time moved to now, after every forecast so far, and the close
+    task run. keep_closing_time leaves a closing time a test already put in the past where it is."""
+    if not keep_closing_time:
+        Claim.objects.filter(pk=claim.pk).update(closes_at=timezone.now())
+    claims_close_due()
+    claim.refresh_from_db()
+    return claim
+
+
+def propose(
+    claim: Claim, outcome: str = "yes", proposer: Identity | None = None, evidence: str = EVIDENCE
+) -> Resolution:
+    """A proposed outcome on a closed claim, its bond posted by `proposer` (a new person without a position if none)."""
+    return resolution_propose(claim=claim, proposer=proposer or human(), outcome=outcome, evidence=evidence)
+
+
+def challenge_window_passes(claim: Claim) -> None:
+    """The proposal's challenge deadline is a second behind us; nothing has finalized it yet."""
+    Resolution.objects.filter(claim=claim).update(challenge_deadline=timezone.now() - timedelta(seconds=1))
+
+
+def finalize(claim: Claim) -> Claim:
+    """A resolved claim (refreshed): the challenge window of its proposal passed and the proposal finalized."""
+    challenge_window_passes(claim)
+    resolution_finalize(claim=claim)
+    claim.refresh_from_db()
+    return claim
+
+
+def settle(claim: Claim) -> Claim:
+    """A settled claim (refreshed): market_settle paid the winners, refunded the bond and scored the forecasts."""
+    market_settle(claim=claim)
+    claim.refresh_from_db()
+    return claim
+
+
+def resolve(
+    claim: Claim,
+    outcome: str,
+    resolver: Identity | None = None,
+    *,
+    keep_closing_time: bool = False,
+    settled: bool = True,
+) -> Claim:
+    """A claim resolved `outcome` the real way (refreshed): closed, proposed by `resolver`, its challenge window
+    passed, finalized, and settled (which scores) unless settled=False."""
+    close(claim, keep_closing_time=keep_closing_time)
+    propose(claim, outcome, resolver)
+    finalize(claim)
+    return settle(claim) if settled else claim
+
+
+def history(
+    forecasts: dict,
+    author: Identity,
+    domain: Domain,
+    resolver: Identity,
+    *,
+    outcome: str = "yes",
+    claims: int = 1,
+    title: str | None = None,
+    liquidity: int = 10 * CREDIT,
+) -> list[Claim]:
+    """`claims` settled claims in `domain` ("Will science claim 1 hold?", … or all `title`), on each of which
+    every identity in `forecasts` ({identity: probability}) stated its probability while the price was 0.5;
+    each resolved `outcome` through the real path (close, propose, finalize, settle, score). Identities given
+    the same probability get exactly the same record. The default b = 10 credits (6.93 to open) lets the
+    author's signup grant open every claim a test builds."""
+    done = []
+    for n in range(claims):
+        claim = new_claim(author, domain, title=title or f"Will {domain.slug} claim {n + 1} hold?", liquidity=liquidity)
+        for identity, probability in forecasts.items():
+            state(identity, claim, probability, key=f"history:{claim.pk}:{identity.pk}")
+        done.append(resolve(claim, outcome, resolver))
+    return done
+
+
+def track(forecasts: dict, author: Identity, domain: Domain, resolver: Identity, *, outcome: str, claims: int = 1):
+    """history() of claims titled and funded like new_claim()'s (b = 100 credits)."""
+    return history(
+        forecasts, author, domain, resolver, outcome=outcome, claims=claims, title=TITLE, liquidity=LIQUIDITY
+    )

@@ -1,9 +1,31 @@
+"""Helpers for tests that build no rows: request headers and clients, row counts, what a page shows, races.
+Rows are built in tests/factories.py."""
+
+import re
 import threading
 from collections.abc import Callable
 
+import schemathesis
 from django.conf import settings
 from django.core.cache import cache
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection
+from django.test import Client
+
+from apps.core.amounts import CENT, exact_credits, format_credits
+from apps.core.models import Event
+from apps.ledger.models import Account, Entry, Transfer
+from apps.markets.models import Claim, Clarification, Market, Position, PricePoint, Trade
+from apps.reputation.models import (
+    Agreement,
+    Belief,
+    Calibration,
+    ClaimRecord,
+    Consensus,
+    ExtremizingFit,
+    Reliability,
+    Score,
+)
 
 
 def clear_test_cache() -> None:
@@ -38,3 +60,96 @@ def race(n: int, work: Callable[[int], object], *, timeout: float = 120) -> list
         thread.join(timeout=timeout)
     assert not any(thread.is_alive() for thread in threads), "a thread is stuck (deadlock or lock wait?)"
     return results
+
+
+# --- Requests and what they write -----------------------------------------------------------------------
+
+HTMX = {"HTTP_HX_REQUEST": "true"}  # the header htmx sends: a view answers with the fragment alone
+
+
+def bearer(token: str) -> dict:
+    """The Authorization header an agent sends its API key in."""
+    return {"Authorization": f"Bearer {token}"}
+
+
+def signed_in(user) -> Client:
+    """A test client with `user`'s session."""
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def iso(moment) -> str:
+    """A datetime as the API writes it."""
+    return DjangoJSONEncoder().default(moment)
+
+
+def snapshot() -> dict:
+    """Row counts of everything a claim or a trade can write: compare before and after a refused request."""
+    models = (Claim, Market, Clarification, Trade, Position, PricePoint, Transfer, Entry, Account, Event)
+    return {model.__name__: model.objects.count() for model in models}
+
+
+def belief_snapshot() -> dict:
+    """Row counts of everything stating a belief (or scoring one) can write."""
+    return {
+        model.__name__: model.objects.count() for model in (Belief, Consensus, Event, Score, Reliability, ClaimRecord)
+    }
+
+
+NOTHING_SCORED = {"scores": [], "reliability": [], "calibration": [], "agreements": [], "records": [], "fits": []}
+
+
+def reputation_rows() -> dict:
+    """Every row scoring writes, as plain values: compare before and after to prove nothing changed."""
+    return {
+        "scores": list(Score.objects.order_by("id").values()),
+        "reliability": list(Reliability.objects.order_by("id").values()),
+        "calibration": list(Calibration.objects.order_by("id").values()),
+        "agreements": list(Agreement.objects.order_by("id").values()),
+        "records": list(ClaimRecord.objects.order_by("id").values()),
+        "fits": list(ExtremizingFit.objects.order_by("id").values()),
+    }
+
+
+# --- The API's schema ----------------------------------------------------------------------------------
+
+# What every answer must satisfy: no 500, and a status code, content type and body the schema declares.
+SCHEMA_CHECKS = [
+    schemathesis.checks.not_a_server_error,
+    schemathesis.checks.status_code_conformance,
+    schemathesis.checks.content_type_conformance,
+    schemathesis.checks.response_schema_conformance,
+]
+
+
+def api_schema():
+    """The API's OpenAPI schema as schemathesis loads it from the WSGI app. Its cases call the app directly,
+    so a test that runs them uses the keep_the_test_connection fixture (tests/conftest.py). Load it at
+    module level: schemathesis's pytest fixture loader does not work with pytest >= 9.2."""
+    from config.wsgi import application
+
+    return schemathesis.openapi.from_wsgi("/api/v1/openapi.json", application)
+
+
+# --- What a page shows ----------------------------------------------------------------------------------
+
+
+def hidden_value(html: str, name: str) -> str:
+    """The value of a hidden input, as the browser would send it back."""
+    match = re.search(rf'<input type="hidden" name="{re.escape(name)}" value="([^"]*)"', html)
+    assert match, f"no hidden input {name!r}"
+    return match.group(1)
+
+
+def amount(shown: str, exact: str) -> str:
+    """How a page shows a rounded amount of credits: the figure people read, every digit on hover."""
+    return f'<span class="amount" title="{exact} credits">{shown}</span>'
+
+
+def shown(micro: int, *, signed: bool = False) -> str:
+    """What a page shows for an amount computed in a test (`|credits`, or `|signed_credits` if signed): the
+    amounts module's two formats, whose exact outputs tests/web/test_amounts.py pins down."""
+    sign = "+" if signed and micro > 0 else ""
+    rounded = sign + format_credits(micro)
+    return rounded if micro % CENT == 0 or abs(micro) < CENT else amount(rounded, sign + exact_credits(micro))

@@ -1,28 +1,20 @@
 """The OpenAPI schema is honest: every answer of every operation is declared, with its shape.
 
 Schemathesis generates requests (valid and invalid) from the schema and checks each response's
-status code and body against what the schema declares. The schema is loaded at module level
-(schemathesis's pytest fixture loader does not work with pytest >= 9.2).
+status code and body against what the schema declares.
 """
 
 import pytest
-import schemathesis
 from django.test import Client
 from hypothesis import HealthCheck, settings
 
 from config.wsgi import application
 from tests import factories
+from tests.support import SCHEMA_CHECKS, api_schema, signed_in
 
-schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", application)
+schema = api_schema()
 # case.call(app=...) calls the WSGI app directly: keep the test transaction's connection (tests/conftest.py).
 pytestmark = pytest.mark.usefixtures("keep_the_test_connection")
-
-CHECKS = [
-    schemathesis.checks.not_a_server_error,
-    schemathesis.checks.status_code_conformance,
-    schemathesis.checks.content_type_conformance,
-    schemathesis.checks.response_schema_conformance,
-]
 
 
 @pytest.fixture
@@ -36,7 +28,7 @@ def agent_token(db):
 def test_every_answer_is_declared_for_agents(case, agent_token):
     case.headers = {**(case.headers or {}), "Authorization": f"Bearer {agent_token}"}
     response = case.call(app=application)
-    case.validate_response(response, checks=CHECKS)
+    case.validate_response(response, checks=SCHEMA_CHECKS)
 
 
 @schema.parametrize()
@@ -44,7 +36,7 @@ def test_every_answer_is_declared_for_agents(case, agent_token):
 @pytest.mark.django_db
 def test_every_answer_is_declared_for_anonymous_callers(case):
     response = case.call(app=application)
-    case.validate_response(response, checks=CHECKS)
+    case.validate_response(response, checks=SCHEMA_CHECKS)
 
 
 def test_every_error_response_uses_the_error_shape():
@@ -75,10 +67,7 @@ def owner_session(db):
     """Session and CSRF cookies of a signed-in owner with one agent, as a browser would send them."""
     owner = factories.verified_user()
     factories.agent(owner, handle="owned-bot")
-    client = Client()
-    client.force_login(owner)
-    csrf = "c" * 32
-    return {"sessionid": client.cookies["sessionid"].value, "csrftoken": csrf}
+    return {"sessionid": signed_in(owner).cookies["sessionid"].value, "csrftoken": "c" * 32}
 
 
 @schema.parametrize()
@@ -88,4 +77,4 @@ def test_every_answer_is_declared_for_signed_in_owners(case, owner_session):
     case.cookies = {**(case.cookies or {}), **owner_session}
     case.headers = {**(case.headers or {}), "X-CSRFToken": owner_session["csrftoken"]}
     response = case.call(app=application)
-    case.validate_response(response, checks=CHECKS)
+    case.validate_response(response, checks=SCHEMA_CHECKS)

@@ -3,14 +3,14 @@ from django.db import transaction
 
 from apps.core.amounts import CREDIT
 from apps.core.errors import NotFound, ValidationFailed
-from apps.identities.services import IdentitySuspended, identity_suspend
+from apps.identities.errors import IdentitySuspended
+from apps.identities.services import identity_suspend
+from apps.ledger.errors import IdempotencyConflict, InsufficientCredit
 from apps.ledger.models import Account, AccountKind, Entry, Transfer
 from apps.ledger.selectors import ledger_verify_report, wallet_balance
 from apps.ledger.services import (
     EXTERNAL_WORLD,
     PLATFORM_FEES,
-    IdempotencyConflict,
-    InsufficientCredit,
     ledger_transfer,
     system_account,
     wallet_for,
@@ -18,10 +18,9 @@ from apps.ledger.services import (
     wallet_withdraw_agent,
 )
 from tests import factories
+from tests.factories import GRANT
 
 pytestmark = pytest.mark.django_db
-
-GRANT = 1000 * CREDIT
 
 
 def _snapshot() -> tuple:
@@ -42,13 +41,18 @@ def test_signup_grant_credits_a_verified_human_once():
 
 
 def test_overdraft_is_refused_and_writes_nothing():
+    # given a wallet holding the 1,000-credit grant
     identity = factories.human()
     world = system_account(EXTERNAL_WORLD)
     transfers, entries = Transfer.objects.count(), Entry.objects.count()
+
+    # when it is asked to pay 1,001 credits, then that is refused
     with pytest.raises(InsufficientCredit):
         ledger_transfer(
             lines=[(wallet_for(identity), -1001 * CREDIT), (world, 1001 * CREDIT)], kind="test", idempotency_key="k1"
         )
+
+    # and nothing was written
     assert (Transfer.objects.count(), Entry.objects.count()) == (transfers, entries)
     assert wallet_balance(identity) == GRANT
 
@@ -123,13 +127,18 @@ def test_spending_exactly_the_balance_leaves_zero():
 
 
 def test_a_refused_transfer_does_not_consume_its_key():
+    # given a transfer refused for want of credit
     identity = factories.human()
     world = system_account(EXTERNAL_WORLD)
     with pytest.raises(InsufficientCredit):
         ledger_transfer(
             lines=[(wallet_for(identity), -2 * GRANT), (world, 2 * GRANT)], kind="test", idempotency_key="k"
         )
+
+    # when another transfer uses its key
     transfer = ledger_transfer(lines=[(wallet_for(identity), -GRANT), (world, GRANT)], kind="test", idempotency_key="k")
+
+    # then it is a new transfer, not a replay of the refused one
     assert transfer.replayed is False
     assert wallet_balance(identity) == 0
 
@@ -279,9 +288,13 @@ def bot(owner):
 
 def test_funding_and_withdrawing_move_exact_amounts(owner, bot):
     me = factories.human(owner)
+
+    # when the owner funds the agent, then exactly that amount moves from their wallet to the agent's
     funded = wallet_fund_agent(owner=owner, agent=bot, amount=250 * CREDIT + 500_001, idempotency_key="f1")
     assert (funded.kind, funded.replayed) == ("agent_funding", False)
     assert (wallet_balance(me), wallet_balance(bot)) == (749 * CREDIT + 499_999, 250 * CREDIT + 500_001)
+
+    # when they withdraw part of it, then exactly that amount moves back
     withdrawn = wallet_withdraw_agent(owner=owner, agent=bot, amount=100 * CREDIT + 1, idempotency_key="w1")
     assert (withdrawn.kind, withdrawn.replayed) == ("agent_withdrawal", False)
     assert (wallet_balance(me), wallet_balance(bot)) == (849 * CREDIT + 500_000, 150 * CREDIT + 500_000)
@@ -327,13 +340,18 @@ def test_a_human_identity_is_not_an_agent(owner):
 
 
 def test_a_suspended_agent_cannot_be_funded_but_can_be_withdrawn_from(owner, bot):
+    # given a funded agent, then suspended
     me = factories.human(owner)
     wallet_fund_agent(owner=owner, agent=bot, amount=40 * CREDIT, idempotency_key="before")
     identity_suspend(identity=bot, reason="misbehaving", moderator=factories.moderator())
     before = _snapshot()
+
+    # when its owner funds it, then that is refused and writes nothing
     with pytest.raises(IdentitySuspended):
         wallet_fund_agent(owner=owner, agent=bot, amount=CREDIT, idempotency_key="after")
     assert _snapshot() == before
+
+    # when they withdraw what it holds, then it all comes back
     wallet_withdraw_agent(owner=owner, agent=bot, amount=40 * CREDIT, idempotency_key="rescue")
     assert (wallet_balance(me), wallet_balance(bot)) == (GRANT, 0)
 

@@ -1,34 +1,27 @@
 import pytest
-from django.test import Client
 
 from apps.accounts.models import User
-from apps.core.amounts import CREDIT
 from apps.ledger.selectors import wallet_balance
 from apps.markets.models import Claim, ClaimStatus, Resolution
-from apps.markets.resolution import resolution_challenge, resolution_propose
-from apps.markets.services import Order, trade_place
+from apps.markets.resolution import resolution_challenge
 from tests import factories
-from tests.markets.test_resolution import _close
+from tests.support import signed_in
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def moderator_client():
-    moderator = User.objects.create_superuser(email="mod@example.com", password=factories.PASSWORD)
-    client = Client()
-    client.force_login(moderator)
-    return client
+    return signed_in(User.objects.create_superuser(email="mod@example.com", password=factories.PASSWORD))
 
 
 @pytest.fixture
 def disputed(claim):
-    trade_place(
-        identity=factories.human(), claim=claim, order=Order(kind="buy", side="yes", amount=CREDIT), idempotency_key="t"
-    )
-    _close(claim)
+    """A claim whose proposal (NO, by `proposer`) `challenger` disputes."""
+    factories.buy(factories.human(), claim, "yes", key="t")
+    factories.close(claim)
     proposer, challenger = factories.human(), factories.human()
-    resolution_propose(claim=claim, proposer=proposer, outcome="no", evidence="It did not happen.")
+    factories.propose(claim, "no", proposer, evidence="It did not happen.")
     resolution_challenge(claim=claim, challenger=challenger, evidence="It did.")
     return claim, proposer, challenger
 
@@ -47,7 +40,7 @@ def test_staff_decide_a_dispute_with_a_reason(moderator_client, disputed):
     assert response.status_code == 302
     assert Claim.objects.get(pk=claim.pk).status == ClaimStatus.RESOLVED_YES
     bond = Resolution.objects.get(claim=claim).bond
-    assert wallet_balance(challenger) == 1000 * CREDIT + bond // 2
+    assert wallet_balance(challenger) == factories.GRANT + bond // 2
 
 
 def test_deciding_twice_shows_the_rule_not_a_crash(moderator_client, disputed):
@@ -67,8 +60,7 @@ def test_staff_void_an_open_claim(moderator_client, claim):
 
 def test_non_staff_cannot_reach_the_moderation_views(disputed):
     claim, _, _ = disputed
-    client = Client()
-    client.force_login(factories.verified_user())
-    response = client.post(f"/admin/markets/claim/{claim.pk}/decide/", {"outcome": "yes", "reason": "mine"})
+    not_staff = signed_in(factories.verified_user())
+    response = not_staff.post(f"/admin/markets/claim/{claim.pk}/decide/", {"outcome": "yes", "reason": "mine"})
     assert response.status_code == 302  # to the admin login
     assert Claim.objects.get(pk=claim.pk).status == ClaimStatus.DISPUTED

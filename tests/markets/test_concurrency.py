@@ -6,9 +6,9 @@ from django.db.models import Sum
 from apps.core.amounts import CREDIT
 from apps.ledger.selectors import ledger_verify_report
 from apps.markets.models import Market, Position, Trade
-from apps.markets.services import Order, trade_place
+from apps.markets.pricing import Order
+from apps.markets.services import trade_place
 from tests import factories
-from tests.markets.conftest import make_claim
 from tests.support import race
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -27,10 +27,8 @@ def _assert_books_balance(market: Market) -> None:
 
 
 def test_sixteen_traders_on_one_market(db):
-    from apps.markets.models import Domain
-
-    domain = Domain.objects.create(slug="hot", name="Hot")
-    claim = make_claim(factories.human(), domain)
+    domain = factories.domain("hot")
+    claim = factories.new_claim(factories.human(), domain)
     traders = [factories.human() for _ in range(THREADS)]
 
     def trade(i: int, n: int):
@@ -53,10 +51,8 @@ def test_sixteen_traders_on_one_market(db):
 
 
 def test_sixteen_traders_across_four_markets(db):
-    from apps.markets.models import Domain
-
-    domain = Domain.objects.create(slug="many", name="Many")
-    claims = [make_claim(factories.human(), domain) for _ in range(4)]
+    domain = factories.domain("many")
+    claims = [factories.new_claim(factories.human(), domain) for _ in range(4)]
     traders = [factories.human() for _ in range(THREADS)]
 
     def trade(i: int, n: int):

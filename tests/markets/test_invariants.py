@@ -35,6 +35,7 @@ from apps.ledger.models import Account, AccountKind, Entry, Transfer
 from apps.ledger.selectors import ledger_verify_report, wallet_balance
 from apps.ledger.services import wallet_fund_agent
 from apps.markets.models import Claim, ClaimStatus, Market, Position, Resolution, Trade
+from apps.markets.pricing import Order
 from apps.markets.resolution import (
     FINAL_STATUSES,
     claim_void,
@@ -44,10 +45,9 @@ from apps.markets.resolution import (
     resolution_finalize,
     resolution_propose,
 )
-from apps.markets.services import Order, trade_place
+from apps.markets.services import trade_place
 from apps.markets.settlement import market_settle
 from tests import factories
-from tests.markets.conftest import make_claim
 
 pytestmark = pytest.mark.django_db
 
@@ -155,7 +155,7 @@ class MarketMachine(RuleBasedStateMachine):
 
     @initialize(claims=st.integers(1, 2))
     def publish_claims(self, claims):
-        self.claims = [make_claim(self.author, self._domain()) for _ in range(claims)]
+        self.claims = [factories.new_claim(self.author, self._domain()) for _ in range(claims)]
 
     def _domain(self):
         from apps.markets.models import Domain
@@ -338,12 +338,10 @@ class MarketMachine(RuleBasedStateMachine):
 
 
 def test_random_market_lives_keep_every_invariant():
-    from apps.markets.models import Domain
-
     owner = factories.verified_user()
     traders = [factories.human(), factories.human(), factories.human(owner)]
     agent = factories.agent(owner=owner)
-    staff = User.objects.create_user("moderator@example.com", "x", is_staff=True)
+    staff = factories.moderator("moderator@example.com")
     machine = type(
         "Machine",
         (MarketMachine,),
@@ -352,7 +350,7 @@ def test_random_market_lives_keep_every_invariant():
             "trader_pks": [t.pk for t in traders],
             "agent_pk": agent.pk,
             "staff_pk": staff.pk,
-            "domain_pk": Domain.objects.get_or_create(slug="science", defaults={"name": "Science"})[0].pk,
+            "domain_pk": factories.domain().pk,
         },
     )
     run_state_machine_as_test(

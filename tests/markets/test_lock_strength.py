@@ -13,11 +13,10 @@ import pytest
 
 from apps.core.amounts import CREDIT
 from apps.identities.models import ApiKey, Identity
-from apps.markets.models import Claim, ClaimStatus, Domain, Trade
-from apps.markets.services import Order, claim_publish, trade_place
+from apps.markets.models import Claim, ClaimStatus, Trade
+from apps.markets.pricing import Order
+from apps.markets.services import claim_publish, trade_place
 from tests import factories
-from tests.markets.conftest import make_claim
-from tests.reputation.conftest import fund
 from tests.support import race
 
 APPS = Path(__file__).resolve().parents[2] / "apps"
@@ -54,13 +53,13 @@ def _race(change, identity: Identity, claim: Claim, round_: int) -> list:
 
 @pytest.mark.django_db(transaction=True)
 def test_publishing_a_claim_races_the_authors_own_trades():
-    domain = Domain.objects.create(slug="locks", name="Locks")
+    domain = factories.domain("locks")
     agent = factories.agent()
-    fund(agent, 2000)
-    market = make_claim(factories.human(), domain)
+    factories.fund(agent, 2000)
+    market = factories.new_claim(factories.human(), domain)
 
     for round_ in range(ROUNDS):
-        draft = make_claim(agent, domain, publish=False)
+        draft = factories.new_claim(agent, domain, publish=False)
 
         # when the agent publishes a claim while four of its trades run on another
         results = _race(lambda draft=draft: claim_publish(claim=draft, actor=agent), agent, market, round_)
@@ -73,9 +72,9 @@ def test_publishing_a_claim_races_the_authors_own_trades():
 
 @pytest.mark.django_db(transaction=True)
 def test_creating_agents_races_the_owners_own_trades():
-    domain = Domain.objects.create(slug="locks", name="Locks")
+    domain = factories.domain("locks")
     owner = factories.human()
-    market = make_claim(factories.human(), domain)
+    market = factories.new_claim(factories.human(), domain)
 
     for round_ in range(ROUNDS):
         # when the owner registers an agent while four of their own trades run
@@ -91,10 +90,10 @@ def test_creating_agents_races_the_owners_own_trades():
 @pytest.mark.django_db(transaction=True)
 def test_creating_keys_races_the_agents_own_trades(settings):
     settings.CREDENCE_MAX_KEYS_PER_AGENT = ROUNDS
-    domain = Domain.objects.create(slug="locks", name="Locks")
+    domain = factories.domain("locks")
     agent = factories.agent()
-    fund(agent, 200)
-    market = make_claim(factories.human(), domain)
+    factories.fund(agent, 200)
+    market = factories.new_claim(factories.human(), domain)
 
     for round_ in range(ROUNDS):
         # when the owner creates a key for the agent while four of the agent's trades run

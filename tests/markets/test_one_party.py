@@ -1,42 +1,17 @@
 """A person and all their agents are one party wherever a conflict of interest matters: proposing an
 outcome, challenging a proposal, and a moderator deciding or voiding a claim. Each refusal writes nothing."""
 
-from datetime import timedelta
-
 import pytest
-from django.utils import timezone
 
-from apps.accounts.models import User
-from apps.core.amounts import CREDIT
 from apps.core.models import Event
 from apps.ledger.models import Account, Transfer
+from apps.markets.errors import ConflictOfInterest
 from apps.markets.models import Claim, ClaimStatus, Resolution
-from apps.markets.resolution import (
-    ConflictOfInterest,
-    claim_void,
-    claims_close_due,
-    dispute_decide,
-    resolution_challenge,
-    resolution_propose,
-)
-from apps.markets.services import Order, trade_place
+from apps.markets.resolution import claim_void, dispute_decide, resolution_challenge, resolution_propose
 from tests import factories
-from tests.reputation.conftest import fund
 
 pytestmark = pytest.mark.django_db
 EVIDENCE = "The replication paper (doi:10.0000/x) reports p = 0.03."
-
-
-def _close(claim):
-    Claim.objects.filter(pk=claim.pk).update(closes_at=timezone.now() - timedelta(seconds=1))
-    claims_close_due()
-    claim.refresh_from_db()
-
-
-def _buy(identity, claim, side="yes", key="t"):
-    trade_place(
-        identity=identity, claim=claim, order=Order(kind="buy", side=side, amount=5 * CREDIT), idempotency_key=key
-    )
 
 
 def _writes() -> tuple:
@@ -49,19 +24,22 @@ def person():
     human = factories.human()
     agents = [factories.agent(owner=human.user, handle=f"party-bot-{i}") for i in range(2)]
     for agent in agents:
-        fund(agent, 100)
+        factories.fund(agent, 100)
     return human, agents
 
 
 def test_a_person_may_not_propose_while_their_agent_holds_shares(claim, person):
+    # given a closed claim on which the person's agent holds shares
     human, (bot, _) = person
-    _buy(bot, claim)
-    _close(claim)
+    factories.buy(bot, claim, credits=5)
+    factories.close(claim)
     before = _writes()
 
+    # when the person proposes an outcome
     with pytest.raises(ConflictOfInterest) as refused:
         resolution_propose(claim=claim, proposer=human, outcome="yes", evidence=EVIDENCE)
 
+    # then it is refused, and nothing was written
     assert refused.value.code == "conflict_of_interest"
     assert _writes() == before
     assert Claim.objects.get(pk=claim.pk).status == ClaimStatus.CLOSED
@@ -69,8 +47,8 @@ def test_a_person_may_not_propose_while_their_agent_holds_shares(claim, person):
 
 def test_an_agent_may_not_propose_while_its_owner_or_a_sibling_holds_shares(claim, person):
     human, (bot, sibling) = person
-    _buy(human, claim, key="owner")
-    _close(claim)
+    factories.buy(human, claim, credits=5)
+    factories.close(claim)
     before = _writes()
 
     for proposer in (bot, sibling):
@@ -82,8 +60,8 @@ def test_an_agent_may_not_propose_while_its_owner_or_a_sibling_holds_shares(clai
 
 def test_an_agent_may_not_challenge_its_owners_proposal_nor_a_siblings(claim, person):
     human, (bot, sibling) = person
-    _buy(factories.human(), claim)
-    _close(claim)
+    factories.buy(factories.human(), claim, credits=5)
+    factories.close(claim)
     resolution_propose(claim=claim, proposer=bot, outcome="yes", evidence=EVIDENCE)
     before = _writes()
 
@@ -101,8 +79,8 @@ def test_an_agent_may_not_challenge_its_owners_proposal_nor_a_siblings(claim, pe
 
 def test_a_stranger_without_shares_still_proposes_while_others_of_no_relation_hold_them(claim, person):
     _, (bot, _) = person
-    _buy(bot, claim)
-    _close(claim)
+    factories.buy(bot, claim, credits=5)
+    factories.close(claim)
     resolution = resolution_propose(claim=claim, proposer=factories.human(), outcome="yes", evidence=EVIDENCE)
     assert resolution.proposed_outcome == "yes"
 
@@ -110,9 +88,9 @@ def test_a_stranger_without_shares_still_proposes_while_others_of_no_relation_ho
 def test_a_moderator_whose_agent_has_a_stake_may_not_decide_nor_void(claim):
     moderator = factories.verified_user("mod-with-bot@example.com", is_staff=True)
     bot = factories.agent(owner=moderator, handle="mod-bot")
-    fund(bot, 100)
-    _buy(bot, claim)
-    _close(claim)
+    factories.fund(bot, 100)
+    factories.buy(bot, claim, credits=5)
+    factories.close(claim)
     resolution_propose(claim=claim, proposer=factories.human(), outcome="yes", evidence=EVIDENCE)
     resolution_challenge(claim=claim, challenger=factories.human(), evidence="No, it did not.")
     before = _writes()
@@ -125,6 +103,6 @@ def test_a_moderator_whose_agent_has_a_stake_may_not_decide_nor_void(claim):
     assert _writes() == before
     assert Claim.objects.get(pk=claim.pk).status == ClaimStatus.DISPUTED
     # another moderator decides it
-    other = User.objects.create_user("other-mod@example.com", "x", is_staff=True)
+    other = factories.moderator("other-mod@example.com")
     dispute_decide(claim=claim, user=other, outcome="yes", reason="The paper says so.")
     assert Claim.objects.get(pk=claim.pk).status == ClaimStatus.RESOLVED_YES

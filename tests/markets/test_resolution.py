@@ -11,9 +11,9 @@ from apps.core.models import Event
 from apps.ledger.models import Account, Entry, Transfer
 from apps.ledger.selectors import wallet_balance
 from apps.ledger.services import PLATFORM_FEES, system_account
+from apps.markets.errors import ConflictOfInterest, IllegalTransition
 from apps.markets.models import Claim, ClaimStatus, Market, Resolution
 from apps.markets.resolution import (
-    ConflictOfInterest,
     bond_for,
     claim_void,
     claims_close_due,
@@ -23,45 +23,36 @@ from apps.markets.resolution import (
     resolution_finalize,
     resolution_propose,
 )
-from apps.markets.services import IllegalTransition, Order, trade_place
 from apps.markets.settlement import market_settle
 from tests import factories
-from tests.markets.conftest import make_claim
 
 pytestmark = pytest.mark.django_db
-GRANT = 1000 * CREDIT
+GRANT = factories.GRANT
 EVIDENCE = "The replication paper (doi:10.0000/x) reports p = 0.03."
-
-
-def _close(claim):
-    Claim.objects.filter(pk=claim.pk).update(closes_at=timezone.now() - timedelta(seconds=1))
-    claims_close_due()
-    claim.refresh_from_db()
-
-
-def _expire_window(claim):
-    Resolution.objects.filter(claim=claim).update(challenge_deadline=timezone.now() - timedelta(seconds=1))
 
 
 @pytest.fixture
 def staff(db):
-    return User.objects.create_user("staff@example.com", "x", is_staff=True)
+    return factories.moderator("staff@example.com")
 
 
 @pytest.fixture
 def traded(claim):
     """Two traders: one on YES, one on NO; then the market closes."""
     yes, no = factories.human(), factories.human()
-    trade_place(identity=yes, claim=claim, order=Order(kind="buy", side="yes", amount=30 * CREDIT), idempotency_key="y")
-    trade_place(identity=no, claim=claim, order=Order(kind="buy", side="no", amount=10 * CREDIT), idempotency_key="n")
-    _close(claim)
+    factories.buy(yes, claim, "yes", credits=30, key="y")
+    factories.buy(no, claim, "no", credits=10, key="n")
+    factories.close(claim)
     return claim, yes, no
 
 
 def test_close_due_closes_every_past_claim_in_one_pass(author, domain):
-    past = [make_claim(author, domain) for _ in range(3)]
-    future = make_claim(author, domain)
+    # given three claims whose closing time has passed and one still open
+    past = [factories.new_claim(author, domain) for _ in range(3)]
+    future = factories.new_claim(author, domain)
     Claim.objects.filter(pk__in=[c.pk for c in past]).update(closes_at=timezone.now() - timedelta(minutes=1))
+
+    # when the sweep runs, then it closes the three, once
     assert claims_close_due() == 3
     assert set(Claim.objects.filter(status=ClaimStatus.CLOSED).values_list("pk", flat=True)) == {c.pk for c in past}
     assert Claim.objects.get(pk=future.pk).status == ClaimStatus.OPEN
@@ -77,12 +68,17 @@ def test_reads_treat_a_past_close_as_closed_before_the_beat_runs(claim):
 
 
 def test_a_proposal_posts_the_bond_and_opens_the_window(traded):
+    # given a closed market and a bond of 10 credits plus 1% of its volume
     claim, _, _ = traded
     proposer = factories.human()
     market = Market.objects.get(claim=claim)
     bond = bond_for(market)
     assert bond == 10 * CREDIT + -(-market.volume // 100)
+
+    # when a newcomer proposes YES
     resolution = resolution_propose(claim=claim, proposer=proposer, outcome="yes", evidence=EVIDENCE)
+
+    # then the bond moved from their wallet to its escrow, and the challenge window opened
     claim.refresh_from_db()
     assert claim.status == ClaimStatus.PROPOSED
     assert resolution.bond == bond
@@ -92,28 +88,36 @@ def test_a_proposal_posts_the_bond_and_opens_the_window(traded):
 
 
 def test_no_proposal_before_close_or_from_a_position_holder(claim):
+    # given a trader holding YES shares on an open claim
     trader = factories.human()
-    trade_place(identity=trader, claim=claim, order=Order(kind="buy", side="yes", amount=CREDIT), idempotency_key="t")
+    factories.buy(trader, claim, "yes", key="t")
     transfers = Transfer.objects.count()
+
+    # when anyone proposes before the close, the trader after it, or a newcomer an unknown outcome: refused
     with pytest.raises(IllegalTransition):
         resolution_propose(claim=claim, proposer=factories.human(), outcome="yes", evidence=EVIDENCE)
-    _close(claim)
+    factories.close(claim)
     with pytest.raises(ConflictOfInterest):
         resolution_propose(claim=claim, proposer=trader, outcome="yes", evidence=EVIDENCE)
     with pytest.raises(ValidationFailed):
         resolution_propose(claim=claim, proposer=factories.human(), outcome="maybe", evidence=EVIDENCE)
-    assert Transfer.objects.count() == transfers + 2  # the two humans' signup grants, nothing else
+
+    # then no bond was posted: the only transfers are the two newcomers' signup grants
+    assert Transfer.objects.count() == transfers + 2
     assert not Resolution.objects.exists()
     assert not Account.objects.filter(kind="bond_escrow").exists()
 
 
 def test_an_unchallenged_proposal_finalizes_after_the_window_and_returns_the_bond(traded):
+    # given a proposal of NO, not finalized while its window is open
     claim, _, _ = traded
     proposer = factories.human()
     resolution_propose(claim=claim, proposer=proposer, outcome="no", evidence=EVIDENCE)
     with pytest.raises(IllegalTransition):
-        resolution_finalize(claim=claim)  # the window is still open
-    _expire_window(claim)
+        resolution_finalize(claim=claim)
+
+    # when the window passes, reads already say NO; then finalizing makes it so and returns the bond
+    factories.challenge_window_passes(claim)
     claim.refresh_from_db()
     assert effective_status(claim, claim.resolution) == ClaimStatus.RESOLVED_NO
     resolution_finalize(claim=claim)
@@ -124,6 +128,7 @@ def test_an_unchallenged_proposal_finalizes_after_the_window_and_returns_the_bon
 
 
 def test_a_challenge_disputes_and_staff_decide_for_the_challenger(traded, staff):
+    # given a proposal of NO, challenged by someone else (the proposer may not challenge themselves)
     claim, _, _ = traded
     proposer, challenger = factories.human(), factories.human()
     resolution = resolution_propose(claim=claim, proposer=proposer, outcome="no", evidence=EVIDENCE)
@@ -134,14 +139,20 @@ def test_a_challenge_disputes_and_staff_decide_for_the_challenger(traded, staff)
     assert claim.status == ClaimStatus.DISPUTED
     bond = resolution.bond
     assert Account.objects.get(pk=resolution.bond_escrow_id).balance == 2 * bond
+
+    # when someone who is not staff decides, or staff without a reason: refused
     with pytest.raises(PermissionDenied):
         dispute_decide(
             claim=claim, user=User.objects.create_user("not-staff@example.com", "x"), outcome="yes", reason="r"
         )
     with pytest.raises(ValidationFailed):
         dispute_decide(claim=claim, user=staff, outcome="yes", reason=" ")
+
+    # when staff decide YES with a reason
     fees = system_account(PLATFORM_FEES).balance
     dispute_decide(claim=claim, user=staff, outcome="yes", reason="The paper reports p = 0.03.")
+
+    # then the challenger gets their bond and half the proposer's; the platform keeps the other half
     claim.refresh_from_db()
     assert claim.status == ClaimStatus.RESOLVED_YES
     assert wallet_balance(challenger) == GRANT + bond // 2
@@ -154,20 +165,24 @@ def test_a_challenge_disputes_and_staff_decide_for_the_challenger(traded, staff)
 def test_no_challenge_after_the_window(traded):
     claim, _, _ = traded
     resolution_propose(claim=claim, proposer=factories.human(), outcome="yes", evidence=EVIDENCE)
-    _expire_window(claim)
+    factories.challenge_window_passes(claim)
     with pytest.raises(IllegalTransition):
         resolution_challenge(claim=claim, challenger=factories.human(), evidence="Too late.")
 
 
 def test_settling_yes_pays_each_winning_share_and_empties_the_escrow(traded):
+    # given a market resolved YES, not yet settled
     claim, yes, no = traded
     resolution_propose(claim=claim, proposer=factories.human(), outcome="yes", evidence=EVIDENCE)
-    _expire_window(claim)
-    resolution_finalize(claim=claim)
+    factories.finalize(claim)
     market = Market.objects.get(claim=claim)
     escrow = Account.objects.get(pk=market.escrow_id).balance
     yes_before, no_before, author_before = wallet_balance(yes), wallet_balance(no), wallet_balance(claim.author)
+
+    # when it settles
     transfer = market_settle(claim=claim)
+
+    # then each winning share is paid, the author gets the rest of the escrow
     assert wallet_balance(yes) == yes_before + market.q_yes  # one micro-credit per winning micro-share
     assert wallet_balance(no) == no_before
     assert wallet_balance(claim.author) == author_before + escrow - market.q_yes
@@ -216,7 +231,7 @@ def test_settlement_needs_a_final_outcome(traded):
 
 
 def test_a_voided_draft_settles_with_nothing_to_pay(author, domain, staff):
-    draft = make_claim(author, domain, publish=False)
+    draft = factories.new_claim(author, domain, publish=False)
     claim_void(claim=draft, user=staff, reason="Spam.")
     assert market_settle(claim=draft) is None
     draft.refresh_from_db()
@@ -229,7 +244,7 @@ def test_prices_never_matter_to_payouts(traded):
     market = Market.objects.get(claim=claim)
     assert market.price_yes > Decimal("0.5")
     resolution_propose(claim=claim, proposer=factories.human(), outcome="no", evidence=EVIDENCE)
-    _expire_window(claim)
+    factories.challenge_window_passes(claim)
     resolution_finalize(claim=claim)
     before = wallet_balance(yes)
     market_settle(claim=claim)

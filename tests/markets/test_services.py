@@ -7,27 +7,19 @@ from django.utils import timezone
 from apps.core.amounts import CREDIT
 from apps.core.errors import PermissionDenied
 from apps.core.models import Event
+from apps.ledger.errors import IdempotencyConflict, InsufficientCredit
 from apps.ledger.models import Account, Transfer
 from apps.ledger.selectors import wallet_balance
-from apps.ledger.services import PLATFORM_FEES, IdempotencyConflict, InsufficientCredit, system_account
+from apps.ledger.services import PLATFORM_FEES, system_account
 from apps.markets import lmsr
+from apps.markets.errors import IllegalTransition, InsufficientShares, MarketClosed, NothingToTrade, PriceLimitCrossed
 from apps.markets.models import Claim, ClaimStatus, Market, Position, PricePoint, Trade
-from apps.markets.services import (
-    IllegalTransition,
-    InsufficientShares,
-    MarketClosed,
-    NothingToTrade,
-    Order,
-    PriceLimitCrossed,
-    claim_publish,
-    trade_place,
-)
+from apps.markets.pricing import Order
+from apps.markets.services import claim_publish, trade_place
 from tests import factories
-from tests.markets.conftest import LIQUIDITY, make_claim
+from tests.factories import GRANT, LIQUIDITY, SUBSIDY
 
 pytestmark = pytest.mark.django_db
-GRANT = 1000 * CREDIT
-SUBSIDY = 69_314_719  # ceil(100 credits * ln 2)
 
 
 def _nothing_written_since(snapshot):
@@ -44,7 +36,10 @@ def _snapshot():
 
 
 def test_publishing_moves_the_subsidy_into_the_escrow(author, domain):
-    claim = make_claim(author, domain)
+    # when the author posts a claim of b = 100 credits
+    claim = factories.new_claim(author, domain)
+
+    # then the subsidy moved from their wallet into the market's escrow, and the market opened at 0.5
     market = Market.objects.get(claim=claim)
     assert claim.status == ClaimStatus.OPEN
     assert market.subsidy == SUBSIDY == lmsr.initial_subsidy(LIQUIDITY)
@@ -55,10 +50,15 @@ def test_publishing_moves_the_subsidy_into_the_escrow(author, domain):
 
 
 def test_publishing_without_the_subsidy_creates_nothing(author, domain):
-    claim = make_claim(author, domain, publish=False, liquidity=10_000 * CREDIT)  # subsidy ~6,931 credits
+    # given a draft whose subsidy (~6,931 credits) is more than the author holds
+    claim = factories.new_claim(author, domain, publish=False, liquidity=10_000 * CREDIT)
     accounts, snapshot = Account.objects.count(), _snapshot()
+
+    # when the author publishes it, then it is refused
     with pytest.raises(InsufficientCredit):
         claim_publish(claim=claim, actor=author)
+
+    # and nothing was written: still a draft, no market, no account, no transfer
     claim.refresh_from_db()
     assert claim.status == ClaimStatus.DRAFT
     assert not Market.objects.exists()
@@ -67,7 +67,7 @@ def test_publishing_without_the_subsidy_creates_nothing(author, domain):
 
 
 def test_only_the_author_publishes_and_only_once(author, domain, trader):
-    claim = make_claim(author, domain, publish=False)
+    claim = factories.new_claim(author, domain, publish=False)
     with pytest.raises(PermissionDenied):
         claim_publish(claim=claim, actor=trader)
     claim_publish(claim=claim, actor=author)
@@ -78,9 +78,13 @@ def test_only_the_author_publishes_and_only_once(author, domain, trader):
 
 def test_buying_yes_charges_cost_plus_fee_and_updates_everything(claim, trader):
     fees_before = system_account(PLATFORM_FEES).balance
+
+    # when a trader spends 10 credits on YES in a fresh market
     trade = trade_place(
         identity=trader, claim=claim, order=Order(kind="buy", side="yes", amount=10 * CREDIT), idempotency_key="t1"
     )
+
+    # then the cost goes to the escrow and the 1% fee to the platform; shares, price, position and events follow
     market = Market.objects.get(claim=claim)
     state = lmsr.State(0, 0, LIQUIDITY)
     assert trade.cost == lmsr.buy_cost(state, "yes", trade.shares)
@@ -142,7 +146,7 @@ def test_selling_pays_out_less_the_fee(claim, trader):
 
 
 def test_selling_more_than_held_is_refused(claim, trader):
-    trade_place(identity=trader, claim=claim, order=Order(kind="buy", side="yes", amount=CREDIT), idempotency_key="b")
+    factories.buy(trader, claim, "yes", key="b")
     snapshot = _snapshot()
     with pytest.raises(InsufficientShares):
         trade_place(
@@ -164,7 +168,7 @@ def test_a_crossed_limit_is_refused_or_partly_filled_when_allowed(claim, trader)
 
 
 def test_no_trading_once_closes_at_has_passed(claim, trader):
-    Claim.objects.filter(pk=claim.pk).update(closes_at=timezone.now() - timedelta(seconds=1))
+    factories.closing_time_passes(claim)
     snapshot = _snapshot()
     with pytest.raises(MarketClosed):
         trade_place(
@@ -176,7 +180,7 @@ def test_no_trading_once_closes_at_has_passed(claim, trader):
 def test_a_draft_cannot_be_traded(author, domain, trader):
     from apps.core.errors import NotFound
 
-    draft = make_claim(author, domain, publish=False)
+    draft = factories.new_claim(author, domain, publish=False)
     order = Order(kind="buy", side="yes", amount=CREDIT)
     with pytest.raises(NotFound):  # someone else's draft does not exist for them
         trade_place(identity=trader, claim=draft, order=order, idempotency_key="x")
@@ -247,7 +251,8 @@ def test_the_author_may_trade_on_their_own_claim(claim, author):
 
 
 def test_suspended_identities_cannot_trade(claim):
-    from apps.identities.services import IdentitySuspended, identity_suspend
+    from apps.identities.errors import IdentitySuspended
+    from apps.identities.services import identity_suspend
 
     bot = factories.agent()
     identity_suspend(identity=bot, reason="Testing.", moderator=factories.moderator())
@@ -274,7 +279,7 @@ def test_the_author_appends_clarifications_to_an_open_claim(claim, author, trade
 def test_no_clarification_once_closes_at_has_passed_even_before_the_sweep(claim, author):
     from apps.markets.services import claim_clarify
 
-    Claim.objects.filter(pk=claim.pk).update(closes_at=timezone.now() - timedelta(seconds=1))
+    factories.closing_time_passes(claim)
     with pytest.raises(IllegalTransition):
         claim_clarify(claim=claim, actor=author, text="Too late to change the meaning.")
     assert not claim.clarifications.exists()
@@ -301,7 +306,7 @@ def test_claims_cannot_close_beyond_the_horizon(author, domain, settings):
 
     settings.CREDENCE_MAX_CLAIM_HORIZON_DAYS = 30
     with pytest.raises(DateConflict) as refused:  # a date the clock rules out: 409, not 422
-        make_claim(author, domain, publish=False, closes_in=timedelta(days=31))
+        factories.new_claim(author, domain, publish=False, closes_in=timedelta(days=31))
     assert refused.value.detail == {"field": "closes_at"}
     assert not Claim.objects.exists()
 

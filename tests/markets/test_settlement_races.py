@@ -8,45 +8,30 @@
 """
 
 import time
-from datetime import timedelta
 from decimal import Decimal
 from unittest import mock
 
 import pytest
 from django.db.models import Sum
-from django.utils import timezone
 
-from apps.accounts.models import User
 from apps.core.amounts import CREDIT
 from apps.core.models import Event
 from apps.identities.models import Identity
 from apps.ledger.models import Account, Entry, Transfer
 from apps.ledger.selectors import ledger_verify_report, wallet_balance
 from apps.markets import settlement as settlement_module
-from apps.markets.models import Claim, ClaimStatus, Domain, Market, Position, Resolution, Trade
-from apps.markets.resolution import claim_void, claims_close_due, resolution_finalize, resolution_propose
-from apps.markets.services import MarketClosed, Order, trade_place
+from apps.markets.errors import MarketClosed
+from apps.markets.models import Claim, ClaimStatus, Domain, Market, Position, Trade
+from apps.markets.pricing import Order
+from apps.markets.resolution import claim_void
+from apps.markets.services import trade_place
 from apps.markets.settlement import market_settle
 from tests import factories
-from tests.markets.conftest import make_claim
 from tests.support import race
 
 pytestmark = pytest.mark.django_db(transaction=True)
-GRANT = 1000 * CREDIT
+GRANT = factories.GRANT
 EVIDENCE = "The source named in the criteria says so."
-
-
-def _close(claim: Claim) -> None:
-    Claim.objects.filter(pk=claim.pk).update(closes_at=timezone.now() - timedelta(milliseconds=1))
-    claims_close_due()
-
-
-def _resolve(claim: Claim, outcome: str) -> None:
-    """Close (simulated clock), propose by a newcomer, let the window pass, finalize."""
-    _close(claim)
-    resolution_propose(claim=claim, proposer=factories.human(), outcome=outcome, evidence=EVIDENCE)
-    Resolution.objects.filter(claim=claim).update(challenge_deadline=timezone.now() - timedelta(seconds=1))
-    resolution_finalize(claim=claim)
 
 
 # (trader, order): every order type, winners and losers on both sides, a sale at a profit.
@@ -64,7 +49,7 @@ ORDERS = [
 
 def _traded_market(domain: Domain, traders: int = 5) -> tuple[Claim, list[Identity]]:
     """A market and its traders, after the same sequence of orders every time it is built."""
-    claim = make_claim(factories.human(), domain)
+    claim = factories.new_claim(factories.human(), domain)
     people = [factories.human() for _ in range(traders)]
     for n, (who, order) in enumerate(ORDERS):
         trade_place(identity=people[who], claim=claim, order=order, idempotency_key=f"o{n}")
@@ -97,16 +82,16 @@ def _settlement_picture(claim: Claim, people: list[Identity]) -> dict:
 
 @pytest.fixture
 def domain(db):
-    return Domain.objects.create(slug="races", name="Races")
+    return factories.domain("races")
 
 
 @pytest.fixture
 def staff(db):
-    return User.objects.create_user("moderator@example.com", "x", is_staff=True)
+    return factories.moderator("moderator@example.com")
 
 
 def test_trades_racing_the_close_are_either_paid_or_refused_as_closed(domain):
-    claim = make_claim(factories.human(), domain)
+    claim = factories.new_claim(factories.human(), domain)
     traders = [factories.human() for _ in range(8)]
     proposer = factories.human()
     refused: dict[int, int] = {}
@@ -117,10 +102,9 @@ def test_trades_racing_the_close_are_either_paid_or_refused_as_closed(domain):
             deadline = time.monotonic() + 60
             while min(progress) < 3 and time.monotonic() < deadline:  # every trader is in full flow
                 time.sleep(0.01)
-            _close(claim)
-            resolution_propose(claim=claim, proposer=proposer, outcome="yes", evidence=EVIDENCE)
-            Resolution.objects.filter(claim=claim).update(challenge_deadline=timezone.now() - timedelta(seconds=1))
-            resolution_finalize(claim=claim)
+            factories.close(claim)
+            factories.propose(claim, "yes", proposer, evidence=EVIDENCE)
+            factories.finalize(claim)
             return market_settle(claim=claim)
         placed = 0
         while True:  # until the market refuses: the first refusal must be MarketClosed
@@ -165,8 +149,8 @@ def test_trades_racing_the_close_are_either_paid_or_refused_as_closed(domain):
 def test_sixteen_concurrent_settlements_write_exactly_one(domain):
     claim, people = _traded_market(domain)
     twin, twin_people = _traded_market(domain)
-    _resolve(claim, "yes")
-    _resolve(twin, "yes")
+    factories.resolve(claim, "yes", settled=False)
+    factories.resolve(twin, "yes", settled=False)
     market_settle(claim=twin)  # the reference: settled once, alone
     entries, transfers = Entry.objects.count(), Transfer.objects.count()
 
@@ -200,7 +184,7 @@ def test_an_interrupted_settlement_rolls_back_and_its_retry_equals_a_clean_run(d
         if outcome == "void":
             claim_void(claim=c, user=staff, reason="The criteria cannot be applied.")
         else:
-            _resolve(c, outcome)
+            factories.resolve(c, outcome, settled=False)
     market_settle(claim=twin)  # the reference: never interrupted
     before = _settlement_picture(claim, people)
     entries, transfers = Entry.objects.count(), Transfer.objects.count()

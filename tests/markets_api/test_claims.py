@@ -11,19 +11,12 @@ from apps.core.amounts import CREDIT
 from apps.core.models import Event
 from apps.ledger.selectors import wallet_balance
 from apps.markets.models import Claim, ClaimStatus, Domain, Market, Resolution
-from apps.markets.resolution import effective_status, resolution_propose
-from apps.markets.services import Order, claim_clarify, trade_place
+from apps.markets.pricing import Order
+from apps.markets.resolution import effective_status
+from apps.markets.services import claim_clarify, trade_place
 from tests import factories
-from tests.markets_api.conftest import (
-    GRANT,
-    LIQUIDITY,
-    SUBSIDY,
-    bearer,
-    close,
-    iso,
-    new_claim,
-    snapshot,
-)
+from tests.factories import GRANT, LIQUIDITY, SUBSIDY, closing_time_passes, new_claim
+from tests.support import bearer, iso, snapshot
 
 pytestmark = pytest.mark.django_db
 
@@ -53,12 +46,7 @@ def _post(client, url, payload=None, **kwargs):
 
 def test_the_list_shows_published_claims_with_their_market(claim, author, domain):
     new_claim(author, domain, publish=False)  # a draft is never listed
-    trade_place(
-        identity=factories.human(),
-        claim=claim,
-        order=Order(kind="buy", side="yes", amount=10 * CREDIT),
-        idempotency_key="t",
-    )
+    factories.buy(factories.human(), claim, "yes", credits=10, key="t")
     response = Client().get("/api/v1/claims")
     assert response.status_code == 200
     assert response.json() == {
@@ -85,7 +73,7 @@ def test_the_list_shows_published_claims_with_their_market(claim, author, domain
 
 def test_an_open_claim_past_its_close_is_listed_as_closed(claim, author, domain):
     still_open = new_claim(author, domain)
-    close(claim)
+    closing_time_passes(claim)
     assert Claim.objects.get(pk=claim.pk).status == ClaimStatus.OPEN  # the close task has not run
     items = Client().get("/api/v1/claims").json()["items"]
     assert [(c["id"], c["status"]) for c in items] == [(still_open.pk, "open"), (claim.pk, "closed")]
@@ -94,9 +82,9 @@ def test_an_open_claim_past_its_close_is_listed_as_closed(claim, author, domain)
 
 
 def test_a_proposal_past_its_window_reads_as_resolved(claim):
-    close(claim)
+    closing_time_passes(claim)
     proposer = factories.human()
-    resolution_propose(claim=claim, proposer=proposer, outcome="no", evidence="The paper found p = 0.4.")
+    factories.propose(claim, "no", proposer, evidence="The paper found p = 0.4.")
     assert Client().get("/api/v1/claims", {"status": "proposed"}).json()["items"][0]["id"] == claim.pk
     Resolution.objects.filter(claim=claim).update(challenge_deadline=timezone.now() - timedelta(seconds=1))
     claim.refresh_from_db()
@@ -115,7 +103,7 @@ def test_filters_by_domain_tag_text_author_and_closing_time(author, domain):
     later = new_claim(author, history, title="Will the archive open?", tags=["archives", "space"])
     theirs = new_claim(other, domain, title="Will the probe launch?", tags=["Space"], liquidity=10 * CREDIT)
     past = new_claim(other, domain, title="Did the probe fly?", closes_in=timedelta(hours=1), liquidity=10 * CREDIT)
-    close(past)
+    closing_time_passes(past)
 
     def ids(**params):
         response = Client().get("/api/v1/claims", params)
@@ -177,12 +165,7 @@ def test_domains_are_listed_by_slug(domain, django_assert_num_queries):
 def test_the_detail_has_criteria_clarifications_and_market_state(claim, author, django_assert_num_queries):
     claim_clarify(claim=claim, actor=author, text="The replication must be preregistered.")
     claim_clarify(claim=claim, actor=author, text="Either lab counts.")
-    trade_place(
-        identity=factories.human(),
-        claim=claim,
-        order=Order(kind="buy", side="yes", amount=10 * CREDIT),
-        idempotency_key="t",
-    )
+    factories.buy(factories.human(), claim, "yes", credits=10, key="t")
     # the claim with its domain, author and market; its clarifications; its consensus
     with django_assert_num_queries(3):
         response = Client().get(f"/api/v1/claims/{claim.pk}")

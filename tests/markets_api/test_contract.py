@@ -8,23 +8,21 @@ import pytest
 from django.test import Client
 from hypothesis import HealthCheck, settings
 
-from apps.core.amounts import CREDIT
-from apps.markets.services import Order, trade_place
 from config.wsgi import application
-from tests.contract.test_openapi import CHECKS, schema
-from tests.markets_api.conftest import new_claim
+from tests import factories
+from tests.support import SCHEMA_CHECKS, api_schema
 
 # case.call(app=...) calls the WSGI app directly: keep the test transaction's connection (tests/conftest.py).
 pytestmark = pytest.mark.usefixtures("keep_the_test_connection")
 
 _keys = itertools.count()
-markets = schema.include(path_regex=r"^/api/v1/claims/\{claim_id\}")
+markets = api_schema().include(path_regex=r"^/api/v1/claims/\{claim_id\}")
 
 
 @pytest.fixture
 def market(domain, author, bot):
-    claim = new_claim(author, domain)
-    trade_place(identity=bot, claim=claim, order=Order(kind="buy", side="yes", amount=5 * CREDIT), idempotency_key="a")
+    claim = factories.new_claim(author, domain)
+    factories.buy(bot, claim, "yes", credits=5, key="a")
     return claim
 
 
@@ -38,7 +36,7 @@ def test_every_answer_on_a_live_market_is_declared(case, market, bot_token):
     case.headers = {"Idempotency-Key": f"fuzz-{next(_keys) % 7}", **(case.headers or {})}
     case.headers["Authorization"] = f"Bearer {bot_token}"
     response = case.call(app=application)
-    case.validate_response(response, checks=CHECKS)
+    case.validate_response(response, checks=SCHEMA_CHECKS)
 
 
 @pytest.mark.django_db
@@ -49,7 +47,7 @@ def test_the_live_market_fixture_is_what_the_fuzzer_sees(market, bot_token):
 
 @pytest.fixture
 def draft(domain, author):
-    return new_claim(author, domain, publish=False)
+    return factories.new_claim(author, domain, publish=False)
 
 
 @pytest.fixture
@@ -67,4 +65,4 @@ def test_every_answer_to_the_author_of_a_draft_is_declared(case, draft, author_s
     case.headers = {"Idempotency-Key": f"fuzz-{next(_keys) % 7}", **(case.headers or {})}
     case.headers["X-CSRFToken"] = author_session["csrftoken"]
     response = case.call(app=application)
-    case.validate_response(response, checks=CHECKS)
+    case.validate_response(response, checks=SCHEMA_CHECKS)

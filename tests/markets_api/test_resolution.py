@@ -6,12 +6,11 @@ from django.utils import timezone
 
 from apps.core.amounts import CREDIT
 from apps.ledger.selectors import wallet_balance
-from apps.ledger.services import wallet_fund_agent
 from apps.markets.models import ClaimStatus, Resolution
 from apps.markets.resolution import bond_for
-from apps.markets.services import Order, trade_place
 from tests import factories
-from tests.markets_api.conftest import GRANT, bearer, close, signed_in, snapshot
+from tests.factories import GRANT, closing_time_passes
+from tests.support import bearer, signed_in, snapshot
 
 pytestmark = pytest.mark.django_db
 EVIDENCE = {"outcome": "yes", "evidence": "The paper reports p = 0.03."}
@@ -23,16 +22,13 @@ def _post(client, path, body, **headers):
 
 @pytest.fixture
 def closed_claim(claim, trader):
-    trade_place(
-        identity=trader, claim=claim, order=Order(kind="buy", side="yes", amount=5 * CREDIT), idempotency_key="t"
-    )
-    close(claim)
+    factories.buy(trader, claim, "yes", credits=5, key="t")
+    closing_time_passes(claim)
     return claim
 
 
 def test_a_proposal_by_api_key_posts_the_bond(closed_claim):
-    bot = factories.agent()
-    wallet_fund_agent(owner=bot.owner, agent=bot, amount=100 * CREDIT, idempotency_key="f")
+    bot = factories.funded_agent(amount=100 * CREDIT)
     token = factories.api_key(bot, scopes=["read", "propose"])
     response = _post(Client(), f"/api/v1/claims/{closed_claim.pk}/resolution", EVIDENCE, **bearer(token))
     assert response.status_code == 201

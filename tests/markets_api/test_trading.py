@@ -11,10 +11,11 @@ from apps.core.amounts import CREDIT
 from apps.core.models import Event
 from apps.ledger.selectors import wallet_balance
 from apps.markets.models import Market, Position, Resolution, Trade
-from apps.markets.resolution import resolution_propose
-from apps.markets.services import Order, trade_place
+from apps.markets.pricing import Order
+from apps.markets.services import trade_place
 from tests import factories
-from tests.markets_api.conftest import BOT_FUNDS, GRANT, LIQUIDITY, SUBSIDY, bearer, close, iso, new_claim, snapshot
+from tests.factories import BOT_FUNDS, GRANT, LIQUIDITY, SUBSIDY, closing_time_passes, new_claim
+from tests.support import bearer, iso, snapshot
 
 pytestmark = pytest.mark.django_db
 
@@ -138,7 +139,7 @@ def test_a_missing_idempotency_key_is_refused(claim, trader_client):
 def _refusals():
     """(name, setup(claim, author), order, status, code): each must write nothing."""
     return [
-        ("closed", lambda claim, author: close(claim), BUY_10_YES, 409, "market_closed"),
+        ("closed", lambda claim, author: closing_time_passes(claim), BUY_10_YES, 409, "market_closed"),
         (
             "own draft",
             lambda claim, author: new_claim(author, claim.domain, publish=False),
@@ -259,7 +260,7 @@ def test_a_sell_quote_reads_my_position(claim, trader_client):
 
 
 def test_no_quote_once_the_market_has_closed(claim, trader_client):
-    close(claim)
+    closing_time_passes(claim)
     response = _quote(trader_client, claim, BUY_10_YES)
     assert (response.status_code, response.json()["error"]["code"]) == (409, "market_closed")
 
@@ -297,9 +298,9 @@ def test_a_resolved_claims_position_is_worth_what_settlement_pays(claim, trader,
     _order(trader_client, claim, BUY_10_YES)
     _order(trader_client, claim, {"kind": "buy", "side": "no", "amount": CREDIT}, key="no")
     no_shares = Position.objects.get(identity=trader).no_shares
-    close(claim)
+    closing_time_passes(claim)
     assert trader_client.get("/api/v1/me/positions").json()["items"][0]["claim_status"] == "closed"
-    resolution_propose(claim=claim, proposer=factories.human(), outcome="no", evidence="p = 0.4")
+    factories.propose(claim, "no", factories.human(), evidence="p = 0.4")
     Resolution.objects.filter(claim=claim).update(challenge_deadline=timezone.now() - timedelta(seconds=1))
     item = trader_client.get("/api/v1/me/positions").json()["items"][0]
     assert (item["claim_status"], item["value"]) == ("resolved_no", no_shares)
@@ -309,9 +310,7 @@ def _traded_markets(domain, trader, count):
     authors = [factories.human() for _ in range(-(-count // 10))]
     for n in range(Trade.objects.count(), Trade.objects.count() + count):
         claim = new_claim(authors[n % len(authors)], domain, liquidity=10 * CREDIT)
-        trade_place(
-            identity=trader, claim=claim, order=Order(kind="buy", side="yes", amount=CREDIT), idempotency_key=f"m{n}"
-        )
+        factories.buy(trader, claim, "yes", key=f"m{n}")
 
 
 def test_my_lists_are_one_query_a_page(domain, bot, bot_token, django_assert_num_queries):

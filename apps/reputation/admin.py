@@ -58,7 +58,7 @@ class CalibrationAdmin(ReadOnlyAdmin):
     list_filter = ("domain",)
     list_select_related = ("owner", "domain")
     search_fields = ("owner__email",)
-    exclude = ("loglik",)  # thirty numbers, meaningful only to model.calibration_factor
+    exclude = ("loglik",)  # thirty numbers, meaningful only to maths.calibration_factor
 
 
 @admin.register(Agreement)

@@ -70,7 +70,7 @@ class Score(models.Model):
 
 class Reliability(models.Model):
     """Sufficient statistics of an identity's relative log scores (per domain; domain null = overall),
-    and the posterior they give, kept current at each settlement (apps/reputation/model.py)."""
+    and the posterior they give, kept current at each settlement (apps/reputation/maths.py)."""
 
     identity = models.ForeignKey(Identity, on_delete=models.PROTECT, related_name="reliabilities")
     domain = models.ForeignKey(Domain, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
@@ -98,7 +98,7 @@ class Reliability(models.Model):
 
 class Calibration(models.Model):
     """An owner's calibration record (per domain; domain null = overall): the log-likelihood of the
-    owner's forecasts at each factor of model.CALIBRATION_GRID, each resolved claim counted once (the
+    owner's forecasts at each factor of maths.CALIBRATION_GRID, each resolved claim counted once (the
     mean over the owner's identities that forecast it), kept current at each settlement. The owner is
     the independence cluster: a person, or the person behind agents."""
 
@@ -107,7 +107,7 @@ class Calibration(models.Model):
     claims = models.PositiveIntegerField(default=0)
     loglik = models.JSONField(default=list, blank=True)
     factor = models.FloatField(
-        default=1.0, help_text="model.calibration_factor of this record (and, per domain, the rest)."
+        default=1.0, help_text="maths.calibration_factor of this record (and, per domain, the rest)."
     )
     updated_at = models.DateTimeField()
 
@@ -125,9 +125,9 @@ class Calibration(models.Model):
 
 class Agreement(models.Model):
     """Two owners whose forecasts on a resolved claim once coincided (log-odds within
-    model.COPY_TOLERANCE), watched from then on: every resolved claim both forecast since, that first one
+    maths.COPY_TOLERANCE), watched from then on: every resolved claim both forecast since, that first one
     included, and how many of them they agreed on, kept current at each settlement. A pair whose record
-    says one source said twice (`copies`, model.copies) is capped together in the consensus, like the
+    says one source said twice (`copies`, maths.copies) is capped together in the consensus, like the
     agents of one owner. owner_a < owner_b."""
 
     owner_a = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
@@ -136,7 +136,7 @@ class Agreement(models.Model):
         default=0, help_text="Resolved claims both forecast since they first agreed (a focal value not counted)."
     )
     agreed = models.PositiveIntegerField(default=0, help_text="Of those, the claims on which they agreed.")
-    copies = models.BooleanField(default=False, help_text="model.copies(claims, agreed): counted as one source.")
+    copies = models.BooleanField(default=False, help_text="maths.copies(claims, agreed): counted as one source.")
     since = models.DateTimeField(help_text="When the first agreement was scored.")
     updated_at = models.DateTimeField()
 

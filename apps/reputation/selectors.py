@@ -12,7 +12,7 @@ from django.db.models.functions import Abs
 from apps.identities.models import Identity, IdentityKind
 from apps.markets import selectors as market_selectors
 from apps.markets.models import Claim, ClaimStatus, Position
-from apps.reputation import model
+from apps.reputation import maths
 from apps.reputation.models import (
     Agreement,
     Belief,
@@ -40,7 +40,7 @@ class Contributor:
 
     @property
     def read_as(self) -> float:
-        return model.recalibrated(self.probability, self.calibration)
+        return maths.recalibrated(self.probability, self.calibration)
 
 
 @dataclass
@@ -98,45 +98,45 @@ def latest_beliefs(claim: Claim, *, before: datetime | None = None) -> dict[int,
     return {pk: row for pk, row in latest.items() if row[3].is_active}
 
 
-def reliability_stats(identity_ids: list[int], domain_id: int) -> dict[int, tuple[model.Stats, model.Stats]]:
+def reliability_stats(identity_ids: list[int], domain_id: int) -> dict[int, tuple[maths.Stats, maths.Stats]]:
     """Each identity's stored statistics in the domain and overall (one query): {id: (domain, overall)}."""
-    stats: dict[tuple[int, int | None], model.Stats] = {}
+    stats: dict[tuple[int, int | None], maths.Stats] = {}
     rows = Reliability.objects.filter(identity_id__in=identity_ids).filter(Q(domain_id=domain_id) | Q(domain=None))
     for row in rows.values_list("identity_id", "domain_id", "n", "total", "total_sq"):
-        stats[(row[0], row[1])] = model.Stats(row[2], row[3], row[4])
-    empty = model.Stats()
+        stats[(row[0], row[1])] = maths.Stats(row[2], row[3], row[4])
+    empty = maths.Stats()
     return {pk: (stats.get((pk, domain_id), empty), stats.get((pk, None), empty)) for pk in identity_ids}
 
 
 def reliability_weights(identity_ids: list[int], domain_id: int) -> dict[int, float]:
     """Each identity's own weight in the domain (before the independence cap)."""
-    return {pk: model.domain_posterior(*pair).weight for pk, pair in reliability_stats(identity_ids, domain_id).items()}
+    return {pk: maths.domain_posterior(*pair).weight for pk, pair in reliability_stats(identity_ids, domain_id).items()}
 
 
 def calibration_factors(owner_ids: list[int], domain_id: int) -> dict[int, float]:
     """Each owner's calibration factor in the domain, from its stored records (one query); 1.0 without one."""
-    records: dict[tuple[int, int | None], model.Likelihoods] = {}
+    records: dict[tuple[int, int | None], maths.Likelihoods] = {}
     rows = Calibration.objects.filter(owner_id__in=owner_ids).filter(Q(domain_id=domain_id) | Q(domain=None))
     for owner, domain, loglik in rows.values_list("owner_id", "domain_id", "loglik"):
         records[(owner, domain)] = tuple(loglik)
-    return {o: model.calibration_factor(records.get((o, domain_id), ()), records.get((o, None), ())) for o in owner_ids}
+    return {o: maths.calibration_factor(records.get((o, domain_id), ()), records.get((o, None), ())) for o in owner_ids}
 
 
 def independence_groups(owner_ids: list[int]) -> dict[int, int]:
     """{owner: its independence group} among these owners: joined where their agreement record says one
     source said twice (one query on the few pairs that do)."""
     pairs = Agreement.objects.filter(copies=True, owner_a_id__in=owner_ids, owner_b_id__in=owner_ids)
-    return model.independence_groups(owner_ids, list(pairs.values_list("owner_a_id", "owner_b_id")))
+    return maths.independence_groups(owner_ids, list(pairs.values_list("owner_a_id", "owner_b_id")))
 
 
-def combined_weights(voices: list[model.Voice], stats: dict[int, tuple[model.Stats, model.Stats]]) -> dict[int, float]:
+def combined_weights(voices: list[maths.Voice], stats: dict[int, tuple[maths.Stats, maths.Stats]]) -> dict[int, float]:
     """Each owner cluster's weight as one source holding all its members' records at once."""
-    pooled: dict[int, tuple[model.Stats, model.Stats]] = {}
+    pooled: dict[int, tuple[maths.Stats, maths.Stats]] = {}
     for voice in voices:
         mine, overall = stats[voice.identity_id]
-        held = pooled.get(voice.cluster, (model.Stats(), model.Stats()))
+        held = pooled.get(voice.cluster, (maths.Stats(), maths.Stats()))
         pooled[voice.cluster] = (held[0].plus(mine), held[1].plus(overall))
-    return {cluster: model.domain_posterior(mine, overall).weight for cluster, (mine, overall) in pooled.items()}
+    return {cluster: maths.domain_posterior(mine, overall).weight for cluster, (mine, overall) in pooled.items()}
 
 
 def consensus_compute(
@@ -155,15 +155,15 @@ def consensus_compute(
     factors = calibration_factors(owner_ids, claim.domain_id) if beliefs else {}
     groups = independence_groups(owner_ids) if beliefs else {}
     voices = [
-        model.Voice(pk, groups[owners[pk]], model.domain_posterior(*stats[pk]).weight, probability, factors[owners[pk]])
+        maths.Voice(pk, groups[owners[pk]], maths.domain_posterior(*stats[pk]).weight, probability, factors[owners[pk]])
         for pk, (probability, _source, _at, _identity) in beliefs.items()
     ]
     members: dict[int, set[int]] = {}  # group -> its owners
     for owner, group in groups.items():
         members.setdefault(group, set()).add(owner)
-    weights = model.effective_weights(voices, combined_weights(voices, stats))
-    pooled = model.pooled_logit(voices, weights)
-    probability = None if pooled is None else model.sigmoid(alpha * pooled)
+    weights = maths.effective_weights(voices, combined_weights(voices, stats))
+    pooled = maths.pooled_logit(voices, weights)
+    probability = None if pooled is None else maths.sigmoid(alpha * pooled)
     total = sum(weights.values()) or 1.0
     contributors = []
     for voice in voices:
@@ -187,8 +187,8 @@ def consensus_compute(
     if explain and probability is not None:
         for i, contributor in enumerate(contributors[:explain_top]):
             others = [v for v in voices if v.identity_id != contributor.identity.pk]
-            without = model.pooled_logit(others, combined=combined_weights(others, stats))
-            pull = probability - (0.5 if without is None else model.sigmoid(alpha * without))
+            without = maths.pooled_logit(others, combined=combined_weights(others, stats))
+            pull = probability - (0.5 if without is None else maths.sigmoid(alpha * without))
             contributors[i] = replace(contributor, pull=pull)
     return ConsensusView(
         claim_id=claim.pk,
@@ -419,8 +419,8 @@ def _scored(rows: list[tuple[float, bool]]) -> dict:
         return {"n": 0, "brier": None, "log_score": None, "calibration": calibration([])}
     return {
         "n": len(rows),
-        "brier": sum(model.brier(p, o) for p, o in rows) / len(rows),
-        "log_score": sum(model.log_score(p, o) for p, o in rows) / len(rows),
+        "brier": sum(maths.brier(p, o) for p, o in rows) / len(rows),
+        "log_score": sum(maths.log_score(p, o) for p, o in rows) / len(rows),
         "calibration": calibration(rows),
     }
 

@@ -1,5 +1,5 @@
 """Writes of the reputation app: stating beliefs, keeping each claim's consensus current, and scoring
-resolved claims into per-domain reliability (apps/reputation/model.py has the maths)."""
+resolved claims into per-domain reliability (apps/reputation/maths.py has the maths)."""
 
 import hashlib
 import json
@@ -20,7 +20,7 @@ from apps.identities.services import identity_require_active
 from apps.ledger.errors import IdempotencyConflict
 from apps.markets.models import Claim, ClaimStatus, Market, Outcome, Position, Trade
 from apps.markets.pricing import market_is_open
-from apps.reputation import model, selectors
+from apps.reputation import maths, selectors
 from apps.reputation.models import (
     Agreement,
     Belief,
@@ -223,9 +223,9 @@ def claim_score(*, claim: Claim) -> ClaimRecord | None:
                 probability=probability,
                 market_price=reference,
                 outcome=outcome,
-                brier=model.brier(p, outcome),
-                log_score=model.log_score(p, outcome),
-                relative_log_score=model.relative_log_score(p, m, outcome),
+                brier=maths.brier(p, outcome),
+                log_score=maths.log_score(p, outcome),
+                relative_log_score=maths.relative_log_score(p, m, outcome),
                 profit=profits.get(identity_id, 0),
                 model_version=identity.model_version if identity.kind == IdentityKind.AGENT else "",
                 forecast_at=at,
@@ -330,11 +330,11 @@ def _reliability_update(scores: list[Score], *, domain_id: int, now: datetime) -
             row.total_sq += x * x
     for (identity_id, row_domain), row in rows.items():
         overall = rows[(identity_id, None)]
-        overall_stats = model.Stats(overall.n, overall.total, overall.total_sq)
+        overall_stats = maths.Stats(overall.n, overall.total, overall.total_sq)
         if row_domain is None:
-            posterior = model.global_posterior(overall_stats)
+            posterior = maths.global_posterior(overall_stats)
         else:
-            posterior = model.domain_posterior(model.Stats(row.n, row.total, row.total_sq), overall_stats)
+            posterior = maths.domain_posterior(maths.Stats(row.n, row.total, row.total_sq), overall_stats)
         row.skill_mean, row.skill_sd, row.weight, row.updated_at = posterior.mean, posterior.sd, posterior.weight, now
     new = {id(r) for r in created}
     Reliability.objects.bulk_create(created)
@@ -350,10 +350,10 @@ def _calibration_update(scores: list[Score], clusters: dict[int, int], *, domain
     (the overall record is every domain's prior). Missing rows are inserted first, ignoring a conflict
     with a settlement scoring the same owner at the same moment, then all are locked in id order. Three
     queries, whatever the history."""
-    found: dict[int, list[model.Likelihoods]] = {}
+    found: dict[int, list[maths.Likelihoods]] = {}
     for score in scores:
         found.setdefault(clusters[score.identity_id], []).append(
-            model.calibration_loglik(float(score.probability), score.outcome)
+            maths.calibration_loglik(float(score.probability), score.outcome)
         )
     owners = sorted(found)
     Calibration.objects.bulk_create(
@@ -365,31 +365,31 @@ def _calibration_update(scores: list[Score], clusters: dict[int, int], *, domain
         for r in Calibration.objects.select_for_update(no_key=True).filter(owner_id__in=owners).order_by("pk")
     }
     for owner, records in found.items():
-        one = model.loglik_mean(records)
+        one = maths.loglik_mean(records)
         for key in ((owner, domain_id), (owner, None)):
             row = rows[key]
             row.claims += 1
-            row.loglik = list(model.loglik_plus(tuple(row.loglik), one))
+            row.loglik = list(maths.loglik_plus(tuple(row.loglik), one))
     for (owner, row_domain), row in rows.items():
         overall = tuple(rows[(owner, None)].loglik)
-        row.factor = model.calibration_factor(overall if row_domain is None else tuple(row.loglik), overall)
+        row.factor = maths.calibration_factor(overall if row_domain is None else tuple(row.loglik), overall)
         row.updated_at = now
     Calibration.objects.bulk_update(list(rows.values()), ["claims", "loglik", "factor", "updated_at"])
 
 
 def _agreement_update(scores: list[Score], clusters: dict[int, int], *, now: datetime) -> None:
     """Fold the claim into the agreement record of every watched pair of its owners, and start one for
-    each pair that agrees on it (model.compare, model.agreements_fold): a pair whose record says copying
+    each pair that agrees on it (maths.compare, maths.agreements_fold): a pair whose record says copying
     is marked `copies`, one shown to be independent is forgotten. The pairs compared are O(owners), not
     every pair (a focal value shared by many owners is not compared), and the pairs watched per owner
     stay few (independent ones are forgotten), so the work is proportional to the owners on the claim,
     not to history. Two settlements that share a pair share both its owners, whose calibration rows
     (locked just before) already order them; new rows are inserted ignoring a conflict all the same, then
     every watched pair among the owners is locked in id order. Three queries beside the insert."""
-    logits = model.owner_logits([(clusters[s.identity_id], float(s.probability)) for s in scores])
+    logits = maths.owner_logits([(clusters[s.identity_id], float(s.probability)) for s in scores])
     if len(logits) < 2:
         return
-    comparison = model.compare(logits)
+    comparison = maths.compare(logits)
     if comparison.agreeing:
         Agreement.objects.bulk_create(
             [Agreement(owner_a_id=a, owner_b_id=b, since=now, updated_at=now) for a, b in sorted(comparison.agreeing)],
@@ -402,10 +402,10 @@ def _agreement_update(scores: list[Score], clusters: dict[int, int], *, now: dat
         .order_by("pk")
     )
     rows = {(row.owner_a_id, row.owner_b_id): row for row in locked}
-    folded, forgotten = model.agreements_fold({pair: (r.claims, r.agreed) for pair, r in rows.items()}, comparison)
+    folded, forgotten = maths.agreements_fold({pair: (r.claims, r.agreed) for pair, r in rows.items()}, comparison)
     for pair, (claims, agreed) in folded.items():
         row = rows[pair]
-        row.claims, row.agreed, row.copies, row.updated_at = claims, agreed, model.copies(claims, agreed), now
+        row.claims, row.agreed, row.copies, row.updated_at = claims, agreed, maths.copies(claims, agreed), now
     Agreement.objects.bulk_update([rows[pair] for pair in folded], ["claims", "agreed", "copies", "updated_at"])
     if forgotten:
         Agreement.objects.filter(pk__in=[rows[pair].pk for pair in forgotten]).delete()
@@ -416,7 +416,7 @@ def extremizing_refit(*, now: datetime | None = None) -> ExtremizingFit:
     # Only claims with two or more sources: pooling one voice says nothing about how to extremize a pool.
     records = ClaimRecord.objects.filter(pooled_logit__isnull=False, contributors__gte=2)
     rows = list(records.values_list("pooled_logit", "outcome"))
-    alpha = model.fit_extremizing(rows)
+    alpha = maths.fit_extremizing(rows)
     fit = ExtremizingFit.objects.order_by("-id").first() or ExtremizingFit(fitted_at=now or timezone.now())
     fit.alpha, fit.claims, fit.fitted_at = alpha, len(rows), now or timezone.now()
     fit.save()

@@ -7,7 +7,7 @@ a probability (calibrated, overconfident, or next to no information at all) and 
 all report one shared noisy belief; each swarm has a twin: a person of their own who copies the swarm, stating
 its belief on every claim it forecasts (the same skill and the same luck). Alone, the twin is one source to
 compare the swarm with; beside the swarm, it is a copy under a second owner, which the model should find
-(apps/reputation/model.py, "Independence beyond the owner") and count once.
+(apps/reputation/maths.py, "Independence beyond the owner") and count once.
 
 Claims run one after another through claim_create, trade_place / belief_state, claims_close_due,
 resolution_propose, resolution_finalize and market_settle (which scores them through the reputation hook),
@@ -45,7 +45,7 @@ from apps.markets.pricing import Order
 from apps.markets.resolution import claims_close_due, resolution_finalize, resolution_propose
 from apps.markets.services import claim_create, trade_place
 from apps.markets.settlement import market_settle
-from apps.reputation import model, selectors, services
+from apps.reputation import maths, selectors, services
 from apps.reputation.models import Agreement, Calibration, ClaimRecord, ExtremizingFit, Reliability, Score
 
 TRUTH_SD = 1.5  # spread of the claims' true log-odds: 95% of true probabilities fall in [0.05, 0.95]
@@ -158,8 +158,8 @@ def expected_log_scores(people: list[Source], *, seed: int) -> None:
         for sigma, scale in zip(source.sigma, source.scale, strict=True):
             total = 0.0
             for truth, noise in draws:
-                q = _bounded(model.sigmoid(scale * (truth + sigma * noise)))
-                p = model.sigmoid(truth)
+                q = _bounded(maths.sigmoid(scale * (truth + sigma * noise)))
+                p = maths.sigmoid(truth)
                 total += p * math.log(q) + (1 - p) * math.log(1 - q)
             source.hidden.append(total / len(draws))
 
@@ -189,8 +189,8 @@ def scored(rows: list[tuple[float, "ClaimResult"]]) -> Scored:
     n = len(rows)
     return Scored(
         n,
-        sum(model.brier(p, r.outcome) for p, r in rows) / n,
-        sum(model.log_score(p, r.outcome) for p, r in rows) / n,
+        sum(maths.brier(p, r.outcome) for p, r in rows) / n,
+        sum(maths.log_score(p, r.outcome) for p, r in rows) / n,
         sum((p - r.truth) ** 2 + r.truth * (1 - r.truth) for p, r in rows) / n,
     )
 
@@ -229,23 +229,23 @@ def oracle(reports: list[tuple[float, float, float]]) -> float:
     precision, total = 1 / TRUTH_SD**2, 0.0
     for probability, sigma, scale in reports:
         precision += 1 / sigma**2
-        total += model.logit(probability) / scale / sigma**2
+        total += maths.logit(probability) / scale / sigma**2
     mean, variance = total / precision, 1 / precision
-    return model.sigmoid(mean / math.sqrt(1 + math.pi * variance / 8))
+    return maths.sigmoid(mean / math.sqrt(1 + math.pi * variance / 8))
 
 
-Stats = dict[int, tuple[model.Stats, model.Stats]]  # identity id -> (domain, overall) statistics
+Stats = dict[int, tuple[maths.Stats, maths.Stats]]  # identity id -> (domain, overall) statistics
 
 
-def consensus_of(voices: list[model.Voice], alpha: float, stats: Stats, *, capped: bool = True) -> float:
+def consensus_of(voices: list[maths.Voice], alpha: float, stats: Stats, *, capped: bool = True) -> float:
     """The consensus the voices give (0.5 without any), pooled as selectors.consensus_compute pools them;
     capped=False drops the one-owner cap, to show what it prevents."""
     if capped:
-        weights = model.effective_weights(voices, selectors.combined_weights(voices, stats))
+        weights = maths.effective_weights(voices, selectors.combined_weights(voices, stats))
     else:
         weights = {v.identity_id: v.weight for v in voices}
-    pooled = model.pooled_logit(voices, weights)
-    return 0.5 if pooled is None else model.sigmoid(alpha * pooled)
+    pooled = maths.pooled_logit(voices, weights)
+    return 0.5 if pooled is None else maths.sigmoid(alpha * pooled)
 
 
 @dataclass(frozen=True)
@@ -267,7 +267,7 @@ class SybilCheck:
 
 
 def sybil_check(
-    swarm: str, claim_id: int, voices: list[model.Voice], stats: Stats, members: set[int], twin: int | None, alpha
+    swarm: str, claim_id: int, voices: list[maths.Voice], stats: Stats, members: set[int], twin: int | None, alpha
 ) -> SybilCheck | None:
     """Compare, on one claim and with the weights and independence groups as they stood at close, the
     consensus without the swarm and its twin, with the swarm, with each single member, with the twin,
@@ -279,12 +279,12 @@ def sybil_check(
     rest = [v for v in voices if v.identity_id not in members and v.identity_id != twin]
     base = consensus_of(rest, alpha, stats)
     swarm_in = [*rest, *inside]
-    weights = model.effective_weights(swarm_in, selectors.combined_weights(swarm_in, stats))
+    weights = maths.effective_weights(swarm_in, selectors.combined_weights(swarm_in, stats))
     twin_shift = twin_weight = together = None
     if twins:
         twin_in = [*rest, *twins]
         twin_shift = abs(consensus_of(twin_in, alpha, stats) - base)
-        twin_weight = model.effective_weights(twin_in, selectors.combined_weights(twin_in, stats))[twin]
+        twin_weight = maths.effective_weights(twin_in, selectors.combined_weights(twin_in, stats))[twin]
         together = abs(consensus_of(voices, alpha, stats) - base)
     return SybilCheck(
         swarm=swarm,
@@ -550,7 +550,7 @@ def simulate(
         for index in range(claims):
             d = rng.randrange(domains)
             truth_logit = rng.gauss(0, TRUTH_SD)
-            truth = model.sigmoid(truth_logit)
+            truth = maths.sigmoid(truth_logit)
             outcome = rng.random() < truth
             now = timezone.now()
             claim = claim_create(
@@ -577,7 +577,7 @@ def simulate(
                     continue
                 else:
                     signal = truth_logit + source.sigma[d] * rng.gauss(0, 1)
-                    belief = said[source.key] = _quantized(model.sigmoid(source.scale[d] * signal))
+                    belief = said[source.key] = _quantized(maths.sigmoid(source.scale[d] * signal))
                 acts.extend((source, identity, belief) for identity in source.identities)
             rng.shuffle(acts)
             acts = _twins_beside_their_swarms(acts)
@@ -590,7 +590,7 @@ def simulate(
             claim.refresh_from_db()
             view = selectors.consensus_compute(claim, before=claim.closes_at)
             voices = [
-                model.Voice(c.identity.pk, c.group, c.raw_weight, c.probability, c.calibration)
+                maths.Voice(c.identity.pk, c.group, c.raw_weight, c.probability, c.calibration)
                 for c in view.contributors
             ]
             if index >= warm:
@@ -607,7 +607,7 @@ def simulate(
             probabilities = [v.probability for v in voices]
             # the beliefs as stated, equally weighted (no calibration, no extremizing): the plain pool
             stated = [replace(v, calibration=1.0) for v in voices]
-            equal = model.pooled_logit(stated, dict.fromkeys((v.identity_id for v in voices), 1.0))
+            equal = maths.pooled_logit(stated, dict.fromkeys((v.identity_id for v in voices), 1.0))
             reports = {}  # one report per independent signal: a swarm's agents and its twin say one signal
             for v in voices:
                 source = source_of[v.identity_id]
@@ -621,7 +621,7 @@ def simulate(
                 market=float(record.market_price),
                 consensus=0.5 if record.consensus is None else float(record.consensus),
                 mean=sum(probabilities) / len(probabilities) if probabilities else 0.5,
-                equal_pool=0.5 if equal is None else model.sigmoid(equal),
+                equal_pool=0.5 if equal is None else maths.sigmoid(equal),
                 oracle=oracle(list(reports.values())),
                 forecasts={v.identity_id: v.probability for v in voices},
                 contributors=len(voices),
@@ -656,8 +656,8 @@ class RunningScore:
 
     def add(self, result: ClaimResult) -> None:
         self.n += 1
-        self.consensus += model.brier(result.consensus, result.outcome)
-        self.market += model.brier(result.market, result.outcome)
+        self.consensus += maths.brier(result.consensus, result.outcome)
+        self.market += maths.brier(result.market, result.outcome)
 
 
 @dataclass(frozen=True)
@@ -888,7 +888,7 @@ def pooled_lines(dumps: list[dict]) -> list[str]:
     for name, label in FORECASTERS:
         if name == "consensus":
             continue
-        differences = [model.brier(c.consensus, c.outcome) - model.brier(getattr(c, name), c.outcome) for c in claims]
+        differences = [maths.brier(c.consensus, c.outcome) - maths.brier(getattr(c, name), c.outcome) for c in claims]
         centre = sum(differences) / len(differences)
         spread = math.sqrt(sum((d - centre) ** 2 for d in differences) / (len(differences) - 1) / len(differences))
         ahead = sum(of("consensus", t).expected_brier < of(name, t).expected_brier for _s, t in runs)

@@ -21,7 +21,7 @@ from apps.ledger.selectors import ledger_verify_report, wallet_balance
 from apps.markets.models import Claim, ClaimStatus, Market, Trade
 from apps.markets.selectors import claims_listed
 from apps.realtime.models import Notification
-from apps.reputation.model import WEIGHT_FLOOR
+from apps.reputation.maths import WEIGHT_FLOOR
 from apps.reputation.models import Belief, ClaimRecord, Consensus
 from apps.reputation.selectors import leaderboard
 

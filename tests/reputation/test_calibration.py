@@ -10,7 +10,7 @@ import pytest
 from django.apps import apps as django_apps
 
 from apps.identities.models import IdentityKind
-from apps.reputation import model
+from apps.reputation import maths as model
 from apps.reputation.models import Calibration, Score
 from apps.reputation.selectors import calibration_factors, consensus_compute
 from tests import factories

@@ -13,7 +13,8 @@ from django.test.utils import CaptureQueriesContext
 from apps.identities.models import Identity, IdentityKind
 from apps.identities.services import identity_suspend
 from apps.markets.models import Position
-from apps.reputation import model, tasks
+from apps.reputation import maths as model
+from apps.reputation import tasks
 from apps.reputation.models import Belief, ClaimRecord, Consensus, ExtremizingFit, Reliability, Score
 from apps.reputation.selectors import as_decimal, consensus_compute
 from apps.reputation.services import consensus_refresh, consensus_refresh_now

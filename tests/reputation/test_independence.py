@@ -17,7 +17,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from apps.markets import hooks
-from apps.reputation import model, tasks
+from apps.reputation import maths as model
+from apps.reputation import tasks
 from apps.reputation.models import Agreement
 from apps.reputation.selectors import consensus_compute
 from apps.reputation.services import claim_score

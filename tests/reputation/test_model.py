@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from apps.reputation import model
-from apps.reputation.model import Stats, Voice
+from apps.reputation import maths as model
+from apps.reputation.maths import Stats, Voice
 
 WIN = math.log(0.9 / 0.5)  # nats: a 0.9 forecast against a 0.5 price, resolved YES
 LOSS = math.log(0.2 / 0.5)  # nats: a 0.8 forecast against a 0.5 price, resolved NO

@@ -8,8 +8,8 @@ from decimal import Decimal
 
 import pytest
 
-from apps.reputation import model
-from apps.reputation.model import Stats
+from apps.reputation import maths as model
+from apps.reputation.maths import Stats
 from apps.reputation.models import Consensus, Reliability
 from apps.reputation.selectors import consensus_compute, reliability_weights
 from tests import factories

@@ -18,7 +18,8 @@ from apps.markets.models import Claim, Market, Position
 from apps.markets.pricing import implied_belief
 from apps.markets.resolution import claim_void
 from apps.markets.settlement import market_settle
-from apps.reputation import model, tasks
+from apps.reputation import maths as model
+from apps.reputation import tasks
 from apps.reputation.models import (
     Belief,
     Calibration,

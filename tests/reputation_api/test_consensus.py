@@ -8,7 +8,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from apps.markets.models import Position
-from apps.reputation import model
+from apps.reputation import maths as model
 from apps.reputation.models import ClaimRecord, Consensus
 from apps.reputation.selectors import as_decimal, calibration_factors
 from tests import factories

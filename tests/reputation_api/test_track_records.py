@@ -8,7 +8,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from apps.identities.services import identity_suspend
-from apps.reputation import model
+from apps.reputation import maths as model
 from apps.reputation.models import ClaimRecord, Reliability
 from tests import factories
 from tests.reputation_api.conftest import bearer, history, iso

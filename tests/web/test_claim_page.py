@@ -27,7 +27,7 @@ from apps.markets.pricing import Order
 from apps.markets.resolution import resolution_finalize, resolution_propose
 from apps.markets.services import claim_clarify, claim_create, trade_place
 from apps.markets.settlement import market_settle
-from apps.reputation.model import recalibrated
+from apps.reputation.maths import recalibrated
 from apps.reputation.models import Belief
 from apps.reputation.selectors import calibration_factors
 from apps.reputation.services import belief_state

@@ -17,7 +17,8 @@ from django.urls import reverse
 from apps.identities.models import AutonomyLevel
 from apps.identities.services import agent_update, identity_suspend
 from apps.markets.models import Domain
-from apps.reputation import model, views
+from apps.reputation import maths as model
+from apps.reputation import views
 from apps.reputation.models import ClaimRecord, Reliability
 from apps.web.charts import point_radius
 from tests import factories

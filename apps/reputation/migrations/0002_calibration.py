@@ -10,7 +10,7 @@ def backfill(apps, schema_editor):
     been kept from the start (each claim once per owner, the mean over the owner's forecasts on it)."""
     from django.utils import timezone
 
-    from apps.reputation import model
+    from apps.reputation import maths
 
     Score = apps.get_model("reputation", "Score")
     Calibration = apps.get_model("reputation", "Calibration")
@@ -21,19 +21,19 @@ def backfill(apps, schema_editor):
     for kind, user_id, owner_id, claim_id, domain_id, probability, outcome in rows:
         owner = user_id if kind == "human" else owner_id
         per_claim.setdefault((owner, claim_id, domain_id), []).append(
-            model.calibration_loglik(float(probability), outcome)
+            maths.calibration_loglik(float(probability), outcome)
         )
-    records: dict[tuple[int, int | None], tuple[int, model.Likelihoods]] = {}
+    records: dict[tuple[int, int | None], tuple[int, maths.Likelihoods]] = {}
     for (owner, _claim, domain_id), found in per_claim.items():
-        one = model.loglik_mean(found)
+        one = maths.loglik_mean(found)
         for key in ((owner, domain_id), (owner, None)):
             n, held = records.get(key, (0, ()))
-            records[key] = (n + 1, model.loglik_plus(held, one))
+            records[key] = (n + 1, maths.loglik_plus(held, one))
     now = timezone.now()
     created = []
     for (owner, domain_id), (n, loglik) in records.items():
         overall = records[(owner, None)][1]
-        factor = model.calibration_factor(loglik if domain_id is not None else overall, overall)
+        factor = maths.calibration_factor(loglik if domain_id is not None else overall, overall)
         created.append(
             Calibration(
                 owner_id=owner, domain_id=domain_id, claims=n, loglik=list(loglik), factor=factor, updated_at=now
@@ -59,7 +59,7 @@ class Migration(migrations.Migration):
                 (
                     "factor",
                     models.FloatField(
-                        default=1.0, help_text="model.calibration_factor of this record (and, per domain, the rest)."
+                        default=1.0, help_text="maths.calibration_factor of this record (and, per domain, the rest)."
                     ),
                 ),
                 ("updated_at", models.DateTimeField()),

@@ -10,7 +10,7 @@ def backfill(apps, schema_editor):
     they were scored: exactly what it would hold had it been kept from the start."""
     from django.utils import timezone
 
-    from apps.reputation import model
+    from apps.reputation import maths
 
     Score = apps.get_model("reputation", "Score")
     ClaimRecord = apps.get_model("reputation", "ClaimRecord")
@@ -25,11 +25,11 @@ def backfill(apps, schema_editor):
     pairs_of: dict[int, set[tuple[int, int]]] = {}  # owner -> the watched pairs it is in
     records = ClaimRecord.objects.order_by("scored_at", "id").values_list("claim_id", "scored_at")
     for claim_id, scored_at in records:
-        logits = model.owner_logits(forecasts.get(claim_id, []))
+        logits = maths.owner_logits(forecasts.get(claim_id, []))
         if len(logits) < 2:
             continue
         mine = {pair for owner in logits for pair in pairs_of.get(owner, ()) if pair[0] in logits and pair[1] in logits}
-        folded, forgotten = model.agreements_fold({p: watched[p][:2] for p in mine}, model.compare(logits))
+        folded, forgotten = maths.agreements_fold({p: watched[p][:2] for p in mine}, maths.compare(logits))
         for pair, (n, agreed) in folded.items():
             watched[pair] = (n, agreed, watched[pair][2] if pair in watched else scored_at)
             for owner in pair:
@@ -46,7 +46,7 @@ def backfill(apps, schema_editor):
                 owner_b_id=b,
                 claims=n,
                 agreed=agreed,
-                copies=model.copies(n, agreed),
+                copies=maths.copies(n, agreed),
                 since=since,
                 updated_at=now,
             )
@@ -88,7 +88,7 @@ class Migration(migrations.Migration):
                 (
                     "copies",
                     models.BooleanField(
-                        default=False, help_text="model.copies(claims, agreed): counted as one source."
+                        default=False, help_text="maths.copies(claims, agreed): counted as one source."
                     ),
                 ),
                 ("since", models.DateTimeField(help_text="When the first agreement was scored.")),

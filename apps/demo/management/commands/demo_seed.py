@@ -55,7 +55,7 @@ from apps.markets.services import claim_create, trade_place
 from apps.markets.settlement import market_settle
 from apps.realtime.models import Notification
 from apps.realtime.services import notifications_mark_all_read
-from apps.reputation import model
+from apps.reputation import maths as model
 from apps.reputation import selectors as reputation_selectors
 from apps.reputation import services as reputation_services
 

@@ -295,13 +295,16 @@ def require_idempotency_key(value: str | None) -> str:
     return value
 
 
-def keyset_page(queryset, *, cursor: str | None, limit: int | None, key: str = "id") -> tuple[list, str | None]:
-    """Newest-first keyset pagination on a unique, descending integer key: stable under inserts,
-    and one query per page whatever the depth (unlike OFFSET)."""
+def keyset_page(
+    queryset, *, cursor: str | None, limit: int | None, key: str = "id", ascending: bool = False
+) -> tuple[list, str | None]:
+    """Keyset pagination on a unique integer key, newest first unless `ascending` (the queryset is ordered
+    to match): stable under inserts, and one query per page whatever the depth (unlike OFFSET). The cursor
+    is the last key read."""
     limit = min(max(limit or settings.CREDENCE_API_PAGE_SIZE, 1), 200)
     position = cursor_position(cursor)
     if position is not None:
-        queryset = queryset.filter(**{f"{key}__lt": position})
+        queryset = queryset.filter(**{f"{key}__{'gt' if ascending else 'lt'}": position})
     rows = list(queryset[: limit + 1])
     more = len(rows) > limit
     rows = rows[:limit]

@@ -22,7 +22,7 @@ import re
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from ninja import Field, Router, Schema
+from ninja import Field, Header, Router, Schema
 from pydantic import AfterValidator, BeforeValidator, ConfigDict, Strict, WithJsonSchema
 
 from apps.core.errors import ValidationFailed
@@ -243,6 +243,8 @@ IDEMPOTENCY_KEY = {
 # The header is read as optional and checked by core.api.require_idempotency_key, so that a missing one keeps
 # its own error code (`idempotency_key_required`); the schema declares it as what it is: required.
 IDEMPOTENT = {"parameters": [IDEMPOTENCY_KEY]}
+# How an operation reads it: `idempotency_key: IdempotencyKeyHeader = None`, then require_idempotency_key().
+IdempotencyKeyHeader = Annotated[str | None, Header(None, alias="Idempotency-Key", include_in_schema=False)]
 
 RETRY_AFTER = {
     "description": "Seconds to wait before the next request (also in the body's `detail.retry_after`).",
@@ -261,3 +263,18 @@ class ApiRouter(Router):
             extra["responses"] = {**extra.get("responses", {}), 429: {"headers": {"Retry-After": RETRY_AFTER}}}
             kwargs["openapi_extra"] = extra
         super().add_api_operation(path, methods, view_func, **kwargs)
+
+
+# --- Output ------------------------------------------------------------------------------------------
+
+
+def _decimal_str(value: object) -> object:
+    return format(value.normalize(), "f") if isinstance(value, Decimal) else value
+
+
+# A Decimal sent as its exact decimal string (probabilities, prices): JSON numbers would pass through floats.
+DecimalStr = Annotated[
+    str,
+    BeforeValidator(_decimal_str),
+    WithJsonSchema({"type": "string", "pattern": r"^-?\d+(\.\d+)?$", "examples": ["0.5"]}),
+]

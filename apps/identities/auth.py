@@ -86,3 +86,16 @@ session_only = [SessionAuth()]
 
 def key_or_session(scope: str | None = None) -> list:
     return [ApiKeyAuth(scope), SessionAuth()]
+
+
+_READER_AUTH = (ApiKeyAuth("read"), SessionAuth())
+
+
+def reader(request: HttpRequest) -> Identity | None:
+    """Who reads a public operation, if anyone says. Sent credentials are checked as anywhere else (a
+    bad key is 401, a key without `read` 403) and let an author see their own drafts."""
+    for auth in _READER_AUTH:
+        caller = auth(request)
+        if caller is not None:
+            return caller.identity
+    return None

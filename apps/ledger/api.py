@@ -1,10 +1,10 @@
 from datetime import datetime
 
 from django.http import HttpRequest
-from ninja import Field, Header, Query, Schema
+from ninja import Field, Query, Schema
 
 from apps.core.api import AUTH_ERRORS, BODY_ERRORS, Page, errors, keyset_page, require_idempotency_key
-from apps.core.api_types import IDEMPOTENT, ApiRouter, Handle, Input, Int, PageQuery, ParamInt
+from apps.core.api_types import IDEMPOTENT, ApiRouter, Handle, IdempotencyKeyHeader, Input, Int, PageQuery, ParamInt
 from apps.core.errors import NotFound
 from apps.identities.auth import caller_identity, key_or_session, session_only
 from apps.identities.models import Identity
@@ -123,7 +123,7 @@ def agent_fund(
     request: HttpRequest,
     agent_id: ParamInt,
     payload: AmountIn,
-    idempotency_key: str | None = Header(None, alias="Idempotency-Key", include_in_schema=False),
+    idempotency_key: IdempotencyKeyHeader = None,
 ):
     agent = _my_agent(request, agent_id)
     transfer = services.wallet_fund_agent(
@@ -146,7 +146,7 @@ def agent_withdraw(
     request: HttpRequest,
     agent_id: ParamInt,
     payload: AmountIn,
-    idempotency_key: str | None = Header(None, alias="Idempotency-Key", include_in_schema=False),
+    idempotency_key: IdempotencyKeyHeader = None,
 ):
     agent = _my_agent(request, agent_id)
     transfer = services.wallet_withdraw_agent(

@@ -13,8 +13,8 @@ from typing import Annotated, Literal
 
 from django.conf import settings
 from django.http import HttpRequest
-from ninja import Body, Field, Header, Query, Schema, Status
-from pydantic import AfterValidator, AwareDatetime, BeforeValidator, WithJsonSchema
+from ninja import Body, Field, Query, Schema, Status
+from pydantic import AfterValidator, AwareDatetime
 
 from apps.core.api import AUTH_ERRORS, BODY_ERRORS, Page, errors, keyset_page, require_idempotency_key
 from apps.core.api_types import (
@@ -24,20 +24,20 @@ from apps.core.api_types import (
     ApiRouter,
     Belief,
     Bool,
+    DecimalStr,
     DomainSlug,
     Handle,
+    IdempotencyKeyHeader,
     Input,
     Int,
     PageQuery,
     ParamInt,
     Probability,
-    cursor_position,
     not_blank,
     param_int,
 )
 from apps.core.errors import DateConflict, NotFound
-from apps.identities.auth import ApiKeyAuth, SessionAuth, caller_identity, key_or_session
-from apps.identities.models import Identity
+from apps.identities.auth import caller_identity, key_or_session, reader
 from apps.ledger.selectors import wallet_balance
 from apps.ledger.services import MAX_AMOUNT
 from apps.markets import resolution, selectors, services
@@ -47,23 +47,12 @@ from apps.markets.pricing import Order
 router = ApiRouter(tags=["claims and trading"])
 
 
-def _decimal_str(value: object) -> object:
-    return format(value.normalize(), "f") if isinstance(value, Decimal) else value
-
-
 def _utc(value: datetime) -> datetime:
     try:
         return value.astimezone(UTC)
     except OverflowError:
         # A well-formed date-time past year 9999 in UTC: beyond any horizon, like any too distant date.
         raise DateConflict("The date is past the year 9999 in UTC.") from None
-
-
-DecimalStr = Annotated[
-    str,
-    BeforeValidator(_decimal_str),
-    WithJsonSchema({"type": "string", "pattern": r"^-?\d+(\.\d+)?$", "examples": ["0.5"]}),
-]
 
 
 Moment = Annotated[AwareDatetime, AfterValidator(_utc)]
@@ -389,41 +378,9 @@ class PositionPage(Page):
 
 # --- Helpers ------------------------------------------------------------------------------------------
 
-_READER_AUTH = (ApiKeyAuth("read"), SessionAuth())
-
-
-def reader(request: HttpRequest) -> Identity | None:
-    """Who reads a public operation, if anyone says. Sent credentials are checked as anywhere else (a
-    bad key is 401, a key without `read` 403) and let an author see their own drafts."""
-    for auth in _READER_AUTH:
-        caller = auth(request)
-        if caller is not None:
-            return caller.identity
-    return None
-
-
-def claim_or_404(claim_id: int, reader: Identity | None, *, detail: bool = False) -> Claim:
-    """A claim the reader may see (drafts only to their author), or the 404 every claim operation gives."""
-    claim = (selectors.claim_detail if detail else selectors.claim_visible)(claim_id, reader)
-    if claim is None:
-        raise NotFound("No such claim.")
-    return claim
-
 
 def _order(payload: BuyIn | BeliefOrderIn | SellIn) -> Order:
     return Order(**payload.model_dump())
-
-
-def _oldest_first_page(queryset, *, cursor: str | None, limit: int | None) -> tuple[list, str | None]:
-    """keyset_page's twin for ascending ids: the cursor is the last id read."""
-    limit = min(max(limit or settings.CREDENCE_API_PAGE_SIZE, 1), 200)
-    position = cursor_position(cursor)
-    if position is not None:
-        queryset = queryset.filter(id__gt=position)
-    rows = list(queryset[: limit + 1])
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return rows, (str(rows[-1].id) if more else None)
 
 
 # --- Claims -------------------------------------------------------------------------------------------
@@ -475,7 +432,7 @@ def claims_create(request: HttpRequest, payload: ClaimIn):
         challenge_window=timedelta(hours=hours) if hours else None,
         publish=payload.publish,
     )
-    return Status(201, claim_or_404(claim.pk, author, detail=True))
+    return Status(201, selectors.claim_or_404(claim.pk, author, detail=True))
 
 
 @router.get(
@@ -485,7 +442,7 @@ def claims_create(request: HttpRequest, payload: ClaimIn):
     summary="A claim, its criteria and its market",
 )
 def claims_detail(request: HttpRequest, claim_id: ParamInt):
-    return claim_or_404(claim_id, reader(request), detail=True)
+    return selectors.claim_or_404(claim_id, reader(request), detail=True)
 
 
 @router.post(
@@ -496,8 +453,8 @@ def claims_detail(request: HttpRequest, claim_id: ParamInt):
 )
 def claims_publish(request: HttpRequest, claim_id: ParamInt):
     author = caller_identity(request.auth)
-    services.claim_publish(claim=claim_or_404(claim_id, author), actor=author)
-    return claim_or_404(claim_id, author, detail=True)
+    services.claim_publish(claim=selectors.claim_or_404(claim_id, author), actor=author)
+    return selectors.claim_or_404(claim_id, author, detail=True)
 
 
 @router.post(
@@ -508,7 +465,9 @@ def claims_publish(request: HttpRequest, claim_id: ParamInt):
 )
 def claims_clarify(request: HttpRequest, claim_id: ParamInt, payload: ClarificationIn):
     author = caller_identity(request.auth)
-    return Status(201, services.claim_clarify(claim=claim_or_404(claim_id, author), actor=author, text=payload.text))
+    return Status(
+        201, services.claim_clarify(claim=selectors.claim_or_404(claim_id, author), actor=author, text=payload.text)
+    )
 
 
 @router.get(
@@ -518,8 +477,10 @@ def claims_clarify(request: HttpRequest, claim_id: ParamInt, payload: Clarificat
     summary="A market's price history, oldest first",
 )
 def claims_prices(request: HttpRequest, claim_id: ParamInt, page: Query[PageQuery]):
-    claim = claim_or_404(claim_id, reader(request))
-    rows, next_cursor = _oldest_first_page(selectors.market_prices(claim), cursor=page.cursor, limit=page.limit)
+    claim = selectors.claim_or_404(claim_id, reader(request))
+    rows, next_cursor = keyset_page(
+        selectors.market_prices(claim), cursor=page.cursor, limit=page.limit, ascending=True
+    )
     return {"items": rows, "next_cursor": next_cursor}
 
 
@@ -530,7 +491,7 @@ def claims_prices(request: HttpRequest, claim_id: ParamInt, page: Query[PageQuer
     summary="A market's trades, newest first",
 )
 def claims_trades(request: HttpRequest, claim_id: ParamInt, page: Query[PageQuery]):
-    claim = claim_or_404(claim_id, reader(request))
+    claim = selectors.claim_or_404(claim_id, reader(request))
     rows, next_cursor = keyset_page(selectors.market_trades(claim), cursor=page.cursor, limit=page.limit)
     return {"items": rows, "next_cursor": next_cursor}
 
@@ -546,7 +507,9 @@ def claims_trades(request: HttpRequest, claim_id: ParamInt, page: Query[PageQuer
 )
 def trades_quote(request: HttpRequest, claim_id: ParamInt, payload: Body[OrderIn]):
     identity = caller_identity(request.auth)
-    return selectors.trade_quote(identity=identity, claim=claim_or_404(claim_id, identity), order=_order(payload))
+    return selectors.trade_quote(
+        identity=identity, claim=selectors.claim_or_404(claim_id, identity), order=_order(payload)
+    )
 
 
 @router.post(
@@ -560,7 +523,7 @@ def trades_create(
     request: HttpRequest,
     claim_id: ParamInt,
     payload: Body[OrderIn],
-    idempotency_key: str | None = Header(None, alias="Idempotency-Key", include_in_schema=False),
+    idempotency_key: IdempotencyKeyHeader = None,
 ):
     identity = caller_identity(request.auth)
     key = require_idempotency_key(idempotency_key)
@@ -658,7 +621,7 @@ def _resolution(claim: Claim):
     summary="The resolution of a claim: proposal, challenge, decision",
 )
 def resolution_status(request: HttpRequest, claim_id: ParamInt):
-    return _resolution(claim_or_404(claim_id, reader(request)))
+    return _resolution(selectors.claim_or_404(claim_id, reader(request)))
 
 
 @router.post(
@@ -669,7 +632,7 @@ def resolution_status(request: HttpRequest, claim_id: ParamInt):
 )
 def resolution_create(request: HttpRequest, claim_id: ParamInt, payload: ProposalIn):
     identity = caller_identity(request.auth)
-    claim = claim_or_404(claim_id, identity)
+    claim = selectors.claim_or_404(claim_id, identity)
     resolution.resolution_propose(claim=claim, proposer=identity, outcome=payload.outcome, evidence=payload.evidence)
     return Status(201, _resolution(claim))
 
@@ -682,6 +645,6 @@ def resolution_create(request: HttpRequest, claim_id: ParamInt, payload: Proposa
 )
 def resolution_challenge_create(request: HttpRequest, claim_id: ParamInt, payload: ChallengeIn):
     identity = caller_identity(request.auth)
-    claim = claim_or_404(claim_id, identity)
+    claim = selectors.claim_or_404(claim_id, identity)
     resolution.resolution_challenge(claim=claim, challenger=identity, evidence=payload.evidence)
     return _resolution(claim)

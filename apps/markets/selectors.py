@@ -15,6 +15,7 @@ from django.db.models import Case, CharField, F, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Cast, Coalesce
 from django.utils import timezone
 
+from apps.core.errors import NotFound
 from apps.identities.models import Identity
 from apps.ledger.models import Entry
 from apps.markets.errors import MarketClosed
@@ -133,6 +134,14 @@ def _claims_visible(viewer: Identity | None, now: datetime | None) -> QuerySet[C
 def claim_visible(claim_id: int, viewer: Identity | None, *, now: datetime | None = None) -> Claim | None:
     """One claim with its domain, author and market, if `viewer` may see it."""
     return _claims_visible(viewer, now).filter(pk=claim_id).first()
+
+
+def claim_or_404(claim_id: int, viewer: Identity | None, *, detail: bool = False) -> Claim:
+    """A claim the viewer may see (drafts only to their author), or the 404 every claim operation gives."""
+    claim = (claim_detail if detail else claim_visible)(claim_id, viewer)
+    if claim is None:
+        raise NotFound("No such claim.")
+    return claim
 
 
 def claim_detail(claim_id: int, viewer: Identity | None, *, now: datetime | None = None) -> Claim | None:

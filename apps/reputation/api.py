@@ -10,16 +10,19 @@ from typing import Literal
 
 from django.conf import settings
 from django.http import HttpRequest
-from ninja import Field, Header, Path, Query, Schema, Status
+from ninja import Field, Path, Query, Schema, Status
 
 from apps.core.api import AUTH_ERRORS, BODY_ERRORS, Page, errors, keyset_page, require_idempotency_key
 from apps.core.api_types import (
     HANDLE,
     IDEMPOTENT,
+    NO_NUL,
     ApiRouter,
     Belief,
+    DecimalStr,
     DomainSlug,
     Handle,
+    IdempotencyKeyHeader,
     Input,
     Limit,
     PageQuery,
@@ -30,11 +33,11 @@ from apps.core.api_types import (
 )
 from apps.core.errors import NotFound
 from apps.identities import selectors as identity_selectors
-from apps.identities.auth import caller_identity, key_or_session
+from apps.identities.auth import caller_identity, key_or_session, reader
 from apps.identities.models import IdentityKind
 from apps.markets import selectors as market_selectors
-from apps.markets.api import NO_NUL, DecimalStr, claim_or_404, reader
 from apps.markets.models import Claim, Domain
+from apps.markets.selectors import claim_or_404
 from apps.reputation import selectors, services
 
 router = ApiRouter(tags=["reputation"])
@@ -340,7 +343,7 @@ def beliefs_create(
     request: HttpRequest,
     claim_id: ParamInt,
     payload: BeliefIn,
-    idempotency_key: str | None = Header(None, alias="Idempotency-Key", include_in_schema=False),
+    idempotency_key: IdempotencyKeyHeader = None,
 ):
     identity = caller_identity(request.auth)
     key = require_idempotency_key(idempotency_key)

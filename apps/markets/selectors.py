@@ -136,6 +136,12 @@ def claim_visible(claim_id: int, viewer: Identity | None, *, now: datetime | Non
     return _claims_visible(viewer, now).filter(pk=claim_id).first()
 
 
+def drafts_of(author: Identity, *, limit: int) -> list[Claim]:
+    """The author's unpublished drafts, newest first, with their domains."""
+    drafts = Claim.objects.filter(author=author, status=ClaimStatus.DRAFT).select_related("domain").order_by("-id")
+    return list(drafts[:limit])
+
+
 def claim_or_404(claim_id: int, viewer: Identity | None, *, detail: bool = False) -> Claim:
     """A claim the viewer may see (drafts only to their author), or the 404 every claim operation gives."""
     claim = (claim_detail if detail else claim_visible)(claim_id, viewer)

@@ -46,11 +46,7 @@ def _author(request: HttpRequest) -> Identity | None:
 
 def _drafts(author: Identity) -> list[Claim]:
     """The author's unpublished drafts, newest first, each with what publishing it costs."""
-    drafts = list(
-        Claim.objects.filter(author=author, status=ClaimStatus.DRAFT)
-        .select_related("domain")
-        .order_by("-id")[:DRAFTS_SHOWN]
-    )
+    drafts = selectors.drafts_of(author, limit=DRAFTS_SHOWN)
     for draft in drafts:
         draft.subsidy = lmsr.initial_subsidy(draft.liquidity)
     return drafts

@@ -20,7 +20,7 @@ from apps.reputation.models import Belief, Consensus
 from apps.reputation.selectors import as_decimal
 from apps.reputation.services import ClaimNotOpen, belief_state
 from tests import factories
-from tests.reputation.conftest import buy, close, new_claim, state
+from tests.factories import buy, close, new_claim, state
 from tests.support import race
 
 pytestmark = pytest.mark.django_db

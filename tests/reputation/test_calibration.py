@@ -14,7 +14,7 @@ from apps.reputation import maths as model
 from apps.reputation.models import Calibration, Score
 from apps.reputation.selectors import calibration_factors, consensus_compute
 from tests import factories
-from tests.reputation.conftest import new_claim, state, track
+from tests.factories import new_claim, state, track
 
 GRID = model.CALIBRATION_GRID
 

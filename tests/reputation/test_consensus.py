@@ -19,7 +19,7 @@ from apps.reputation.models import Belief, ClaimRecord, Consensus, ExtremizingFi
 from apps.reputation.selectors import as_decimal, consensus_compute
 from apps.reputation.services import consensus_refresh, consensus_refresh_now
 from tests import factories
-from tests.reputation.conftest import buy, fund, new_claim, resolve, state, track
+from tests.factories import buy, fund, new_claim, resolve, state, track
 
 pytestmark = pytest.mark.django_db
 

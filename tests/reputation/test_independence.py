@@ -23,8 +23,8 @@ from apps.reputation.models import Agreement
 from apps.reputation.selectors import consensus_compute
 from apps.reputation.services import claim_score
 from tests import factories
-from tests.reputation.conftest import new_claim, reputation_rows, resolve, state, track
-from tests.support import race
+from tests.factories import new_claim, resolve, state, track
+from tests.support import race, reputation_rows
 
 # --- the maths ---------------------------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from apps.reputation.maths import Stats
 from apps.reputation.models import Consensus, Reliability
 from apps.reputation.selectors import consensus_compute, reliability_weights
 from tests import factories
-from tests.reputation.conftest import buy, new_claim, resolve, state, track
+from tests.factories import buy, new_claim, resolve, state, track
 
 pytestmark = pytest.mark.django_db
 

@@ -32,18 +32,8 @@ from apps.reputation.models import (
 from apps.reputation.selectors import as_decimal, consensus_compute
 from apps.reputation.services import claim_score, claims_score_due, consensus_refresh, extremizing_refit
 from tests import factories
-from tests.reputation.conftest import (
-    NOTHING_SCORED,
-    buy,
-    close,
-    new_claim,
-    reputation_rows,
-    resolve,
-    settle_as_is,
-    state,
-    track,
-)
-from tests.support import race
+from tests.factories import buy, close, new_claim, resolve, state, track
+from tests.support import NOTHING_SCORED, race, reputation_rows
 
 pytestmark = pytest.mark.django_db
 
@@ -313,7 +303,7 @@ def test_a_belief_stated_after_closes_at_is_not_scored(author, domain, resolver)
     Claim.objects.filter(pk=claim.pk).update(closes_at=late.created_at)
 
     # when it resolves YES
-    settle_as_is(claim, "yes", resolver)
+    resolve(claim, "yes", resolver, keep_closing_time=True)
 
     # then alice is scored on her 0.3, the consensus at close is 0.3 and 0.6 pooled with equal weights
     score = Score.objects.get(claim=claim, identity=alice)
@@ -336,7 +326,7 @@ def test_a_trade_after_closes_at_is_not_scored(author, domain, resolver):
     Claim.objects.filter(pk=claim.pk).update(closes_at=second.created_at)
 
     # when it resolves NO
-    settle_as_is(claim, "no", resolver)
+    resolve(claim, "no", resolver, keep_closing_time=True)
 
     # then bob is scored on his first trade, against the price it moved from
     score = Score.objects.get(claim=claim, identity=bob)

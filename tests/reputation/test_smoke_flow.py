@@ -6,7 +6,7 @@ from apps.reputation.models import ClaimRecord, Consensus, Reliability, Score
 from apps.reputation.selectors import consensus_compute
 from apps.reputation.services import consensus_refresh
 from tests import factories
-from tests.reputation.conftest import buy, new_claim, resolve, state
+from tests.factories import buy, new_claim, resolve, state
 
 
 @pytest.mark.django_db
@@ -23,4 +23,4 @@ def test_a_claim_from_beliefs_to_scores(author, domain, resolver):
     assert Reliability.objects.filter(identity=alice).count() == 2
     view = consensus_compute(claim, explain=True)
     assert len(view.contributors) == 2
-    assert Consensus.objects.get(claim=claim).probability is not None
+    assert Consensus.objects.get(claim=claim).probability == consensus.probability == Decimal("0.67732")

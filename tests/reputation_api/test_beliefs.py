@@ -8,7 +8,8 @@ from django.test.utils import CaptureQueriesContext
 from apps.core.models import Event
 from apps.reputation.models import Belief, Consensus
 from tests import factories
-from tests.reputation_api.conftest import bearer, close, iso, new_claim, snapshot, state
+from tests.factories import closing_time_passes, new_claim, state
+from tests.support import bearer, belief_snapshot, iso
 
 pytestmark = pytest.mark.django_db
 
@@ -71,23 +72,23 @@ def test_an_agent_states_a_belief_with_a_trade_key(claim, alice, bot, bot_token)
 
 def test_a_belief_needs_the_trade_scope_and_credentials(claim, bot):
     read_only = factories.api_key(bot, scopes=["read"])
-    before = snapshot()
+    before = belief_snapshot()
     refused = _state(Client(), claim, {"probability": "0.6"}, headers=bearer(read_only))
     assert refused.status_code == 403
     assert refused.json()["error"]["code"] == "missing_scope"
     anonymous = _state(Client(), claim, {"probability": "0.6"})
     assert anonymous.status_code == 401
     assert anonymous.json()["error"]["code"] == "not_authenticated"
-    assert snapshot() == before
+    assert belief_snapshot() == before
 
 
 def test_a_retry_replays_the_first_belief_and_a_changed_one_conflicts(author, domain, claim, alice_client):
     first = _state(alice_client, claim, {"probability": "0.70"}, key="same")
-    before = snapshot()
+    before = belief_snapshot()
     again = _state(alice_client, claim, {"probability": 0.7}, key="same")  # the same number, spelt otherwise
     assert again.status_code == 200
     assert again.json() == first.json() | {"replayed": True}
-    assert snapshot() == before
+    assert belief_snapshot() == before
     changed = _state(alice_client, claim, {"probability": "0.71"}, key="same")
     assert changed.status_code == 409
     assert changed.json()["error"] == {
@@ -96,17 +97,17 @@ def test_a_retry_replays_the_first_belief_and_a_changed_one_conflicts(author, do
         "detail": {"idempotency_key": "same"},
     }
     assert _state(alice_client, claim, {"probability": "0.7", "rationale": "Why not"}, key="same").status_code == 409
-    assert snapshot() == before
+    assert belief_snapshot() == before
     elsewhere = new_claim(author, domain)
-    before = snapshot()
+    before = belief_snapshot()
     assert _state(alice_client, elsewhere, {"probability": "0.7"}, key="same").status_code == 409
-    assert snapshot() == before
+    assert belief_snapshot() == before
     assert Belief.objects.count() == 1
 
 
 def test_a_retry_after_the_close_still_replays(claim, alice_client):
     first = _state(alice_client, claim, {"probability": "0.4"}, key="k")
-    close(claim)
+    closing_time_passes(claim)
     again = _state(alice_client, claim, {"probability": "0.4"}, key="k")
     assert (again.status_code, again.json()["id"], again.json()["replayed"]) == (200, first.json()["id"], True)
 
@@ -131,46 +132,46 @@ BAD_BODIES = [
 
 @pytest.mark.parametrize(("name", "body"), BAD_BODIES, ids=[b[0] for b in BAD_BODIES])
 def test_a_bad_belief_is_422_and_writes_nothing(claim, alice_client, name, body):
-    before = snapshot()
+    before = belief_snapshot()
     response = _state(alice_client, claim, body)
     assert response.status_code == 422, response.json()
     error = response.json()["error"]
     assert (error["code"], error["message"]) == ("validation_failed", "The request is not valid.")
     assert error["detail"][0]["loc"][:2] == ["body", "payload"]
-    assert snapshot() == before
+    assert belief_snapshot() == before
     assert not Consensus.objects.filter(claim=claim).exists()
 
 
 def test_an_unparseable_body_is_400_and_writes_nothing(claim, alice_client):
-    before = snapshot()
+    before = belief_snapshot()
     response = alice_client.post(
         f"/api/v1/claims/{claim.pk}/beliefs", "{nope", content_type="application/json", headers={"Idempotency-Key": "k"}
     )
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "malformed_body"
-    assert snapshot() == before
+    assert belief_snapshot() == before
 
 
 def test_a_missing_idempotency_key_is_refused(claim, alice_client):
-    before = snapshot()
+    before = belief_snapshot()
     response = _state(alice_client, claim, {"probability": "0.6"}, key=None)
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "idempotency_key_required"
     assert _state(alice_client, claim, {"probability": "0.6"}, key="k" * 121).status_code == 422
-    assert snapshot() == before
+    assert belief_snapshot() == before
 
 
 def test_an_unknown_claim_is_404(alice_client):
-    before = snapshot()
+    before = belief_snapshot()
     response = _state(alice_client, 999_999, {"probability": "0.6"})
     assert response.status_code == 404
     assert response.json() == {"error": {"code": "not_found", "message": "No such claim.", "detail": None}}
-    assert snapshot() == before
+    assert belief_snapshot() == before
 
 
 def test_someone_elses_draft_is_404_and_my_own_draft_is_not_open(author, domain, alice, alice_client):
     draft = new_claim(author, domain, publish=False)
-    before = snapshot()
+    before = belief_snapshot()
     response = _state(alice_client, draft, {"probability": "0.6"})
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
@@ -178,12 +179,12 @@ def test_someone_elses_draft_is_404_and_my_own_draft_is_not_open(author, domain,
     refused = _state(alice_client, mine, {"probability": "0.6"})
     assert refused.status_code == 409
     assert refused.json()["error"]["code"] == "claim_not_open"
-    assert snapshot() == before
+    assert belief_snapshot() == before
 
 
 def test_a_closed_claim_is_409_and_nothing_is_stored(claim, alice_client):
-    close(claim)
-    before = snapshot()
+    closing_time_passes(claim)
+    before = belief_snapshot()
     response = _state(alice_client, claim, {"probability": "0.6"})
     assert response.status_code == 409
     assert response.json()["error"] == {
@@ -191,7 +192,7 @@ def test_a_closed_claim_is_409_and_nothing_is_stored(claim, alice_client):
         "message": "Beliefs can be stated only while the claim is open.",
         "detail": None,
     }
-    assert snapshot() == before
+    assert belief_snapshot() == before
 
 
 # --- mine -----------------------------------------------------------------------------------------------

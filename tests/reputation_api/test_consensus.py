@@ -12,7 +12,8 @@ from apps.reputation import maths as model
 from apps.reputation.models import ClaimRecord, Consensus
 from apps.reputation.selectors import as_decimal, calibration_factors
 from tests import factories
-from tests.reputation_api.conftest import bearer, buy, iso, new_claim, resolve, signed_in, state
+from tests.factories import buy, new_claim, resolve, state
+from tests.support import bearer, iso, signed_in
 
 pytestmark = pytest.mark.django_db
 

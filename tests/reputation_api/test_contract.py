@@ -9,14 +9,14 @@ from hypothesis import HealthCheck, settings
 
 from config.wsgi import application
 from tests import factories
-from tests.contract.test_openapi import CHECKS, schema
-from tests.reputation_api.conftest import history, new_claim, state
+from tests.factories import history, new_claim, state
+from tests.support import SCHEMA_CHECKS, api_schema
 
 # case.call(app=...) calls the WSGI app directly: keep the test transaction's connection (tests/conftest.py).
 pytestmark = pytest.mark.usefixtures("keep_the_test_connection")
 
 _keys = itertools.count()
-reputation = schema.include(tag="reputation")
+reputation = api_schema().include(tag="reputation")
 
 
 @pytest.fixture
@@ -38,4 +38,4 @@ def test_every_answer_on_live_data_is_declared(case, live, bot, bot_token):
     case.headers = {"Idempotency-Key": f"fuzz-{next(_keys) % 5}", **(case.headers or {})}
     case.headers["Authorization"] = f"Bearer {bot_token}"
     response = case.call(app=application)
-    case.validate_response(response, checks=CHECKS)
+    case.validate_response(response, checks=SCHEMA_CHECKS)

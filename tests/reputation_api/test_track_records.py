@@ -11,7 +11,8 @@ from apps.identities.services import identity_suspend
 from apps.reputation import maths as model
 from apps.reputation.models import ClaimRecord, Reliability
 from tests import factories
-from tests.reputation_api.conftest import bearer, history, iso
+from tests.factories import history
+from tests.support import bearer, iso
 
 pytestmark = pytest.mark.django_db
 

@@ -13,7 +13,7 @@ from apps.identities.models import Identity, IdentityKind
 from apps.ledger.selectors import ledger_verify_report
 from apps.markets.models import Claim, ClaimStatus
 from apps.reputation import maths as model
-from apps.reputation import simulation
+from apps.reputation.management import simulation
 from apps.reputation.models import ClaimRecord, Score
 
 pytestmark = pytest.mark.django_db

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from apps.reputation import simulation
+from apps.reputation.management import simulation
 
 
 class Command(BaseCommand):

@@ -1,18 +1,16 @@
-"""WebSockets for live pages. Every socket sends outbox events as JSON ({id, kind, subject, payload, at}):
-first those after `?after=<event id>` (what the page missed since it rendered, or since its last
-connection), oldest first, then each new one as the relay reads it. A client keeps the highest id it has
-seen and resumes from it; ids are never sent twice on one connection.
+"""WebSockets for live pages.
+
+A socket sends outbox events as JSON ({id, kind, subject, payload, at}): those after `?after=<event id>`,
+oldest first, then each new one. No id is sent twice on a connection, so a client resumes from the highest
+it has seen.
 
 - `/ws/claims/<id>/`: one claim.
-- `/ws/claims/?ids=1,2,3`: several claims on one connection (a claim list, a portfolio; static/js/live.js
-  opens one socket for every claim a page shows). Every id must be a claim the visitor may see: if any is
-  not, the socket closes with 4404, naming none (a page asks only for claims it rendered, so a refusal
-  means a stale or forged page, and saying which ids failed would tell a stranger which drafts exist).
-  No ids, a malformed one or more than MAX_CLAIMS: 4400.
-- `/ws/me/`: the signed-in person's own stream (subject `user:<id>`, from the session, never from the
-  URL): notifications and their read state. It first sends one message without an id,
-  `{"kind": "hello", "unread": n, "cursor": <highest event id of the stream>}`, so a page shows the
-  unread count without a query of its own and knows where to resume. Anonymous: 4401.
+- `/ws/claims/?ids=1,2,3`: several claims (static/js/live.js opens one socket per page). If any is a claim
+  the visitor may not see: 4404, naming none. A page asks only for claims it rendered, and naming the
+  failures would tell a stranger which drafts exist. No ids, a malformed one or over MAX_CLAIMS: 4400.
+- `/ws/me/`: the signed-in person's stream (`user:<id>` from the session, never the URL). Its first
+  message has no id: `{"kind": "hello", "unread": n, "cursor": <the stream's highest event id>}`, so the
+  page needs no query of its own for the count. Anonymous: 4401.
 
 A refused socket is accepted, then closed with its code: a refused handshake would give the page no code.
 """
@@ -69,11 +67,11 @@ def _claim_ids(values: list[str]) -> list[int] | None:
 
 
 class OutboxConsumer(AsyncJsonWebsocketConsumer):
-    """Follows some outbox subjects: replays what the page missed, then relays what is new.
+    """Replays what the page missed, then relays what is new.
 
-    The relay is followed before the replay starts, so nothing falls between them; what it delivers
-    meanwhile waits in a backlog and is sent after the replay (each id once), so a client never sees a
-    newer id before an older one it missed, and resuming from the highest id it saw loses nothing."""
+    The relay is followed before the replay starts, so nothing falls between them. What it delivers
+    meanwhile waits in a backlog until the replay ends: a client never sees a newer id before an older one
+    it missed, so resuming from the highest id it saw loses nothing."""
 
     subjects: list[str] = []
 

@@ -1,22 +1,16 @@
 """Fan the outbox out to the browsers attached to this process.
 
-Each ASGI process runs one relay: a few times a second it reads the `core.Event` rows it has not sent yet
-and hands each to the consumers in this process that follow its subject. The outbox is the source of
-truth, so a change reaches the browsers the same way whether it was made by this process, another web
-process or a Celery worker (embedded mode included: they share only the database); nothing is sent for a
-transaction that rolled back; and no channel layer is needed between processes (each reads the outbox).
+Each ASGI process polls `core.Event` and hands each new row to its own consumers of that subject. Reading
+the outbox instead of a channel layer means a change arrives the same way whichever process or Celery
+worker made it (embedded mode included: they share only the database), and a rolled-back transaction
+sends nothing.
 
-Commit order: an event's id is taken at INSERT, so a transaction may commit a lower id after a higher one
-was sent. The relay re-reads a trailing window of ids (`WINDOW`) each time and remembers which ids it
-sent, so a late commit within the window is still delivered, once.
+Commit order: an event's id is taken at INSERT, so a lower id may commit after a higher one was sent.
+Each poll re-reads the last `WINDOW` ids and skips those already sent, so a late commit within the window
+is still delivered, once.
 
-A browser that reconnects names the last id it saw; its consumer replays the subject's later events from
-the same table before going live, so nothing is lost across a reconnect and nothing is sent twice.
-
-The relay runs while some browser follows something. The next browser after none restarts it from what is
-committed then (older events are each browser's own to replay), and `follow` returns only once that
-starting point is read: a replay the consumer reads afterwards overlaps the relay instead of missing what
-committed between the two.
+The relay runs only while some browser follows something; the next browser after none restarts it from
+what is committed then (anything older is each browser's own to replay).
 """
 
 import asyncio
@@ -59,8 +53,7 @@ def _since(first: int) -> list[dict]:
 
 @sync_to_async
 def events_after(subjects: str | Iterable[str], after: int, limit: int = BATCH) -> list[dict]:
-    """What a reconnecting browser missed: the subjects' events after `after`, oldest first, at most
-    `limit` (a caller pages on from the last id it got)."""
+    """What a reconnecting browser missed, oldest first; a caller pages on from the last id it got."""
     subjects = [subjects] if isinstance(subjects, str) else list(subjects)
     events = Event.objects.filter(subject__in=subjects, id__gt=after).order_by("id")[:limit]
     return [event_message(e) for e in events]
@@ -75,9 +68,8 @@ class Relay:
         self._sent: set[int] = set()
 
     async def follow(self, subject: str, consumer) -> None:
-        """Hand `consumer` every event of `subject` the relay reads from now on. Returns once the relay
-        has its starting point, so a replay the consumer reads after this overlaps the relay (the
-        consumer drops the repeats) rather than leaving a gap between them."""
+        """Returns only once the relay has its starting point, so the consumer's replay, read after this,
+        overlaps the relay (the consumer drops repeats) instead of leaving a gap."""
         self._followers[subject].add(consumer)
         if self._task is None or self._task.done():  # the first browser (after none) starts the relay
             self._ready = asyncio.Event()
@@ -107,9 +99,7 @@ class Relay:
         return sent
 
     async def _run(self) -> None:
-        # Start (or restart, after a spell without followers) from what is committed now: anything older
-        # is each browser's own to replay by id, so it is not sent again. Ids in the window that are not
-        # committed yet stay unsent: their transactions may still commit, and then they are relayed.
+        # Ids in the window not committed yet stay unsent: if their transactions commit, they are relayed.
         try:
             self.highest, self._sent = await _snapshot()
         except Exception:

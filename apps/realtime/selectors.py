@@ -12,11 +12,9 @@ from apps.realtime.models import Notification
 
 
 def live_cursor(subjects: Iterable[str] = ()) -> int:
-    """The highest outbox event id a page has seen when it renders: it goes into the page as
-    `data-live-after`, and the page's socket replays every later event of its subjects, so nothing that
-    happens between the render and the socket opening is missed. With `subjects` (e.g. ["claim:4"]), the
-    highest id among theirs (one index lookup each); without, the highest id of all (the cheapest, and
-    as correct: the socket replays only its own subjects' events anyway)."""
+    """The highest event id at render, a page's `data-live-after`: its socket replays every later event
+    of its subjects, so nothing between render and connect is missed. Without `subjects`, the highest id
+    of all: cheapest, and as correct, since a socket replays only its own subjects."""
     events = Event.objects.all()
     subjects = list(subjects)
     if subjects:
@@ -25,16 +23,15 @@ def live_cursor(subjects: Iterable[str] = ()) -> int:
 
 
 def events_after(subject: str, after: int) -> list[int]:
-    """The ids of a subject's events committed after `after`, oldest first (one range of the (subject, id)
-    index). A view that just changed a claim passes them to the page with its answer: they are the events
-    its change wrote, and any others about the claim already committed, which the page's refresh, read
-    after them, shows too."""
+    """A subject's event ids after `after`, oldest first. A view that changed a claim sends them with its
+    answer so the page refreshes once for them: the change's own events, and any other already committed,
+    which the refresh (read after) shows too."""
     return list(Event.objects.filter(subject=subject, id__gt=after).order_by("id").values_list("id", flat=True))
 
 
 def claims_visible_ids(claim_ids: Iterable[int], viewer: Identity | None) -> set[int]:
-    """Which of these claims `viewer` may see: published ones in one query; a claim never published
-    (a draft, its author's alone) is checked by the markets rule, one by one (rare: only authors ask)."""
+    """Which of these claims `viewer` may see. Drafts go through the markets rule one by one: only their
+    authors ask for them, so that is rare."""
     wanted = set(claim_ids)
     visible = set(market_selectors.claims_listed().filter(pk__in=wanted).values_list("pk", flat=True))
     for claim_id in wanted - visible:

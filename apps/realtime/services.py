@@ -1,20 +1,16 @@
 """Notifications: written when a claim settles, read and marked read by their person.
 
-Exactly once. `notifications_on_settlement` listens on apps.markets.hooks.claim_settled_announce, which
-market_settle (apps/markets/settlement.py) sends inside its own transaction, once per claim: the
-settlement row lock and its `settled_at` check make a retried or concurrent settlement return before the
-hooks run, and a settlement that rolls back takes its notifications with it. The point is isolated: a
-notification that cannot be written is undone in its savepoint and logged, and the settlement commits.
-So a payout is announced exactly when it is paid, and never twice. The listener is idempotent on top of
-that (it skips what already exists), and the table's unique (user, kind, subject) constraint makes a
-repeat impossible whatever the caller.
+Exactly once: `notifications_on_settlement` listens on markets.claim_settled_announce, which
+market_settle sends inside its transaction after its lock and `settled_at` check, so a retried or
+concurrent settlement never reaches it, and one that rolls back takes its notifications with it. The point
+is isolated: a notification that fails is undone and logged, and the settlement still commits. Besides,
+the listener skips what exists and the unique (user, kind, subject) constraint refuses a repeat.
 
-A claim's resolution is announced at its settlement, which follows it within one beat sweep (the sweep
-that finalizes a proposal settles it; a decided dispute is settled by the next one): that is when the
-outcome is final and the credit has moved, so the two notifications a person gets agree with their wallet.
+A resolution is announced at settlement, at most one beat sweep after it: only then is the outcome final
+and the credit moved, so a person's two notifications agree with their wallet.
 
-Each notification also writes a `notification.created` outbox event with subject `user:<id>`: the relay
-delivers it to that person's open pages (apps/realtime/consumers.py), from whichever process settled.
+Each notification also emits `notification.created` on `user:<id>`, which the relay delivers to that
+person's open pages.
 """
 
 from collections import defaultdict
@@ -73,8 +69,8 @@ def _resolved_text(claim: Claim, author: Identity, outcome: str) -> str:
 
 
 def _fit(text: str) -> str:
-    """A text the column can hold, cut with an ellipsis: a notification is derived for display, and a
-    text too long for its column would otherwise fail the settlement that writes it."""
+    """Cut with an ellipsis to fit the column: a longer text would fail the insert and lose the claim's
+    notifications."""
     return text if len(text) <= TEXT_LENGTH else text[: TEXT_LENGTH - 1].rstrip() + "…"
 
 
@@ -94,11 +90,9 @@ def _payout_text(claim: Claim, outcome: str, paid: list[_Paid]) -> str:
         if len(whole) <= TEXT_LENGTH:
             return whole
         parts = iter(listed)
-    # As many of the payees as fit, then how many more: an owner of many agents with long handles would
-    # pass the column's length (the wallet page lists every entry). One pass over as many payees as are
-    # shown, however many there are (an owner may be paid into a hundred thousand wallets): with some left
-    # out, one more payee always lengthens the text (a payee adds more characters than "and N more" can
-    # lose), so the first that does not fit ends it.
+    # As many payees as fit, then "and N more" (the wallet page lists every entry). With some left out, a
+    # payee adds more characters than "and N more" can lose, so the first that does not fit ends the loop:
+    # it runs over those shown, not over every payee (an owner may be paid into 100,000 wallets).
     text, shown = head, 0
     for part in parts:
         candidate = text + (", " if shown else "") + part
@@ -111,8 +105,8 @@ def _payout_text(claim: Claim, outcome: str, paid: list[_Paid]) -> str:
 
 
 def _payees(claim: Claim) -> dict[int, list[_Paid]]:
-    """Who the settlement transfer credited, by the person answerable for each wallet (an agent's owner),
-    read from the transfer's own entries in one query: what was paid, not a recomputation of it."""
+    """Who the settlement credited, by the person answerable for each wallet (an agent's owner), read
+    from the transfer's entries: what was paid, not a recomputation."""
     rows = (
         Entry.objects.filter(
             transfer__idempotency_key=f"settle:{claim.pk}",  # market_settle's key for this claim
@@ -140,9 +134,8 @@ def _payees(claim: Claim) -> dict[int, list[_Paid]]:
 
 
 def notifications_on_settlement(claim: Claim, outcome: str) -> list[Notification]:
-    """The claim_settled listener: tell the author that their claim resolved, and each person whose
-    wallet (or whose agent's wallet) the settlement credited how much they received. Runs inside the
-    settlement's transaction; see the module docstring for why that makes it exactly-once."""
+    """Tell the author their claim resolved, and each person the settlement credited (directly or through
+    an agent) how much. Exactly once: see the module docstring."""
     subject = f"claim:{claim.pk}"
     author = Identity.objects.only("kind", "handle", "user_id", "owner_id").get(pk=claim.author_id)
     link = claim_link(claim.pk)

@@ -171,12 +171,12 @@ def buy(identity: Identity, claim: Claim, side: str = "yes", credits=1, belief=N
 
 
 def state(identity: Identity, claim: Claim, probability, key: str | None = None) -> Belief:
-    """A stated belief: `identity` says the claim is `probability` likely (stating it again is a replay)."""
+    """A stated belief: `identity` says the claim is `probability` likely (stating the same again is a replay)."""
     return belief_state(
         identity=identity,
         claim=claim,
         probability=probability,
-        idempotency_key=key or f"b:{identity.pk}:{probability}",
+        idempotency_key=key or f"b:{claim.pk}:{identity.pk}:{probability}",
     )
 
 

@@ -9,7 +9,7 @@ from apps.core.models import Event
 from apps.identities.models import ApiKey, AutonomyLevel, Identity, IdentityKind, IdentityStatus
 from apps.identities.services import api_key_authenticate
 from tests import factories
-from tests.web.conftest import HTMX
+from tests.support import HTMX
 
 pytestmark = pytest.mark.django_db
 

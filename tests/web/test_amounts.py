@@ -9,10 +9,9 @@ from django.urls import reverse
 from apps.core.amounts import CREDIT, exact_credits, format_credits, format_credits_apart
 from apps.ledger.selectors import wallet_balance
 from apps.ledger.services import wallet_fund_agent
-from apps.markets.models import Domain
 from apps.realtime.models import Notification
 from tests import factories
-from tests.reputation.conftest import buy, new_claim, resolve
+from tests.factories import buy, new_claim, resolve
 
 
 @pytest.mark.parametrize(
@@ -83,7 +82,7 @@ def test_the_wallet_and_the_navigation_show_the_balance_rounded_with_every_digit
 @pytest.mark.django_db
 def test_the_claim_page_shows_the_volume_traded_rounded(owner_client):
     # given 12 credits spent on YES: 11.881188 credits traded after the 1% fee (the figure)
-    claim = new_claim(factories.human(), Domain.objects.get(slug="science"))
+    claim = new_claim(factories.human())
     buy(factories.human(), claim, "yes", credits=12)
     html = owner_client.get(reverse("claim-detail", args=[claim.pk])).content.decode()
     assert '1 trade · <span class="amount" title="11.881188 credits">11.88</span> credits traded' in html
@@ -97,7 +96,7 @@ def test_the_claim_page_shows_the_volume_traded_rounded(owner_client):
 @pytest.mark.django_db
 def test_a_payout_notification_reads_its_amount_as_money(owner):
     # given a holder of 15.26 YES shares bought for 8 credits, on a claim that resolves YES and settles
-    claim = new_claim(factories.human(), Domain.objects.get(slug="science"))
+    claim = new_claim(factories.human())
     holder = factories.human(owner)
     trade = buy(holder, claim, "yes", credits=8, key="h")
     resolve(claim, "yes", factories.human())

@@ -6,9 +6,8 @@ import re
 import pytest
 from django.urls import reverse
 
-from apps.markets.models import Domain
 from tests import factories
-from tests.reputation.conftest import new_claim
+from tests.factories import new_claim
 
 pytestmark = pytest.mark.django_db
 
@@ -43,7 +42,7 @@ def test_an_agent_and_its_new_key_are_under_my_agents(owner_client, bot):
 
 
 def test_a_claim_is_under_its_domain(client):
-    claim = new_claim(factories.human(), Domain.objects.get(slug="science"))
+    claim = new_claim(factories.human())
     html = client.get(reverse("claim-detail", args=[claim.pk])).content.decode()
     assert _trail(html) == (
         '<nav class="breadcrumb" aria-label="Breadcrumb"><ol><li><a href="/">Claims</a></li>'

@@ -14,13 +14,11 @@ from django.utils import timezone
 
 from apps.core.amounts import CREDIT
 from apps.core.models import Event
-from apps.markets.models import Claim, Domain, Resolution
-from apps.markets.pricing import Order
-from apps.markets.resolution import resolution_propose
-from apps.markets.services import TITLE_MIN, claim_create, trade_place
-from apps.reputation.services import belief_state
+from apps.markets.models import Claim
+from apps.markets.services import TITLE_MIN
 from tests import factories
-from tests.web.conftest import HTMX
+from tests.factories import buy, closing_time_passes, state
+from tests.support import HTMX
 
 pytestmark = pytest.mark.django_db
 
@@ -30,33 +28,19 @@ SMALL = 10 * CREDIT  # the least liquidity: a subsidy of 6.93 credits, so one au
 def post(author, title, *, domain="science", tags=(), closes_in=timedelta(days=7), publish=True) -> Claim:
     """A claim through the real services (published unless told otherwise). A short name the tests use
     ("Soon", "A") is made a title long enough to publish by a suffix."""
-    now = timezone.now()
     if len(title) < TITLE_MIN:
         title = f"{title}: a claim for the tests"
-    return claim_create(
-        author=author,
+    return factories.new_claim(
+        author,
+        factories.domain(domain),
         title=title,
         criteria=f"Resolves YES if {title.lower()}",
-        domain=Domain.objects.get(slug=domain),
-        tags=list(tags),
-        closes_at=now + closes_in,
-        resolve_by=now + closes_in + timedelta(days=1),
+        tags=tags,
         liquidity=SMALL,
+        closes_in=closes_in,
+        resolves_in=timedelta(days=1),
         publish=publish,
     )
-
-
-def buy(identity, claim, side="yes", credits=1) -> None:
-    order = Order(kind="buy", side=side, amount=credits * CREDIT)
-    trade_place(identity=identity, claim=claim, order=order, idempotency_key=f"{claim.pk}:{identity.pk}:{side}")
-
-
-def believe(identity, claim, probability: str) -> None:
-    belief_state(identity=identity, claim=claim, probability=probability, idempotency_key=f"b:{claim.pk}:{identity.pk}")
-
-
-def close(claim) -> None:
-    Claim.objects.filter(pk=claim.pk).update(closes_at=timezone.now() - timedelta(seconds=1))
 
 
 def listed(response) -> list[int]:
@@ -83,7 +67,7 @@ def trader(stranger):
 def test_each_row_shows_title_domain_tags_status_close_price_consensus_and_volume(client, author, trader):
     claim = post(author, "Will the experiment replicate?", tags=["Replication", "psychology"])
     buy(trader, claim, credits=10)
-    believe(trader, claim, "0.7")
+    state(trader, claim, "0.7")
     html = client.get(reverse("home")).content.decode()
     row = html[html.index(f'<li class="claim-row" id="claim-row-{claim.pk}"') :]
     row = row[: row.index("</li>")]
@@ -138,10 +122,10 @@ def test_status_filter_uses_the_effective_status(client, author, stranger):
     opened = post(author, "Still open")
     closed = post(author, "Past its close")
     resolved = post(author, "Proposed and past its window")
-    close(closed)
-    close(resolved)
-    resolution_propose(claim=resolved, proposer=factories.human(stranger), outcome="yes", evidence="The record.")
-    Resolution.objects.filter(claim=resolved).update(challenge_deadline=timezone.now() - timedelta(seconds=1))
+    closing_time_passes(closed)
+    closing_time_passes(resolved)
+    factories.propose(resolved, "yes", factories.human(stranger), evidence="The record.")
+    factories.challenge_window_passes(resolved)
     assert listed(client.get(reverse("home"), {"status": "open"})) == ids(opened)
     assert listed(client.get(reverse("home"), {"status": "closed"})) == ids(closed)
     assert listed(client.get(reverse("home"), {"status": "resolved_yes"})) == ids(resolved)
@@ -156,7 +140,7 @@ def test_closing_soon_keeps_open_claims_closing_within_the_window(client, author
     days = post(author, "In three days", closes_in=timedelta(days=3))
     post(author, "In twenty days", closes_in=timedelta(days=20))
     past = post(author, "Already closed", closes_in=timedelta(hours=1))
-    close(past)
+    closing_time_passes(past)
     assert listed(client.get(reverse("home"), {"closing": "24"})) == ids(hours)
     assert listed(client.get(reverse("home"), {"closing": "168"})) == ids(days, hours)
 
@@ -192,10 +176,10 @@ def test_the_home_page_lists_open_claims_first_and_the_resolved_history_by_filte
     resolved = post(author, "Resolved, newer than one open claim")
     newer_open = post(author, "Open, newer")
     closed = post(author, "Closed, newest")
-    close(resolved)
-    resolution_propose(claim=resolved, proposer=factories.human(stranger), outcome="no", evidence="The record.")
-    Resolution.objects.filter(claim=resolved).update(challenge_deadline=timezone.now() - timedelta(seconds=1))
-    close(closed)
+    closing_time_passes(resolved)
+    factories.propose(resolved, "no", factories.human(stranger), evidence="The record.")
+    factories.challenge_window_passes(resolved)
+    closing_time_passes(closed)
 
     # Open claims first (newest first), then the rest, newest first; "new" is the same order.
     assert listed(client.get(reverse("home"))) == ids(newer_open, older_open, closed, resolved)
@@ -216,9 +200,9 @@ def test_sort_by_disagreement_between_market_and_consensus(client, author, trade
     far = post(author, "Far apart")  # price 50%, consensus 90%: 40 points
     unknown = post(author, "No consensus")
     below = post(author, "Consensus below")  # price 50%, consensus 25%: 25 points
-    believe(trader, agree, "0.52")
-    believe(trader, far, "0.9")
-    believe(trader, below, "0.25")
+    state(trader, agree, "0.52")
+    state(trader, far, "0.9")
+    state(trader, below, "0.25")
     assert listed(client.get(reverse("home"), {"sort": "disagreement"})) == ids(far, below, agree, unknown)
 
 
@@ -329,7 +313,7 @@ def test_the_query_count_does_not_grow_with_the_rows(client, owner_client, autho
         for i in range(n):
             claim = post(author, f"Claim {Claim.objects.count()}", tags=["a", "b"])
             buy(trader, claim, credits=1 + i % 3)
-            believe(trader, claim, "0.8")
+            state(trader, claim, "0.8")
 
     add(2)
     few = _list_queries(viewer, **params)

@@ -22,47 +22,24 @@ from apps.ledger.models import Entry, Transfer
 from apps.ledger.selectors import wallet_balance
 from apps.ledger.services import EXTERNAL_WORLD, ledger_transfer, system_account, wallet_for, wallet_fund_agent
 from apps.markets import selectors
-from apps.markets.models import Claim, ClaimStatus, Domain, Position, Resolution, Trade
+from apps.markets.models import Claim, ClaimStatus, Position, Resolution, Trade
 from apps.markets.pricing import Order
-from apps.markets.resolution import resolution_finalize, resolution_propose
-from apps.markets.services import claim_clarify, claim_create, trade_place
+from apps.markets.resolution import resolution_finalize
+from apps.markets.services import claim_clarify
 from apps.markets.settlement import market_settle
 from apps.reputation.maths import recalibrated
 from apps.reputation.models import Belief
 from apps.reputation.selectors import calibration_factors
 from apps.reputation.services import belief_state
 from tests import factories
-from tests.reputation.conftest import track
-from tests.web.conftest import HTMX, amount, hidden_value
+from tests.factories import GRANT, SUBSIDY, closing_time_passes, new_claim, track
+from tests.support import HTMX, amount, hidden_value, signed_in
 
 pytestmark = pytest.mark.django_db
 
-GRANT = 1000 * CREDIT
-LIQUIDITY = 100 * CREDIT  # b = 100 credits
-SUBSIDY = 69_314_719  # ceil(100 credits * ln 2)
 # Spending 10 credits on YES in a fresh market of b = 100 credits (the numbers of docs/api.md):
 SHARES, COST, FEE = 18_909_395, 9_900_990, 99_010
 SECTIONS = ["summary", "chart", "position", "trades", "beliefs", "resolution"]
-
-
-def new_claim(author, *, publish=True, title="Will the experiment replicate?") -> Claim:
-    now = timezone.now()
-    claim = claim_create(
-        author=author,
-        title=title,
-        criteria="Resolves YES if the replication paper reports p < 0.05 by the close.",
-        domain=Domain.objects.get(slug="science"),
-        tags=["replication"],
-        closes_at=now + timedelta(days=7),
-        resolve_by=now + timedelta(days=14),
-        liquidity=LIQUIDITY,
-        publish=publish,
-    )
-    return Claim.objects.get(pk=claim.pk)
-
-
-def close(claim) -> None:
-    Claim.objects.filter(pk=claim.pk).update(closes_at=timezone.now() - timedelta(seconds=1))
 
 
 def url(name: str, claim, *args) -> str:
@@ -131,8 +108,7 @@ def trader_client(stranger_client):
 @pytest.fixture
 def resolver_client(db):
     user = factories.verified_user()
-    client = Client()
-    client.force_login(user)
+    client = signed_in(user)
     client.identity = factories.human(user)
     return client
 
@@ -233,9 +209,7 @@ def test_the_gap_between_market_and_consensus_is_stated(client, claim, trader):
 
 
 def test_the_price_history_is_an_inline_svg_chart(client, claim, trader):
-    trade_place(
-        identity=trader, claim=claim, order=Order(kind="buy", side="yes", amount=10 * CREDIT), idempotency_key="k"
-    )
+    factories.buy(trader, claim, "yes", credits=10, key="k")
     html = client.get(url("claim-detail", claim)).content.decode()
     assert f'<figure class="chart chart-line" id="claim-{claim.pk}-prices"><svg class="chart-svg"' in html
     assert re.search(r"Market price of YES: 50% at [^,]+, 55% at [^;]+; lowest 50%, highest 55%, 2 points\.", html)
@@ -248,12 +222,7 @@ def test_a_long_price_history_is_thinned_to_a_readable_chart_ending_at_the_last_
 
     monkeypatch.setattr(views, "CHART_POINTS", 3)
     for i in range(5):  # the opening price and five trades: six points, drawn as four (every second, and the last)
-        trade_place(
-            identity=factories.human(),
-            claim=claim,
-            order=Order(kind="buy", side="yes", amount=CREDIT),
-            idempotency_key=f"t{i}",
-        )
+        factories.buy(factories.human(), claim, "yes", key=f"t{i}")
     html = client.get(url("claim-section", claim, "chart")).content.decode()
     assert re.search(r"Market price of YES: 50% at [^;]+; lowest 50%, highest [0-9]+%, 4 points\.", html)
     monkeypatch.setattr(views, "CHART_POINTS", 500)
@@ -262,9 +231,7 @@ def test_a_long_price_history_is_thinned_to_a_readable_chart_ending_at_the_last_
 
 
 def test_recent_trades_and_beliefs_show_who_what_and_when(client, claim, trader, stranger_client):
-    trade_place(
-        identity=trader, claim=claim, order=Order(kind="buy", side="yes", amount=10 * CREDIT), idempotency_key="k"
-    )
+    factories.buy(trader, claim, "yes", credits=10, key="k")
     belief_state(identity=trader, claim=claim, probability="0.7", rationale="Twice the sample.", idempotency_key="b")
     html = client.get(url("claim-detail", claim)).content.decode()
     assert '<td>Bought <span class="side side-yes">YES</span></td>' in html
@@ -280,9 +247,7 @@ def test_recent_trades_and_beliefs_show_who_what_and_when(client, claim, trader,
 
 
 def test_my_position_shows_shares_average_price_value_and_profit(trader_client, claim, trader):
-    trade_place(
-        identity=trader, claim=claim, order=Order(kind="buy", side="yes", amount=10 * CREDIT), idempotency_key="k"
-    )
+    factories.buy(trader, claim, "yes", credits=10, key="k")
     html = trader_client.get(url("claim-section", claim, "position")).content.decode()
     assert '<dt>YES shares</dt><dd class="num-text">18.909395</dd>' in html
     assert '<dt>NO shares</dt><dd class="num-text">0</dd>' in html
@@ -421,9 +386,7 @@ def test_the_page_root_and_its_live_regions(client, claim, author):
 
 @pytest.mark.parametrize("section", SECTIONS)
 def test_each_live_region_renders_alone(client, claim, trader, section):
-    trade_place(
-        identity=trader, claim=claim, order=Order(kind="buy", side="yes", amount=10 * CREDIT), idempotency_key="k"
-    )
+    factories.buy(trader, claim, "yes", credits=10, key="k")
     response = client.get(url("claim-section", claim, section))
     assert response.status_code == 200
     html = response.content.decode().lstrip()
@@ -457,9 +420,7 @@ def test_the_quote_shows_exactly_what_the_trade_then_charges(trader_client, clai
 
 
 def test_a_sale_is_quoted_and_paid_to_the_micro_credit(trader_client, claim, trader):
-    trade_place(
-        identity=trader, claim=claim, order=Order(kind="buy", side="yes", amount=10 * CREDIT), idempotency_key="k"
-    )
+    factories.buy(trader, claim, "yes", credits=10, key="k")
     data = ticket(trader_client, claim, kind="sell", shares="5")
     html = trader_client.post(url("claim-quote", claim), data, **HTMX).content.decode()
     assert "<dt>Shares</dt><dd>\N{MINUS SIGN}5 YES</dd>" in html
@@ -571,7 +532,7 @@ def test_a_refused_order_shows_why_and_changes_nothing(
 ):
     data = ticket(trader_client, claim, **fields)
     if case == "closed":
-        close(claim)
+        closing_time_passes(claim)
     before, balance = written(), wallet_balance(trader)
     response = trader_client.post(url("claim-trade", claim), data, **(HTMX if htmx else {}))
     assert response.status_code == status
@@ -775,7 +736,7 @@ def test_a_bad_probability_is_shown_next_to_the_field_with_what_was_typed(trader
 
 def test_a_belief_on_a_closed_claim_is_refused(trader_client, claim):
     data = belief_form(trader_client, claim, probability="60")
-    close(claim)
+    closing_time_passes(claim)
     before = written()
     response = trader_client.post(url("claim-belief", claim), data, **HTMX)
     assert response.status_code == 409
@@ -790,10 +751,8 @@ BOND = 10 * CREDIT + 99_010  # the minimum plus 1% of the 9.90099 credits traded
 
 @pytest.fixture
 def closed(claim, trader):
-    trade_place(
-        identity=trader, claim=claim, order=Order(kind="buy", side="yes", amount=10 * CREDIT), idempotency_key="k"
-    )
-    close(claim)
+    factories.buy(trader, claim, "yes", credits=10, key="k")
+    closing_time_passes(claim)
     return claim
 
 
@@ -871,7 +830,7 @@ def test_a_proposal_or_challenge_short_of_credit_says_what_the_bond_needs(
     assert wallet_balance(resolver) == 5 * CREDIT
 
     # and a challenger short of credit is told the same of the challenge's bond
-    resolution_propose(claim=closed, proposer=factories.human(), outcome="yes", evidence="The paper.")
+    factories.propose(closed, "yes", factories.human(), evidence="The paper.")
     drain = wallet_balance(author) - 2 * CREDIT
     ledger_transfer(
         lines=[(wallet_for(author), -drain), (system_account(EXTERNAL_WORLD), drain)],
@@ -908,7 +867,7 @@ def test_an_open_claim_cannot_be_proposed(resolver_client, claim):
 
 
 def test_challenging_a_proposal(resolver_client, closed, author, owner_client):
-    resolution_propose(claim=closed, proposer=resolver_client.identity, outcome="yes", evidence="The paper.")
+    factories.propose(closed, "yes", resolver_client.identity, evidence="The paper.")
     # The proposer cannot challenge themselves.
     before = written()
     mine = resolver_client.post(url("claim-challenge", closed), {"challenge-evidence": "Changed my mind."})
@@ -928,7 +887,7 @@ def test_challenging_a_proposal(resolver_client, closed, author, owner_client):
 
 
 def test_a_challenge_after_the_window_is_refused(resolver_client, closed, owner_client, author):
-    resolution_propose(claim=closed, proposer=resolver_client.identity, outcome="yes", evidence="The paper.")
+    factories.propose(closed, "yes", resolver_client.identity, evidence="The paper.")
     Resolution.objects.update(challenge_deadline=timezone.now() - timedelta(seconds=1))
     before, balance = written(), wallet_balance(author)
     response = owner_client.post(url("claim-challenge", closed), {"challenge-evidence": "Too late."}, **HTMX)
@@ -939,7 +898,7 @@ def test_a_challenge_after_the_window_is_refused(resolver_client, closed, owner_
 
 
 def test_a_challenge_needs_evidence(resolver_client, closed, owner_client):
-    resolution_propose(claim=closed, proposer=resolver_client.identity, outcome="yes", evidence="The paper.")
+    factories.propose(closed, "yes", resolver_client.identity, evidence="The paper.")
     before = written()
     response = owner_client.post(url("claim-challenge", closed), {"challenge-evidence": ""}, **HTMX)
     assert response.status_code == 422
@@ -948,7 +907,7 @@ def test_a_challenge_needs_evidence(resolver_client, closed, owner_client):
 
 
 def test_the_outcome_and_the_payouts_after_settlement(trader_client, resolver_client, closed, trader):
-    resolution_propose(claim=closed, proposer=resolver_client.identity, outcome="yes", evidence="The paper.")
+    factories.propose(closed, "yes", resolver_client.identity, evidence="The paper.")
     Resolution.objects.update(challenge_deadline=timezone.now() - timedelta(seconds=1))
     resolution_finalize(claim=closed)
     market_settle(claim=Claim.objects.get(pk=closed.pk))
@@ -998,13 +957,11 @@ def test_the_query_count_does_not_grow_with_trades_beliefs_or_contributors(trade
             user = factories.verified_user()
             person = factories.human(user)
             bot = factories.agent(user)
-            trade_place(
-                identity=person, claim=claim, order=Order(kind="buy", side="no", amount=CREDIT), idempotency_key="t"
-            )
+            factories.buy(person, claim, "no", key="t")
             belief_state(identity=person, claim=claim, probability="0.4", rationale="r", idempotency_key="b")
             belief_state(identity=bot, claim=claim, probability="0.3", idempotency_key="b")
 
-    trade_place(identity=trader, claim=claim, order=Order(kind="buy", side="yes", amount=CREDIT), idempotency_key="t")
+    factories.buy(trader, claim, "yes", key="t")
     crowd(2)
     few = _page_queries(trader_client, claim)
     crowd(10)

@@ -12,7 +12,7 @@ from apps.markets.models import Claim, Domain
 from apps.markets.services import ValidationFailed, claim_create, claim_problems
 from config.api import api
 from tests import factories
-from tests.web.conftest import hidden_value
+from tests.support import hidden_value
 
 pytestmark = pytest.mark.django_db
 MESSAGE = "A title is at least 10 characters: the question traders answer YES or NO."

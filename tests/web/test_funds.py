@@ -9,7 +9,7 @@ from apps.identities.services import identity_suspend
 from apps.ledger.models import Entry, Transfer
 from apps.ledger.selectors import ledger_verify_report, wallet_balance
 from tests import factories
-from tests.web.conftest import HTMX, hidden_value
+from tests.support import HTMX, hidden_value
 
 pytestmark = pytest.mark.django_db
 

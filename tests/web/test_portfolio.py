@@ -2,26 +2,23 @@
 the wallet's history, totals, live row partials that only ever show the viewer's own position, and a
 query count that does not grow with the number of positions."""
 
-from datetime import timedelta
 from decimal import ROUND_FLOOR, Decimal
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
-from django.utils import timezone
 
 from apps.core.amounts import CREDIT, exact_credits
 from apps.core.models import Event
 from apps.ledger.selectors import wallet_balance
-from apps.markets.models import Claim, Domain, Market, Position, Resolution
+from apps.markets.models import Claim, Market, Position
 from apps.markets.pricing import Order
-from apps.markets.resolution import claims_close_due, resolution_finalize, resolution_propose
-from apps.markets.services import claim_create, trade_place
+from apps.markets.services import trade_place
 from apps.markets.settlement import market_settle
 from apps.web.views import portfolio as portfolio_views
 from tests import factories
-from tests.web.conftest import amount, shown
+from tests.support import amount, shown
 
 pytestmark = pytest.mark.django_db
 
@@ -38,37 +35,10 @@ def author(db):
     return factories.human()
 
 
-def _claim(author, title: str, liquidity: int = 100 * CREDIT) -> Claim:
-    now = timezone.now()
-    return claim_create(
-        author=author,
-        title=title,
-        criteria="Resolves YES if it happens by the close.",
-        domain=Domain.objects.get(slug="science"),
-        closes_at=now + timedelta(days=7),
-        resolve_by=now + timedelta(days=14),
-        liquidity=liquidity,
-        publish=True,
-    )
-
-
-def _buy(identity, claim, side: str, credits: int, key: str):
-    order = Order(kind="buy", side=side, amount=credits * CREDIT)
-    return trade_place(identity=identity, claim=claim, order=order, idempotency_key=key)
-
-
 def _value(position: Position) -> int:
     """Shares marked at the market price, rounded down (computed here from the rows, not by the selector)."""
     price = Market.objects.get(pk=position.market_id).price_yes
     return int((position.yes_shares * price + position.no_shares * (1 - price)).to_integral_value(ROUND_FLOOR))
-
-
-def _resolve_yes_and_settle(claim: Claim) -> None:
-    Claim.objects.filter(pk=claim.pk).update(closes_at=timezone.now() - timedelta(seconds=1))
-    claims_close_due()
-    resolution_propose(claim=claim, proposer=factories.human(), outcome="yes", evidence="It happened.")
-    Resolution.objects.filter(claim=claim).update(challenge_deadline=timezone.now() - timedelta(seconds=1))
-    resolution_finalize(claim=claim)
 
 
 def _cell(label: str, text: str, extra_class: str = "") -> str:
@@ -81,10 +51,11 @@ def _row(html: str, row_id: str) -> str:
 
 
 def test_open_positions_show_their_exact_value_and_the_totals(owner_client, me, author):
-    first, second = _claim(author, "First question?"), _claim(author, "Second question?")
-    mine = [_buy(me, first, "yes", 10, "a")]
-    _buy(factories.human(), first, "yes", 20, "b")  # someone else moves the price up after me
-    mine.append(_buy(me, second, "no", 5, "c"))
+    first = factories.new_claim(author, title="First question?")
+    second = factories.new_claim(author, title="Second question?")
+    mine = [factories.buy(me, first, "yes", credits=10, key="a")]
+    factories.buy(factories.human(), first, "yes", credits=20, key="b")  # someone else moves the price up after me
+    mine.append(factories.buy(me, second, "no", credits=5, key="c"))
 
     response = owner_client.get(reverse("portfolio"))
     assert response.status_code == 200
@@ -118,9 +89,10 @@ def test_open_positions_show_their_exact_value_and_the_totals(owner_client, me, 
 
 
 def test_the_open_positions_carry_what_live_updates_need(owner_client, me, author):
-    first, second = _claim(author, "The first question?"), _claim(author, "The second question?")
-    _buy(me, first, "yes", 3, "a")
-    _buy(me, second, "no", 3, "b")
+    first = factories.new_claim(author, title="The first question?")
+    second = factories.new_claim(author, title="The second question?")
+    factories.buy(me, first, "yes", credits=3, key="a")
+    factories.buy(me, second, "no", credits=3, key="b")
     latest = Event.objects.order_by("-id").values_list("id", flat=True).first()
 
     html = owner_client.get(reverse("portfolio")).content.decode()
@@ -136,12 +108,12 @@ def test_the_open_positions_carry_what_live_updates_need(owner_client, me, autho
 
 
 def test_the_row_partial_shows_the_viewers_position_now(owner_client, me, author):
-    claim = _claim(author, "A question?")
-    _buy(me, claim, "yes", 10, "a")
+    claim = factories.new_claim(author, title="A question?")
+    factories.buy(me, claim, "yes", credits=10, key="a")
     url = reverse("portfolio-position-row", args=[claim.pk])
     before = owner_client.get(url).content.decode()
 
-    _buy(me, claim, "yes", 4, "b")  # the event the page would hear about
+    factories.buy(me, claim, "yes", credits=4, key="b")  # the event the page would hear about
     response = owner_client.get(url)
     html = response.content.decode()
     position = Position.objects.get(identity=me, market__claim=claim)
@@ -153,17 +125,17 @@ def test_the_row_partial_shows_the_viewers_position_now(owner_client, me, author
 
 
 def test_the_row_partial_never_shows_someone_elses_position(owner_client, me, author, stranger):
-    theirs = _claim(author, "Their question?")
+    theirs = factories.new_claim(author, title="Their question?")
     other = factories.human(stranger)
-    _buy(other, theirs, "yes", 7, "s")
+    factories.buy(other, theirs, "yes", credits=7, key="s")
     response = owner_client.get(reverse("portfolio-position-row", args=[theirs.pk]))
     assert response.status_code == 200
     assert response.content == b""
 
     # On a claim where both of us hold shares, the row is mine alone.
-    shared = _claim(author, "Shared question?")
-    _buy(other, shared, "yes", 40, "s2")
-    _buy(me, shared, "no", 2, "m2")
+    shared = factories.new_claim(author, title="Shared question?")
+    factories.buy(other, shared, "yes", credits=40, key="s2")
+    factories.buy(me, shared, "no", credits=2, key="m2")
     html = owner_client.get(reverse("portfolio-position-row", args=[shared.pk])).content.decode()
     mine = Position.objects.get(identity=me, market__claim=shared)
     theirs_position = Position.objects.get(identity=other, market__claim=shared)
@@ -173,10 +145,10 @@ def test_the_row_partial_never_shows_someone_elses_position(owner_client, me, au
 
 
 def test_a_resolved_position_shows_its_payout_before_and_after_settlement(owner_client, me, author):
-    claim = _claim(author, "Will it happen?")
-    bought = _buy(me, claim, "yes", 10, "a")
-    _buy(factories.human(), claim, "no", 10, "b")
-    _resolve_yes_and_settle(claim)
+    claim = factories.new_claim(author, title="Will it happen?")
+    bought = factories.buy(me, claim, "yes", credits=10, key="a")
+    factories.buy(factories.human(), claim, "no", credits=10, key="b")
+    factories.resolve(claim, "yes", settled=False)
     position = Position.objects.get(identity=me, market__claim=claim)
     payout = position.yes_shares
     cash_before = wallet_balance(me)
@@ -207,8 +179,8 @@ def test_a_resolved_position_shows_its_payout_before_and_after_settlement(owner_
 
 
 def test_wallet_history_rows_and_pages(owner_client, me, author, monkeypatch):
-    claim = _claim(author, "A paged question?")
-    trades = [_buy(me, claim, "yes", 1 + n, f"t{n}") for n in range(3)]
+    claim = factories.new_claim(author, title="A paged question?")
+    trades = [factories.buy(me, claim, "yes", credits=1 + n, key=f"t{n}") for n in range(3)]
     html = owner_client.get(reverse("portfolio")).content.decode()
     for trade in trades:
         assert f"Buy YES on claim #{claim.pk}" in html
@@ -231,10 +203,10 @@ def test_wallet_history_rows_and_pages(owner_client, me, author, monkeypatch):
 
 
 def test_resolved_positions_page_too(owner_client, me, author, monkeypatch):
-    claims = [_claim(author, f"Resolved {n}?", liquidity=10 * CREDIT) for n in range(3)]
+    claims = [factories.new_claim(author, title=f"Resolved {n}?", liquidity=10 * CREDIT) for n in range(3)]
     for n, claim in enumerate(claims):
-        _buy(me, claim, "yes", 1, f"r{n}")
-        _resolve_yes_and_settle(claim)
+        factories.buy(me, claim, "yes", credits=1, key=f"r{n}")
+        factories.resolve(claim, "yes", settled=False)
     monkeypatch.setattr(portfolio_views, "RESOLVED_PAGE_SIZE", 2)
     first = owner_client.get(reverse("portfolio"))
     assert [p.market.claim_id for p in first.context["resolved"]] == [claims[2].pk, claims[1].pk]
@@ -259,17 +231,17 @@ def _portfolio_queries(client) -> int:
 
 
 def test_the_query_count_does_not_grow_with_positions(owner_client, me, author):
-    claims = [_claim(author, f"Question {n}?", liquidity=10 * CREDIT) for n in range(12)]
+    claims = [factories.new_claim(author, title=f"Question {n}?", liquidity=10 * CREDIT) for n in range(12)]
     for n, claim in enumerate(claims[:2]):
-        _buy(me, claim, "yes", 1, f"q{n}")
-    _resolve_yes_and_settle(claims[0])
+        factories.buy(me, claim, "yes", credits=1, key=f"q{n}")
+    factories.resolve(claims[0], "yes", settled=False)
     market_settle(claim=Claim.objects.get(pk=claims[0].pk))
     with_two = _portfolio_queries(owner_client)
 
     for n, claim in enumerate(claims[2:], start=2):
-        _buy(me, claim, "no", 1, f"q{n}")
+        factories.buy(me, claim, "no", credits=1, key=f"q{n}")
     for claim in claims[2:5]:
-        _resolve_yes_and_settle(claim)  # resolved, two of them settled, one awaiting settlement
+        factories.resolve(claim, "yes", settled=False)  # resolved, two of them settled, one awaiting settlement
     for claim in claims[2:4]:
         market_settle(claim=Claim.objects.get(pk=claim.pk))
     with_twelve = _portfolio_queries(owner_client)
@@ -280,8 +252,8 @@ def test_the_query_count_does_not_grow_with_positions(owner_client, me, author):
 
 
 def test_totals_partial_and_anonymous_visitors(client, owner_client, me, author):
-    claim = _claim(author, "A question of totals?")
-    _buy(me, claim, "yes", 10, "a")
+    claim = factories.new_claim(author, title="A question of totals?")
+    factories.buy(me, claim, "yes", credits=10, key="a")
     html = owner_client.get(reverse("portfolio-totals")).content.decode()
     value = _value(Position.objects.get(identity=me, market__claim=claim))
     assert html.lstrip().startswith('<section class="card portfolio-totals" id="portfolio-totals"')
@@ -305,9 +277,9 @@ def test_a_person_without_a_verified_email_has_no_portfolio_yet(client):
 
 def test_the_claim_page_the_portfolio_and_the_api_show_one_value_and_one_profit_fees_counted(owner_client, me, author):
     # given a position that paid fees on a buy and on a sale, with someone else moving the price after it
-    claim = _claim(author, "Fees and profit?")
-    trades = [_buy(me, claim, "yes", 10, "a")]
-    _buy(factories.human(), claim, "yes", 20, "b")
+    claim = factories.new_claim(author, title="Fees and profit?")
+    trades = [factories.buy(me, claim, "yes", credits=10, key="a")]
+    factories.buy(factories.human(), claim, "yes", credits=20, key="b")
     sale = Order(kind="sell", side="yes", shares=5 * CREDIT)
     trades.append(trade_place(identity=me, claim=claim, order=sale, idempotency_key="s"))
     position = Position.objects.get(identity=me, market__claim=claim)

@@ -14,12 +14,10 @@ from apps.core.amounts import CREDIT
 from apps.core.models import Event
 from apps.ledger.models import Entry, Transfer
 from apps.ledger.selectors import wallet_balance
-from apps.markets.models import Claim, ClaimStatus, Domain, Market
-from apps.markets.services import claim_create
+from apps.markets.models import Claim, ClaimStatus, Market
 from apps.web.views import post as post_views
 from tests import factories
-from tests.support import race
-from tests.web.conftest import HTMX, amount, hidden_value
+from tests.support import HTMX, amount, hidden_value, race, signed_in
 
 GRANT = 1000 * CREDIT
 SUBSIDY_100 = 69_314_719  # ceil(100 credits · ln 2) in micro-credits
@@ -232,17 +230,14 @@ def test_a_refusal_by_the_service_is_shown_on_the_field_and_writes_nothing(owner
 
 @pytest.mark.django_db
 def test_the_open_claims_limit_is_a_form_error_and_the_same_form_can_then_be_saved_as_a_draft(owner_client, author):
-    domain = Domain.objects.get(slug="science")
-    now = timezone.now()
-    claim_create(
-        author=author,
+    factories.new_claim(
+        author,
         title="An earlier claim",
         criteria="Criteria.",
-        domain=domain,
-        closes_at=now + timedelta(days=5),
-        resolve_by=now + timedelta(days=6),
+        tags=(),
         liquidity=10 * CREDIT,
-        publish=True,
+        closes_in=timedelta(days=5),
+        resolves_in=timedelta(days=1),
     )
     balance, before = wallet_balance(author), _written()
     data = _data(_token(owner_client))
@@ -288,10 +283,8 @@ def test_a_double_submitted_form_creates_one_claim(owner_client, author):
 @pytest.mark.django_db(transaction=True)
 def test_two_concurrent_submissions_of_one_form_create_one_claim(owner):
     # a transactional test: an earlier one may have flushed the domains the migrations created
-    Domain.objects.get_or_create(slug="science", defaults={"name": "Science"})
-    clients = [Client(), Client()]
-    for client in clients:
-        client.force_login(owner)
+    factories.domain()
+    clients = [signed_in(owner), signed_in(owner)]
     data = _data(_token(clients[0]))
 
     responses = race(2, lambda i: clients[i].post(reverse("claim-new"), data))
@@ -463,15 +456,15 @@ def test_anonymous_visitors_are_sent_to_sign_in(client, name, method):
 
 @pytest.mark.django_db
 def test_anonymous_publish_is_sent_to_sign_in(client, author):
-    now = timezone.now()
-    draft = claim_create(
-        author=author,
+    draft = factories.new_claim(
+        author,
         title="A draft nobody published",
         criteria="Criteria.",
-        domain=Domain.objects.get(slug="science"),
-        closes_at=now + timedelta(days=5),
-        resolve_by=now + timedelta(days=6),
+        tags=(),
         liquidity=10 * CREDIT,
+        closes_in=timedelta(days=5),
+        resolves_in=timedelta(days=1),
+        publish=False,
     )
     url = reverse("claim-draft-publish", args=[draft.pk])
     response = client.post(url)

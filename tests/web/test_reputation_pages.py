@@ -16,13 +16,12 @@ from django.urls import reverse
 
 from apps.identities.models import AutonomyLevel
 from apps.identities.services import agent_update, identity_suspend
-from apps.markets.models import Domain
 from apps.reputation import maths as model
-from apps.reputation import views
 from apps.reputation.models import ClaimRecord, Reliability
 from apps.web.charts import point_radius
+from apps.web.views import reputation as views
 from tests import factories
-from tests.reputation_api.conftest import history
+from tests.factories import history
 
 pytestmark = pytest.mark.django_db
 
@@ -86,12 +85,12 @@ def f4(value: float) -> str:
 
 @pytest.fixture
 def science(db):
-    return Domain.objects.get(slug="science")
+    return factories.domain()
 
 
 @pytest.fixture
 def economics(db):
-    return Domain.objects.get(slug="economics")
+    return factories.domain("economics")
 
 
 @pytest.fixture

@@ -120,9 +120,8 @@ def _nul_path(value: Any) -> tuple | None:
 
 
 def refuse_nul(view_func: Callable) -> Callable:
-    """An operation decorator (installed on the whole API): after the request validated, and before the
-    operation runs, refuse a NUL anywhere in what it was given (`loc` names the field, as a validation
-    error would) or anywhere in the JSON body, fields the schema ignores included."""
+    """Refuses a NUL in an operation's arguments (`loc` names the field, as a validation error would) or
+    anywhere in its JSON body, fields the schema ignores included."""
 
     @functools.wraps(view_func)
     def checked(request: HttpRequest, **values: Any) -> Any:
@@ -252,10 +251,9 @@ def _without_null(parameter: dict) -> None:
 
 
 class CredenceAPI(NinjaAPI):
-    """The NinjaAPI with what holds for every operation: JSON numbers read exactly, the NUL refusal, and a
-    schema that says both (every string's NUL pattern) and declares the errors any operation can answer
-    besides its own: 422 (a NUL in any path, query or header value; the middleware answers before the
-    operation is known), 413 where there is a body, 500."""
+    """What holds for every operation: exact JSON numbers, the NUL refusal, and a schema that says both.
+    The schema also declares the errors any operation can answer: 422 (the middleware refuses a NUL in a
+    path, query or header before the operation is known), 413 where there is a body, and 500."""
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("docs", SwaggerWithCsrf())

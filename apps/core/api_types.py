@@ -1,21 +1,18 @@
-"""The API's shared types: what a client may send, and what the schema promises, in one place.
+"""The API's shared types: what a client may send, and what the schema promises.
 
-pydantic's lax mode coerces: `true` is the integer 1, `1e6` and "1000000" are integers, "yes" is true, and
-Decimal reads ".5", "0.5e0" and full-width digits. A client generated from the schema, or an agent writing
-JSON by hand, must not have a typo move credit, so the API is strict instead, in every router:
+pydantic's lax mode coerces (`true` is the integer 1, "yes" is true, Decimal reads ".5" and full-width
+digits), and a typo must not move credit. So every router is strict, and a refusal is a 422
+`validation_failed` before anything is written:
 
 - a body's integer is a JSON integer and its boolean a JSON boolean (`Int`, `Bool`);
-- a path or query integer, which arrives as text, is ASCII digits (`ParamInt`);
-- a probability is a JSON number or a string matching exactly the ASCII pattern the schema publishes
+- a path or query integer is ASCII digits (`ParamInt`);
+- a probability is a JSON number, or a string matching exactly the pattern the schema publishes
   (`Probability`, `Belief`).
 
-A refused value is a 422 `validation_failed` like any invalid input, before anything is written.
-
-What is refused is what the published schema (OpenAPI 3.1, so JSON Schema 2020-12) refuses, so that a
-request the schema admits is never a 422: an integer is any JSON number with no fractional part (the
-schema's own definition: `1e6` and `1000000.0` are the integer 1000000, read exactly because the API
-parses JSON numbers as decimals, see apps.core.api.ExactJsonParser), never a boolean or a string; a
-probability number is a multiple of its precision; text carries the patterns the services check.
+Strict stops where the published schema (OpenAPI 3.1: JSON Schema 2020-12) does, so a request it admits
+is never a 422. An integer is any number without a fraction, as JSON Schema defines it (`1e6` and
+`1000000.0` are 1000000, read exactly: see apps.core.api.ExactJsonParser); a probability number is a
+multiple of its precision; text carries the patterns the services check.
 """
 
 import re
@@ -29,11 +26,10 @@ from apps.core.errors import ValidationFailed
 
 
 def _whole_number(value: Any) -> Any:
-    # A JSON number arrives as int, or as Decimal (exact: "1000000.0000000001" is not whole). A whole one
-    # is the integer JSON Schema says it is; anything else (a fraction, a bool, a string) is left for the
-    # strict int to refuse. Past 19 digits nothing is in range, and "1e100000000" must not reach
-    # arithmetic (the decimal context overflows) nor int() (a hundred-million-digit integer): `adjusted()`
-    # (the exponent of the leading digit) reads the size without computing.
+    # A whole Decimal is the integer JSON Schema says it is; anything else is left for the strict int to
+    # refuse. `adjusted()` reads the size without computing: "1e100000000" must reach neither arithmetic
+    # (the decimal context overflows) nor int() (a hundred-million-digit integer), and past 19 digits
+    # nothing is in range anyway.
     small = isinstance(value, Decimal) and value.is_finite() and value.adjusted() < 19
     if small and value == value.to_integral_value():
         return int(value)
@@ -97,9 +93,8 @@ ParamInt = param_int(ge=1, le=2**63 - 1)
 
 
 def _probability(places: int) -> Any:
-    """A probability strictly between 0 and 1 with at most `places` decimals, as a JSON number or as a
-    string that fullmatches the published pattern (the only spelling read: no ".5", "5e-1", " 0.5" or
-    full-width digits)."""
+    """A probability in (0, 1) with at most `places` decimals: a JSON number, or a string matching the
+    published pattern exactly (no ".5", "5e-1", " 0.5" or full-width digits)."""
     pattern = rf"^0\.(?!0+$)[0-9]{{1,{places}}}$"
     text = re.compile(pattern)
     step = float(f"1e-{places}")

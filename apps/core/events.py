@@ -1,10 +1,9 @@
 """The event catalogue: every kind of outbox event (apps.core.models.Event), its subject and its payload.
 
-It is a public contract: the realtime relay sends these to browsers today, and the webhooks to come will
-publish them to agents, so a kind's name and payload only change with a new CATALOGUE_VERSION. Emitters
-name a kind by its constant (`event_emit(kind=events.CLAIM_OPENED.name, ...)`, the hot path's SQL takes
-the name as a parameter), and tests/core/test_events.py fails on an emitter that spells a kind itself,
-on a kind written that is not here, and on docs/architecture.md's table drifting from this module.
+A public contract (the relay sends these to browsers; webhooks will publish them to agents): a kind's name
+and payload change only with a new CATALOGUE_VERSION. Emitters name a kind by its constant
+(`events.CLAIM_OPENED.name`), never by a string; tests/core/test_events.py holds that, that every kind
+written is here, and that docs/architecture.md's table matches.
 
 Amounts are integers of micro-credits, probabilities decimal strings, times ISO 8601 in UTC. Every event
 also has its id, `subject`, `actor_identity_id` (who acted, when someone did) and `created_at`.

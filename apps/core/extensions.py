@@ -1,19 +1,17 @@
-"""Extension points: the one mechanism by which an app calls out to apps above it without importing them.
+"""Extension points: how an app calls out to apps above it without importing them.
 
-The layers only point down (docs/architecture.md), so markets cannot import reputation or realtime, yet
-settling a claim must score it and notify people. Markets declares a named point
-(`apps/markets/hooks.py`); the apps above connect their listeners in `AppConfig.ready()`; markets sends.
-Reviews' continuations and agents' triggers are to be points of the same kind. Every point is in
-REGISTRY, and `manage.py extension_points` prints each with its listeners: what a trade or a settlement
-sets off, in one place.
+Layers only point down (docs/architecture.md), yet settling a claim must score it and notify people. So
+markets declares a point (apps/markets/hooks.py), the apps above connect listeners in `AppConfig.ready()`,
+and markets sends. `manage.py extension_points` prints every point in REGISTRY with its listeners: what a
+trade or a settlement sets off, in one place. Reviews' continuations and agents' triggers are to be points
+too.
 
-A point says how its listeners run:
-- plain: in the sender's flow; a listener that raises fails the sender (its transaction rolls back);
-- `isolated`: each listener in a savepoint of its own, a failure undone and logged, never raised: for
-  work derived for display, which may never fail the money transaction that sends it.
-`paused()` silences a point in the current context (thread or task) without touching its listeners: work
-that does a listener's job itself (the demo seed, the simulation) pauses the point instead of emptying a
-global list.
+- A plain point's listener runs in the sender's flow: one that raises fails the sender.
+- An `isolated` point runs each listener in its own savepoint, a failure undone and logged, never raised:
+  for work derived for display, which must never fail the money transaction that sends it.
+
+`paused()` silences a point in the current context (thread or task) and leaves its listeners alone, for
+work that does a listener's job itself (the demo seed, the simulation).
 """
 
 import logging

@@ -1,12 +1,11 @@
-"""Middleware that holds two promises for every request, whichever view answers it.
+"""Two promises for every request, whichever view answers it.
 
-- `RefuseNulMiddleware`: no NUL character (U+0000) reaches a view from the path, the query string, a
-  header, a cookie or a submitted form. PostgreSQL cannot store a NUL in text, so one that
-  reached a query was a 500; refusing it here, before the session is even read, covers every page, form
-  and API operation at once. JSON bodies are checked by the API itself (`apps.core.api.refuse_nul`),
-  which knows where in the body the NUL was.
-- `ApiErrorShapeMiddleware`: every error answer under /api/ is `{"error": {"code", "message", "detail"}}`
-  as JSON, including those no API code wrote (an unknown path, a method the path does not take, a 500).
+- `RefuseNulMiddleware`: no NUL (U+0000) reaches a view from the path, query, headers, cookies or a form.
+  PostgreSQL text cannot hold one, so it was a 500; refused here, before the session is read, it is
+  refused for every page, form and API operation. JSON bodies are left to `apps.core.api.refuse_nul`,
+  which can say where in the body the NUL was.
+- `ApiErrorShapeMiddleware`: every error answer under /api/ is `{"error": {"code", "message", "detail"}}`,
+  including those no API code wrote (an unknown path, a wrong method, a 500).
 """
 
 from collections.abc import Callable
@@ -76,10 +75,9 @@ class RefuseNulMiddleware:
 
 
 class ApiErrorShapeMiddleware:
-    """Under /api/, turns an error answer that is not JSON (Django's 404 and 500 pages, the bare 405 of a
-    path that does not take the method, the 400 of a request Django refused) into the error shape, keeping
-    its status and headers (Allow, Retry-After). It sits outermost, so it sees what every other layer
-    answered. The API's own errors are JSON already and pass untouched."""
+    """Rewrites a non-JSON error answer under /api/ (Django's 404 and 500 pages, a bare 405, Django's
+    400) into the error shape, keeping its status and headers (Allow, Retry-After). It sits outermost, so
+    it sees what every other layer answered."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response

@@ -1,17 +1,13 @@
 """Rate limits: the client address every limiter counts by, and the API's fixed window per caller.
 
-Every limit that counts per address (the API's anonymous limit here, allauth's login, signup and reset
-limits through apps.accounts.adapters) takes the address from `client_address`, which trusts exactly
-CREDENCE_TRUSTED_PROXIES proxies in front of the app and nothing the client wrote itself.
+Every per-address limit (the API's anonymous one here; allauth's login, signup and reset limits through
+apps.accounts.adapters) keys on `client_address`, which trusts exactly CREDENCE_TRUSTED_PROXIES proxies.
 
-The API's limits are a fixed window per caller, counted with one atomic cache increment.
-
-django-ninja's own throttles keep a sliding log: every request reads the caller's list of timestamps
-and writes it back, so the cost grows with the limit (~11 KB a request at 1,200/min) and concurrent
-requests can all read the same list and overrun the limit. Here a request is one `ADD` or `INCR` on
-a key that names the current window, which Redis performs atomically: N concurrent requests against
-a limit of L let exactly min(N, L) through. The price is the usual fixed-window one: a burst that
-straddles a window boundary may reach twice the rate for a moment.
+A request is one atomic `ADD` or `INCR` on a key naming the current window, so N concurrent requests
+against a limit of L let exactly min(N, L) through. django-ninja's own throttles keep a sliding log that
+every request reads and writes back: it grows with the limit (~11 KB a request at 1,200/min), and
+concurrent requests read the same list and overrun the limit. The price: a burst that straddles a window
+boundary may reach twice the rate for a moment.
 """
 
 import ipaddress
@@ -56,16 +52,16 @@ def _address(hop: str) -> str | None:
 
 
 def client_address(request: HttpRequest) -> str:
-    """The address of the client that sent the request: the one function every limiter keys on.
+    """The client's address: the one function every limiter keys on.
 
-    Each proxy appends the address it received the request from to X-Forwarded-For, and the last
-    proxy is REMOTE_ADDR. Of that chain only the CREDENCE_TRUSTED_PROXIES right-most entries were written
-    by proxies we run; everything to their left came from the client and may be forged (a new value per
-    request would be a new client to every limit). So the client is the right-most hop no trusted proxy
-    wrote. A request with fewer hops than proxies skipped one (a health check straight to the container):
-    the farthest hop it has is used. A hop that is not an address means the chain is not what was
-    configured; the peer is counted instead, so a misconfiguration shares a count rather than opening one
-    per forged value.
+    Each proxy appends its peer to X-Forwarded-For, and the last one is REMOTE_ADDR. Only the
+    CREDENCE_TRUSTED_PROXIES right-most hops are our proxies'; anything left of them the client wrote and
+    may forge (a new value per request would be a new client to every limit). So the client is the
+    right-most hop no trusted proxy wrote.
+
+    - Fewer hops than proxies (a health check straight to the container): the farthest hop there is.
+    - A hop that is not an address (the chain is not as configured): the peer, so a misconfiguration
+      shares one count instead of opening one per forged value.
     """
     remote = request.META.get("REMOTE_ADDR", "")
     trusted = settings.CREDENCE_TRUSTED_PROXIES

@@ -1,16 +1,11 @@
-"""Markets' extension points (apps/core/extensions.py): where the apps above markets plug into its flows
-without markets importing them. Listeners connect in their AppConfig.ready(); `manage.py
-extension_points` lists them.
+"""Markets' extension points (apps/core/extensions.py); listeners connect in their AppConfig.ready().
 
-- `claim_settled` (claim, outcome): inside the settlement's transaction, once per claim (settlement is
-  exactly-once). A listener's writes commit or roll back with the settlement, and one that raises rolls
-  the settlement back: only work that is part of the settlement's truth belongs here (reputation scores
-  the claim).
-- `claim_settled_announce` (claim, outcome): next, in the same transaction, for what is derived for
-  display (notifications). Isolated: each listener in a savepoint of its own, a failure undone and logged
-  while the settlement commits. Nothing derived for display may fail a money transaction.
-- `trade_committed` (claim id): after a trade's transaction commits. Listeners must be cheap (schedule
-  work, do not do it) and must not raise.
+- `claim_settled`: in the settlement's transaction, once per claim. A listener that raises rolls the
+  settlement back, so only work that is part of the settlement's truth belongs here (scoring).
+- `claim_settled_announce`: next, in the same transaction, isolated: for work derived for display
+  (notifications), which must never fail a money transaction.
+- `trade_committed`: after a trade's transaction commits. Listeners must be cheap (schedule work, do not
+  do it) and must not raise.
 """
 
 from apps.core.extensions import ExtensionPoint

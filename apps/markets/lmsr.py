@@ -1,17 +1,15 @@
 """The logarithmic market scoring rule, in integers.
 
-State: outstanding shares q_yes, q_no (micro-shares) and liquidity b (micro-credits). One winning
-micro-share pays one micro-credit, so shares and credits share a scale and every formula below is
-unit-free.
+State: outstanding shares q_yes, q_no (micro-shares) and liquidity b (micro-credits). A winning
+micro-share pays one micro-credit, so every formula below is unit-free.
 
     C(q) = b * ln(exp(q_yes / b) + exp(q_no / b))      cost function (log-sum-exp form)
     p_yes = exp(q_yes / b) / (exp(q_yes / b) + exp(q_no / b)) = sigmoid((q_yes - q_no) / b)
 
-The arithmetic is Decimal at 50 significant digits, shifted by max(q) so nothing overflows however
-extreme q gets (tested to 10^6 * b), and deterministic on every machine. Rounding always favours
-the market: a charge rounds up and a payout rounds down to the micro-credit; shares bought round
-down. So the market escrow, which starts at ceil(C(0)) = ceil(b ln 2), always holds at least
-C(q) >= max(q_yes, q_no): every outstanding winning share can be paid.
+Decimal at 50 significant digits, shifted by max(q) so nothing overflows however extreme q gets (tested
+to 10^6 * b), and the same on every machine. Rounding favours the market: a charge rounds up, a payout and
+shares bought round down. So the escrow, which starts at ceil(C(0)) = ceil(b ln 2), always holds at least
+C(q) >= max(q_yes, q_no): every winning share can be paid.
 """
 
 from dataclasses import dataclass

@@ -1,13 +1,9 @@
 """Settlement: paying out a resolved or voided claim, exactly once.
 
-`market_settle` is one set-based, idempotent transfer that empties the market's escrow: each winning
-micro-share pays one micro-credit (for VOID, each identity's net investment comes back), the residual goes
-to the author and rounding dust to the fees account. Its idempotency key is derived from the claim and
-`settled_at` is checked under the market lock (taken as every trade takes it: market row, claim, then
-the accounts inside ledger_transfer), so a retried or concurrent settlement returns the same transfer.
-Inside its transaction it sends markets.claim_settled (scoring) and markets.claim_settled_announce
-(notifications; apps/markets/hooks.py). The beat sweep (`claims_settle_due`) settles every final claim
-not settled yet.
+The transfer's key is derived from the claim, and `settled_at` is checked under the market lock (taken as
+every trade takes it: market row, claim, then the accounts inside ledger_transfer), so a retried or
+concurrent settlement returns the first transfer. The settlement hooks (scoring, then notifications) run in
+the same transaction. The beat sweep (`claims_settle_due`) settles every final claim not settled yet.
 """
 
 from django.db import transaction
@@ -24,12 +20,11 @@ from apps.markets.resolution import FINAL_STATUSES, OUTCOME_OF_STATUS, market_an
 
 
 def _payout_lines(market: Market, outcome: str, escrow_balance: int) -> tuple[list[tuple[int, int]], int]:
-    """(wallet account id, amount) for every identity owed something, read in one query; and the dust.
+    """(wallet account id, amount) for everyone owed, and the dust.
 
-    YES/NO: each winning micro-share pays one micro-credit. VOID: each identity gets back what it put
-    in net (never a negative refund: sales at a profit are kept). If the refunds exceed what the escrow
-    holds beyond nothing (possible only when sellers took profits larger than the subsidy), they are
-    scaled down pro rata, rounded down, and the rounding dust goes to the fees account.
+    VOID refunds each identity's net investment, never a negative one (profits taken by selling are kept).
+    Refunds can exceed the escrow only when sellers took profits larger than the subsidy: then they are
+    scaled down pro rata, rounded down, and the dust goes to fees.
     """
     positions = Position.objects.filter(market=market)
     if outcome == Outcome.VOID:
@@ -87,7 +82,7 @@ def market_settle(*, claim: Claim) -> Transfer | None:
     )
     claim.settled_at = now
     claim.save(update_fields=["settled_at", "updated_at"])
-    hooks.notify_claim_settled(claim, outcome)  # reputation scores the forecasts, in this transaction
+    hooks.notify_claim_settled(claim, outcome)  # scoring, then notifications, in this transaction
     event_emit(
         kind=events.CLAIM_SETTLED.name,
         subject=f"claim:{claim.pk}",

@@ -132,16 +132,15 @@ def ledger_transfer(
     metadata: dict[str, Any] | None = None,
     savepoint: bool = True,
 ) -> Transfer:
-    """Move credit: each (account, signed amount) line applied at once; the lines must sum to zero.
+    """Move credit: the (account, signed amount) lines sum to zero and apply at once.
 
-    Same idempotency key and same body: returns the first transfer (with `.replayed = True`) and
-    changes nothing. Same key, different body: IdempotencyConflict. Would any non-external account go
-    below zero: InsufficientCredit, and nothing is written. A new transfer carries `.balances_after`,
-    each account's balance once it applied.
+    - Same key, same body: the first transfer, with `.replayed = True`; nothing changes.
+    - Same key, another body: IdempotencyConflict.
+    - A non-external account would go below zero: InsufficientCredit, and nothing is written.
 
-    Inside a caller's transaction it takes a savepoint, so a caller may catch a refusal and go on.
-    `savepoint=False` saves those two round trips for a caller that never does (a refusal then marks
-    the caller's whole transaction for rollback, as Django's atomic(savepoint=False) does).
+    A new transfer carries `.balances_after` ({account id: balance}). The savepoint lets a caller catch
+    a refusal and go on; `savepoint=False` saves its two round trips for a caller that never does (a
+    refusal then dooms the caller's whole transaction).
     """
     with transaction.atomic(savepoint=savepoint):
         return _transfer(lines=lines, kind=kind, idempotency_key=idempotency_key, memo=memo, metadata=metadata)

@@ -305,7 +305,7 @@ def _consensus_out(claim: Claim, view: selectors.ConsensusView, *, top: int) -> 
         "price_yes": market.price_yes if market else None,
         "contributors": len(view.contributors),
         "owners": view.owners,
-        "independent_groups": view.groups,
+        "independent_groups": view.copying_groups,
         "humans": {"count": len(view.humans), "weight": sum(c.weight for c in view.humans)},
         "agents": {"count": len(view.agents), "weight": sum(c.weight for c in view.agents)},
         "at_close": view.at_close,

@@ -33,12 +33,13 @@ as stated.
 
 Independence beyond the owner: two owners whose forecasts on resolved claims keep coinciding (their
 log-odds within COPY_TOLERANCE) are one source said twice, a copier or two copies of one bot, and are
-capped together like the agents of one owner. The test is Wald's sequential test: from the claim on which
-a pair first coincided, each resolved claim both forecast is one observation, agreeing or not; the pair
-counts as one while the agreements after that first one outnumber the disagreements by COPY_MARGIN, and
-is forgotten (independent) once the disagreements outnumber them by as much. A value that COPY_CROWD or
-more owners share on a claim (a round number, the market price) is a focal point, not a sign of copying:
-meeting there is no observation. So a claim's pairs to compare stay O(owners), however many there are.
+capped together like the agents of one owner: one copying group. The test is Wald's sequential test:
+from the claim on which a pair first coincided, each resolved claim both forecast is one observation,
+agreeing or not; the pair counts as one while the agreements after that first one outnumber the
+disagreements by COPY_MARGIN, and is forgotten (independent) once the disagreements outnumber them by as
+much. A value that COPY_CROWD or more owners share on a claim (a round number, the market price) is a
+focal point, not a sign of copying: meeting there is no observation. So a claim's pairs to compare stay
+O(owners), however many there are.
 """
 
 import math
@@ -257,9 +258,9 @@ def agreements_fold(watched: dict[Pair, tuple[int, int]], comparison: Comparison
     return folded, forgotten
 
 
-def independence_groups(owners: list[int], copy_pairs: list[tuple[int, int]]) -> dict[int, int]:
-    """{owner: its independence group}: owners joined by a pair found to copy, transitively, among these
-    owners; a group is named by its smallest owner id."""
+def copying_groups(owners: list[int], copy_pairs: list[tuple[int, int]]) -> dict[int, int]:
+    """{owner: its copying group}: owners joined by a pair found to copy, transitively, among these
+    owners; a group is named by its smallest owner id. An owner that copies nobody is a group of one."""
     parent = {o: o for o in owners}
 
     def root(o: int) -> int:
@@ -278,11 +279,11 @@ def independence_groups(owners: list[int], copy_pairs: list[tuple[int, int]]) ->
 
 @dataclass(frozen=True)
 class Voice:
-    """One source's latest belief on a claim, with its weight and independence cluster (its owner, or the
-    group of owners found to copy each other)."""
+    """One source's latest belief on a claim, with its weight and its copying group: the unit the cap
+    applies to (its owner, a person with their agents, joined with any owners found to copy it)."""
 
     identity_id: int
-    cluster: int
+    copying_group: int
     weight: float
     probability: float
     calibration: float = 1.0  # its owner's factor on its log-odds
@@ -293,20 +294,21 @@ class Voice:
 
 
 def effective_weights(voices: list[Voice], combined: dict[int, float] | None = None) -> dict[int, float]:
-    """Weights after the independence cap: the sources of one owner together weigh no more than their
-    best member alone, nor more than one source holding all their records at once (`combined`: cluster
-    -> the weight of the members' statistics added up), shared in proportion to their own weights.
+    """Weights after the independence cap: the sources of one copying group together weigh no more than
+    their best member alone, nor more than one source holding all their records at once (`combined`:
+    copying group -> the weight of the members' statistics added up), shared in proportion to their own
+    weights.
     Ten agents with one record are one voice (the first bound); a record dealt out across agents, so
     that one of them looks luckier than the whole, gains nothing (the second)."""
-    clusters: dict[int, list[Voice]] = {}
+    groups: dict[int, list[Voice]] = {}
     for voice in voices:
-        clusters.setdefault(voice.cluster, []).append(voice)
+        groups.setdefault(voice.copying_group, []).append(voice)
     weights = {}
-    for cluster, members in clusters.items():
+    for group, members in groups.items():
         total = sum(v.weight for v in members)
         cap = max(v.weight for v in members)
-        if combined is not None and cluster in combined:
-            cap = min(cap, combined[cluster])
+        if combined is not None and group in combined:
+            cap = min(cap, combined[group])
         for voice in members:
             weights[voice.identity_id] = voice.weight * cap / total if total > 0 else 0.0
     return weights

@@ -100,7 +100,7 @@ class Calibration(models.Model):
     """An owner's calibration record (per domain; domain null = overall): the log-likelihood of the
     owner's forecasts at each factor of maths.CALIBRATION_GRID, each resolved claim counted once (the
     mean over the owner's identities that forecast it), kept current at each settlement. The owner is
-    the independence cluster: a person, or the person behind agents."""
+    a person with their agents."""
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     domain = models.ForeignKey(Domain, null=True, blank=True, on_delete=models.PROTECT, related_name="+")

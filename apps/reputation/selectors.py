@@ -35,8 +35,8 @@ class Contributor:
     raw_weight: float  # from reliability alone
     pull: float = 0.0  # consensus minus the consensus without this contributor
     calibration: float = 1.0  # its owner's factor: the consensus reads it as sigmoid(calibration * logit(p))
-    group: int = 0  # its independence group: the smallest owner id among its owner and those found to copy it
-    counted_with: tuple[int, ...] = ()  # other owners on this claim found to copy its owner: one group, one cap
+    copying_group: int = 0  # the smallest owner id among its owner and those found to copy it: one cap
+    counted_with: tuple[int, ...] = ()  # the other owners of its copying group on this claim
 
     @property
     def read_as(self) -> float:
@@ -51,7 +51,7 @@ class ConsensusView:
     alpha: float
     contributors: list[Contributor] = field(default_factory=list)
     owners: int = 0  # distinct owners behind the contributors
-    groups: int = 0  # independence groups: owners found to copy each other count as one
+    copying_groups: int = 0  # owners found to copy each other count as one
     at_close: bool = False
 
     @property
@@ -61,11 +61,6 @@ class ConsensusView:
     @property
     def agents(self) -> list[Contributor]:
         return [c for c in self.contributors if c.identity.kind == IdentityKind.AGENT]
-
-
-def cluster_of(identity: Identity) -> int:
-    """The independence cluster: the person behind an identity (a human's user, an agent's owner)."""
-    return identity.user_id if identity.kind == IdentityKind.HUMAN else identity.owner_id
 
 
 def extremizing_alpha() -> float:
@@ -122,44 +117,46 @@ def calibration_factors(owner_ids: list[int], domain_id: int) -> dict[int, float
     return {o: maths.calibration_factor(records.get((o, domain_id), ()), records.get((o, None), ())) for o in owner_ids}
 
 
-def independence_groups(owner_ids: list[int]) -> dict[int, int]:
-    """{owner: its independence group} among these owners: joined where their agreement record says one
+def copying_groups(owner_ids: list[int]) -> dict[int, int]:
+    """{owner: its copying group} among these owners: joined where their agreement record says one
     source said twice (one query on the few pairs that do)."""
     pairs = Agreement.objects.filter(copies=True, owner_a_id__in=owner_ids, owner_b_id__in=owner_ids)
-    return maths.independence_groups(owner_ids, list(pairs.values_list("owner_a_id", "owner_b_id")))
+    return maths.copying_groups(owner_ids, list(pairs.values_list("owner_a_id", "owner_b_id")))
 
 
 def combined_weights(voices: list[maths.Voice], stats: dict[int, tuple[maths.Stats, maths.Stats]]) -> dict[int, float]:
-    """Each owner cluster's weight as one source holding all its members' records at once."""
+    """Each copying group's weight as one source holding all its members' records at once."""
     pooled: dict[int, tuple[maths.Stats, maths.Stats]] = {}
     for voice in voices:
         mine, overall = stats[voice.identity_id]
-        held = pooled.get(voice.cluster, (maths.Stats(), maths.Stats()))
-        pooled[voice.cluster] = (held[0].plus(mine), held[1].plus(overall))
-    return {cluster: maths.domain_posterior(mine, overall).weight for cluster, (mine, overall) in pooled.items()}
+        held = pooled.get(voice.copying_group, (maths.Stats(), maths.Stats()))
+        pooled[voice.copying_group] = (held[0].plus(mine), held[1].plus(overall))
+    return {group: maths.domain_posterior(mine, overall).weight for group, (mine, overall) in pooled.items()}
 
 
 def consensus_compute(
     claim: Claim, *, before: datetime | None = None, explain: bool = False, explain_top: int = 10
 ) -> ConsensusView:
     """The consensus from scratch: O(contributors of this claim), six queries. Contributors are capped
-    together by independence group: an owner's identities, joined with the owners found to copy them.
+    together by copying group: an owner's identities, joined with those of the owners found to copy them.
     `explain` adds the pull of the `explain_top` heaviest contributors (the consensus without each,
     recomputed: O(top x contributors) arithmetic, so a claim with thousands of voices stays cheap to
     explain)."""
     beliefs = latest_beliefs(claim, before=before)
     alpha = extremizing_alpha()
     stats = reliability_stats(list(beliefs), claim.domain_id) if beliefs else {}
-    owners = {pk: cluster_of(identity) for pk, (_p, _source, _at, identity) in beliefs.items()}
+    owners = {pk: identity.controller_id for pk, (_p, _source, _at, identity) in beliefs.items()}
     owner_ids = sorted(set(owners.values()))
     factors = calibration_factors(owner_ids, claim.domain_id) if beliefs else {}
-    groups = independence_groups(owner_ids) if beliefs else {}
+    group_of = copying_groups(owner_ids) if beliefs else {}
     voices = [
-        maths.Voice(pk, groups[owners[pk]], maths.domain_posterior(*stats[pk]).weight, probability, factors[owners[pk]])
+        maths.Voice(
+            pk, group_of[owners[pk]], maths.domain_posterior(*stats[pk]).weight, probability, factors[owners[pk]]
+        )
         for pk, (probability, _source, _at, _identity) in beliefs.items()
     ]
-    members: dict[int, set[int]] = {}  # group -> its owners
-    for owner, group in groups.items():
+    members: dict[int, set[int]] = {}  # copying group -> its owners
+    for owner, group in group_of.items():
         members.setdefault(group, set()).add(owner)
     weights = maths.effective_weights(voices, combined_weights(voices, stats))
     pooled = maths.pooled_logit(voices, weights)
@@ -179,8 +176,8 @@ def consensus_compute(
                 share,
                 voice.weight,
                 calibration=voice.calibration,
-                group=voice.cluster,
-                counted_with=tuple(sorted(members[voice.cluster] - {owner})),
+                copying_group=voice.copying_group,
+                counted_with=tuple(sorted(members[voice.copying_group] - {owner})),
             )
         )
     contributors.sort(key=lambda c: (-c.weight, c.identity.pk))
@@ -197,7 +194,7 @@ def consensus_compute(
         alpha=alpha,
         contributors=contributors,
         owners=len(owner_ids),
-        groups=len(members),
+        copying_groups=len(members),
     )
 
 
@@ -367,7 +364,7 @@ def track_record(identity: Identity) -> dict:
         "model_versions": per_version if identity.kind == IdentityKind.AGENT else [],
         "calibration": calibration(rows),
         "reliability": reliabilities,
-        "counted_with": counted_with(cluster_of(identity)),
+        "counted_with": counted_with(identity.controller_id),
     }
 
 

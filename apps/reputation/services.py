@@ -234,9 +234,9 @@ def claim_score(*, claim: Claim) -> ClaimRecord | None:
         )
     Score.objects.bulk_create(scores)
     _reliability_update(scores, domain_id=claim.domain_id, now=now)
-    clusters = {pk: selectors.cluster_of(identity) for pk, identity in identities.items()}
-    _calibration_update(scores, clusters, domain_id=claim.domain_id, now=now)
-    _agreement_update(scores, clusters, now=now)
+    owner_of = {pk: identity.controller_id for pk, identity in identities.items()}
+    _calibration_update(scores, owner_of, domain_id=claim.domain_id, now=now)
+    _agreement_update(scores, owner_of, now=now)
     record = ClaimRecord.objects.create(
         claim=claim,
         domain_id=claim.domain_id,
@@ -259,16 +259,14 @@ def claim_score(*, claim: Claim) -> ClaimRecord | None:
 
 
 def _forecasts(claim: Claim) -> tuple[dict[int, tuple[Decimal, Decimal, str, datetime]], dict[int, Identity]]:
-    """{identity id: (probability, the price it is scored against, source, at)}, and the identities by id:
-    each identity's latest
-    forecast before closes_at, a stated belief or a trade (its stated belief, else the price it moved
-    the market to).
+    """{identity id: (probability, the price it is scored against, source, at)} and the identities by id,
+    from each identity's latest forecast before closes_at: a stated belief, or a trade (its stated belief,
+    else the price it moved the market to). Three queries.
 
-    The price it is scored against is the market price before the first forecast on this claim of
-    anyone in its independence cluster (a person and their agents): the information a source adds is
-    measured from where the market stood before it, or its fellow agents, acted. So a source that trades
-    in steps, or an owner whose agents trade one after another, is scored on the whole move, as one
-    source making it would be, and a swarm cannot dilute its losses across members. Three queries."""
+    The price is the one before its owner's first forecast on the claim (the owner: a person and their
+    agents), not before its own: a source that trades in steps, or an owner whose agents trade one after
+    another, is scored on the whole move, as one source making it would be, so a swarm cannot dilute its
+    losses across its members."""
     from apps.markets.pricing import implied_belief
 
     found: dict[int, tuple[Decimal, Decimal, str, datetime]] = {}
@@ -291,13 +289,13 @@ def _forecasts(claim: Claim) -> tuple[dict[int, tuple[Decimal, Decimal, str, dat
         if trade.identity_id not in first or trade.created_at < first[trade.identity_id][0]:
             first[trade.identity_id] = (trade.created_at, trade.price_before)
     identities = Identity.objects.in_bulk(list(found))
-    clusters = {pk: selectors.cluster_of(identity) for pk, identity in identities.items()}
-    opening: dict[int, tuple[datetime, Decimal]] = {}  # cluster -> its first forecast
+    owner_of = {pk: identity.controller_id for pk, identity in identities.items()}
+    opening: dict[int, tuple[datetime, Decimal]] = {}  # owner -> its first forecast
     for pk, (at, price) in first.items():
-        held = opening.get(clusters[pk])
+        held = opening.get(owner_of[pk])
         if held is None or at < held[0]:
-            opening[clusters[pk]] = (at, price)
-    scored = {pk: (p, opening[clusters[pk]][1], source, at) for pk, (p, _ref, source, at) in found.items()}
+            opening[owner_of[pk]] = (at, price)
+    scored = {pk: (p, opening[owner_of[pk]][1], source, at) for pk, (p, _ref, source, at) in found.items()}
     return scored, identities
 
 
@@ -344,7 +342,7 @@ def _reliability_update(scores: list[Score], *, domain_id: int, now: datetime) -
     )
 
 
-def _calibration_update(scores: list[Score], clusters: dict[int, int], *, domain_id: int, now: datetime) -> None:
+def _calibration_update(scores: list[Score], owner_of: dict[int, int], *, domain_id: int, now: datetime) -> None:
     """Fold the claim into each scored owner's calibration record once (the mean likelihood of the owner's
     forecasts on it), in the domain and overall, then recompute the factor of every row of those owners
     (the overall record is every domain's prior). Missing rows are inserted first, ignoring a conflict
@@ -352,7 +350,7 @@ def _calibration_update(scores: list[Score], clusters: dict[int, int], *, domain
     queries, whatever the history."""
     found: dict[int, list[maths.Likelihoods]] = {}
     for score in scores:
-        found.setdefault(clusters[score.identity_id], []).append(
+        found.setdefault(owner_of[score.identity_id], []).append(
             maths.calibration_loglik(float(score.probability), score.outcome)
         )
     owners = sorted(found)
@@ -377,7 +375,7 @@ def _calibration_update(scores: list[Score], clusters: dict[int, int], *, domain
     Calibration.objects.bulk_update(list(rows.values()), ["claims", "loglik", "factor", "updated_at"])
 
 
-def _agreement_update(scores: list[Score], clusters: dict[int, int], *, now: datetime) -> None:
+def _agreement_update(scores: list[Score], owner_of: dict[int, int], *, now: datetime) -> None:
     """Fold the claim into the agreement record of every watched pair of its owners, and start one for
     each pair that agrees on it (maths.compare, maths.agreements_fold): a pair whose record says copying
     is marked `copies`, one shown to be independent is forgotten. The pairs compared are O(owners), not
@@ -386,7 +384,7 @@ def _agreement_update(scores: list[Score], clusters: dict[int, int], *, now: dat
     not to history. Two settlements that share a pair share both its owners, whose calibration rows
     (locked just before) already order them; new rows are inserted ignoring a conflict all the same, then
     every watched pair among the owners is locked in id order. Three queries beside the insert."""
-    logits = maths.owner_logits([(clusters[s.identity_id], float(s.probability)) for s in scores])
+    logits = maths.owner_logits([(owner_of[s.identity_id], float(s.probability)) for s in scores])
     if len(logits) < 2:
         return
     comparison = maths.compare(logits)

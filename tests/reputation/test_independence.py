@@ -79,9 +79,9 @@ def test_two_owners_count_as_one_where_the_likelihood_ratio_favours_copying():
 
 
 def test_groups_join_copying_pairs_transitively_among_the_owners_present():
-    groups = model.independence_groups([3, 5, 8, 9], [(3, 5), (5, 8), (8, 11), (2, 9)])
+    groups = model.copying_groups([3, 5, 8, 9], [(3, 5), (5, 8), (8, 11), (2, 9)])
     assert groups == {3: 3, 5: 3, 8: 3, 9: 9}  # 11 and 2 are not on the claim
-    assert model.independence_groups([4, 7], []) == {4: 4, 7: 7}
+    assert model.copying_groups([4, 7], []) == {4: 4, 7: 7}
 
 
 # --- through the services ----------------------------------------------------------------------------------
@@ -111,7 +111,7 @@ def test_an_owner_who_copies_another_is_found_and_then_adds_nothing_to_the_conse
     for who in (original, other):
         state(who, alone, says[who], key=f"alone:{who.pk}")
     before = consensus_compute(both), consensus_compute(alone)
-    assert (before[0].owners, before[0].groups) == (3, 3)
+    assert (before[0].owners, before[0].copying_groups) == (3, 3)
     assert before[0].probability > before[1].probability + 0.01  # the copy still counts twice
 
     # when one more claim both forecast resolves
@@ -122,7 +122,7 @@ def test_an_owner_who_copies_another_is_found_and_then_adds_nothing_to_the_conse
     assert (pair(original, copier).claims, pair(original, copier).agreed, pair(original, copier).copies) == (4, 4, True)
     with_copy, without = consensus_compute(both, explain=True), consensus_compute(alone)
     assert with_copy.probability == pytest.approx(without.probability, abs=1e-12)
-    assert (with_copy.owners, with_copy.groups) == (3, 2)
+    assert (with_copy.owners, with_copy.copying_groups) == (3, 2)
     counted = {c.identity.pk: c.counted_with for c in with_copy.contributors}
     assert counted == {original.pk: (copier.user_id,), copier.pk: (original.user_id,), other.pk: ()}
     shares = {c.identity.pk: c.weight for c in with_copy.contributors}
@@ -152,7 +152,7 @@ def test_owners_who_agree_now_and_then_stay_independent(author, domain, resolver
     state(alice, claim, Decimal("0.7"), key="alice")
     state(bob, claim, Decimal("0.7"), key="bob")
     view = consensus_compute(claim)
-    assert (view.owners, view.groups) == (2, 2)
+    assert (view.owners, view.copying_groups) == (2, 2)
     assert {c.counted_with for c in view.contributors} == {()}
 
 

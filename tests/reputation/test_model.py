@@ -141,8 +141,8 @@ def test_the_prior_of_a_domain_is_built_from_the_other_domains_only():
 def test_n_sources_of_one_owner_share_one_sources_weight():
     # given one owner with N sources of weight w, and an independent source of weight w
     for n in (1, 2, 5, 10, 50):
-        swarm = [Voice(100 + i, cluster=7, weight=0.3, probability=0.8) for i in range(n)]
-        alone = [Voice(1, cluster=1, weight=0.3, probability=0.8)]
+        swarm = [Voice(100 + i, copying_group=7, weight=0.3, probability=0.8) for i in range(n)]
+        alone = [Voice(1, copying_group=1, weight=0.3, probability=0.8)]
 
         # when the independence cap is applied
         weights = model.effective_weights(swarm + alone)
@@ -165,9 +165,9 @@ def test_n_sources_of_one_owner_share_one_sources_weight():
 def test_a_swarm_pools_exactly_like_one_independent_source_with_its_record(n, weight, p, others):
     # given independent voices, plus either one source X (weight w, saying p) or N agents of one owner
     # each with X's record (weight w) all saying p
-    rest = [Voice(1000 + i, cluster=1000 + i, weight=w, probability=q) for i, (w, q) in enumerate(others)]
-    with_x = [*rest, Voice(1, cluster=1, weight=weight, probability=p)]
-    with_swarm = rest + [Voice(10 + i, cluster=2, weight=weight, probability=p) for i in range(n)]
+    rest = [Voice(1000 + i, copying_group=1000 + i, weight=w, probability=q) for i, (w, q) in enumerate(others)]
+    with_x = [*rest, Voice(1, copying_group=1, weight=weight, probability=p)]
+    with_swarm = rest + [Voice(10 + i, copying_group=2, weight=weight, probability=p) for i in range(n)]
 
     # when each is pooled, then the swarm moves the consensus exactly as far as X alone
     assert model.pooled_logit(with_swarm) == pytest.approx(model.pooled_logit(with_x), abs=1e-9)
@@ -182,12 +182,12 @@ def test_a_swarm_pools_exactly_like_one_independent_source_with_its_record(n, we
 )
 def test_no_cluster_weighs_more_than_its_best_member(members):
     # given voices in up to five clusters, when the cap is applied
-    voices = [Voice(i, cluster=c, weight=w, probability=0.7) for i, (c, w) in enumerate(members)]
+    voices = [Voice(i, copying_group=c, weight=w, probability=0.7) for i, (c, w) in enumerate(members)]
     weights = model.effective_weights(voices)
 
     # then each cluster weighs its best member's weight, shared in proportion, and nobody gains
-    for cluster in {v.cluster for v in voices}:
-        inside = [v for v in voices if v.cluster == cluster]
+    for cluster in {v.copying_group for v in voices}:
+        inside = [v for v in voices if v.copying_group == cluster]
         assert sum(weights[v.identity_id] for v in inside) == pytest.approx(max(v.weight for v in inside), rel=1e-9)
         assert all(weights[v.identity_id] <= v.weight * (1 + 1e-12) for v in inside)
 

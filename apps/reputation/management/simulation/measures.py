@@ -110,7 +110,7 @@ class SybilCheck:
 def sybil_check(
     swarm: str, claim_id: int, voices: list[maths.Voice], stats: Stats, members: set[int], twin: int | None, alpha
 ) -> SybilCheck | None:
-    """Compare, on one claim and with the weights and independence groups as they stood at close, the
+    """Compare, on one claim and with the weights and copying groups as they stood at close, the
     consensus without the swarm and its twin, with the swarm, with each single member, with the twin,
     and with both."""
     inside = [v for v in voices if v.identity_id in members]

@@ -5,7 +5,7 @@ import math
 import statistics
 from dataclasses import asdict, dataclass, field
 
-from apps.reputation import maths, selectors
+from apps.reputation import maths
 from apps.reputation.management.simulation.measures import ClaimResult, Scored, SybilCheck, scored, spearman
 from apps.reputation.management.simulation.world import Source, calibrated_scale
 from apps.reputation.models import Agreement, Calibration, ExtremizingFit, Reliability
@@ -189,7 +189,7 @@ def report_of(*, tag, seed, people, names, run_domains, results, warm, checks, s
         mine_d = [p for p in pairs if p[0] == d]
         by_domain[name] = spearman([p[1] for p in mine_d], [p[2] for p in mine_d])
     # Learned calibration vs the ideal factor, calibrated_scale(sigma) / scale, over (owner, domain) pairs.
-    owner_of = {id(s): selectors.cluster_of(s.identities[0]) for s in people}
+    owner_of = {id(s): s.identities[0].controller_id for s in people}
     calibrations = {
         (r.owner_id, r.domain_id): r
         for r in Calibration.objects.filter(owner_id__in=set(owner_of.values()), domain__isnull=False)

@@ -107,7 +107,7 @@ def _quantized(p: float) -> Decimal:
 
 def _twins_beside_their_swarms(acts: list[tuple[Source, Identity, Decimal]]) -> list[tuple[Source, Identity, Decimal]]:
     """Each twin acts just before its swarm's first agent, so that both are scored against the same price
-    (a cluster is scored against the price before its first forecast). Placed at random instead, the twin
+    (an owner is scored against the price before its first forecast). Placed at random instead, the twin
     would face a different price than the swarm does, and usually a later one: the swarm's first agent is
     the earliest of five random places, the twin one random place, so the comparison measured that timing
     rather than the weight the model gives each."""
@@ -233,7 +233,7 @@ def simulate(
             claim.refresh_from_db()
             view = selectors.consensus_compute(claim, before=claim.closes_at)
             voices = [
-                maths.Voice(c.identity.pk, c.group, c.raw_weight, c.probability, c.calibration)
+                maths.Voice(c.identity.pk, c.copying_group, c.raw_weight, c.probability, c.calibration)
                 for c in view.contributors
             ]
             if index >= warm:

@@ -1,14 +1,12 @@
 """Server-side SVG charts: no JavaScript, no CDN, and nothing the strict CSP refuses.
 
-Each function returns safe HTML (a `<figure>` holding an inline `<svg>`, an HTML legend and a text
-fallback), so a template renders it with `{{ chart }}`. The markup carries no `style` attribute and no
-`<style>` element (style-src is 'self'): geometry is in presentation attributes, colours in
-static/css/reputation.css. A series is coloured by its CSS class, which sets the custom property
-`--series` (`.series-market { --series: #2f5bd3; }`); the built-in classes are `series-market`,
-`series-consensus`, `series-source`, `series-yes`, `series-no` and `series-1` … `series-4`. Every text
-placed in the markup is escaped.
+Each function returns safe HTML (a `<figure>` with an inline `<svg>`, an HTML legend and a text
+fallback); every text placed in it is escaped. No `style` attribute or element (style-src is 'self'):
+geometry is in presentation attributes, colours in static/css/reputation.css, where a series' CSS class
+sets `--series` (`.series-market { --series: #2f5bd3; }`). Built-in classes: `series-market`,
+`series-consensus`, `series-source`, `series-yes`, `series-no`, `series-1` … `series-4`.
 
-Probabilities are fractions (0.62, a float or a Decimal) and are drawn as percentages.
+Probabilities are fractions (0.62, a float or a Decimal), drawn as percentages.
 """
 
 import math
@@ -214,10 +212,8 @@ def _step(moment: datetime, interval: timedelta | tuple[int, str]) -> datetime:
 
 
 def time_ticks(low: datetime, high: datetime) -> list[tuple[datetime, str]]:
-    """Tick positions and labels for a time range, on the first interval (1 minute ... 100 years) that
-    gives at most MAX_X_TICKS ticks: times of day within a day, then dates, months, years.
-    `time_ticks(datetime(2026, 3, 1, 9, tzinfo=UTC), datetime(2026, 3, 1, 17, tzinfo=UTC))` ->
-    [(10:00, "10:00"), (12:00, "12:00"), (14:00, "14:00"), (16:00, "16:00")] (hourly would be 9 ticks)."""
+    """Ticks on the first of TICK_INTERVALS that gives at most MAX_X_TICKS: 09:00 to 17:00 ->
+    10:00, 12:00, 14:00, 16:00 (hourly would be 9 ticks)."""
     if high <= low:
         return []
     span = high - low
@@ -253,9 +249,8 @@ def time_ticks(low: datetime, high: datetime) -> list[tuple[datetime, str]]:
 
 
 def _distinct(ticks: list[tuple[datetime, str]]) -> list[tuple[datetime, str]]:
-    """Ticks whose label differs from the one before: two ticks reading alike say nothing the first did not.
-    A new claim's chart spans the moments from its first price to the page's render, often within one
-    second, whose two ends would both read `09:00:05`: it gets one tick."""
+    """Drops a tick whose label repeats the one before: a new claim's chart often spans under a second,
+    and both its ends would read `09:00:05`."""
     kept: list[tuple[datetime, str]] = []
     for tick in ticks:
         if not kept or kept[-1][1] != tick[1]:
@@ -277,10 +272,9 @@ def line_chart(
     chart_id: str | None = None,
     empty_text: str = "No data yet.",
 ) -> SafeString:
-    """Probabilities over time, as safe HTML. Each series is a line (or a step line for `step=True`);
-    the x axis covers every point and `start`/`end` (a step series holds its last value until `end`),
-    the y axis 0-100 % with ticks every 25 %. The `<desc>` names each series' first, last, lowest and
-    highest values, so the chart reads without the picture.
+    """Probabilities over time. The x axis covers every point and `start`/`end`; a step series holds its
+    last value until `end`. The `<desc>` names each series' first, last, lowest and highest values, so
+    the chart reads without the picture.
 
         line_chart(
             series=[Series(name="Market price", css_class="series-market",
@@ -401,9 +395,9 @@ def calibration_chart(
     chart_id: str | None = None,
     empty_text: str = "No resolved forecasts yet.",
 ) -> SafeString:
-    """Predicted vs observed, as safe HTML: one point per non-empty bucket at (mean forecast, share that
-    resolved YES), its radius by the bucket's count, each series' points joined by a line; the dashed
-    diagonal is perfect calibration. A data table (in a <details>) repeats every figure.
+    """Predicted vs observed: a point per non-empty bucket at (mean forecast, share resolved YES), sized
+    by its count; the dashed diagonal is perfect calibration. A data table in a <details> repeats every
+    figure for those who cannot see the picture.
 
         calibration_chart(series=[
             CalibrationSeries(name="Market price", css_class="series-market",

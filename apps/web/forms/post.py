@@ -1,10 +1,8 @@
-"""The "post a claim" form: it parses what was typed (credits to micro-credits, UTC dates, comma-separated
-tags) and checks it as the person types, with the same settings and the same subsidy function
-(`lmsr.initial_subsidy`) that `services.claim_create` / `claim_publish` use.
-
-The rules are the service's: `services.claim_problems` checks a claim without writing it, and this form
-shows each problem on its field in the browser's words (by its code). On submit `claim_create` checks
-again, and whatever it refuses is shown on the field it names.
+"""The "post a claim" form: it parses what was typed (credits, UTC dates, comma-separated tags); the rules
+are the service's. As the person types, `services.claim_problems` checks the claim without writing it, and
+each problem shows on its field in the browser's words; the subsidy shown is the service's own
+(`lmsr.initial_subsidy`). On submit `claim_create` checks again, and what it refuses shows on the field it
+names.
 """
 
 import uuid

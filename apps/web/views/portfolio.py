@@ -1,10 +1,9 @@
-"""My portfolio: open positions at their current value, resolved positions with their payouts, and the
-wallet's history, with totals (cash, positions, total).
+"""My portfolio: open positions at their current value, resolved ones with their payouts, the wallet's
+history, and totals.
 
-The page's open rows follow their claims live: each row refetches itself (`portfolio-position-row`)
-when static/js/live.js announces an event of its claim, and the totals refetch themselves too. Every
-read is a selector the API uses (`positions_of`, `position_worth`, `wallet_entries`, `wallet_balance`),
-and the page costs the same number of queries however many positions there are.
+Each open row and the totals refetch themselves when static/js/live.js announces an event of their
+claim. Every read is a selector the API uses too, and the page's query count does not grow with its
+positions.
 """
 
 from decimal import Decimal
@@ -93,8 +92,8 @@ def portfolio(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def portfolio_position_row(request: HttpRequest, claim_id: int) -> HttpResponse:
-    """One open-position row, re-read when its claim changes. Only ever the viewer's own position: on a
-    claim where they hold none the answer is empty (and the row, if any, goes away)."""
+    """One open-position row, re-read when its claim changes: empty (the row goes away) where the viewer
+    holds nothing."""
     identity = request.user.human_identity
     position = None
     if identity is not None:

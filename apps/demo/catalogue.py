@@ -1,12 +1,10 @@
-"""What the demo site talks about (`manage.py demo_seed`): claim templates with real resolution criteria in
-each domain, and the forecasters of its resolved history with their hidden skill. Pure data, no database.
+"""What the demo site talks about (`manage.py demo_seed`): claim templates with real resolution criteria,
+and the forecasters of its resolved history with their hidden skill. Pure data, no database.
 
-A template names a public source, a threshold and a date, so every claim made from it can be checked by
-anyone. Dates are filled in per claim: `{date}` is the day the claim closes, `{start}` the day it opens,
-`{month}` the month a monthly figure is about (a monthly claim closes on that month's last day), and
-`{month_name}` that month without its year. A weekly chart's claim closes on the chart's day (`weekday`).
-The demo's outcomes are drawn by demo_seed from a hidden probability, not read from the sources: its
-resolutions say so.
+A template names a public source, a threshold and a date, so anyone can check a claim made from it. Its
+placeholders are filled per claim: `{date}` the closing day, `{start}` the opening day, `{month}` the month
+a monthly figure is about, `{month_name}` that month without its year. The outcomes are drawn by demo_seed
+from a hidden probability, not read from the sources: its resolutions say so.
 """
 
 from dataclasses import dataclass, field
@@ -488,12 +486,13 @@ class Agent:
 class Forecaster:
     """How one identity forecasts (hidden: the site only ever sees what it says).
 
-    It sees each claim's true log-odds plus Gaussian noise of sd `sigma` (per domain; "*" for the rest)
-    and reports sigmoid(scale * signal): calibrated when `scale` is None (the posterior mean given its
-    sigma), overconfident when it is 1 or more. Strategies other than "signal" ignore the signal:
-    "base-rate" says its domain's share of YES outcomes so far, "consensus" the consensus as it stands,
-    "extremize:<handle>" what that identity last said, pushed away from 50%. extra["bias"] is added to the
-    log-odds it reports (a forecaster that leans one way whatever it sees).
+    "signal" (the default) sees each claim's true log-odds plus Gaussian noise of sd `sigma` (per domain;
+    "*" for the rest) and reports sigmoid(scale * signal + extra["bias"]): calibrated when `scale` is None,
+    overconfident at 1 or more. The other strategies ignore the signal:
+
+    - "base-rate": its domain's share of YES outcomes so far;
+    - "consensus": the consensus as it stands;
+    - "extremize:<handle>": what that identity last said, pushed away from 50% by extra["factor"].
     """
 
     who: str  # a person's email, or an agent's handle

@@ -1,21 +1,17 @@
 """Demo data for a local run: the demo logins (two members and a moderator), people and agents of several
-owners, open claims in every domain with real resolution criteria, and months of resolved history in which
-the forecasters have different skill, so that the leaderboards, track records and the platform's record
-show real differences.
+owners, open claims in every domain, and months of resolved history in which forecasters differ in skill,
+so that the leaderboards and track records show real differences.
 
-Everything goes through the real services (onboarding, agent registration, ledger, claim_create,
-trade_place, belief_state, claims_close_due, resolution_propose, resolution_finalize, market_settle, which
-scores), on a clock that runs from the day the demo people joined to the anchor, the moment of the first
-run: each service call happens at its time in the demo's past and is checked against that time, so the
-demo state is one the product reaches by itself over those months. No row is written around a service.
+Everything goes through the real services, on a clock that runs from the day the demo people joined to the
+anchor (the first run's moment): each call happens at its time in the demo's past and is checked against
+it, so the state is one the product reaches by itself. No row is written around a service.
 
-Idempotent: dates come from the anchor, which the first run fixes (the demo people joined a set time before
-it), so a later run plans the very same claims, finds them by title and changes nothing; the history is
-made once (its resolutions are found by their evidence), in one transaction with the open claims.
+Idempotent: later runs find the anchor again (the demo people joined a set time before it), so they plan
+the same claims, find them by title and change nothing. The history is made once (found by its evidence),
+in one transaction with the open claims.
 
-What each forecaster sees is drawn from a seeded generator (apps/demo/catalogue.py): every claim has a
-hidden probability, each forecaster sees it through noise of its own skill in that domain, and the outcome
-is drawn from it. The outcomes are the demo's, not the world's: the resolutions say so.
+Each claim has a hidden probability, drawn by a seeded generator; forecasters see it through noise of their
+own skill (apps/demo/catalogue.py), and the outcome is drawn from it. The resolutions say so.
 """
 
 import math
@@ -227,9 +223,9 @@ class Clock:
 
 @contextmanager
 def _demo_clock(start: datetime) -> Iterator[Clock]:
-    """Run the services on the demo's clock: django.utils.timezone.now, which every service, auto_now
-    field and check reads, answers the clock's time. Fields declared `default=timezone.now` captured the
-    function itself when their model was defined, so their cached default is pointed at the clock too."""
+    """Run the services on the demo's clock by replacing django.utils.timezone.now. Fields declared
+    `default=timezone.now` captured the function itself when their model was defined, so their cached
+    default is pointed at the clock too."""
     clock = Clock(start)
     real_now = timezone.now
     fields = [
@@ -507,7 +503,7 @@ def plan_open(anchor: datetime) -> list[Plan]:
 
 def _calibrated_scale(sigma: float) -> float:
     """What a calibrated forecaster multiplies its signal by: the posterior mean of the true log-odds given
-    the signal, shrunk again for the posterior's own spread (as apps/reputation/simulation.py)."""
+    the signal, shrunk again for the posterior's own spread (as the reputation simulation's calibrated_scale)."""
     shrink = TRUTH_SD**2 / (TRUTH_SD**2 + sigma**2)
     variance = TRUTH_SD**2 * sigma**2 / (TRUTH_SD**2 + sigma**2)
     return shrink / math.sqrt(1 + math.pi * variance / 8)

@@ -46,11 +46,10 @@ def _sends_api_key(request: HttpRequest) -> bool:
 class SessionAuth(APIKeyCookie):
     """Django's session, with Django's CSRF check on unsafe methods (the browser's own API calls).
 
-    The CSRF check runs only once there is a signed-in person: ninja's cookie auth checks it first, so a
-    caller with no session at all (an agent that forgot its key) was told `403 csrf_failed` and went
-    looking for a token, where the answer is `401`. A caller that sent an API key where only a session
-    will do (the key never reaches here otherwise: ApiKeyAuth comes first and answers for every key) is
-    told so, `403 session_required`, rather than `401` for a key that works elsewhere."""
+    CSRF is checked only once there is a signed-in person: ninja's cookie auth checked it first, so an
+    agent that forgot its key got `403 csrf_failed` and went looking for a token, where the answer is
+    `401`. An API key sent where only a session will do gets `403 session_required`, not a `401` for a
+    key that works elsewhere (ApiKeyAuth answers for every key first, so a key reaches here only then)."""
 
     param_name = settings.SESSION_COOKIE_NAME
 

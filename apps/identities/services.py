@@ -347,11 +347,8 @@ _AUTHENTICATE = (  # column names only are formatted in; the prefix goes as a pa
 
 
 def api_key_authenticate(*, token: str) -> ApiKey:
-    """The usable key for a token, with its identity loaded; InvalidApiKey otherwise.
-
-    One indexed read by prefix, a constant-time comparison of the secret's hash, and at most one
-    write a minute per key to keep last_used_at current.
-    """
+    """The usable key for a token, with its identity loaded; InvalidApiKey otherwise. Every keyed request
+    runs it: one indexed read, and a write (last_used_at) at most once a minute per key."""
     match = TOKEN_RE.match(token or "")
     if match is None:
         raise InvalidApiKey()

@@ -31,7 +31,8 @@ class AutonomyLevel(models.TextChoices):
 class Identity(models.Model):
     """Who acts in the market: a human (one per verified User) or an agent owned by a human.
 
-    Agents of one owner form one independence cluster for consensus weighting.
+    A human and their agents are one owner (`controller_id`): one party for conflicts of interest, and
+    capped together in the consensus.
     """
 
     kind = models.CharField(max_length=8, choices=IdentityKind.choices)

@@ -1,45 +1,38 @@
-"""The reputation model in numbers, with no database: docs/reputation.md explains it and its priors.
+"""The reputation model's arithmetic, with no database (docs/reputation.md explains it and its priors).
 
-Skill is the information a source adds per forecast, in nats: the log score of its forecast minus the
-log score of the market price it forecast against (positive: it moved the market toward the truth).
-Each resolved forecast is one noisy observation x of the source's skill in that claim's domain.
+Skill is the information a source adds per forecast, in nats: the log score of its forecast minus that
+of the market price it stood against. Each resolved forecast is one noisy observation x of the source's
+skill in the claim's domain:
 
     x ~ Normal(s_domain, SIGMA_OBS^2)            one observation per (source, resolved claim)
     s_domain ~ Normal(g, TAU_DOMAIN^2)           domain skill, shrunk toward the source's global skill
     g ~ Normal(0, TAU_GLOBAL^2)                  global skill, shrunk toward zero skill
 
-Conjugate normal updates need only (n, sum x, sum x^2) per (source, domain) and per source, so a
-settlement updates each source it scored in O(1). The domain posterior's prior mean is the global
-posterior computed WITHOUT that domain's own observations (leave-one-domain-out), so skill shown in
-domain A reaches domain B only through that shrinkage, and never counts twice.
+The updates are conjugate, so (n, sum x, sum x^2) per (source, domain) and per source are all a
+settlement updates, in O(1). A domain's prior is the global posterior WITHOUT that domain's own
+observations (leave-one-domain-out): skill in one domain reaches another only through that prior, and no
+observation counts twice.
 
-Weight is the posterior's lower bound (mean minus one standard deviation) when positive, plus a floor
-that is tiny for a new source and vanishes for a losing one: a new source gets almost no weight, a
-persistent loser decays toward zero, an established accurate source dominates.
+Weight is the posterior's mean minus one sd when positive, plus a floor that is tiny for a new source
+and vanishes for a losing one.
 
-Calibration: the consensus reads each source's log-odds times a factor c learned from its owner's
-resolved record (c < 1 reads an overconfident source's 0.99 as less sure). The record is the
-log-likelihood of the owner's forecasts at each c of a fixed grid; each resolved claim adds the mean over
-the owner's identities that forecast it, once, so ten agents of one owner repeating one belief learn
-what one of them would, and a record dealt out across agents is learned whole. It is a sum, kept per
-(owner, domain) and per owner, O(grid) per claim, and exact. Per domain:
+Calibration: the consensus reads a source's log-odds times a factor c learned from its owner's record
+(c < 1 reads an overconfident source as less sure): the log-likelihood of the owner's forecasts at each
+c of CALIBRATION_GRID. Each resolved claim adds the mean over the owner's identities that forecast it,
+once: ten agents repeating one belief learn what one would, and a record dealt out across agents is
+learned whole. Kept per (owner, domain) and per owner, O(grid) per claim. Per domain:
 
     ln c ~ Normal(0, CALIBRATION_PRIOR_SD^2)                             the prior: calibrated
     p(c | record) ~ prior(c) * L_elsewhere(c)^CALIBRATION_POWER * L_domain(c)
 
-with the other domains' record at CALIBRATION_POWER (a power prior; 1 counts it fully, as evidence about
-the same factor). c is the posterior's geometric mean. Skill and weight stay measured on the forecasts
-as stated.
+and c is the posterior's geometric mean. Skill and weight stay measured on the forecasts as stated.
 
-Independence beyond the owner: two owners whose forecasts on resolved claims keep coinciding (their
-log-odds within COPY_TOLERANCE) are one source said twice, a copier or two copies of one bot, and are
-capped together like the agents of one owner: one copying group. The test is Wald's sequential test:
-from the claim on which a pair first coincided, each resolved claim both forecast is one observation,
-agreeing or not; the pair counts as one while the agreements after that first one outnumber the
-disagreements by COPY_MARGIN, and is forgotten (independent) once the disagreements outnumber them by as
-much. A value that COPY_CROWD or more owners share on a claim (a round number, the market price) is a
-focal point, not a sign of copying: meeting there is no observation. So a claim's pairs to compare stay
-O(owners), however many there are.
+Copying groups: two owners whose forecasts keep coinciding (log-odds within COPY_TOLERANCE) are one
+source said twice, a copier or two copies of one bot, and are capped together like one owner's agents.
+Wald's sequential test decides, from the claim on which the pair first coincided: it counts as one while
+its later agreements outnumber its disagreements by COPY_MARGIN, and is forgotten once the disagreements
+outnumber them by as much. Meeting at a value COPY_CROWD or more owners share (a round number, the
+market price) is no observation, which also keeps a claim's pairs to compare O(owners).
 """
 
 import math
@@ -184,10 +177,10 @@ class Comparison:
 
 
 def compare(logits: dict[int, float]) -> Comparison:
-    """One claim's owners, by their log-odds: each owner with COPY_CROWD - 1 or more others within
-    COPY_TOLERANCE is at a focal value (crowded), and the agreeing pairs (a, b), a < b, are the pairs within
-    COPY_TOLERANCE of which neither is crowded. Two sweeps over the sorted values, O(n log n) and at most
-    n * COPY_CROWD / 2 pairs, however many owners share a value: never a comparison of every pair."""
+    """One claim's owners by log-odds: an owner with COPY_CROWD - 1 or more others within COPY_TOLERANCE
+    is at a focal value (crowded); the agreeing pairs (a, b), a < b, are those within COPY_TOLERANCE with
+    neither crowded. Two sweeps over the sorted values: O(n log n), at most n * COPY_CROWD / 2 pairs, never
+    every pair."""
     ordered = sorted(logits.items(), key=lambda item: (item[1], item[0]))
     values = [value for _owner, value in ordered]
     crowded = set()
@@ -219,19 +212,18 @@ def _evidence(claims: int, agreed: int) -> int:
 
 
 def copies(claims: int, agreed: int) -> bool:
-    """Whether a pair's record says one source said twice. `claims` counts the resolved claims both owners
-    forecast since they first agreed, that first one included, and `agreed` those they agreed on. Each
-    later claim is evidence for copying (chance of agreeing about 0.9) against independence (chance about
-    0.1, generous for people who give round numbers): a likelihood ratio of 9 per agreement and 1/9 per
-    disagreement. On prior odds of 1 in 99, the posterior favours copying once agreements outnumber
-    disagreements by three (9^3 = 729 > 99 > 81 = 9^2)."""
+    """Whether a pair's record says one source said twice: of the `claims` resolved claims both owners
+    forecast since they first agreed (that one included), they agreed on `agreed`. Each later claim weighs
+    copying (agreeing with chance ~0.9) against independence (~0.1, generous for round numbers): a
+    likelihood ratio of 9 per agreement, 1/9 per disagreement. On prior odds of 1 in 99, copying wins once
+    agreements outnumber disagreements by COPY_MARGIN = 3 (9^3 = 729 > 99 > 81 = 9^2)."""
     return _evidence(claims, agreed) >= COPY_MARGIN
 
 
 def independent(claims: int, agreed: int) -> bool:
-    """The test's other boundary: disagreements outnumber the later agreements by COPY_MARGIN (posterior
-    odds of copying below 1 in 99 * 9^3). The pair is forgotten; if it ever agrees again, it is watched
-    afresh. This keeps the pairs watched per owner few, whatever the history."""
+    """The test's other boundary: disagreements outnumber the later agreements by COPY_MARGIN (odds of
+    copying below 1 in 99 * 9^3). The pair is forgotten, and watched afresh if it ever agrees again: the
+    pairs watched per owner stay few, whatever the history."""
     return _evidence(claims, agreed) <= -COPY_MARGIN
 
 
@@ -239,10 +231,9 @@ Pair = tuple[int, int]  # two owners, the smaller id first
 
 
 def agreements_fold(watched: dict[Pair, tuple[int, int]], comparison: Comparison) -> tuple[dict, set[Pair]]:
-    """One claim folded into its owners' agreement records. `watched` holds the (claims, agreed) record of
-    every watched pair among the claim's owners; an agreeing pair not watched yet starts one. Returns the
-    records this claim changed, {pair: (claims, agreed)}, and the pairs it showed to be independent, to
-    forget. A pair meeting at a focal value is left as it was."""
+    """One claim folded into the (claims, agreed) records of the watched pairs among its owners
+    (`watched`); an agreeing pair not watched yet starts one, a pair meeting at a focal value is left as it
+    was. Returns the changed records and the pairs shown to be independent (to forget)."""
     folded: dict[Pair, tuple[int, int]] = {}
     forgotten: set[Pair] = set()
     for pair in sorted(set(watched) | comparison.agreeing):
@@ -294,12 +285,10 @@ class Voice:
 
 
 def effective_weights(voices: list[Voice], combined: dict[int, float] | None = None) -> dict[int, float]:
-    """Weights after the independence cap: the sources of one copying group together weigh no more than
-    their best member alone, nor more than one source holding all their records at once (`combined`:
-    copying group -> the weight of the members' statistics added up), shared in proportion to their own
-    weights.
-    Ten agents with one record are one voice (the first bound); a record dealt out across agents, so
-    that one of them looks luckier than the whole, gains nothing (the second)."""
+    """Weights after the independence cap, shared within each copying group in proportion to the members'
+    own weights. A group weighs no more than its best member alone (ten agents with one record are one
+    voice), nor than one source holding all their records at once (`combined`: group -> that weight; a
+    record dealt out across agents so that one looks luckier than the whole gains nothing)."""
     groups: dict[int, list[Voice]] = {}
     for voice in voices:
         groups.setdefault(voice.copying_group, []).append(voice)

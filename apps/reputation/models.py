@@ -97,10 +97,10 @@ class Reliability(models.Model):
 
 
 class Calibration(models.Model):
-    """An owner's calibration record (per domain; domain null = overall): the log-likelihood of the
-    owner's forecasts at each factor of maths.CALIBRATION_GRID, each resolved claim counted once (the
-    mean over the owner's identities that forecast it), kept current at each settlement. The owner is
-    a person with their agents."""
+    """An owner's calibration record (per domain; domain null = overall), kept current at each settlement:
+    the log-likelihood of its forecasts at each factor of maths.CALIBRATION_GRID, each resolved claim
+    counted once (the mean over the owner's identities that forecast it). The owner is a person with their
+    agents."""
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     domain = models.ForeignKey(Domain, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
@@ -124,11 +124,10 @@ class Calibration(models.Model):
 
 
 class Agreement(models.Model):
-    """Two owners whose forecasts on a resolved claim once coincided (log-odds within
-    maths.COPY_TOLERANCE), watched from then on: every resolved claim both forecast since, that first one
-    included, and how many of them they agreed on, kept current at each settlement. A pair whose record
-    says one source said twice (`copies`, maths.copies) is capped together in the consensus, like the
-    agents of one owner. owner_a < owner_b."""
+    """Two owners watched since their forecasts on a resolved claim first coincided (log-odds within
+    maths.COPY_TOLERANCE): the resolved claims both forecast since, that one included, and how many they
+    agreed on. A pair that `copies` (maths.copies) is one copying group: capped together in the consensus
+    like the agents of one owner. owner_a < owner_b."""
 
     owner_a = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     owner_b = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")

@@ -137,11 +137,9 @@ def combined_weights(voices: list[maths.Voice], stats: dict[int, tuple[maths.Sta
 def consensus_compute(
     claim: Claim, *, before: datetime | None = None, explain: bool = False, explain_top: int = 10
 ) -> ConsensusView:
-    """The consensus from scratch: O(contributors of this claim), six queries. Contributors are capped
-    together by copying group: an owner's identities, joined with those of the owners found to copy them.
-    `explain` adds the pull of the `explain_top` heaviest contributors (the consensus without each,
-    recomputed: O(top x contributors) arithmetic, so a claim with thousands of voices stays cheap to
-    explain)."""
+    """The consensus from scratch, capped by copying group: O(contributors of this claim), six queries.
+    `explain` adds the pull of the `explain_top` heaviest contributors (the consensus recomputed without
+    each: O(top x contributors) arithmetic, cheap however many voices the claim has)."""
     beliefs = latest_beliefs(claim, before=before)
     alpha = extremizing_alpha()
     stats = reliability_stats(list(beliefs), claim.domain_id) if beliefs else {}
@@ -199,9 +197,9 @@ def consensus_compute(
 
 
 def consensus_explained(claim: Claim, *, top: int = 10) -> ConsensusView:
-    """What a claim page and the API show: the live consensus with its heaviest contributors' pulls; once
-    the claim is scored, the consensus as it stood at close (from its record), since the weights now
-    include its own outcome, with its contributors' forecasts from before close."""
+    """What a claim page and the API show: the live consensus with its heaviest contributors' pulls. Once
+    the claim is scored, the consensus at close from its record (today's weights know the outcome), with
+    the contributors' forecasts from before close."""
     record = ClaimRecord.objects.filter(claim=claim).first()
     if record is None:
         return consensus_compute(claim, explain=True, explain_top=top)
@@ -377,9 +375,9 @@ def leaderboard(*, domain_id: int | None, kind: str | None = None, min_forecasts
 
 
 def platform_record(*, domain_id: int | None = None, min_source_forecasts: int = 5) -> dict:
-    """Brier, log score and calibration of the market price at close, the consensus at close, and the
-    best single source (the identity with the lowest mean Brier among those with at least
-    `min_source_forecasts` in scope: chosen after the fact, which flatters it), on resolved claims."""
+    """Brier, log score and calibration on resolved claims of the market price at close, the consensus at
+    close, and the best single source: the lowest mean Brier among identities with `min_source_forecasts`
+    or more in scope (chosen after the fact, which flatters it)."""
     records = ClaimRecord.objects.all()
     scores = Score.objects.all()
     if domain_id is not None:

@@ -191,11 +191,10 @@ def score_settled_claim(claim: Claim, outcome: str) -> ClaimRecord | None:
 
 @transaction.atomic
 def claim_score(*, claim: Claim) -> ClaimRecord | None:
-    """Score every identity that traded or stated a belief on a resolved claim, from its latest forecast
-    before closes_at, and fold the scores into each identity's reliability, each owner's calibration and
-    the agreement records of its owners' pairs. Exactly once per claim (the claim row is locked and the
-    record is its marker); set-based: a fixed number of queries, and work proportional to the identities
-    on this claim, not to history."""
+    """Score each identity's latest forecast (a trade or a stated belief) before closes_at on a resolved
+    claim, and fold the scores into reliability, each owner's calibration and the agreement records of its
+    owners' pairs. Exactly once per claim: the claim row is locked and the record is the marker. A fixed
+    number of queries; work proportional to the claim's identities, not to history."""
     claim = Claim.objects.select_for_update(no_key=True).get(pk=claim.pk)
     if claim.status not in (ClaimStatus.RESOLVED_YES, ClaimStatus.RESOLVED_NO):
         return None
@@ -343,11 +342,10 @@ def _reliability_update(scores: list[Score], *, domain_id: int, now: datetime) -
 
 
 def _calibration_update(scores: list[Score], owner_of: dict[int, int], *, domain_id: int, now: datetime) -> None:
-    """Fold the claim into each scored owner's calibration record once (the mean likelihood of the owner's
-    forecasts on it), in the domain and overall, then recompute the factor of every row of those owners
-    (the overall record is every domain's prior). Missing rows are inserted first, ignoring a conflict
-    with a settlement scoring the same owner at the same moment, then all are locked in id order. Three
-    queries, whatever the history."""
+    """Fold the claim once into each scored owner's calibration records, in the domain and overall (the
+    mean likelihood of its forecasts on it), and recompute every row of those owners: the overall record
+    is each domain's prior. Missing rows are inserted ignoring a conflict (another settlement scoring the
+    same owner at the same moment), then all are locked in id order. Three queries."""
     found: dict[int, list[maths.Likelihoods]] = {}
     for score in scores:
         found.setdefault(owner_of[score.identity_id], []).append(
@@ -376,14 +374,12 @@ def _calibration_update(scores: list[Score], owner_of: dict[int, int], *, domain
 
 
 def _agreement_update(scores: list[Score], owner_of: dict[int, int], *, now: datetime) -> None:
-    """Fold the claim into the agreement record of every watched pair of its owners, and start one for
-    each pair that agrees on it (maths.compare, maths.agreements_fold): a pair whose record says copying
-    is marked `copies`, one shown to be independent is forgotten. The pairs compared are O(owners), not
-    every pair (a focal value shared by many owners is not compared), and the pairs watched per owner
-    stay few (independent ones are forgotten), so the work is proportional to the owners on the claim,
-    not to history. Two settlements that share a pair share both its owners, whose calibration rows
-    (locked just before) already order them; new rows are inserted ignoring a conflict all the same, then
-    every watched pair among the owners is locked in id order. Three queries beside the insert."""
+    """Fold the claim into the records of its owners' watched pairs and start one for each pair that
+    agrees on it (maths.compare, maths.agreements_fold): a record that says copying is marked `copies`, an
+    independent pair is forgotten. O(owners on the claim), not history: focal values are not compared and
+    forgetting keeps the watched pairs per owner few. Two settlements sharing a pair share both owners,
+    whose calibration rows (locked just before) already order them; new rows still ignore a conflict, and
+    the watched pairs are locked in id order. Three queries beside the insert."""
     logits = maths.owner_logits([(owner_of[s.identity_id], float(s.probability)) for s in scores])
     if len(logits) < 2:
         return

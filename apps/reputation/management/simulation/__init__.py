@@ -1,26 +1,23 @@
 """A simulated population run through the real services, to measure the reputation model (docs/reputation.md).
 
-Each claim has a hidden true probability; its outcome is drawn from it. Each source sees the claim's true
-log-odds plus Gaussian noise whose spread is its hidden skill in that claim's domain, turns that signal into
-a probability (calibrated, overconfident, or next to no information at all) and either states it
-(belief_state) or trades toward it (a belief order with a budget). Sybil swarms are one owner's agents that
-all report one shared noisy belief; each swarm has a twin: a person of their own who copies the swarm, stating
-its belief on every claim it forecasts (the same skill and the same luck). Alone, the twin is one source to
-compare the swarm with; beside the swarm, it is a copy under a second owner, which the model should find
-(apps/reputation/maths.py, "Independence beyond the owner") and count once.
+Each claim has a hidden true probability, and its outcome is drawn from it. Each source sees the claim's
+true log-odds plus Gaussian noise whose sd is its hidden skill in the claim's domain, turns that signal
+into a probability (calibrated, overconfident, or next to no information) and states it (belief_state)
+or trades toward it (a belief order). A sybil swarm is one owner's agents reporting one shared belief;
+its twin, a person of their own, states the swarm's belief on every claim the swarm forecasts. Alone,
+the twin is one source to compare the swarm with; beside it, a copy under a second owner, which the
+model should find (a copying group, apps/reputation/maths.py) and count once.
 
 Claims run one after another through claim_create, trade_place / belief_state, claims_close_due,
-resolution_propose, resolution_finalize and market_settle (which scores them through the reputation hook),
-so every consensus at close uses only the reliability learned from claims resolved before it. Time passes
-as in tests/reputation/conftest.py: closes_at is moved to now once the forecasts are in, and the challenge
-deadline to the past. The measurements are taken on the later claims only (out of sample).
+resolution_propose, resolution_finalize and market_settle (which scores them), so each consensus at close
+uses only what was learned from the claims resolved before it. Time passes as in tests/factories.py:
+closes_at is moved to now once the forecasts are in, the challenge deadline to the past. Only the later
+claims are measured (out of sample). The seeded generator is the only randomness: the same arguments give
+the same population, truths, signals and outcomes.
 
-Nothing here is random but the seeded generator: the same arguments give the same population, truths,
-signals and outcomes.
-
-The package: `world` (the population and its hidden truths, no database), `run` (the claims through the
-services), `measures` (what each claim adds to the figures, no database) and `report` (what is read back
-at the end, printed, dumped and pooled). Only `manage.py reputation_simulate` and the tests import it.
+`world` is the population and its hidden truths, `run` the claims through the services, `measures` what
+each claim adds to the figures, `report` what is read back at the end, printed, dumped and pooled. Only
+`manage.py reputation_simulate` and the tests import it.
 """
 
 from apps.reputation.management.simulation.measures import (

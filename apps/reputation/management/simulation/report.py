@@ -288,12 +288,11 @@ FORECASTERS = (
 
 
 def pooled_lines(dumps: list[dict]) -> list[str]:
-    """Several runs' dumps (`--dump`) read together: each forecaster's scores over all their tested claims,
-    the consensus's Brier against the outcomes drawn minus each other's with its standard error (paired
-    by claim: the outcomes drawn are the same for both, so most of their noise cancels), and in how many
-    runs the consensus beats each, in expectation and against the outcomes drawn. On 100 claims a run's
-    outcomes move a Brier score by about +-0.01; over sixteen runs, the paired difference is known to
-    about +-0.002."""
+    """Several runs' dumps (`--dump`) read together: each forecaster's scores over all their tested claims;
+    the consensus's Brier minus each other's, paired by claim (the outcomes drawn are the same for both, so
+    most of their noise cancels: +-0.002 over sixteen runs, where one run's outcomes move a Brier score by
+    +-0.01), with its standard error; and in how many runs the consensus beats each, in expectation and
+    against the outcomes drawn."""
     runs = []
     for data in sorted(dumps, key=lambda d: d["seed"]):
         tested = [ClaimResult(**c) for c in data["claims"] if c["index"] >= data["warmup"]]

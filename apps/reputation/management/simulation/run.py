@@ -106,11 +106,10 @@ def _quantized(p: float) -> Decimal:
 
 
 def _twins_beside_their_swarms(acts: list[tuple[Source, Identity, Decimal]]) -> list[tuple[Source, Identity, Decimal]]:
-    """Each twin acts just before its swarm's first agent, so that both are scored against the same price
-    (an owner is scored against the price before its first forecast). Placed at random instead, the twin
-    would face a different price than the swarm does, and usually a later one: the swarm's first agent is
-    the earliest of five random places, the twin one random place, so the comparison measured that timing
-    rather than the weight the model gives each."""
+    """Each twin acts just before its swarm's first agent, so both are scored against the same price (an
+    owner is scored from the price before its first forecast). At a random place the twin usually faced a
+    later price than the swarm's first agent (the earliest of five places), and the comparison measured
+    that timing rather than the weight the model gives each."""
     twins = [act for act in acts if act[0].mirrors is not None]
     ordered = [act for act in acts if act[0].mirrors is None]
     for twin in twins:
@@ -157,9 +156,8 @@ def simulate(
     on_claim: Callable[[ClaimResult, "RunningScore"], None] | None = None,
 ) -> Report:
     """Create the population, run `claims` claims one after another through the real services and measure
-    the later (1 - warmup) share of them. Writes real rows (users, identities, claims, trades, beliefs,
-    scores): run it on a database meant for it. The caller decides the transaction (demo_seed wraps it in
-    one, so that an interrupted run leaves nothing behind)."""
+    the later (1 - warmup) share of them. It writes real rows (users, identities, claims, trades, beliefs,
+    scores): run it on a database meant for it. The caller decides the transaction."""
     if claims < 4:
         raise ValueError("A simulation needs at least 4 claims.")
     started = time.monotonic()

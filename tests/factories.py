@@ -85,11 +85,12 @@ def agent(owner: User | None = None, handle: str | None = None, **provenance) ->
 
 
 def funded_agent(
-    owner: User | None = None, handle: str | None = None, amount: int = BOT_FUNDS, **provenance
+    owner: User | None = None, handle: str | None = None, amount: int = BOT_FUNDS, key: str | None = None, **provenance
 ) -> Identity:
-    """An agent whose owner moved `amount` micro-credits (200 credits unless told) from their wallet to its own."""
+    """An agent whose owner moved `amount` micro-credits (200 credits unless told) from their wallet to its own,
+    with the funding's idempotency key `key` (fund-<handle> unless told)."""
     bot = agent(owner, handle, **provenance)
-    wallet_fund_agent(owner=bot.owner, agent=bot, amount=amount, idempotency_key=f"fund-{bot.handle}")
+    wallet_fund_agent(owner=bot.owner, agent=bot, amount=amount, idempotency_key=key or f"fund-{bot.handle}")
     return bot
 
 
@@ -170,12 +171,14 @@ def buy(identity: Identity, claim: Claim, side: str = "yes", credits=1, belief=N
     return trade_place(identity=identity, claim=claim, order=order, idempotency_key=key or f"buy:{next(_keys)}")
 
 
-def state(identity: Identity, claim: Claim, probability, key: str | None = None) -> Belief:
-    """A stated belief: `identity` says the claim is `probability` likely (stating the same again is a replay)."""
+def state(identity: Identity, claim: Claim, probability, key: str | None = None, rationale: str = "") -> Belief:
+    """A stated belief: `identity` says the claim is `probability` likely, with an optional rationale (stating
+    the same again is a replay)."""
     return belief_state(
         identity=identity,
         claim=claim,
         probability=probability,
+        rationale=rationale,
         idempotency_key=key or f"b:{claim.pk}:{identity.pk}:{probability}",
     )
 

@@ -93,10 +93,7 @@ def test_ledger_cannot_be_edited_in_the_admin(moderator_client):
 def test_the_admin_shows_credits_not_micro_credits(moderator_client):
     # given a person with their 1,000-credit grant, and an agent funded with 12.345678 credits
     owner = factories.verified_user()
-    bot = factories.agent(owner, handle="money-bot")
-    from apps.ledger.services import wallet_fund_agent
-
-    wallet_fund_agent(owner=owner, agent=bot, amount=12_345_678, idempotency_key="admin-money")
+    bot = factories.funded_agent(owner, handle="money-bot", amount=12_345_678, key="admin-money")
     wallet = Account.objects.get(identity=bot)
 
     # then the accounts list and the transfer's entries read credits, every digit kept

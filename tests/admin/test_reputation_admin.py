@@ -8,10 +8,9 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from apps.accounts.models import User
-from apps.markets.models import Domain
 from apps.reputation.models import Belief, Calibration, ClaimRecord, Reliability, Score
 from tests import factories
-from tests.reputation.conftest import new_claim, resolve, state
+from tests.factories import new_claim, resolve, state
 
 pytestmark = pytest.mark.django_db
 
@@ -36,7 +35,7 @@ def moderator_client():
 
 
 def _resolved_claims(n: int) -> None:
-    domain = Domain.objects.get_or_create(slug="science", defaults={"name": "Science"})[0]
+    domain = factories.domain()
     author, resolver = factories.human(), factories.human()
     for i in range(n):
         claim = new_claim(author, domain)

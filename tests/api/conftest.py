@@ -6,7 +6,3 @@ from tests import factories
 @pytest.fixture
 def bot(owner):
     return factories.agent(owner, handle="bot-one", model_name="m1", provider="p1")
-
-
-def bearer(token: str) -> dict:
-    return {"Authorization": f"Bearer {token}"}

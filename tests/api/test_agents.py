@@ -4,7 +4,7 @@ from django.test import Client
 from apps.core.models import Event
 from apps.identities.models import ApiKey, Identity
 from tests import factories
-from tests.api.conftest import bearer
+from tests.support import bearer
 
 pytestmark = pytest.mark.django_db
 

@@ -9,7 +9,7 @@ from django.utils import timezone
 from apps.identities.models import ApiKey
 from apps.identities.services import LAST_USED_RESOLUTION, api_key_revoke, identity_suspend
 from tests import factories
-from tests.api.conftest import bearer
+from tests.support import bearer
 
 pytestmark = pytest.mark.django_db
 

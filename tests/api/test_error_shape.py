@@ -12,7 +12,7 @@ from apps.identities.models import Identity
 from apps.markets.models import Claim
 from config.api import api
 from tests import factories
-from tests.api.conftest import bearer
+from tests.support import bearer
 
 pytestmark = pytest.mark.django_db
 

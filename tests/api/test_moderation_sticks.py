@@ -11,12 +11,9 @@ from apps.identities.models import ApiKey, Identity, IdentityStatus
 from apps.identities.services import agent_reactivate, agent_suspend, identity_reactivate, identity_suspend
 from apps.ledger.models import Transfer
 from apps.markets.models import Domain, Trade
-from apps.markets.pricing import Order
-from apps.markets.services import trade_place
 from tests import factories
-from tests.api.conftest import bearer
-from tests.markets.conftest import make_claim
-from tests.reputation.conftest import fund
+from tests.factories import fund, new_claim
+from tests.support import bearer
 
 pytestmark = pytest.mark.django_db
 
@@ -140,22 +137,18 @@ def test_a_suspended_owner_changes_nothing_of_their_agents(owner, owner_client, 
 
 
 def test_a_trade_reads_whether_its_trader_and_owner_are_active_now(owner, bot):
-    claim = make_claim(factories.human(), Domain.objects.get_or_create(slug="science", name="Science")[0])
+    claim = new_claim(factories.human(), Domain.objects.get_or_create(slug="science", name="Science")[0])
     fund(bot, 10)
     stale = Identity.objects.get(pk=bot.pk)  # the caller's copy, read before the suspensions below
 
     # when the agent's owner is suspended, the agent cannot trade even through a copy read before
     identity_suspend(identity=factories.human(owner), moderator=factories.moderator(), reason="Fraud.")
     with pytest.raises(IdentitySuspended):
-        trade_place(
-            identity=stale, claim=claim, order=Order(kind="buy", side="yes", amount=CREDIT), idempotency_key="a"
-        )
+        factories.buy(stale, claim, "yes", key="a")
 
     # and the same for the agent's own suspension
     identity_reactivate(identity=factories.human(owner), moderator=factories.moderator())
     agent_suspend(owner=owner, agent=bot)
     with pytest.raises(IdentitySuspended):
-        trade_place(
-            identity=stale, claim=claim, order=Order(kind="buy", side="yes", amount=CREDIT), idempotency_key="b"
-        )
+        factories.buy(stale, claim, "yes", key="b")
     assert not Trade.objects.exists()

@@ -5,7 +5,7 @@ from apps.core.amounts import CREDIT
 from apps.ledger.models import Entry, Transfer
 from apps.ledger.selectors import ledger_verify_report, wallet_balance
 from tests import factories
-from tests.api.conftest import bearer
+from tests.support import bearer
 
 pytestmark = pytest.mark.django_db
 

@@ -13,22 +13,20 @@ Each variant leaves the ledger balanced (ledger_verify runs after the test).
 """
 
 import time
-from datetime import timedelta
 
 import pytest
 from django.db import connection, transaction
 from django.db.models import F
-from django.utils import timezone
 
 from apps.identities.models import AutonomyLevel, Identity, IdentityKind
 from apps.ledger.models import Account, Entry, Transfer
 from apps.ledger.services import EXTERNAL_WORLD, ledger_transfer, system_account, wallet_for
-from apps.markets.models import Claim, Domain, Market, Position, Resolution
+from apps.markets.models import Claim, Domain, Market, Position
 from apps.markets.resolution import claims_close_due, resolution_finalize, resolution_propose
 from apps.markets.settlement import market_settle
 from tests import factories
 from tests.bench.harness import env_number, print_table
-from tests.markets.conftest import make_claim
+from tests.factories import new_claim
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -65,7 +63,7 @@ def _identities(n: int) -> list[int]:
 def _resolved_market(domain: Domain, identities: list[int]) -> Claim:
     """A YES-resolved market where each identity holds 1-7 YES and some NO shares; the escrow is funded
     from the external world to cover them (as trades would have), in one transfer."""
-    claim = make_claim(factories.human(), domain)
+    claim = new_claim(factories.human(), domain)
     market = Market.objects.get(claim=claim)
     with connection.cursor() as cursor:
         cursor.execute(
@@ -82,10 +80,10 @@ def _resolved_market(domain: Domain, identities: list[int]) -> Claim:
         kind="bench_funding",
         idempotency_key=f"bench-fund:{market.pk}",
     )
-    Claim.objects.filter(pk=claim.pk).update(closes_at=timezone.now() - timedelta(seconds=1))
+    factories.closing_time_passes(claim)
     claims_close_due()
     resolution_propose(claim=claim, proposer=factories.human(), outcome="yes", evidence="Bench.")
-    Resolution.objects.filter(claim=claim).update(challenge_deadline=timezone.now() - timedelta(seconds=1))
+    factories.challenge_window_passes(claim)
     resolution_finalize(claim=claim)
     claim.refresh_from_db()
     return claim

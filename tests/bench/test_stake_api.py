@@ -48,12 +48,12 @@ from apps.core.amounts import CREDIT
 from apps.ledger import services as ledger_services
 from apps.ledger.services import EXTERNAL_WORLD, PLATFORM_FEES, ledger_transfer, system_account, wallet_for
 from apps.markets import services as market_services
-from apps.markets.models import Claim, Domain, Market, Trade
+from apps.markets.models import Claim, Market, Trade
 from apps.markets.pricing import Order, implied_belief, order_price
 from apps.markets.services import trade_place
 from tests import factories
 from tests.bench.harness import LoadResult, env_number, median, print_table, request_load, web_server
-from tests.markets.conftest import make_claim
+from tests.factories import new_claim
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(1800)]
 
@@ -130,10 +130,10 @@ def _traders(n: int) -> list[tuple[object, str, int]]:
 
 def _claims(n: int) -> list[int]:
     """n open claims at the largest liquidity, by one funded author (who pays the subsidies)."""
-    domain = Domain.objects.get_or_create(slug="science", defaults={"name": "Science"})[0]
+    domain = factories.domain()
     author = factories.human()
     _fund(wallet_for(author), n * LIQUIDITY, f"author:{author.pk}")
-    return [make_claim(author, domain, liquidity=LIQUIDITY).pk for _ in range(n)]
+    return [new_claim(author, domain, liquidity=LIQUIDITY).pk for _ in range(n)]
 
 
 def _side(n: int) -> str:

@@ -30,14 +30,9 @@ from django.test import Client
 
 from apps.core.amounts import CREDIT
 from apps.identities.models import ApiKeyScope
-from apps.ledger.services import wallet_fund_agent
-from apps.markets import resolution
-from apps.markets.models import Domain
-from apps.markets.pricing import Order
-from apps.markets.services import trade_place
 from apps.reputation.services import belief_state
 from tests import factories
-from tests.markets_api.conftest import new_claim
+from tests.factories import new_claim
 
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 CHECKS = ",".join(
@@ -54,18 +49,12 @@ CSRF = "c" * 32
 
 def _seed() -> dict:
     owner = factories.verified_user(email="explorer@example.com")
-    bot = factories.agent(owner, handle="explorer-bot")
-    wallet_fund_agent(owner=owner, agent=bot, amount=5_000 * CREDIT, idempotency_key="explore-fund")
+    bot = factories.funded_agent(owner, handle="explorer-bot", amount=5_000 * CREDIT)
     token = factories.api_key(bot, scopes=list(ApiKeyScope.values))
-    science = Domain.objects.get(slug="science")
+    science = factories.domain()
     other = factories.human()
     open_claim = new_claim(bot, science, title="Will the explorer's market stay open?")
-    trade_place(
-        identity=bot,
-        claim=open_claim.pk,
-        order=Order(kind="buy", side="yes", amount=10 * CREDIT),
-        idempotency_key="explore-buy",
-    )
+    factories.buy(bot, open_claim.pk, "yes", credits=10, key="explore-buy")
     belief_state(
         identity=bot, claim=open_claim.pk, probability=Decimal("0.6"), rationale="", idempotency_key="explore-b"
     )
@@ -132,9 +121,7 @@ def test_explore_the_whole_api(live_server, settings):
     settings.CREDENCE_SIGNUP_GRANT_CREDITS = 10_000
     seeded = _seed()
     time.sleep(3)  # the two short claims close
-    resolution.resolution_propose(
-        claim=seeded["_to_propose"], proposer=seeded["_other"], outcome="yes", evidence="The record says so."
-    )
+    factories.propose(seeded["_to_propose"], "yes", seeded["_other"], evidence="The record says so.")
     reports = Path(os.environ.get("EXPLORE_REPORT_DIR", "/tmp/credence-explore"))  # noqa: S108
     reports.mkdir(parents=True, exist_ok=True)
     examples = int(os.environ.get("EXPLORE_EXAMPLES", "100"))

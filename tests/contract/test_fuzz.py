@@ -19,14 +19,10 @@ from hypothesis import HealthCheck, settings
 
 from apps.core.amounts import CREDIT
 from apps.identities.models import ApiKeyScope
-from apps.ledger.services import wallet_fund_agent
-from apps.markets.models import Domain
-from apps.markets.pricing import Order
-from apps.markets.services import trade_place
 from apps.reputation.services import belief_state
 from config.wsgi import application
 from tests import factories
-from tests.markets_api.conftest import new_claim
+from tests.factories import new_claim
 
 schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", application)
 # case.call(app=...) calls the WSGI app directly: keep the test transaction's connection (tests/conftest.py).
@@ -43,13 +39,10 @@ def world(db):
     """A verified owner; their agent, funded, with a key of every scope; an open claim of the agent's
     with a trade and a belief on it, so sells, quotes and beliefs meet a real market."""
     owner = factories.verified_user()
-    bot = factories.agent(owner, handle="fuzz-bot")
-    wallet_fund_agent(owner=owner, agent=bot, amount=500 * CREDIT, idempotency_key="fuzz-fund")
+    bot = factories.funded_agent(owner, handle="fuzz-bot", amount=500 * CREDIT)
     token = factories.api_key(bot, scopes=list(ApiKeyScope.values))
-    claim = new_claim(bot, Domain.objects.get(slug="science"), title="Will the fuzzer find nothing?")
-    trade_place(
-        identity=bot, claim=claim.pk, order=Order(kind="buy", side="yes", amount=10 * CREDIT), idempotency_key="f-1"
-    )
+    claim = new_claim(bot, factories.domain(), title="Will the fuzzer find nothing?")
+    factories.buy(bot, claim.pk, "yes", credits=10, key="f-1")
     belief_state(identity=bot, claim=claim.pk, probability=Decimal("0.6"), idempotency_key="fuzz-belief")
     client = Client()
     client.force_login(owner)

@@ -14,11 +14,10 @@ import pytest
 from apps.core.amounts import CREDIT
 from apps.ledger.models import Transfer
 from apps.ledger.selectors import wallet_balance
-from apps.ledger.services import wallet_fund_agent
-from apps.markets.models import Domain, Position, Trade
+from apps.markets.models import Position, Trade
 from apps.reputation.models import Belief
 from tests import factories
-from tests.markets_api.conftest import new_claim
+from tests.factories import new_claim
 
 GENERATOR = Path(sys.executable).with_name("openapi-python-client")
 PACKAGE = "credence_client"
@@ -58,10 +57,9 @@ def generated(live_server, tmp_path):
 @pytest.mark.django_db(transaction=True)
 def test_a_generated_client_trades_replays_and_reads_a_typed_refusal(live_server, generated):
     owner = factories.verified_user()
-    bot = factories.agent(owner, handle="generated-bot")
-    wallet_fund_agent(owner=owner, agent=bot, amount=100 * CREDIT, idempotency_key="fund-generated-bot")
+    bot = factories.funded_agent(owner, handle="generated-bot", amount=100 * CREDIT)
     token = factories.api_key(bot, scopes=["read", "trade"])
-    claim = new_claim(factories.human(), Domain.objects.get_or_create(slug="science", defaults={"name": "Science"})[0])
+    claim = new_claim(factories.human(), factories.domain())
 
     client = generated("client").AuthenticatedClient(base_url=live_server.url, token=token)
     models = generated("models")

@@ -19,12 +19,11 @@ from apps.core.amounts import CREDIT
 from apps.core.models import Event
 from apps.identities.models import ApiKey, Identity
 from apps.ledger.models import Transfer
-from apps.markets.models import Claim, Clarification, Domain, Resolution, Trade
-from apps.markets.resolution import resolution_propose
+from apps.markets.models import Claim, Clarification, Resolution, Trade
 from apps.reputation.models import Belief
 from config.api import api
 from tests import factories
-from tests.markets.conftest import make_claim
+from tests.factories import new_claim
 
 pytestmark = pytest.mark.django_db
 
@@ -166,12 +165,12 @@ def world(db):
     bot = factories.agent(owner, handle="nul-bot")
     factories.api_key(bot, scopes=["read"])
     author, proposer = factories.human(), factories.human()
-    domain = Domain.objects.get(slug="science")
-    open_claim = make_claim(author, domain)
-    closed = make_claim(author, domain)
-    proposed = make_claim(author, domain)
+    domain = factories.domain()
+    open_claim = new_claim(author, domain)
+    closed = new_claim(author, domain)
+    proposed = new_claim(author, domain)
     Claim.objects.filter(pk__in=[closed.pk, proposed.pk]).update(closes_at=timezone.now() - timedelta(seconds=1))
-    resolution_propose(claim=proposed, proposer=proposer, outcome="yes", evidence="The city's notice.")
+    factories.propose(proposed, "yes", proposer, evidence="The city's notice.")
     client = Client()
     client.force_login(owner)
     claims = {"/resolution": closed.pk, "/resolution/challenge": proposed.pk}

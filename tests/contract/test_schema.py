@@ -15,7 +15,7 @@ from apps.core.errors import ApplicationError
 from apps.identities.models import ApiKeyScope
 from config.api import api
 from tests import factories
-from tests.api.conftest import bearer
+from tests.support import bearer
 
 ROOT = Path(__file__).resolve().parents[2]
 

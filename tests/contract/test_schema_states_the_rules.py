@@ -10,10 +10,9 @@ from django.test import Client
 from django.utils import timezone
 
 from apps.core.amounts import CREDIT
-from apps.markets.models import Claim, Domain
-from apps.markets.services import claim_create
+from apps.markets.models import Claim
 from tests import factories
-from tests.markets_api.conftest import bearer, signed_in, snapshot
+from tests.support import bearer, signed_in, snapshot
 
 pytestmark = pytest.mark.django_db
 
@@ -135,15 +134,12 @@ def test_a_patch_with_null_is_refused_and_changes_nothing(owner):
 def test_an_order_with_a_field_no_schema_names_is_refused_and_writes_nothing(owner):
     bot = factories.agent(owner, handle="typo-bot")
     token = factories.api_key(bot, scopes=["read", "trade"])
-    claim = claim_create(
-        author=factories.human(),
+    claim = factories.new_claim(
         title="Will the typo be caught?",
         criteria="Resolves YES if it is.",
-        domain=Domain.objects.get(slug="science"),
-        closes_at=timezone.now() + timedelta(days=2),
-        resolve_by=timezone.now() + timedelta(days=3),
-        liquidity=100 * CREDIT,
-        publish=True,
+        tags=(),
+        closes_in=timedelta(days=2),
+        resolves_in=timedelta(days=1),
     )
     before = snapshot()
     response = Client().post(
@@ -160,14 +156,14 @@ def test_an_order_with_a_field_no_schema_names_is_refused_and_writes_nothing(own
 
 def test_publishing_a_draft_whose_close_has_passed_is_409(owner):
     author = factories.human(owner)
-    draft = claim_create(
-        author=author,
+    draft = factories.new_claim(
+        author,
         title="Will the draft go stale?",
         criteria="Resolves YES if it does.",
-        domain=Domain.objects.get(slug="science"),
-        closes_at=timezone.now() + timedelta(days=2),
-        resolve_by=timezone.now() + timedelta(days=3),
-        liquidity=100 * CREDIT,
+        tags=(),
+        closes_in=timedelta(days=2),
+        resolves_in=timedelta(days=1),
+        publish=False,
     )
     Claim.objects.filter(pk=draft.pk).update(closes_at=timezone.now() - timedelta(minutes=1))
     before = snapshot()

@@ -9,25 +9,24 @@ from django.test import Client
 from apps.core.amounts import CREDIT
 from apps.ledger.models import Transfer
 from apps.ledger.selectors import wallet_balance
-from apps.ledger.services import wallet_fund_agent
-from apps.markets.models import Claim, Domain
+from apps.markets.models import Claim
 from apps.reputation.models import Belief
 from tests import factories
-from tests.markets_api.conftest import bearer, new_claim, signed_in, snapshot
+from tests.factories import new_claim
+from tests.support import bearer, signed_in, snapshot
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def claim(db):
-    return new_claim(factories.human(), Domain.objects.get(slug="science"))
+    return new_claim(factories.human(), factories.domain())
 
 
 @pytest.fixture
 def token(db):
     owner = factories.verified_user()
-    bot = factories.agent(owner, handle="strict-bot")
-    wallet_fund_agent(owner=owner, agent=bot, amount=100 * CREDIT, idempotency_key="fund-strict-bot")
+    bot = factories.funded_agent(owner, handle="strict-bot", amount=100 * CREDIT)
     return factories.api_key(bot, scopes=["read", "trade"])
 
 

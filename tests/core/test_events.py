@@ -10,13 +10,12 @@ import pytest
 from apps.core.events import CATALOGUE, CATALOGUE_VERSION, catalogue_markdown
 from apps.core.models import Event
 from apps.identities.services import agent_suspend, agent_update, api_key_revoke, identity_reactivate
-from apps.markets.models import Domain
-from apps.markets.resolution import claim_void, resolution_challenge, resolution_propose
+from apps.markets.resolution import claim_void, resolution_challenge
 from apps.markets.services import claim_clarify
 from apps.markets.settlement import market_settle
 from apps.realtime.services import notifications_mark_all_read
 from tests import factories
-from tests.reputation.conftest import buy, close, new_claim, resolve, state
+from tests.factories import buy, close, new_claim, resolve, state
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -57,7 +56,7 @@ def test_every_event_the_flows_write_is_catalogued_with_the_payload_it_documents
     identity_reactivate(identity=bot, moderator=factories.moderator())
     agent_update(owner=owner, agent=bot, display_name="Catalogue")
     author = factories.human()
-    domain = Domain.objects.get_or_create(slug="science", defaults={"name": "Science"})[0]
+    domain = factories.domain()
 
     disputed = new_claim(author, domain)
     claim_clarify(claim=disputed, actor=author, text="Preregistered replications only.")
@@ -65,7 +64,7 @@ def test_every_event_the_flows_write_is_catalogued_with_the_payload_it_documents
     buy(trader, disputed, "yes", credits=3, key="c-1")
     state(factories.human(), disputed, "0.7")
     close(disputed)
-    resolution_propose(claim=disputed, proposer=factories.human(), outcome="yes", evidence="The record says so.")
+    factories.propose(disputed, "yes", factories.human(), evidence="The record says so.")
     resolution_challenge(claim=disputed, challenger=factories.human(), evidence="It does not.")
     claim_void(claim=disputed, user=factories.moderator(), reason="Ambiguous criteria.")
     market_settle(claim=disputed)

@@ -11,7 +11,7 @@ from django.test import Client, RequestFactory
 
 from apps.core.throttling import CallerThrottle, client_address, limited_address, parse_rate
 from tests import factories
-from tests.api.conftest import bearer
+from tests.support import bearer
 
 
 @pytest.mark.django_db

@@ -5,12 +5,12 @@ break) that never widens a phone's page into sideways scrolling."""
 import pytest
 from playwright.sync_api import expect
 
-from apps.markets.models import Claim, ClaimStatus, Domain, Resolution
-from apps.markets.resolution import resolution_challenge, resolution_propose
+from apps.markets.models import Claim, ClaimStatus, Resolution
+from apps.markets.resolution import resolution_challenge
 from apps.markets.services import claim_clarify
 from apps.reputation.services import belief_state, consensus_refresh
 from tests import factories
-from tests.reputation.conftest import buy, close, fund, new_claim, resolve
+from tests.factories import buy, close, fund, new_claim, resolve
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(240)]
 WAIT = 15_000  # ms
@@ -127,7 +127,7 @@ CONTRAST_SCRIPT = """
 
 @pytest.fixture
 def domain(db):
-    return Domain.objects.get_or_create(slug="science", defaults={"name": "Science"})[0]
+    return factories.domain()
 
 
 def _contrast(page, label: str) -> tuple[int, list[str], list[str]]:
@@ -171,7 +171,7 @@ def _pages_with_everything(domain) -> dict:
     proposed = new_claim(author, domain)
     buy(viewer, proposed, "no", credits=6, key="proposed:viewer")
     close(proposed)
-    resolution_propose(claim=proposed, proposer=resolver, outcome="yes", evidence="The paper reports p = 0.01.")
+    factories.propose(proposed, "yes", resolver, evidence="The paper reports p = 0.01.")
 
     for n in range(2):
         resolved = new_claim(author, domain)
@@ -264,9 +264,12 @@ def test_words_of_120_letters_in_user_text_do_not_make_a_phone_scroll_sideways(o
     fund(bot, 100)
     claims = []
     for n in range(2):
-        claim = new_claim(author, domain)
-        Claim.objects.filter(pk=claim.pk).update(
-            title=f"Will {WORD} replicate?", criteria=f"YES if {WORD} is reported.", tags=["m" * 40, "replication"]
+        claim = new_claim(
+            author,
+            domain,
+            title=f"Will {WORD} replicate?",
+            criteria=f"YES if {WORD} is reported.",
+            tags=["m" * 40, "replication"],
         )
         claim_clarify(claim=claim, actor=author, text=f"{WORD} counts once public.")
         buy(viewer, claim, "yes", credits=10, key=f"long:{n}:viewer")
@@ -276,7 +279,7 @@ def test_words_of_120_letters_in_user_text_do_not_make_a_phone_scroll_sideways(o
         claims.append(claim)
     disputed, resolved = claims
     close(disputed)
-    resolution_propose(claim=disputed, proposer=resolver, outcome="yes", evidence=f"The paper: {WORD}.")
+    factories.propose(disputed, "yes", resolver, evidence=f"The paper: {WORD}.")
     resolution_challenge(claim=disputed, challenger=challenger, evidence=f"Not so: {WORD}.")
     resolve(resolved, "yes", resolver)
     paths = [

@@ -7,10 +7,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from playwright.sync_api import expect
 
-from apps.markets.models import Claim, Domain
 from tests import factories
-from tests.markets.conftest import make_claim
-from tests.reputation.conftest import buy, fund, new_claim, resolve
+from tests.factories import buy, fund, new_claim, resolve
 
 pytestmark = pytest.mark.django_db(transaction=True)
 WAIT = 15_000  # ms
@@ -85,11 +83,9 @@ def test_a_search_typed_while_the_last_is_in_flight_waits_for_it_and_shows_the_l
     `htmx:sendAbort` as a console error, which fails the test) nor be lost; the list ends showing the
     claims of the last query, and the address says so."""
     author = factories.human()
-    domain = Domain.objects.get_or_create(slug="science", defaults={"name": "Science"})[0]
     titles = ["Will solar output rise?", "Will solar storms hit the grid?", "Will solarpunk fiction outsell noir?"]
     for title in titles:
-        claim = make_claim(author, domain)
-        Claim.objects.filter(pk=claim.pk).update(title=title)
+        new_claim(author, title=title)
     page = open_page(None, "/")
     held, seen = _hold_the_first(page, "/")
     search = page.get_by_role("searchbox", name="Search titles")
@@ -113,8 +109,8 @@ def test_a_search_typed_while_the_last_is_in_flight_waits_for_it_and_shows_the_l
 def scored_in_two_domains():
     """Resolved claims in two domains, forecast by two people and an agent: the leaderboards rank them
     and the track record scores the platform, per domain."""
-    science = Domain.objects.get_or_create(slug="science", defaults={"name": "Science"})[0]
-    economics = Domain.objects.get_or_create(slug="economics", defaults={"name": "Economics"})[0]
+    science = factories.domain()
+    economics = factories.domain("economics")
     author, resolver, alice, carol = (factories.human() for _ in range(4))
     bot = factories.agent(alice.user, handle="alice-bot")
     fund(bot, 100)

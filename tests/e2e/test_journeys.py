@@ -18,16 +18,15 @@ from apps.core.amounts import CREDIT, exact_credits, format_credits
 from apps.identities.models import Identity
 from apps.ledger.selectors import wallet_balance
 from apps.markets import selectors
-from apps.markets.models import Claim, ClaimStatus, Domain, Market, Position, Resolution, Trade
-from apps.markets.pricing import Order
+from apps.markets.models import Claim, ClaimStatus, Market, Position, Resolution, Trade
 from apps.markets.resolution import bond_for, claims_close_due, resolutions_finalize_due
-from apps.markets.services import liquidity_bounds, trade_place
+from apps.markets.services import liquidity_bounds
 from apps.markets.settlement import claims_settle_due
 from apps.reputation.models import Belief
 from apps.web.templatetags.markets import percent
 from tests import factories
 from tests.e2e.conftest import allow_console
-from tests.reputation.conftest import buy, new_claim, state
+from tests.factories import buy, new_claim, state
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(240)]
 WAIT = 15_000  # ms
@@ -41,7 +40,7 @@ PERCENTAGE_ERROR = "Enter a percentage above 0 and below 100."
 
 @pytest.fixture
 def domain(db):
-    return Domain.objects.get_or_create(slug="science", defaults={"name": "Science"})[0]
+    return factories.domain()
 
 
 def _facts(locator) -> dict[str, str]:
@@ -280,13 +279,8 @@ def test_a_claim_is_proposed_in_the_browser_and_its_payout_reaches_the_wallet(op
     # beat's closing sweep)
     author, resolver, trader = factories.human(), factories.human(), factories.human()
     claim = new_claim(author, domain)
-    trade = trade_place(
-        identity=trader,
-        claim=claim,
-        order=Order(kind="buy", side="yes", amount=20 * CREDIT),
-        idempotency_key="journey",
-    )
-    Claim.objects.filter(pk=claim.pk).update(closes_at=timezone.now() - timedelta(seconds=1))
+    trade = factories.buy(trader, claim, "yes", credits=20, key="journey")
+    factories.closing_time_passes(claim)
     assert claims_close_due() == 1
     bond = bond_for(Market.objects.get(claim=claim))
 
@@ -309,7 +303,7 @@ def test_a_claim_is_proposed_in_the_browser_and_its_payout_reaches_the_wallet(op
     assert (resolution.proposer, resolution.proposed_outcome, resolution.bond) == (resolver, "yes", bond)
 
     # when the window passes (injected) and the beat's sweeps finalize and settle
-    Resolution.objects.filter(claim=claim).update(challenge_deadline=timezone.now() - timedelta(seconds=1))
+    factories.challenge_window_passes(claim)
     assert resolutions_finalize_due() == 1
     assert claims_settle_due() == 1
 
@@ -526,15 +520,12 @@ def test_on_a_phone_the_claim_page_and_the_list_do_not_scroll_sideways(open_page
     # given a claim with trades, beliefs and rationales, and a list of claims with long titles
     author = factories.human()
     long_title = "Will the registered replication of the ego-depletion effect report p < 0.05 before the deadline?"
-    claim = new_claim(author, domain)
-    Claim.objects.filter(pk=claim.pk).update(title=long_title)
+    claim = new_claim(author, domain, title=long_title)
     for n, side in enumerate(["yes", "no", "yes"]):
         buy(factories.human(), claim, side, credits=5 + n, key=f"phone:{n}")
     thinker = factories.human()
-    state(thinker, claim, "0.35")
-    Belief.objects.filter(identity=thinker).update(
-        rationale="Preregistered: https://osf.io/registered-reports/replication-of-ego-depletion-2026/protocol-v3.pdf"
-    )
+    rationale = "Preregistered: https://osf.io/registered-reports/replication-of-ego-depletion-2026/protocol-v3.pdf"
+    state(thinker, claim, "0.35", rationale=rationale)
     for _ in range(4):
         new_claim(author, domain)
     trader = factories.human()

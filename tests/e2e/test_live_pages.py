@@ -9,24 +9,21 @@ database (tests/realtime/servers.py). Every process shares only the database and
 import json
 import time
 import urllib.request
-from datetime import timedelta
 
 import pytest
-from django.utils import timezone
 from playwright.sync_api import expect
 
 from apps.core.amounts import CREDIT
 from apps.core.models import Event
-from apps.markets.models import Domain, Market, Resolution, Trade
-from apps.markets.resolution import resolution_propose
+from apps.markets.models import Market, Trade
 from apps.markets.tasks import finalize_due
 from apps.realtime.models import Notification
 from apps.web.templatetags.markets import percent
 from tests import factories
 from tests.e2e.conftest import allow_console
 from tests.e2e.tasks import agent_buys
+from tests.factories import buy, close, fund, new_claim, resolve, state
 from tests.realtime.servers import celery_worker, page_server
-from tests.reputation.conftest import buy, close, fund, new_claim, resolve, state
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(240)]
 TITLE = "Will the experiment replicate?"  # tests.markets.conftest.make_claim's
@@ -35,7 +32,7 @@ WAIT = 15_000  # ms: a poll of the relay, a debounced htmx refresh, and a loaded
 
 @pytest.fixture
 def domain(db):
-    return Domain.objects.get_or_create(slug="science", defaults={"name": "Science"})[0]
+    return factories.domain()
 
 
 @pytest.fixture
@@ -217,8 +214,8 @@ def test_a_person_sees_their_notifications_as_settlement_pays_them(open_page, tm
     claim = new_claim(alice, domain)
     buy(bob, claim, "yes", credits=5, key="n-1")
     close(claim)
-    resolution_propose(claim=claim, proposer=factories.human(), outcome="yes", evidence="The paper is out.")
-    Resolution.objects.filter(claim=claim).update(challenge_deadline=timezone.now() - timedelta(seconds=1))
+    factories.propose(claim, "yes", factories.human(), evidence="The paper is out.")
+    factories.challenge_window_passes(claim)
     # alice has the claim open in one tab and her notifications in another; bob has the claim open
     claim_page = open_page(alice.user, f"/claims/{claim.pk}/")
     inbox = open_page(alice.user, "/notifications/")

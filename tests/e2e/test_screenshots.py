@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-from apps.markets.models import Claim, Domain, Position, PricePoint, Trade
+from apps.markets.models import Claim, Position, PricePoint, Trade
 from apps.markets.pricing import Order
-from apps.markets.services import claim_create, claim_publish, trade_place
+from apps.markets.services import trade_place
 from apps.reputation.models import Belief
 from apps.reputation.services import belief_state, consensus_refresh
 from tests import factories
-from tests.reputation.conftest import fund
+from tests.factories import fund
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(240)]
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
@@ -35,10 +35,6 @@ CLAIMS = [
     ("technology", "Will the new battery chemistry reach 500 Wh/kg in an independent test?"),
     ("science", "Will the comet be visible to the naked eye from Europe?"),
 ]
-
-
-def _domain(slug: str) -> Domain:
-    return Domain.objects.get_or_create(slug=slug, defaults={"name": slug.capitalize()})[0]
 
 
 def _person(name: str):
@@ -74,18 +70,17 @@ def _market() -> list:
     fund(author, 2000)
     claims = []
     for slug, title in CLAIMS:
-        claim = claim_create(
-            author=author,
+        closes_in = timedelta(days=10 + len(claims) * 3)
+        claim = factories.new_claim(
+            author,
+            factories.domain(slug),
             title=title,
             criteria=f"Resolves YES if {title[5:-1].lower()}, as reported by the source named in the first "
             "clarification; NO otherwise.",
-            domain=_domain(slug),
-            closes_at=timezone.now() + timedelta(days=10 + len(claims) * 3),
-            resolve_by=timezone.now() + timedelta(days=40),
-            liquidity=100 * CREDIT,
             tags=[slug, "demo"],
+            closes_in=closes_in,
+            resolves_in=timedelta(days=40) - closes_in,
         )
-        claim_publish(claim=claim, actor=author)
         claims.append(claim)
     bruno, chiara, dmitri, elena = (_person(name) for name in ("Bruno", "Chiara", "Dmitri", "Elena"))
     owner = factories.verified_user(email="fay@example.com", display_name="Fay")

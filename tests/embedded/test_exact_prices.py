@@ -30,10 +30,10 @@ from django.test import Client
 from apps.core.amounts import CREDIT
 from apps.markets.models import Domain, Market, PricePoint, Trade
 from tests import factories
-from tests.markets.conftest import make_claim
+from tests.factories import new_claim
 
 assert connection.vendor == "sqlite"
-claim = make_claim(factories.human(), Domain.objects.get_or_create(slug="science", defaults={"name": "Science"})[0])
+claim = new_claim(factories.human(), factories.domain())
 client = Client(HTTP_HOST="127.0.0.1")
 client.force_login(factories.verified_user())
 answers = []

@@ -249,7 +249,7 @@ class MarketMachine(RuleBasedStateMachine):
             claim_void(claim=claim, user=self.staff, reason="The criteria cannot be applied.")
             claim.refresh_from_db()
         if claim.status == ClaimStatus.OPEN:
-            Claim.objects.filter(pk=claim.pk).update(closes_at=timezone.now() - timedelta(seconds=1))
+            factories.closing_time_passes(claim)
             claims_close_due()
             claim.refresh_from_db()
         if claim.status == ClaimStatus.CLOSED:
@@ -260,7 +260,7 @@ class MarketMachine(RuleBasedStateMachine):
             resolution_challenge(claim=claim, challenger=factories.human(), evidence=EVIDENCE)
             claim.refresh_from_db()
         if claim.status == ClaimStatus.PROPOSED:
-            Resolution.objects.filter(claim=claim).update(challenge_deadline=timezone.now() - timedelta(seconds=1))
+            factories.challenge_window_passes(claim)
             resolution_finalize(claim=claim)
             claim.refresh_from_db()
         if claim.status == ClaimStatus.DISPUTED:

@@ -61,7 +61,7 @@ def test_close_due_closes_every_past_claim_in_one_pass(author, domain):
 
 
 def test_reads_treat_a_past_close_as_closed_before_the_beat_runs(claim):
-    Claim.objects.filter(pk=claim.pk).update(closes_at=timezone.now() - timedelta(seconds=1))
+    factories.closing_time_passes(claim)
     claim.refresh_from_db()
     assert claim.status == ClaimStatus.OPEN
     assert effective_status(claim) == ClaimStatus.CLOSED

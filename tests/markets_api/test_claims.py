@@ -10,7 +10,7 @@ from django.utils import timezone
 from apps.core.amounts import CREDIT
 from apps.core.models import Event
 from apps.ledger.selectors import wallet_balance
-from apps.markets.models import Claim, ClaimStatus, Domain, Market, Resolution
+from apps.markets.models import Claim, ClaimStatus, Domain, Market
 from apps.markets.pricing import Order
 from apps.markets.resolution import effective_status
 from apps.markets.services import claim_clarify, trade_place
@@ -86,7 +86,7 @@ def test_a_proposal_past_its_window_reads_as_resolved(claim):
     proposer = factories.human()
     factories.propose(claim, "no", proposer, evidence="The paper found p = 0.4.")
     assert Client().get("/api/v1/claims", {"status": "proposed"}).json()["items"][0]["id"] == claim.pk
-    Resolution.objects.filter(claim=claim).update(challenge_deadline=timezone.now() - timedelta(seconds=1))
+    factories.challenge_window_passes(claim)
     claim.refresh_from_db()
     assert claim.status == ClaimStatus.PROPOSED
     assert effective_status(claim, claim.resolution) == ClaimStatus.RESOLVED_NO  # the rule the API mirrors

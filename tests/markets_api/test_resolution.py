@@ -1,8 +1,5 @@
-from datetime import timedelta
-
 import pytest
 from django.test import Client
-from django.utils import timezone
 
 from apps.core.amounts import CREDIT
 from apps.ledger.selectors import wallet_balance
@@ -100,7 +97,7 @@ def test_challenge_then_status_is_disputed(closed_claim):
 
 def test_an_unchallenged_proposal_reads_final_once_its_window_passes(closed_claim):
     _post(signed_in(factories.verified_user()), f"/api/v1/claims/{closed_claim.pk}/resolution", EVIDENCE)
-    Resolution.objects.filter(claim=closed_claim).update(challenge_deadline=timezone.now() - timedelta(seconds=1))
+    factories.challenge_window_passes(closed_claim)
     body = Client().get(f"/api/v1/claims/{closed_claim.pk}/resolution").json()
     assert (body["state"], body["outcome"]) == ("final", "yes")
     late = _post(

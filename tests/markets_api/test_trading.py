@@ -1,16 +1,14 @@
 """Trading over the API: orders, retries, quotes, positions and trade histories."""
 
-from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.test import Client
-from django.utils import timezone
 
 from apps.core.amounts import CREDIT
 from apps.core.models import Event
 from apps.ledger.selectors import wallet_balance
-from apps.markets.models import Market, Position, Resolution, Trade
+from apps.markets.models import Market, Position, Trade
 from apps.markets.pricing import Order
 from apps.markets.services import trade_place
 from tests import factories
@@ -301,7 +299,7 @@ def test_a_resolved_claims_position_is_worth_what_settlement_pays(claim, trader,
     closing_time_passes(claim)
     assert trader_client.get("/api/v1/me/positions").json()["items"][0]["claim_status"] == "closed"
     factories.propose(claim, "no", factories.human(), evidence="p = 0.4")
-    Resolution.objects.filter(claim=claim).update(challenge_deadline=timezone.now() - timedelta(seconds=1))
+    factories.challenge_window_passes(claim)
     item = trader_client.get("/api/v1/me/positions").json()["items"][0]
     assert (item["claim_status"], item["value"]) == ("resolved_no", no_shares)
 

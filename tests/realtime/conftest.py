@@ -1,12 +1,11 @@
 import pytest
 
-from apps.markets.models import Domain
 from tests import factories
 
 
 @pytest.fixture
 def domain(db):
-    return Domain.objects.get_or_create(slug="science", defaults={"name": "Science"})[0]
+    return factories.domain()
 
 
 @pytest.fixture

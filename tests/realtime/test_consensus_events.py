@@ -9,7 +9,7 @@ from apps.core.models import Event
 from apps.reputation.models import Consensus
 from apps.reputation.services import consensus_refresh, consensus_refresh_now
 from tests import factories
-from tests.reputation.conftest import buy, new_claim, state
+from tests.factories import buy, new_claim, state
 from tests.support import race
 
 pytestmark = pytest.mark.django_db
@@ -34,7 +34,7 @@ def test_each_change_of_the_consensus_is_announced_once(author, domain):
     # when a first belief gives the claim a consensus, then one event carries it
     state(alice, claim, "0.7")
     first = _stored(claim)
-    assert first is not None
+    assert first == Decimal("0.7")  # alice's belief is the only forecast
     assert [list(u) for u in _updates(claim)] == [["probability"]]
     assert Decimal(_updates(claim)[0]["probability"]) == first
 

@@ -9,12 +9,11 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
 from apps.core.models import Event
-from apps.markets.models import Domain
 from apps.reputation.services import belief_state
 from tests import factories
 from tests.bench.harness import asgi_server
+from tests.factories import buy, new_claim
 from tests.realtime.servers import quiet, receive
-from tests.reputation.conftest import buy, new_claim
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
 
@@ -33,7 +32,7 @@ def _socket(server, claim_id: int, after: int | None = None):
 
 @pytest.fixture
 def domain(db):
-    return Domain.objects.get_or_create(slug="science", defaults={"name": "Science"})[0]
+    return factories.domain()
 
 
 @pytest.fixture

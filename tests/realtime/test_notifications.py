@@ -2,24 +2,20 @@
 whose agents' wallets) the settlement credited hears how much, exactly once however often settlement
 runs, and nothing at all if the settlement rolls back."""
 
-from datetime import timedelta
-
 import pytest
-from django.utils import timezone
 
-from apps.accounts.models import User
 from apps.core.amounts import format_credits
 from apps.core.models import Event
 from apps.ledger.models import AccountKind, Entry
 from apps.markets import hooks
-from apps.markets.models import Claim, Position, Resolution
-from apps.markets.resolution import claim_void, resolution_finalize, resolution_propose
+from apps.markets.models import Claim, Position
+from apps.markets.resolution import claim_void
 from apps.markets.settlement import market_settle
 from apps.markets.tasks import finalize_due
 from apps.realtime.models import Notification
 from apps.realtime.services import notification_message, notifications_on_settlement
 from tests import factories
-from tests.reputation.conftest import buy, close, fund, new_claim, resolve
+from tests.factories import buy, fund, new_claim, resolve
 from tests.support import race
 
 pytestmark = pytest.mark.django_db
@@ -33,14 +29,6 @@ def _received(claim, identity) -> int:
             transfer__idempotency_key=f"settle:{claim.pk}", account__kind=AccountKind.WALLET, account__identity=identity
         ).values_list("amount", flat=True)
     )
-
-
-def _finalized(claim: Claim, outcome: str) -> None:
-    """Closed, proposed and final, not yet settled."""
-    close(claim)
-    resolution_propose(claim=claim, proposer=factories.human(), outcome=outcome, evidence="The record says so.")
-    Resolution.objects.filter(claim=claim).update(challenge_deadline=timezone.now() - timedelta(seconds=1))
-    resolution_finalize(claim=claim)
 
 
 def _rows() -> list[tuple]:
@@ -133,7 +121,7 @@ def test_settling_again_or_sweeping_again_notifies_no_one_twice(market):
 @pytest.mark.django_db(transaction=True)
 def test_two_settlements_racing_notify_once(market):
     claim, people = market
-    _finalized(claim, "no")
+    factories.resolve(claim, "no", settled=False)
 
     # when two workers settle the claim at the same moment
     results = race(2, lambda i: market_settle(claim=Claim.objects.get(pk=claim.pk)))
@@ -171,7 +159,7 @@ def test_a_settlement_that_rolls_back_leaves_no_notification(market, monkeypatch
 
 def test_a_voided_claim_tells_its_author_and_refunds_everyone_who_put_credit_in(market):
     claim, people = market
-    staff = User.objects.create_user("staff@example.com", "x", is_staff=True)
+    staff = factories.moderator("staff@example.com")
     claim_void(claim=claim, user=staff, reason="The lab withdrew the study.")
     market_settle(claim=Claim.objects.get(pk=claim.pk))
 

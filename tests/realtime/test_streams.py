@@ -15,8 +15,8 @@ from apps.realtime.consumers import MAX_CLAIMS
 from apps.realtime.models import Notification
 from apps.realtime.services import notification_mark_read
 from tests import factories
+from tests.factories import buy, new_claim, resolve
 from tests.realtime.servers import page_server, quiet, receive
-from tests.reputation.conftest import buy, new_claim, resolve
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(180)]
 

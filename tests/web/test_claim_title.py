@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from apps.core.amounts import CREDIT
-from apps.markets.models import Claim, Domain
+from apps.markets.models import Claim
 from apps.markets.services import ValidationFailed, claim_create, claim_problems
 from config.api import api
 from tests import factories
@@ -53,7 +53,7 @@ def test_a_title_under_ten_characters_is_refused_by_the_service_the_form_and_the
             author=factories.human(owner),
             title=title,
             criteria="Criteria.",
-            domain=Domain.objects.get(slug="science"),
+            domain=factories.domain(),
             closes_at=timezone.now() + timedelta(days=7),
             resolve_by=timezone.now() + timedelta(days=14),
             liquidity=100 * CREDIT,

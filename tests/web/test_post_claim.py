@@ -499,12 +499,11 @@ def test_a_suspended_identity_cannot_post(owner_client, author):
 
 @pytest.mark.django_db
 def test_a_voided_draft_cannot_be_published(owner_client, author):
-    from apps.accounts.models import User
     from apps.markets.resolution import claim_void
 
     owner_client.post(reverse("claim-new"), _data(_token(owner_client), action="draft"))
     draft = Claim.objects.get()
-    staff = User.objects.create_user("staff@example.com", "x", is_staff=True)
+    staff = factories.moderator("staff@example.com")
     claim_void(claim=draft, user=staff, reason="Duplicate of another claim.")
     before = _written()
     response = owner_client.post(reverse("claim-draft-publish", args=[draft.pk]))

@@ -40,6 +40,8 @@ _keys = itertools.count(1)  # idempotency keys the builders make up are unique w
 
 
 class UserFactory(factory.django.DjangoModelFactory):
+    """A user who signed up and has not confirmed their email: no identity, no wallet, no grant."""
+
     class Meta:
         model = User
         skip_postgeneration_save = True

@@ -5,11 +5,10 @@ from apps.core.amounts import CREDIT
 from apps.ledger.models import Entry, Transfer
 from apps.ledger.selectors import ledger_verify_report, wallet_balance
 from tests import factories
+from tests.factories import GRANT
 from tests.support import bearer
 
 pytestmark = pytest.mark.django_db
-
-GRANT = 1000 * CREDIT
 
 
 def _move(client, agent, action, amount, key="k-1"):

@@ -26,12 +26,10 @@ from apps.reputation.models import Belief
 from apps.web.templatetags.markets import percent
 from tests import factories
 from tests.e2e.conftest import allow_console
-from tests.factories import buy, new_claim, state
+from tests.factories import GRANT, SUBSIDY, buy, new_claim, state
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(240)]
 WAIT = 15_000  # ms
-GRANT = 1000 * CREDIT
-SUBSIDY_100 = 69_314_719  # ceil(100 credits · ln 2), what publishing a market of liquidity 100 costs
 PASSWORD = "a-long-and-unusual-passphrase-42"
 AMOUNT_LABEL = "Amount to spend (credits, fee included)"
 PROBABILITY_LABEL = "Your probability of YES (%)"
@@ -222,7 +220,7 @@ def test_a_newcomer_signs_up_confirms_posts_a_claim_trades_and_sees_the_position
     assert first_quote == _quoted(first, Decimal("0.5"))  # what was quoted is what was charged
     assert first.cost + first.fee == 10 * CREDIT
     expect(ticket.locator(".message-success")).to_have_text(_bought(first))
-    expect(page.locator("#nav-balance")).to_have_text(format_credits(GRANT - SUBSIDY_100 - 10 * CREDIT))
+    expect(page.locator("#nav-balance")).to_have_text(format_credits(GRANT - SUBSIDY - 10 * CREDIT))
 
     # a belief order: a probability and a budget, quoted, then placed
     ticket.get_by_role("radio", name="Belief order").check()
@@ -237,14 +235,14 @@ def test_a_newcomer_signs_up_confirms_posts_a_claim_trades_and_sees_the_position
 
     # the wallet: the grant, less the subsidy, less what both trades cost with their fees
     spent = first.cost + first.fee + second.cost + second.fee
-    assert wallet_balance(identity) == GRANT - SUBSIDY_100 - spent
-    expect(page.locator("#nav-balance")).to_have_text(format_credits(GRANT - SUBSIDY_100 - spent))
+    assert wallet_balance(identity) == GRANT - SUBSIDY - spent
+    expect(page.locator("#nav-balance")).to_have_text(format_credits(GRANT - SUBSIDY - spent))
 
     # the position on the claim page: shares, value at the market price, profit and loss
     position = page.locator("#claim-position")
     expect(position.locator(".facts")).to_contain_text(exact_credits(first.shares + second.shares), timeout=WAIT)
     assert _facts(position.locator(".facts")) == _position_facts(claim, identity)
-    expect(position).to_contain_text(f"Wallet: {format_credits(GRANT - SUBSIDY_100 - spent)} credits available.")
+    expect(position).to_contain_text(f"Wallet: {format_credits(GRANT - SUBSIDY - spent)} credits available.")
 
     # and in the portfolio
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Portfolio").click()
@@ -267,7 +265,7 @@ def test_a_newcomer_signs_up_confirms_posts_a_claim_trades_and_sees_the_position
         "Profit / loss": _signed(value - held.net_invested - fees),
     }
     assert cells["Profit / loss"] + " credits" == _position_facts(claim, identity)["Profit / loss"]
-    expect(page.locator("#portfolio-cash")).to_have_text(format_credits(GRANT - SUBSIDY_100 - spent))
+    expect(page.locator("#portfolio-cash")).to_have_text(format_credits(GRANT - SUBSIDY - spent))
     expect(page.locator("#portfolio-positions-value")).to_have_text(format_credits(value))
 
 

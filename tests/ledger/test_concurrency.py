@@ -16,12 +16,12 @@ from apps.ledger.errors import InsufficientCredit
 from apps.ledger.models import Account, Entry, Transfer
 from apps.ledger.services import EXTERNAL_WORLD, ledger_transfer, system_account, wallet_for, wallet_fund_agent
 from tests import factories
+from tests.factories import GRANT
 from tests.support import race
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 THREADS = 16
-GRANT = 1000 * CREDIT
 
 
 def _assert_ledger_clean() -> None:

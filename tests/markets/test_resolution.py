@@ -25,9 +25,9 @@ from apps.markets.resolution import (
 )
 from apps.markets.settlement import market_settle
 from tests import factories
+from tests.factories import GRANT
 
 pytestmark = pytest.mark.django_db
-GRANT = factories.GRANT
 EVIDENCE = "The replication paper (doi:10.0000/x) reports p = 0.03."
 
 

@@ -27,10 +27,10 @@ from apps.markets.resolution import claim_void
 from apps.markets.services import trade_place
 from apps.markets.settlement import market_settle
 from tests import factories
+from tests.factories import GRANT
 from tests.support import race
 
 pytestmark = pytest.mark.django_db(transaction=True)
-GRANT = factories.GRANT
 EVIDENCE = "The source named in the criteria says so."
 
 

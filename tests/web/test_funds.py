@@ -9,11 +9,10 @@ from apps.identities.services import identity_suspend
 from apps.ledger.models import Entry, Transfer
 from apps.ledger.selectors import ledger_verify_report, wallet_balance
 from tests import factories
+from tests.factories import GRANT
 from tests.support import HTMX, hidden_value
 
 pytestmark = pytest.mark.django_db
-
-GRANT = 1_000_000_000  # 1,000 credits
 
 
 def _form(client, agent, prefix: str, amount: str) -> dict:

@@ -18,11 +18,10 @@ from apps.markets.services import trade_place
 from apps.markets.settlement import market_settle
 from apps.web.views import portfolio as portfolio_views
 from tests import factories
+from tests.factories import GRANT
 from tests.support import amount, shown
 
 pytestmark = pytest.mark.django_db
-
-GRANT = 1000 * CREDIT
 
 
 @pytest.fixture

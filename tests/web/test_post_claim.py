@@ -17,10 +17,9 @@ from apps.ledger.selectors import wallet_balance
 from apps.markets.models import Claim, ClaimStatus, Market
 from apps.web.views import post as post_views
 from tests import factories
+from tests.factories import GRANT, SUBSIDY
 from tests.support import HTMX, amount, hidden_value, race, signed_in
 
-GRANT = 1000 * CREDIT
-SUBSIDY_100 = 69_314_719  # ceil(100 credits · ln 2) in micro-credits
 SUBSIDY_1000 = 693_147_181  # ceil(1,000 credits · ln 2)
 SUBSIDY_2000 = 1_386_294_362  # ceil(2,000 credits · ln 2)
 FMT = "%Y-%m-%dT%H:%M"
@@ -94,10 +93,10 @@ def test_publishing_charges_exactly_the_subsidy_and_creates_one_claim(owner_clie
     assert (claim.status, claim.liquidity, claim.author_id) == (ClaimStatus.OPEN, 100 * CREDIT, author.pk)
     assert claim.closes_at.strftime(FMT) == data["closes_at"]
     assert claim.resolve_by.strftime(FMT) == data["resolve_by"]
-    assert Market.objects.get(claim=claim).subsidy == SUBSIDY_100
-    assert wallet_balance(author) == GRANT - SUBSIDY_100
+    assert Market.objects.get(claim=claim).subsidy == SUBSIDY
+    assert wallet_balance(author) == GRANT - SUBSIDY
     subsidy = Transfer.objects.get(kind="market_subsidy")
-    assert sorted(subsidy.entries.values_list("amount", flat=True)) == [-SUBSIDY_100, SUBSIDY_100]
+    assert sorted(subsidy.entries.values_list("amount", flat=True)) == [-SUBSIDY, SUBSIDY]
 
 
 @pytest.mark.django_db
@@ -277,7 +276,7 @@ def test_a_double_submitted_form_creates_one_claim(owner_client, author):
     # A freshly rendered form is a new claim.
     owner_client.post(reverse("claim-new"), _data(_token(owner_client), title="Another question?"))
     assert Claim.objects.count() == 2
-    assert wallet_balance(author) == GRANT - SUBSIDY_1000 - SUBSIDY_100
+    assert wallet_balance(author) == GRANT - SUBSIDY_1000 - SUBSIDY
 
 
 @pytest.mark.django_db(transaction=True)
@@ -292,7 +291,7 @@ def test_two_concurrent_submissions_of_one_form_create_one_claim(owner):
     claim = Claim.objects.get()
     assert [r.status_code for r in responses] == [302, 302]
     assert {r["Location"] for r in responses} == {reverse("claim-detail", args=[claim.pk])}
-    assert wallet_balance(factories.human(owner)) == GRANT - SUBSIDY_100
+    assert wallet_balance(factories.human(owner)) == GRANT - SUBSIDY
 
 
 @pytest.mark.django_db
@@ -314,11 +313,11 @@ def test_a_draft_costs_nothing_and_is_published_from_the_drafts_list(owner_clien
     assert response["Location"] == reverse("claim-detail", args=[draft.pk])
     draft.refresh_from_db()
     assert draft.status == ClaimStatus.OPEN
-    assert wallet_balance(author) == GRANT - SUBSIDY_100
+    assert wallet_balance(author) == GRANT - SUBSIDY
     # Publishing again changes nothing.
     response = owner_client.post(publish)
     assert _message(response) == ("This claim is already published.")
-    assert wallet_balance(author) == GRANT - SUBSIDY_100
+    assert wallet_balance(author) == GRANT - SUBSIDY
 
 
 @pytest.mark.django_db

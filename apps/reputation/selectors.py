@@ -374,6 +374,23 @@ def leaderboard(*, domain_id: int | None, kind: str | None = None, min_forecasts
     return rows.select_related("identity").order_by("-weight", "identity_id")
 
 
+def scores_listed(identity: Identity) -> QuerySet[Score]:
+    """An identity's scored forecasts, newest first, with their claims and domains."""
+    return Score.objects.filter(identity=identity).select_related("claim", "domain").order_by("-id")
+
+
+def leaderboard_page_rows(domain_id: int | None, kind: str | None, min_forecasts: int) -> QuerySet[Reliability]:
+    """`leaderboard` with what the leaderboards page shows beside each row, in the same query: the owner's
+    handle and status, and the mean Brier of the row's scored forecasts (in its domain, or overall)."""
+    rows = with_owner_handle(leaderboard(domain_id=domain_id, kind=kind, min_forecasts=min_forecasts))
+    scores = Score.objects.filter(identity_id=OuterRef("identity_id"))
+    if domain_id is not None:
+        scores = scores.filter(domain_id=domain_id)
+    owner_status = Identity.objects.filter(user_id=OuterRef("identity__owner_id")).values("status")[:1]
+    brier = scores.values("identity_id").annotate(mean=Avg("brier")).values("mean")
+    return rows.annotate(brier=Subquery(brier), owner_status=Subquery(owner_status))
+
+
 def platform_record(*, domain_id: int | None = None, min_source_forecasts: int = 5) -> dict:
     """Brier, log score and calibration on resolved claims of the market price at close, the consensus at
     close, and the best single source: the lowest mean Brier among identities with `min_source_forecasts`

@@ -13,14 +13,15 @@ from django.db.models import Max, Min, Q
 from django.utils import timezone
 
 from apps.core import events
-from apps.core.errors import Conflict, NotFound, ValidationFailed
+from apps.core.errors import NotFound, ValidationFailed
 from apps.core.services import event_emit
 from apps.identities.models import Identity, IdentityKind
 from apps.identities.services import identity_require_active
 from apps.ledger.errors import IdempotencyConflict
 from apps.markets.models import Claim, ClaimStatus, Market, Outcome, Position, Trade
-from apps.markets.pricing import market_is_open
+from apps.markets.pricing import implied_belief, market_is_open
 from apps.reputation import maths, selectors
+from apps.reputation.errors import ClaimNotOpen
 from apps.reputation.models import (
     Agreement,
     Belief,
@@ -34,11 +35,6 @@ from apps.reputation.models import (
 
 PROBABILITY_QUANTUM = Decimal("0.000001")
 logger = logging.getLogger(__name__)
-
-
-class ClaimNotOpen(Conflict):
-    code = "claim_not_open"
-    default_message = "Beliefs can be stated only while the claim is open."
 
 
 def _probability(value) -> Decimal:
@@ -266,7 +262,6 @@ def _forecasts(claim: Claim) -> tuple[dict[int, tuple[Decimal, Decimal, str, dat
     agents), not before its own: a source that trades in steps, or an owner whose agents trade one after
     another, is scored on the whole move, as one source making it would be, so a swarm cannot dilute its
     losses across its members."""
-    from apps.markets.pricing import implied_belief
 
     found: dict[int, tuple[Decimal, Decimal, str, datetime]] = {}
     first: dict[int, tuple[datetime, Decimal]] = {}  # identity -> (its first forecast's time, the price then)

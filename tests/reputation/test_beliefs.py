@@ -16,9 +16,10 @@ from apps.identities.services import identity_suspend
 from apps.ledger.errors import IdempotencyConflict
 from apps.ledger.models import Entry
 from apps.markets.models import Claim, Market
+from apps.reputation.errors import ClaimNotOpen
 from apps.reputation.models import Belief, Consensus
 from apps.reputation.selectors import as_decimal
-from apps.reputation.services import ClaimNotOpen, belief_state
+from apps.reputation.services import belief_state
 from tests import factories
 from tests.factories import buy, close, new_claim, state
 from tests.support import race

@@ -1,5 +1,5 @@
 """Calibration: the factor the consensus applies to an owner's log-odds, learned from the owner's resolved
-record (apps/reputation/model.py). The maths against a recomputation by hand; through the services, each
+record (apps/reputation/maths.py). The maths against a recomputation by hand; through the services, each
 claim counts once per owner (a swarm of copies learns what one of them would, a record dealt out across
 agents is learned whole), and the stored records equal what the migration rebuilds from the scores."""
 
@@ -10,13 +10,13 @@ import pytest
 from django.apps import apps as django_apps
 
 from apps.identities.models import IdentityKind
-from apps.reputation import maths as model
+from apps.reputation import maths
 from apps.reputation.models import Calibration, Score
 from apps.reputation.selectors import calibration_factors, consensus_compute
 from tests import factories
 from tests.factories import new_claim, state, track
 
-GRID = model.CALIBRATION_GRID
+GRID = maths.CALIBRATION_GRID
 
 
 def factor_by_hand(here: list[tuple[float, bool]], elsewhere: list[tuple[float, bool]] = ()) -> float:
@@ -27,8 +27,8 @@ def factor_by_hand(here: list[tuple[float, bool]], elsewhere: list[tuple[float, 
         return sum(math.log(1 / (1 + math.exp(-c * math.log(p / (1 - p)) * (1 if yes else -1)))) for p, yes in rows)
 
     post = [
-        -(math.log(c) ** 2) / (2 * model.CALIBRATION_PRIOR_SD**2)
-        + model.CALIBRATION_POWER * loglik(elsewhere, c)
+        -(math.log(c) ** 2) / (2 * maths.CALIBRATION_PRIOR_SD**2)
+        + maths.CALIBRATION_POWER * loglik(elsewhere, c)
         + loglik(here, c)
         for c in GRID
     ]
@@ -36,10 +36,10 @@ def factor_by_hand(here: list[tuple[float, bool]], elsewhere: list[tuple[float, 
     return math.exp(sum(m * math.log(c) for m, c in zip(mass, GRID, strict=True)) / sum(mass))
 
 
-def record(rows: list[tuple[float, bool]]) -> model.Likelihoods:
-    total: model.Likelihoods = ()
+def record(rows: list[tuple[float, bool]]) -> maths.Likelihoods:
+    total: maths.Likelihoods = ()
     for p, yes in rows:
-        total = model.loglik_plus(total, model.calibration_loglik(p, yes))
+        total = maths.loglik_plus(total, maths.calibration_loglik(p, yes))
     return total
 
 
@@ -47,44 +47,44 @@ def record(rows: list[tuple[float, bool]]) -> model.Likelihoods:
 
 
 def test_without_a_record_the_factor_is_one():
-    assert model.calibration_factor((), ()) == 1.0
+    assert maths.calibration_factor((), ()) == 1.0
 
 
 def test_an_overconfident_record_is_read_as_less_sure_and_an_underconfident_one_as_surer():
     sure_but_often_wrong = [(0.95, True)] * 12 + [(0.95, False)] * 8  # says 95%, right 60% of the time
     timid_but_right = [(0.6, True)] * 18 + [(0.6, False)] * 2  # says 60%, right 90% of the time
 
-    over = model.calibration_factor(record(sure_but_often_wrong), record(sure_but_often_wrong))
-    under = model.calibration_factor(record(timid_but_right), record(timid_but_right))
+    over = maths.calibration_factor(record(sure_but_often_wrong), record(sure_but_often_wrong))
+    under = maths.calibration_factor(record(timid_but_right), record(timid_but_right))
 
     assert over == pytest.approx(factor_by_hand(sure_but_often_wrong), rel=1e-12)
     assert under == pytest.approx(factor_by_hand(timid_but_right), rel=1e-12)
     assert over < 0.45  # 95% read as about 75% (the prior holds it back from 60% on 20 forecasts)
-    assert 0.7 < model.recalibrated(0.95, over) < 0.8
+    assert 0.7 < maths.recalibrated(0.95, over) < 0.8
     assert under > 1.5
-    assert model.recalibrated(0.6, under) > 0.65
+    assert maths.recalibrated(0.6, under) > 0.65
 
 
 def test_a_domain_takes_the_other_domains_record_as_its_prior():
     here = [(0.9, True), (0.9, False)]
     elsewhere = [(0.9, True)] * 6 + [(0.9, False)] * 6
-    overall = model.loglik_plus(record(here), record(elsewhere))
+    overall = maths.loglik_plus(record(here), record(elsewhere))
 
-    got = model.calibration_factor(record(here), overall)
+    got = maths.calibration_factor(record(here), overall)
 
     assert got == pytest.approx(factor_by_hand(here, elsewhere), rel=1e-12)
-    assert got < model.calibration_factor(record(here), record(here))  # the record elsewhere pulls it down
+    assert got < maths.calibration_factor(record(here), record(here))  # the record elsewhere pulls it down
 
 
 def test_copies_of_one_forecast_count_as_one():
-    one = model.calibration_loglik(0.8, False)
-    assert model.loglik_mean([one, one, one]) == pytest.approx(one, rel=1e-15)
+    one = maths.calibration_loglik(0.8, False)
+    assert maths.loglik_mean([one, one, one]) == pytest.approx(one, rel=1e-15)
 
 
 def test_pooling_reads_each_voice_through_its_factor():
-    voices = [model.Voice(1, 1, 0.2, 0.9, calibration=0.5), model.Voice(2, 2, 0.1, 0.3)]
+    voices = [maths.Voice(1, 1, 0.2, 0.9, calibration=0.5), maths.Voice(2, 2, 0.1, 0.3)]
     expected = (0.2 * 0.5 * math.log(9) + 0.1 * math.log(0.3 / 0.7)) / 0.3
-    assert model.pooled_logit(voices, {1: 0.2, 2: 0.1}) == pytest.approx(expected, rel=1e-12)
+    assert maths.pooled_logit(voices, {1: 0.2, 2: 0.1}) == pytest.approx(expected, rel=1e-12)
 
 
 # --- through the services ----------------------------------------------------------------------------------
@@ -121,7 +121,7 @@ def test_settlement_folds_each_claim_into_the_owners_record_once(author, domain,
     state(person, claim, Decimal("0.9"))
     (contributor,) = consensus_compute(claim).contributors
     assert contributor.calibration == pytest.approx(rows[domain.pk].factor, rel=1e-12)
-    assert contributor.read_as == pytest.approx(model.recalibrated(0.9, contributor.calibration), rel=1e-12)
+    assert contributor.read_as == pytest.approx(maths.recalibrated(0.9, contributor.calibration), rel=1e-12)
 
 
 @pytest.mark.django_db

@@ -13,8 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from apps.identities.models import Identity, IdentityKind
 from apps.identities.services import identity_suspend
 from apps.markets.models import Position
-from apps.reputation import maths as model
-from apps.reputation import tasks
+from apps.reputation import maths, tasks
 from apps.reputation.models import Belief, ClaimRecord, Consensus, ExtremizingFit, Reliability, Score
 from apps.reputation.selectors import as_decimal, consensus_compute
 from apps.reputation.services import consensus_refresh, consensus_refresh_now
@@ -52,12 +51,12 @@ def consensus_by_hand(claim, *, without: int | None = None) -> dict:
         return {"probability": None, "pooled": None, "shares": {}, "owners": 0, "groups": 0}
 
     stats = {
-        (row.identity_id, row.domain_id): model.Stats(row.n, row.total, row.total_sq)
+        (row.identity_id, row.domain_id): maths.Stats(row.n, row.total, row.total_sq)
         for row in Reliability.objects.filter(identity_id__in=list(latest))
     }
     raw = {
-        pk: model.domain_posterior(
-            stats.get((pk, claim.domain_id), model.Stats()), stats.get((pk, None), model.Stats())
+        pk: maths.domain_posterior(
+            stats.get((pk, claim.domain_id), maths.Stats()), stats.get((pk, None), maths.Stats())
         ).weight
         for pk in latest
     }
@@ -83,21 +82,21 @@ def consensus_by_hand(claim, *, without: int | None = None) -> dict:
     watched: dict[tuple[int, int], list[int]] = {}
     for claim_id in ClaimRecord.objects.order_by("scored_at", "id").values_list("claim_id", flat=True):
         means = {o: sum(v) / len(v) for o, v in said.get(claim_id, {}).items()}
-        close_to = {a: {b for b in means if b != a and abs(means[a] - means[b]) <= model.COPY_TOLERANCE} for a in means}
+        close_to = {a: {b for b in means if b != a and abs(means[a] - means[b]) <= maths.COPY_TOLERANCE} for a in means}
         for a, b in itertools.combinations(sorted(means), 2):
             same = b in close_to[a]
-            if same and max(len(close_to[a]), len(close_to[b])) >= model.COPY_CROWD - 1:
+            if same and max(len(close_to[a]), len(close_to[b])) >= maths.COPY_CROWD - 1:
                 continue
             if (a, b) in watched:
                 watched[(a, b)][0] += 1
                 watched[(a, b)][1] += same
-                if (watched[(a, b)][1] - 1) - (watched[(a, b)][0] - watched[(a, b)][1]) <= -model.COPY_MARGIN:
+                if (watched[(a, b)][1] - 1) - (watched[(a, b)][0] - watched[(a, b)][1]) <= -maths.COPY_MARGIN:
                     del watched[(a, b)]
             elif same:
                 watched[(a, b)] = [1, 1]
     group = {o: o for o in owner.values()}
     for (a, b), (n, agreed) in sorted(watched.items()):
-        if (agreed - 1) - (n - agreed) >= model.COPY_MARGIN and a in group and b in group:
+        if (agreed - 1) - (n - agreed) >= maths.COPY_MARGIN and a in group and b in group:
             low, high = sorted((group[a], group[b]))
             group = {o: low if g == high else g for o, g in group.items()}
     cluster = {pk: group[owner[pk]] for pk in latest}
@@ -107,12 +106,12 @@ def consensus_by_hand(claim, *, without: int | None = None) -> dict:
         total_of[cluster[pk]] = total_of.get(cluster[pk], 0.0) + w
         best_of[cluster[pk]] = max(best_of.get(cluster[pk], 0.0), w)
         # the group's records added up, as if one source had made all of them
-        mine, overall = stats.get((pk, claim.domain_id), model.Stats()), stats.get((pk, None), model.Stats())
+        mine, overall = stats.get((pk, claim.domain_id), maths.Stats()), stats.get((pk, None), maths.Stats())
         held = summed.get(cluster[pk], ((0, 0.0, 0.0), (0, 0.0, 0.0)))
         summed[cluster[pk]] = tuple(
             (a[0] + b.n, a[1] + b.total, a[2] + b.total_sq) for a, b in zip(held, (mine, overall), strict=True)
         )
-    whole = {o: model.domain_posterior(model.Stats(*d), model.Stats(*g)).weight for o, (d, g) in summed.items()}
+    whole = {o: maths.domain_posterior(maths.Stats(*d), maths.Stats(*g)).weight for o, (d, g) in summed.items()}
     cap = {o: min(best_of[o], whole[o]) for o in best_of}
     weights = {pk: w * cap[cluster[pk]] / total_of[cluster[pk]] for pk, w in raw.items()}
 
@@ -135,7 +134,7 @@ def consensus_by_hand(claim, *, without: int | None = None) -> dict:
         if not claims:
             return 1.0
         post = []
-        for c in model.CALIBRATION_GRID:
+        for c in maths.CALIBRATION_GRID:
             here = elsewhere = 0.0
             for rows in claims.values():
                 mean = sum(likelihood(p, yes, c) for p, yes, _ in rows) / len(rows)
@@ -144,10 +143,10 @@ def consensus_by_hand(claim, *, without: int | None = None) -> dict:
                 else:
                     elsewhere += mean
             post.append(
-                -(math.log(c) ** 2) / (2 * model.CALIBRATION_PRIOR_SD**2) + model.CALIBRATION_POWER * elsewhere + here
+                -(math.log(c) ** 2) / (2 * maths.CALIBRATION_PRIOR_SD**2) + maths.CALIBRATION_POWER * elsewhere + here
             )
         mass = [math.exp(v - max(post)) for v in post]
-        return math.exp(sum(m * math.log(c) for m, c in zip(mass, model.CALIBRATION_GRID, strict=True)) / sum(mass))
+        return math.exp(sum(m * math.log(c) for m, c in zip(mass, maths.CALIBRATION_GRID, strict=True)) / sum(mass))
 
     factors = {pk: factor(owner[pk]) for pk in latest}
     pooled = sum(weights[pk] * factors[pk] * capped_logit(p) for pk, (p, _) in latest.items()) / sum(weights.values())

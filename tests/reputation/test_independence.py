@@ -1,5 +1,5 @@
 """Independence beyond the owner: owners whose forecasts keep coinciding are one source said twice
-(apps/reputation/model.py, "Independence beyond the owner"). The test's maths against the likelihood ratio
+(apps/reputation/maths.py, "Independence beyond the owner"). The test's maths against the likelihood ratio
 it stands for; through the services, a copier is found from its record and then weighs nothing beside the
 source it copies, owners who agree now and then stay apart, a pair that stops agreeing is counted apart
 again, every claim is folded in exactly once (also when two are scored at once), and the stored records
@@ -17,8 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from apps.markets import hooks
-from apps.reputation import maths as model
-from apps.reputation import tasks
+from apps.reputation import maths, tasks
 from apps.reputation.models import Agreement
 from apps.reputation.selectors import consensus_compute
 from apps.reputation.services import claim_score
@@ -39,29 +38,29 @@ def test_the_sweeps_find_exactly_what_comparing_every_pair_finds(logits):
     # an owner is at a focal value with COPY_CROWD - 1 others or more within the tolerance; a pair agrees
     # when within the tolerance and neither is at a focal value
     def near(a, b):
-        return abs(logits[a] - logits[b]) <= model.COPY_TOLERANCE
+        return abs(logits[a] - logits[b]) <= maths.COPY_TOLERANCE
 
-    crowded = {a for a in logits if sum(1 for b in logits if b != a and near(a, b)) >= model.COPY_CROWD - 1}
+    crowded = {a for a in logits if sum(1 for b in logits if b != a and near(a, b)) >= maths.COPY_CROWD - 1}
     agreeing = {(a, b) for a, b in itertools.combinations(sorted(logits), 2) if near(a, b) and not {a, b} & crowded}
-    comparison = model.compare(logits)
+    comparison = maths.compare(logits)
     assert (comparison.crowded, comparison.agreeing) == (crowded, agreeing)
     for a, b in itertools.combinations(sorted(logits), 2):
         assert comparison.agree(a, b) == (None if near(a, b) and {a, b} & crowded else near(a, b))
     # and the pairs to look at stay O(owners): each owner agrees with fewer than COPY_CROWD others
-    assert len(agreeing) <= len(logits) * (model.COPY_CROWD - 1) / 2
+    assert len(agreeing) <= len(logits) * (maths.COPY_CROWD - 1) / 2
 
 
 def test_a_value_twenty_owners_share_is_focal_and_nineteen_are_not():
     nineteen = dict.fromkeys(range(1, 20), 0.0) | {20: 0.051}
-    assert model.compare(nineteen).crowded == frozenset()
-    assert len(model.compare(nineteen).agreeing) == 19 * 18 / 2
+    assert maths.compare(nineteen).crowded == frozenset()
+    assert len(maths.compare(nineteen).agreeing) == 19 * 18 / 2
     twenty = dict.fromkeys(range(1, 21), 0.0) | {21: 1.0, 22: 1.01}
-    assert model.compare(twenty).crowded == frozenset(range(1, 21))
-    assert model.compare(twenty).agreeing == {(21, 22)}
+    assert maths.compare(twenty).crowded == frozenset(range(1, 21))
+    assert maths.compare(twenty).agreeing == {(21, 22)}
 
 
 def test_an_owners_log_odds_on_a_claim_is_the_mean_over_its_identities():
-    logits = model.owner_logits([(1, 0.8), (1, 0.6), (2, 0.3)])
+    logits = maths.owner_logits([(1, 0.8), (1, 0.6), (2, 0.3)])
     assert logits == pytest.approx({1: (math.log(4) + math.log(1.5)) / 2, 2: math.log(3 / 7)})
 
 
@@ -71,17 +70,17 @@ def test_two_owners_count_as_one_where_the_likelihood_ratio_favours_copying():
     for claims in range(1, 16):
         for agreed in range(1, claims + 1):
             odds = (1 / 99) * 9 ** (agreed - 1) * (1 / 9) ** (claims - agreed)
-            assert model.copies(claims, agreed) == (odds > 1), (claims, agreed)
-            assert model.independent(claims, agreed) == (odds <= (1 / 99) / 9**3), (claims, agreed)
-    assert [model.copies(n, n) for n in range(1, 6)] == [False, False, False, True, True]
-    assert [model.independent(n, 1) for n in range(1, 6)] == [False, False, False, True, True]
-    assert (model.copies(6, 5), model.copies(5, 4), model.copies(7, 5)) == (True, False, False)
+            assert maths.copies(claims, agreed) == (odds > 1), (claims, agreed)
+            assert maths.independent(claims, agreed) == (odds <= (1 / 99) / 9**3), (claims, agreed)
+    assert [maths.copies(n, n) for n in range(1, 6)] == [False, False, False, True, True]
+    assert [maths.independent(n, 1) for n in range(1, 6)] == [False, False, False, True, True]
+    assert (maths.copies(6, 5), maths.copies(5, 4), maths.copies(7, 5)) == (True, False, False)
 
 
 def test_groups_join_copying_pairs_transitively_among_the_owners_present():
-    groups = model.copying_groups([3, 5, 8, 9], [(3, 5), (5, 8), (8, 11), (2, 9)])
+    groups = maths.copying_groups([3, 5, 8, 9], [(3, 5), (5, 8), (8, 11), (2, 9)])
     assert groups == {3: 3, 5: 3, 8: 3, 9: 9}  # 11 and 2 are not on the claim
-    assert model.copying_groups([4, 7], []) == {4: 4, 7: 7}
+    assert maths.copying_groups([4, 7], []) == {4: 4, 7: 7}
 
 
 # --- through the services ----------------------------------------------------------------------------------
@@ -191,7 +190,7 @@ def test_a_pair_that_keeps_disagreeing_is_forgotten_and_watched_afresh_if_it_agr
 @pytest.mark.django_db
 def test_twenty_people_who_give_one_number_are_not_compared_and_two_who_give_another_are(author, domain, resolver):
     # given twenty people who all say 50%, and two who say 85%
-    crowd = [factories.human() for _ in range(model.COPY_CROWD)]
+    crowd = [factories.human() for _ in range(maths.COPY_CROWD)]
     pair_of_them = [factories.human(), factories.human()]
     says = {**dict.fromkeys(crowd, Decimal("0.5")), **dict.fromkeys(pair_of_them, Decimal("0.85"))}
 
@@ -211,7 +210,7 @@ def test_a_claim_counts_once_per_pair_of_owners_and_agents_speak_for_their_owner
     owner = factories.verified_user()
     bots = [factories.agent(owner, handle=f"pair-bot-{n}") for n in range(2)]
     person, other = factories.human(), factories.human()
-    mean = model.sigmoid((model.logit(0.6) + model.logit(0.8)) / 2)
+    mean = maths.sigmoid((maths.logit(0.6) + maths.logit(0.8)) / 2)
     assert round(mean, 4) == 0.7101
     says = {bots[0]: Decimal("0.6"), bots[1]: Decimal("0.8"), person: Decimal("0.7101"), other: Decimal("0.6")}
 
@@ -271,7 +270,7 @@ def test_the_migration_rebuilds_exactly_the_records_kept_at_settlement(author, d
     original, copier, drifter, person = (factories.human() for _ in range(4))
     owner = factories.verified_user()
     bots = [factories.agent(owner, handle=f"kept-bot-{n}") for n in range(2)]
-    crowd = [factories.human() for _ in range(model.COPY_CROWD)]
+    crowd = [factories.human() for _ in range(maths.COPY_CROWD)]
     for n in range(6):
         says = {original: Decimal("0.8"), copier: Decimal("0.8"), person: Decimal("0.4")}
         says[drifter] = Decimal("0.4") if n < 1 else Decimal("0.55")
@@ -309,7 +308,7 @@ def test_scoring_takes_as_many_queries_for_thirty_owners_as_for_three(author, do
     small, big = new_claim(author, domain), new_claim(author, domain)
     for n, probability in enumerate(("0.7", "0.7", "0.2")):
         state(factories.human(), small, Decimal(probability), key=f"small-{n}")
-    says = ["0.5"] * model.COPY_CROWD + ["0.9", "0.9", "0.03"] + [f"0.{n}5" for n in range(1, 10)]
+    says = ["0.5"] * maths.COPY_CROWD + ["0.9", "0.9", "0.03"] + [f"0.{n}5" for n in range(1, 10)]
     for n, probability in enumerate(says):
         state(factories.human(), big, Decimal(probability), key=f"big-{n}")
     for claim in (small, big):

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from apps.reputation import maths as model
+from apps.reputation import maths
 from apps.reputation.maths import Stats
 from apps.reputation.models import Consensus, Reliability
 from apps.reputation.selectors import consensus_compute, reliability_weights
@@ -30,12 +30,12 @@ def overall_stats(identity) -> Stats:
 
 
 def posterior_by_hand(prior_mean: float, prior_var: float, n: int, total: float) -> tuple[float, float]:
-    precision = 1 / prior_var + n / model.SIGMA_OBS**2
-    return (prior_mean / prior_var + total / model.SIGMA_OBS**2) / precision, math.sqrt(1 / precision)
+    precision = 1 / prior_var + n / maths.SIGMA_OBS**2
+    return (prior_mean / prior_var + total / maths.SIGMA_OBS**2) / precision, math.sqrt(1 / precision)
 
 
 def weight_by_hand(mean: float, sd: float) -> float:
-    return max(mean - sd, 0.0) + model.WEIGHT_FLOOR * math.exp(min(mean, 0.0) / model.FLOOR_DECAY)
+    return max(mean - sd, 0.0) + maths.WEIGHT_FLOOR * math.exp(min(mean, 0.0) / maths.FLOOR_DECAY)
 
 
 # --- a. ----------------------------------------------------------------------------------------------------
@@ -54,10 +54,10 @@ def test_a_new_identity_weighs_at_most_five_percent_of_an_established_accurate_o
     # and the newcomer weighs at most 5% of the veteran
     row = Reliability.objects.get(identity=veteran, domain=domain)
     assert (row.n, row.total) == (30, pytest.approx(30 * WIN, rel=1e-12))
-    mean, sd = posterior_by_hand(0.0, model.TAU_GLOBAL**2 + model.TAU_DOMAIN**2, 30, 30 * WIN)
+    mean, sd = posterior_by_hand(0.0, maths.TAU_GLOBAL**2 + maths.TAU_DOMAIN**2, 30, 30 * WIN)
     assert weights[veteran.pk] == pytest.approx(weight_by_hand(mean, sd), rel=1e-12)
     assert row.weight == weights[veteran.pk]
-    assert weights[newcomer.pk] == model.WEIGHT_FLOOR
+    assert weights[newcomer.pk] == maths.WEIGHT_FLOOR
     assert weights[newcomer.pk] <= 0.05 * weights[veteran.pk]
 
     # and on a new claim where they disagree, the newcomer's share of the consensus is under 5%
@@ -81,9 +81,9 @@ def test_an_identity_that_keeps_losing_decays_toward_zero_weight(author, domain,
         weights.append(weight(loser, domain))
 
     # then its weight starts at the floor, falls at every loss, and ends below a hundredth of it
-    assert weights[0] == model.WEIGHT_FLOOR
+    assert weights[0] == maths.WEIGHT_FLOOR
     assert all(later < earlier for earlier, later in itertools.pairwise(weights))
-    assert weights[-1] < model.WEIGHT_FLOOR / 100
+    assert weights[-1] < maths.WEIGHT_FLOOR / 100
     assert Reliability.objects.get(identity=loser, domain=domain).weight == weights[-1]
 
 
@@ -98,7 +98,7 @@ def test_a_trader_who_keeps_losing_decays_too(author, domain, resolver):
         weights.append(weight(trader, domain))
 
     # then each loss lowers its weight below the newcomer's floor
-    assert weights[0] == model.WEIGHT_FLOOR
+    assert weights[0] == maths.WEIGHT_FLOOR
     assert all(later < earlier for earlier, later in itertools.pairwise(weights))
 
 
@@ -118,12 +118,12 @@ def test_skill_in_one_domain_raises_weight_in_another_only_through_the_global_sh
         in_a, in_b = weight(specialist, domain), weight(specialist, other_domain)
 
         # then B's weight is exactly the posterior of no B data on the global (leave-B-out) prior
-        assert in_b == model.domain_posterior(Stats(), overall).weight
-        g_mean, g_sd = posterior_by_hand(0.0, model.TAU_GLOBAL**2, overall.n, overall.total)
-        assert in_b == pytest.approx(weight_by_hand(g_mean, math.sqrt(model.TAU_DOMAIN**2 + g_sd**2)), rel=1e-12)
+        assert in_b == maths.domain_posterior(Stats(), overall).weight
+        g_mean, g_sd = posterior_by_hand(0.0, maths.TAU_GLOBAL**2, overall.n, overall.total)
+        assert in_b == pytest.approx(weight_by_hand(g_mean, math.sqrt(maths.TAU_DOMAIN**2 + g_sd**2)), rel=1e-12)
         # which never exceeds the global estimate less the domain spread, nor the weight in A
-        assert in_b <= max(g_mean - model.TAU_DOMAIN, 0.0) + model.WEIGHT_FLOOR
-        assert in_b < in_a if in_a > model.WEIGHT_FLOOR else in_b == in_a
+        assert in_b <= max(g_mean - maths.TAU_DOMAIN, 0.0) + maths.WEIGHT_FLOOR
+        assert in_b < in_a if in_a > maths.WEIGHT_FLOOR else in_b == in_a
 
     # and after ten A records, its weight in B is well under half of its weight in A
     assert overall.n == 10
@@ -142,8 +142,8 @@ def test_a_domains_own_record_is_counted_once_on_a_prior_from_the_other_domains(
 
     # then it is B's two losses on a prior built from A's four wins alone
     loss = math.log(0.1 / 0.5)
-    g_mean, g_sd = posterior_by_hand(0.0, model.TAU_GLOBAL**2, 4, 4 * WIN)
-    mean, sd = posterior_by_hand(g_mean, model.TAU_DOMAIN**2 + g_sd**2, 2, 2 * loss)
+    g_mean, g_sd = posterior_by_hand(0.0, maths.TAU_GLOBAL**2, 4, 4 * WIN)
+    mean, sd = posterior_by_hand(g_mean, maths.TAU_DOMAIN**2 + g_sd**2, 2, 2 * loss)
     assert in_b == pytest.approx(weight_by_hand(mean, sd), rel=1e-9)
     assert Reliability.objects.get(identity=source, domain=other_domain).weight == in_b
 

@@ -18,8 +18,7 @@ from apps.markets.models import Claim, Market, Position
 from apps.markets.pricing import implied_belief
 from apps.markets.resolution import claim_void
 from apps.markets.settlement import market_settle
-from apps.reputation import maths as model
-from apps.reputation import tasks
+from apps.reputation import maths, tasks
 from apps.reputation.models import (
     Belief,
     Calibration,
@@ -250,7 +249,7 @@ def test_two_claims_scored_at_once_by_two_agents_of_a_new_owner_both_fold_into_t
     assert [r for r in results if isinstance(r, Exception)] == []
     rows = {r.domain_id: r for r in Calibration.objects.filter(owner=owner)}
     assert {d: r.claims for d, r in rows.items()} == {domain.pk: 2, None: 2}
-    one = model.calibration_loglik(0.7, True)
+    one = maths.calibration_loglik(0.7, True)
     assert rows[None].loglik == pytest.approx([2 * x for x in one], rel=1e-12)
 
 
@@ -312,7 +311,7 @@ def test_a_belief_stated_after_closes_at_is_not_scored(author, domain, resolver)
     pooled = (math.log(0.3 / 0.7) + math.log(0.6 / 0.4)) / 2
     record = ClaimRecord.objects.get(claim=claim)
     assert record.pooled_logit == pytest.approx(pooled, abs=1e-12)
-    assert record.consensus == as_decimal(model.sigmoid(pooled))
+    assert record.consensus == as_decimal(maths.sigmoid(pooled))
 
 
 def test_a_trade_after_closes_at_is_not_scored(author, domain, resolver):
@@ -377,11 +376,11 @@ def test_extremizing_is_one_until_twenty_claims_then_fitted_on_them(author, doma
     assert [o for _, o in rows] == [o == "yes" for o in outcomes]
 
     def loss(alpha: float) -> float:
-        return -sum(math.log(model.sigmoid(alpha * x if yes else -alpha * x)) for x, yes in rows)
+        return -sum(math.log(maths.sigmoid(alpha * x if yes else -alpha * x)) for x, yes in rows)
 
     best = min((1 + k / 10_000 for k in range(15_001)), key=loss)
     assert fit.alpha == pytest.approx(best, abs=1e-3)
-    assert model.EXTREMIZE_MIN < fit.alpha < model.EXTREMIZE_MAX
+    assert maths.EXTREMIZE_MIN < fit.alpha < maths.EXTREMIZE_MAX
     # and the calibration learned from the same record (0.6 that comes true 70% of the time is
     # under-confident) reads later forecasts as surer: the logits at close grow, and calibration and
     # extremizing together approach the factor that makes 0.6 read as 0.7, ln(0.7/0.3) / ln(0.6/0.4) ~ 2.09
@@ -398,7 +397,7 @@ def test_extremizing_is_one_until_twenty_claims_then_fitted_on_them(author, doma
     assert view.alpha == fit.alpha
     assert contributor.calibration > 1
     assert view.probability == pytest.approx(
-        model.sigmoid(fit.alpha * contributor.calibration * math.log(1.5)), abs=1e-12
+        maths.sigmoid(fit.alpha * contributor.calibration * math.log(1.5)), abs=1e-12
     )
     assert Consensus.objects.get(claim=claim).probability == as_decimal(view.probability)
 

@@ -1,4 +1,4 @@
-"""The reputation simulation (apps/reputation/simulation.py, manage.py reputation_simulate): a small seeded run
+"""The reputation simulation (apps/reputation/management/simulation/, manage.py reputation_simulate): a small seeded run
 through the real services, the structure of its report, and the sybil property on that small scale."""
 
 import json
@@ -12,7 +12,7 @@ from django.core.management import CommandError, call_command
 from apps.identities.models import Identity, IdentityKind
 from apps.ledger.selectors import ledger_verify_report
 from apps.markets.models import Claim, ClaimStatus
-from apps.reputation import maths as model
+from apps.reputation import maths
 from apps.reputation.management import simulation
 from apps.reputation.models import ClaimRecord, Score
 
@@ -169,7 +169,7 @@ def test_a_twin_beside_its_swarm_is_found_as_a_copy_and_adds_nothing(small_run):
     assert (small_run.twins, small_run.copy_pairs_true, len(small_run.copy_pairs)) == (1, 1, 1)
     ((first, second, claims, agreed),) = small_run.copy_pairs
     assert {first, second} == {"simtest-s1-1", "simtest-t1"}
-    assert claims == agreed > model.COPY_MARGIN
+    assert claims == agreed > maths.COPY_MARGIN
     paired = [c for c in small_run.sybil if c.together is not None]
     assert paired
     for check in paired:

@@ -8,7 +8,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from apps.markets.models import Position
-from apps.reputation import maths as model
+from apps.reputation import maths
 from apps.reputation.models import ClaimRecord, Consensus
 from apps.reputation.selectors import as_decimal, calibration_factors
 from tests import factories
@@ -108,7 +108,7 @@ def test_a_contributor_with_an_overconfident_record_is_read_as_less_sure(author,
     factor = calibration_factors([person.user_id], domain.pk)[person.user_id]
     assert factor < 0.8
     assert contributor["calibration"] == pytest.approx(factor, rel=1e-12)
-    assert contributor["read_as"] == str(as_decimal(model.recalibrated(0.9, factor)))
+    assert contributor["read_as"] == str(as_decimal(maths.recalibrated(0.9, factor)))
     assert float(contributor["read_as"]) < 0.85
 
 

@@ -8,7 +8,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from apps.identities.services import identity_suspend
-from apps.reputation import maths as model
+from apps.reputation import maths
 from apps.reputation.models import ClaimRecord, Reliability
 from tests import factories
 from tests.factories import history
@@ -59,9 +59,9 @@ def test_a_track_record_has_scores_by_domain_calibration_and_reliability(author,
     response = Client().get(f"/api/v1/identities/{alice.handle.upper()}/track-record")
     assert response.status_code == 200
     right, wrong = (0.8, 0.04, math.log(0.8), math.log(1.6)), (0.8, 0.64, math.log(0.2), math.log(0.4))
-    science = model.Stats(2, 2 * right[3], 2 * right[3] ** 2)
-    economics = model.Stats(1, wrong[3], wrong[3] ** 2)
-    overall = model.Stats(3, 2 * right[3] + wrong[3], 2 * right[3] ** 2 + wrong[3] ** 2)
+    science = maths.Stats(2, 2 * right[3], 2 * right[3] ** 2)
+    economics = maths.Stats(1, wrong[3], wrong[3] ** 2)
+    overall = maths.Stats(3, 2 * right[3] + wrong[3], 2 * right[3] ** 2 + wrong[3] ** 2)
     assert response.json() == {
         "handle": alice.handle,
         "kind": "human",
@@ -104,15 +104,15 @@ def test_a_track_record_has_scores_by_domain_calibration_and_reliability(author,
                 "skill_sd": pytest.approx(posterior.sd, rel=1e-9),
             }
             for slug, stats, posterior in (
-                ("economics", economics, model.domain_posterior(economics, overall)),
-                ("science", science, model.domain_posterior(science, overall)),
+                ("economics", economics, maths.domain_posterior(economics, overall)),
+                ("science", science, maths.domain_posterior(science, overall)),
             )
         ],
         "overall_reliability": {
             "n": overall.n,
-            "weight": pytest.approx(model.global_posterior(overall).weight, rel=1e-9),
-            "skill_mean": pytest.approx(model.global_posterior(overall).mean, rel=1e-9),
-            "skill_sd": pytest.approx(model.global_posterior(overall).sd, rel=1e-9),
+            "weight": pytest.approx(maths.global_posterior(overall).weight, rel=1e-9),
+            "skill_mean": pytest.approx(maths.global_posterior(overall).mean, rel=1e-9),
+            "skill_sd": pytest.approx(maths.global_posterior(overall).sd, rel=1e-9),
         },
         "counted_with": [],
     }

@@ -16,7 +16,7 @@ from django.urls import reverse
 
 from apps.identities.models import AutonomyLevel
 from apps.identities.services import agent_update, identity_suspend
-from apps.reputation import maths as model
+from apps.reputation import maths
 from apps.reputation.models import ClaimRecord, Reliability
 from apps.web.charts import point_radius
 from apps.web.views import reputation as views
@@ -159,18 +159,18 @@ def test_a_humans_page_shows_the_track_record_reliability_and_agents(scored, ali
     assert f'<p class="lead identity-name">{EVIL_ESCAPED}</p>' in html
     assert "<script>alert" not in html
 
-    overall = model.Stats(3, 2 * RIGHT_08 + WRONG_08, 2 * RIGHT_08**2 + WRONG_08**2)
+    overall = maths.Stats(3, 2 * RIGHT_08 + WRONG_08, 2 * RIGHT_08**2 + WRONG_08**2)
     assert stats(html) == {
         "Resolved forecasts": "3",
         "Brier score": f4((0.04 + 0.04 + 0.64) / 3),  # 0.2400
         "Log score": f4((2 * math.log(0.8) + math.log(0.2)) / 3),  # -0.6852
         "Information added": f"{(2 * RIGHT_08 + WRONG_08) / 3:+.4f} nats",  # +0.0079
         "Profit": "0 credits",  # beliefs alone stake nothing
-        "Overall weight": g(model.global_posterior(overall).weight),
+        "Overall weight": g(maths.global_posterior(overall).weight),
     }
-    science = model.Stats(2, 2 * RIGHT_08, 2 * RIGHT_08**2)
-    economics = model.Stats(1, WRONG_08, WRONG_08**2)
-    econ_post, sci_post = model.domain_posterior(economics, overall), model.domain_posterior(science, overall)
+    science = maths.Stats(2, 2 * RIGHT_08, 2 * RIGHT_08**2)
+    economics = maths.Stats(1, WRONG_08, WRONG_08**2)
+    econ_post, sci_post = maths.domain_posterior(economics, overall), maths.domain_posterior(science, overall)
     assert table(html, "domain-reliability") == [
         ["Economics", "1", "0.6400", "-0.9163", f"{econ_post.mean:+.3f} ± {econ_post.sd:.3f}", g(econ_post.weight)],
         ["Science", "2", "0.0400", "+0.4700", f"{sci_post.mean:+.3f} ± {sci_post.sd:.3f}", g(sci_post.weight)],
@@ -234,14 +234,14 @@ def test_an_agents_page_shows_owner_provenance_and_scores_by_model_version(score
         ["v1", "2", "0.0100", f"{RIGHT_09:+.4f}"],
         ["v2", "1", "0.3600", f"{WRONG_06:+.4f}"],
     ]
-    overall = model.Stats(3, 2 * RIGHT_09 + WRONG_06, 2 * RIGHT_09**2 + WRONG_06**2)
+    overall = maths.Stats(3, 2 * RIGHT_09 + WRONG_06, 2 * RIGHT_09**2 + WRONG_06**2)
     assert stats(html) == {
         "Resolved forecasts": "3",
         "Brier score": f4((0.01 + 0.01 + 0.36) / 3),
         "Log score": f4((2 * math.log(0.9) + math.log(0.4)) / 3),
         "Information added": f"{(2 * RIGHT_09 + WRONG_06) / 3:+.4f} nats",
         "Profit": "0 credits",
-        "Overall weight": g(model.global_posterior(overall).weight),
+        "Overall weight": g(maths.global_posterior(overall).weight),
     }
     assert 'id="owned-agents"' not in html
 

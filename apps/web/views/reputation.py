@@ -9,7 +9,6 @@ bookmarked and the back button works.
 
 from django import forms
 from django.contrib import messages
-from django.db.models import Avg, OuterRef, Subquery
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -22,7 +21,6 @@ from apps.identities import selectors as identity_selectors
 from apps.identities.models import Identity, IdentityKind
 from apps.markets import selectors as market_selectors
 from apps.reputation import selectors
-from apps.reputation.models import Score
 from apps.web.charts import CalibrationSeries, calibration_chart
 from apps.web.views.common import INVALID_FORM_STATUS
 
@@ -58,17 +56,12 @@ def _public_or_404(handle: str) -> Identity:
     return identity
 
 
-def _identity_scores(identity: Identity):
-    """An identity's scored forecasts, newest first, with their claims and domains (page-specific)."""
-    return Score.objects.filter(identity=identity).select_related("claim", "domain").order_by("-id")
-
-
 @require_GET
 def identity_detail(request: HttpRequest, handle: str) -> HttpResponse:
     identity = _public_or_404(handle)
     try:
         scores, next_cursor = keyset_page(
-            _identity_scores(identity), cursor=request.GET.get("cursor") or None, limit=SCORES_PAGE_SIZE
+            selectors.scores_listed(identity), cursor=request.GET.get("cursor") or None, limit=SCORES_PAGE_SIZE
         )
     except ApplicationError as exc:
         messages.error(request, exc.message)
@@ -143,20 +136,6 @@ class LeaderboardForm(DomainForm):
     )
 
 
-def _ranked(domain_id: int | None, kind: str | None, min_forecasts: int):
-    """selectors.leaderboard with what the page shows beside each row: the owner's handle and whether
-    their page is public, and the mean Brier of the row's scored forecasts (in its domain, or overall)."""
-    rows = selectors.with_owner_handle(
-        selectors.leaderboard(domain_id=domain_id, kind=kind, min_forecasts=min_forecasts)
-    )
-    scores = Score.objects.filter(identity_id=OuterRef("identity_id"))
-    if domain_id is not None:
-        scores = scores.filter(domain_id=domain_id)
-    owner_status = Identity.objects.filter(user_id=OuterRef("identity__owner_id")).values("status")[:1]
-    brier = scores.values("identity_id").annotate(mean=Avg("brier")).values("mean")
-    return rows.annotate(brier=Subquery(brier), owner_status=Subquery(owner_status))
-
-
 def _rank_offset(value: str | None) -> int | None:
     """The rank a page starts after (`after=50`: ranks 51 on), or None when the value is not one."""
     if not value:
@@ -186,7 +165,9 @@ def leaderboards(request: HttpRequest) -> HttpResponse:
     kind = data.get("kind") or None
     min_forecasts = data.get("min_forecasts") or 1
     page = list(
-        _ranked(domain.pk if domain else None, kind, min_forecasts)[offset : offset + LEADERBOARD_PAGE_SIZE + 1]
+        selectors.leaderboard_page_rows(domain.pk if domain else None, kind, min_forecasts)[
+            offset : offset + LEADERBOARD_PAGE_SIZE + 1
+        ]
     )
     more = len(page) > LEADERBOARD_PAGE_SIZE
     page = page[:LEADERBOARD_PAGE_SIZE]

@@ -51,7 +51,7 @@ from apps.markets.services import claim_create, trade_place
 from apps.markets.settlement import market_settle
 from apps.realtime.models import Notification
 from apps.realtime.services import notifications_mark_all_read
-from apps.reputation import maths as model
+from apps.reputation import maths
 from apps.reputation import selectors as reputation_selectors
 from apps.reputation import services as reputation_services
 
@@ -449,7 +449,7 @@ def plan_history(anchor: datetime, count: int, *, taken: set[str] = frozenset())
                 raise CommandError(f"No free title for the history's claim {key}: add templates in {domain}.")
             taken.add(title)
             truth = rng.gauss(0, TRUTH_SD)
-            outcome = rng.random() < model.sigmoid(truth)
+            outcome = rng.random() < maths.sigmoid(truth)
             proposes_at = closes_at + timedelta(hours=rng.uniform(12, 72))
             window = timedelta(hours=settings.CREDENCE_CHALLENGE_WINDOW_HOURS)
             plans.append(
@@ -585,10 +585,10 @@ class _Timeline:
         if forecaster.strategy.startswith("extremize:"):
             leader = self.said.get((plan.key, forecaster.strategy.removeprefix("extremize:")))
             factor = forecaster.extra["factor"]
-            return None if leader is None else model.sigmoid(factor * model.logit(leader))
+            return None if leader is None else maths.sigmoid(factor * maths.logit(leader))
         sigma = forecaster.in_domain(forecaster.sigma, domain)
         scale = forecaster.scale if forecaster.scale is not None else _calibrated_scale(sigma)
-        return model.sigmoid(scale * (plan.truth + sigma * act.noise) + forecaster.extra.get("bias", 0.0))
+        return maths.sigmoid(scale * (plan.truth + sigma * act.noise) + forecaster.extra.get("bias", 0.0))
 
     def forecast(self, plan: Plan, act: Act) -> None:
         probability = self.belief(plan, act)

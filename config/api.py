@@ -8,6 +8,7 @@ from apps.identities.api import router as identities_router
 from apps.ledger.api import router as ledger_router
 from apps.markets.api import router as markets_router
 from apps.reputation.api import router as reputation_router
+from apps.reviews.api import router as reviews_router
 
 api = CredenceAPI(
     title="Credence API",
@@ -30,3 +31,4 @@ api.add_router("", identities_router)
 api.add_router("", ledger_router)
 api.add_router("", markets_router)
 api.add_router("", reputation_router)
+api.add_router("", reviews_router)

@@ -16,6 +16,8 @@ app.conf.beat_schedule = {
     "markets.finalize_due": {"task": "markets.finalize_due", "schedule": 60.0},
     # A safety net: settlement scores its claim in the same transaction; this catches any that were not.
     "reputation.score_due": {"task": "reputation.score_due", "schedule": 300.0},
+    # Expired review leases back to the queue, timeouts applied, continuations not yet run queued again.
+    "reviews.sweep": {"task": "reviews.sweep", "schedule": 15.0},
 }
 
 

@@ -15,6 +15,7 @@ class AccountKind(models.TextChoices):
     WALLET = "wallet", "Identity wallet"
     MARKET_ESCROW = "market_escrow", "Market escrow"
     BOND_ESCROW = "bond_escrow", "Bond escrow"
+    REVIEW_ESCROW = "review_escrow", "Review escrow"
     PLATFORM_FEES = "platform_fees", "Platform fees"
     PLATFORM_TREASURY = "platform_treasury", "Platform treasury"
     EXTERNAL = "external", "External world"

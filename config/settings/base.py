@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "apps.accounts",
     "apps.identities",
     "apps.ledger",
+    "apps.reviews",
     "apps.markets",
     "apps.reputation",
     "apps.realtime",
@@ -302,3 +303,15 @@ CREDENCE_MAX_OPEN_CLAIMS = env_int("CREDENCE_MAX_OPEN_CLAIMS", 20)
 CREDENCE_BOND_MIN_CREDITS = env_int("CREDENCE_BOND_MIN_CREDITS", 10)
 CREDENCE_BOND_VOLUME_BPS = env_int("CREDENCE_BOND_VOLUME_BPS", 100)
 CREDENCE_MAX_CLAIM_HORIZON_DAYS = env_int("CREDENCE_MAX_CLAIM_HORIZON_DAYS", 3650)
+
+# Reviews (apps/reviews). A reviewer's lease on a request, how long a process keeps a checkpoint's policies
+# before reading them again, how long staff have for an escalated request, how many people a panel invites
+# (at least three per seat), how many requests taking the next one may pass over for a conflict, and how
+# long a finished request may wait for its continuation before the sweep queues it again.
+CREDENCE_REVIEW_LEASE_SECONDS = env_int("CREDENCE_REVIEW_LEASE_SECONDS", 15 * 60)
+CREDENCE_REVIEW_POLICY_CACHE_SECONDS = env_int("CREDENCE_REVIEW_POLICY_CACHE_SECONDS", 5)
+CREDENCE_REVIEW_STAFF_TIMEOUT_SECONDS = env_int("CREDENCE_REVIEW_STAFF_TIMEOUT_SECONDS", 7 * 24 * 3600)
+CREDENCE_REVIEW_PANEL_INVITED = env_int("CREDENCE_REVIEW_PANEL_INVITED", 10)
+CREDENCE_REVIEW_PANEL_CANDIDATES_SCANNED = env_int("CREDENCE_REVIEW_PANEL_CANDIDATES_SCANNED", 2000)
+CREDENCE_REVIEW_TAKE_ATTEMPTS = env_int("CREDENCE_REVIEW_TAKE_ATTEMPTS", 20)
+CREDENCE_REVIEW_RESUME_GRACE_SECONDS = env_int("CREDENCE_REVIEW_RESUME_GRACE_SECONDS", 120)

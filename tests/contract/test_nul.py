@@ -61,6 +61,17 @@ BODIES = {
     ("post", "/api/v1/claims/{claim_id}/resolution"): {"outcome": "yes", "evidence": "The city's notice."},
     ("post", "/api/v1/claims/{claim_id}/resolution/challenge"): {"evidence": "The notice was withdrawn."},
     ("post", "/api/v1/claims/{claim_id}/beliefs"): {"probability": "0.6", "rationale": "Base rates."},
+    ("post", "/api/v1/reviews"): {
+        "question": "Is it so?",
+        "answer": {"type": "string", "enum": ["yes", "no"], "title": "Pick one"},
+        "reviewers": {"kind": "panel", "domain": "science"},
+    },
+    ("post", "/api/v1/reviews/assignments/{assignment_id}/decision"): {
+        "approve": {"decision": "approve", "reason": "Fine."},
+        "edit": {"decision": "edit", "value": {}, "reason": "Smaller."},
+        "reject": {"decision": "reject", "reason": "No."},
+        "answer": {"decision": "answer", "value": "yes", "reason": "Seen it."},
+    },
 }
 
 
@@ -176,7 +187,13 @@ def world(db):
     claims = {"/resolution": closed.pk, "/resolution/challenge": proposed.pk}
     return {
         "client": client,
-        "params": {"agent_id": bot.pk, "key_id": ApiKey.objects.get(identity=bot).pk, "handle": bot.handle},
+        "params": {
+            "agent_id": bot.pk,
+            "key_id": ApiKey.objects.get(identity=bot).pk,
+            "handle": bot.handle,
+            "review_id": 1,
+            "assignment_id": 1,
+        },
         "claim_for": lambda path: next((pk for end, pk in claims.items() if path.endswith(end)), open_claim.pk),
     }
 

@@ -1,0 +1,758 @@
+"""Writes of the reviews app: policies, opening a request, taking, deciding, cancelling, the sweep, resuming.
+
+Locks: a request's row first (FOR NO KEY UPDATE), then its assignments, then (inside ledger_transfer) the
+ledger accounts by id. The queue is taken with SKIP LOCKED, so reviewers never wait on each other, and every
+state change re-reads the request under its lock, so two sweeps, two decisions or a decision and a timeout
+racing leave exactly one of them applied.
+"""
+
+import hashlib
+import json
+import math
+import time
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import partial
+
+import jsonschema
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from apps.accounts.models import User, VerificationLevel
+from apps.core.errors import ApplicationError, NotFound, ValidationFailed
+from apps.identities.models import Identity, IdentityKind, IdentityStatus
+from apps.ledger.errors import IdempotencyConflict
+from apps.ledger.models import Account, AccountKind
+from apps.ledger.services import ledger_transfer, wallet_for
+from apps.reviews import checkpoints
+from apps.reviews.conditions import compile_condition
+from apps.reviews.errors import (
+    AnswerConflict,
+    AssignmentNotFound,
+    DecisionInvalid,
+    DecisionNotAllowed,
+    LeaseExpired,
+    NotAReviewer,
+    PolicyInvalid,
+    ReviewClosed,
+    ReviewerConflicted,
+)
+from apps.reviews.models import (
+    OPEN_STATES,
+    Agreement,
+    AssignmentState,
+    CheckpointPolicy,
+    Decision,
+    Pool,
+    RequestState,
+    ReviewAssignment,
+    ReviewDecision,
+    ReviewEvent,
+    ReviewInvitation,
+    ReviewRequest,
+    TimeoutAction,
+)
+from apps.reviews.selectors import offered_to
+
+STATE_OF_DECISION = {
+    Decision.APPROVE: RequestState.APPROVED,
+    Decision.EDIT: RequestState.EDITED,
+    Decision.REJECT: RequestState.REJECTED,
+    Decision.ANSWER: RequestState.ANSWERED,
+}
+REASON_MAX = 2000
+
+
+# --- Policies ---------------------------------------------------------------------------------------------
+
+POLICY_FIELDS = (
+    "checkpoint",
+    "description",
+    "condition",
+    "sample_percent",
+    "decisions",
+    "edit_schema",
+    "reviewers_required",
+    "agreement",
+    "pool",
+    "pool_min_level",
+    "pool_min_reliability",
+    "timeout_seconds",
+    "on_timeout",
+    "price",
+)
+
+
+def policy_check(values: dict) -> None:
+    """Refuse, with the reason, a policy that could not run: an unknown checkpoint, a condition that does not
+    type-check against the checkpoint's variables, decisions it cannot take, a schema that is not one."""
+    checkpoint = checkpoints.checkpoint(values.get("checkpoint", ""))
+    if checkpoint is None:
+        known = ", ".join(sorted(checkpoints.CHECKPOINTS))
+        raise PolicyInvalid(
+            f"Unknown checkpoint {values.get('checkpoint')!r} (known: {known}).", detail={"field": "checkpoint"}
+        )
+    compile_condition(values.get("condition") or "", checkpoint.variables)  # raises ConditionInvalid with the reason
+    decisions = values.get("decisions") or []
+    allowed = {Decision.APPROVE, Decision.EDIT, Decision.REJECT, Decision.ANSWER}
+    if not decisions or not set(decisions) <= allowed or len(set(decisions)) != len(decisions):
+        raise PolicyInvalid(
+            "Decisions must be some of approve, edit, reject, answer, each once.", detail={"field": "decisions"}
+        )
+    schema = values.get("edit_schema")
+    if Decision.EDIT in decisions:
+        if not isinstance(schema, dict):
+            raise PolicyInvalid("An edit needs a JSON Schema for the edited payload.", detail={"field": "edit_schema"})
+        try:
+            jsonschema.Draft202012Validator.check_schema(schema)
+        except jsonschema.SchemaError as exc:
+            raise PolicyInvalid(
+                f"The edit schema is not a JSON Schema: {exc.message}", detail={"field": "edit_schema"}
+            ) from None
+    if values.get("on_timeout") == TimeoutAction.ANSWER:
+        raise PolicyInvalid("A policy times out by approving, rejecting or escalating.", detail={"field": "on_timeout"})
+    if values.get("pool") == Pool.OWNER and values.get("reviewers_required", 1) != 1:
+        raise PolicyInvalid("The owner pool is one person: one reviewer.", detail={"field": "reviewers_required"})
+
+
+@transaction.atomic
+def policy_create(*, key: str, created_by: User | None, **values) -> CheckpointPolicy:
+    policy_check(values)
+    policy = CheckpointPolicy.objects.create(key=key, version=1, is_current=True, created_by=created_by, **values)
+    _policies_changed()
+    return policy
+
+
+@transaction.atomic
+def policy_revise(*, policy: CheckpointPolicy, created_by: User | None, **changes) -> CheckpointPolicy:
+    """An edit is a new version: requests the old one fired keep it, new requests get the new one."""
+    current = CheckpointPolicy.objects.select_for_update(no_key=True).get(key=policy.key, is_current=True)
+    values = {name: getattr(current, name) for name in POLICY_FIELDS} | changes
+    policy_check(values)
+    CheckpointPolicy.objects.filter(pk=current.pk).update(is_current=False)
+    revised = CheckpointPolicy.objects.create(
+        key=current.key, version=current.version + 1, is_current=True, created_by=created_by, **values
+    )
+    _policies_changed()
+    return revised
+
+
+@transaction.atomic
+def policy_retire(*, policy: CheckpointPolicy) -> None:
+    CheckpointPolicy.objects.filter(key=policy.key, is_current=True).update(is_current=False)
+    _policies_changed()
+
+
+# Each process keeps the current policies of each checkpoint for a few seconds: a trade evaluates them
+# without a query. A change made in this process clears it at once; other processes see it within
+# CREDENCE_REVIEW_POLICY_CACHE_SECONDS.
+_policy_cache: dict[str, tuple[float, list[CheckpointPolicy]]] = {}
+
+
+def _policies_changed() -> None:
+    transaction.on_commit(_policy_cache.clear)
+    _policy_cache.clear()
+
+
+def current_policies(checkpoint: str) -> list[CheckpointPolicy]:
+    cached = _policy_cache.get(checkpoint)
+    now = time.monotonic()
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    policies = list(CheckpointPolicy.objects.filter(checkpoint=checkpoint, is_current=True).order_by("key"))
+    _policy_cache[checkpoint] = (now + settings.CREDENCE_REVIEW_POLICY_CACHE_SECONDS, policies)
+    return policies
+
+
+@dataclass(frozen=True)
+class Fired:
+    policy: CheckpointPolicy
+    why: dict
+
+
+def _sampled(policy: CheckpointPolicy, subject: str) -> bool:
+    """Deterministic per subject, as A2I samples: the same subject is always in or always out."""
+    if policy.sample_percent >= 100:
+        return True
+    digest = hashlib.sha256(f"{policy.key}:{policy.version}:{subject}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % 100 < policy.sample_percent
+
+
+def checkpoint_check(*, checkpoint: str, activation: dict, subject: str) -> Fired | None:
+    """The first current policy (by key) of `checkpoint` whose condition holds and whose sample takes
+    `subject`, with why it fired; None when none does. Never raises for a condition: one that cannot be
+    evaluated fires, and says so."""
+    variables = checkpoints.CHECKPOINTS[checkpoint].variables
+    for policy in current_policies(checkpoint):
+        evaluation = compile_condition(policy.condition, variables).evaluate(activation)
+        if not evaluation.fired or not _sampled(policy, subject):
+            continue
+        why = {
+            "policy": policy.key,
+            "version": policy.version,
+            "condition": policy.condition,
+            "clauses": [{"clause": text, "value": value} for text, value in evaluation.clauses],
+            "sample_percent": policy.sample_percent,
+        }
+        if evaluation.error:
+            why["error"] = evaluation.error
+        return Fired(policy=policy, why=why)
+    return None
+
+
+# --- Opening a request ------------------------------------------------------------------------------------
+
+
+def _event(request: ReviewRequest, kind: str, actor: Identity | None = None, **detail) -> None:
+    ReviewEvent.objects.create(request=request, kind=kind, actor=actor, detail=detail)
+
+
+def _body_sha256(body: dict) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _panel_candidates(request: ReviewRequest, excluded_users: set[int]) -> list[Identity]:
+    """People who may sit on the panel, best first: active human identities at the policy's level, none of
+    the excluded parties, ranked by the registered rankers in the request's scope."""
+    levels = [VerificationLevel.VERIFIED_HUMAN]
+    if request.pool_min_level == VerificationLevel.EMAIL_VERIFIED:
+        levels.append(VerificationLevel.EMAIL_VERIFIED)
+    humans = list(
+        Identity.objects.filter(
+            kind=IdentityKind.HUMAN, status=IdentityStatus.ACTIVE, user__verification_level__in=levels
+        )
+        .exclude(user_id__in=excluded_users)
+        .order_by("id")[: settings.CREDENCE_REVIEW_PANEL_CANDIDATES_SCANNED]
+    )
+    ranks = checkpoints.rank_reviewers(request.pool_scope, [h.user_id for h in humans]) if request.pool_scope else {}
+    if request.pool_min_reliability is not None:
+        humans = [h for h in humans if ranks.get(h.user_id, -math.inf) >= request.pool_min_reliability]
+    humans.sort(key=lambda h: (-ranks.get(h.user_id, -math.inf), h.pk))
+    return humans[: max(settings.CREDENCE_REVIEW_PANEL_INVITED, 3 * request.reviewers_required)]
+
+
+def excluded_users(request: ReviewRequest) -> set[int]:
+    """Who may never review it: the requester's party (its owner for an agent, the person for a human), and the
+    parties the checkpoint names (e.g. everyone holding shares in the claim). The owner pool is the one
+    exception: there the requester's owner is the reviewer asked for."""
+    excluded = set(checkpoints.CHECKPOINTS[request.checkpoint].conflicted_users(request))
+    excluded.add(request.requester.controller_id)
+    return excluded - {None}
+
+
+@transaction.atomic
+def review_request_open(
+    *,
+    checkpoint: str,
+    requester: Identity,
+    subject: str,
+    payload: dict,
+    idempotency_key: str,
+    continuation: str = "",
+    policy: CheckpointPolicy | None = None,
+    why: dict | None = None,
+    question: str = "",
+    decisions: list[str] | None = None,
+    edit_schema: dict | None = None,
+    answer_schema: dict | None = None,
+    reviewers_required: int | None = None,
+    agreement: str | None = None,
+    pool: str | None = None,
+    pool_scope: str = "",
+    timeout_seconds: int | None = None,
+    on_timeout: str | None = None,
+    timeout_answer=None,
+    price: int | None = None,
+) -> ReviewRequest:
+    """Pause for a person: store the request, hold its price, invite its reviewers. Call it inside the
+    transaction that stores the paused intent, so both exist or neither. Idempotent per (requester, key):
+    a retry with the same body answers the first request (`replayed`), another body is a conflict."""
+    if checkpoint not in checkpoints.CHECKPOINTS:
+        raise NotFound(f"Unknown checkpoint {checkpoint!r}.")
+    if policy is not None:
+        decisions = decisions or policy.decisions
+        edit_schema = edit_schema if edit_schema is not None else policy.edit_schema
+        reviewers_required = reviewers_required or policy.reviewers_required
+        agreement = agreement or policy.agreement
+        pool = pool or policy.pool
+        timeout_seconds = timeout_seconds or policy.timeout_seconds
+        on_timeout = on_timeout or policy.on_timeout
+        price = policy.price if price is None else price
+    body = {
+        "checkpoint": checkpoint,
+        "subject": subject,
+        "payload": payload,
+        "question": question,
+        "decisions": decisions,
+        "edit_schema": edit_schema,
+        "answer_schema": answer_schema,
+        "reviewers_required": reviewers_required,
+        "agreement": agreement,
+        "pool": pool,
+        "pool_scope": pool_scope,
+        "timeout_seconds": timeout_seconds,
+        "on_timeout": on_timeout,
+        "timeout_answer": timeout_answer,
+        "price": price or 0,
+        "policy": policy.pk if policy else None,
+    }
+    digest = _body_sha256(body)
+    existing = ReviewRequest.objects.filter(requester=requester, idempotency_key=idempotency_key).first()
+    if existing is not None:
+        return _replayed(existing, digest)
+    owner = requester.owner if requester.kind == IdentityKind.AGENT else requester.user
+    pool_user = owner if pool == Pool.OWNER else None
+    now = timezone.now()
+    request = ReviewRequest(
+        checkpoint=checkpoint,
+        policy=policy,
+        requester=requester,
+        subject=subject,
+        question=question,
+        payload=payload,
+        why=why or {},
+        decisions=list(decisions or []),
+        edit_schema=edit_schema,
+        answer_schema=answer_schema,
+        reviewers_required=reviewers_required,
+        agreement=agreement,
+        pool=pool,
+        pool_user=pool_user,
+        pool_scope=pool_scope,
+        pool_min_level=policy.pool_min_level if policy else VerificationLevel.EMAIL_VERIFIED,
+        pool_min_reliability=policy.pool_min_reliability if policy else None,
+        seats_open=reviewers_required,
+        due_at=now + timedelta(seconds=timeout_seconds),
+        on_timeout=on_timeout,
+        timeout_answer=timeout_answer,
+        price=price or 0,
+        continuation=continuation,
+        idempotency_key=idempotency_key,
+        body_sha256=digest,
+    )
+    try:
+        with transaction.atomic():
+            request.save()
+    except IntegrityError:  # a concurrent twin committed first
+        return _replayed(ReviewRequest.objects.get(requester=requester, idempotency_key=idempotency_key), digest)
+    if request.price:
+        request.escrow = Account.objects.create(kind=AccountKind.REVIEW_ESCROW, code=f"review:{request.pk}:escrow")
+        request.save(update_fields=["escrow"])
+        ledger_transfer(
+            lines=[(wallet_for(requester), -request.price), (request.escrow, request.price)],
+            kind="review_price_held",
+            idempotency_key=f"review:{request.pk}:hold",
+            memo=f"Price of review #{request.pk}, held until it is decided",
+        )
+    if pool == Pool.PANEL:
+        excluded = excluded_users(request)
+        ReviewInvitation.objects.bulk_create(
+            ReviewInvitation(request=request, reviewer=reviewer, rank=rank)
+            for rank, reviewer in enumerate(_panel_candidates(request, excluded), start=1)
+        )
+    _event(request, "opened", requester, checkpoint=checkpoint, why=request.why, price=request.price)
+    request.replayed = False
+    return request
+
+
+def _replayed(existing: ReviewRequest, digest: str) -> ReviewRequest:
+    if existing.body_sha256 != digest:
+        raise IdempotencyConflict("This Idempotency-Key was already used for a different review request.")
+    existing.replayed = True
+    return existing
+
+
+@transaction.atomic
+def review_ask(
+    *,
+    requester: Identity,
+    question: str,
+    context: dict,
+    answer_schema: dict,
+    pool: str,
+    pool_scope: str,
+    reviewers_required: int,
+    agreement: str,
+    timeout_seconds: int,
+    timeout_answer,
+    price: int,
+    idempotency_key: str,
+) -> ReviewRequest:
+    """An agent (or a person) asks people a typed question: the `explicit` checkpoint. The answer is checked
+    against `answer_schema`, the answer to use on timeout too; nothing resumes (the asker reads the answer)."""
+    try:
+        jsonschema.Draft202012Validator.check_schema(answer_schema)
+    except jsonschema.SchemaError as exc:
+        raise ValidationFailed(
+            f"answer_schema is not a JSON Schema: {exc.message}", detail={"field": "answer_schema"}
+        ) from None
+    if timeout_answer is not None:
+        try:
+            _validate(timeout_answer, answer_schema, "answer to use on timeout")
+        except DecisionInvalid as exc:
+            raise AnswerConflict(exc.message, detail={"field": "timeout_answer"}) from None
+    return review_request_open(
+        checkpoint=checkpoints.EXPLICIT,
+        requester=requester,
+        subject=f"identity:{requester.pk}",
+        payload={"context": context},
+        idempotency_key=idempotency_key,
+        question=question,
+        decisions=[Decision.ANSWER],
+        answer_schema=answer_schema,
+        reviewers_required=reviewers_required,
+        agreement=agreement,
+        pool=pool,
+        pool_scope=pool_scope,
+        timeout_seconds=timeout_seconds,
+        on_timeout=TimeoutAction.ANSWER,
+        timeout_answer=timeout_answer,
+        price=price,
+    )
+
+
+# --- Taking and deciding ----------------------------------------------------------------------------------
+
+
+def _require_reviewer(reviewer: Identity) -> User:
+    if reviewer.kind != IdentityKind.HUMAN or reviewer.status != IdentityStatus.ACTIVE or reviewer.user is None:
+        raise NotAReviewer()
+    return reviewer.user
+
+
+def _conflicted(request: ReviewRequest, user: User) -> bool:
+    return request.pool != Pool.OWNER and user.pk in excluded_users(request)
+
+
+@transaction.atomic
+def review_take_next(*, reviewer: Identity, checkpoint: str | None = None) -> ReviewAssignment | None:
+    """Lease the next request offered to `reviewer` (SKIP LOCKED: reviewers taking at once get different
+    ones), or None when nothing waits. A request whose parties now include the reviewer is passed over."""
+    user = _require_reviewer(reviewer)
+    passed: list[int] = []
+    now = timezone.now()
+    for _ in range(settings.CREDENCE_REVIEW_TAKE_ATTEMPTS):
+        queue = offered_to(user, reviewer).exclude(pk__in=passed).filter(due_at__gt=now)
+        if checkpoint:
+            queue = queue.filter(checkpoint=checkpoint)
+        request = queue.select_for_update(no_key=True, skip_locked=True, of=("self",)).first()
+        if request is None:
+            return None
+        if _conflicted(request, user):
+            passed.append(request.pk)
+            continue
+        assignment = ReviewAssignment.objects.create(
+            request=request,
+            reviewer=reviewer,
+            lease_expires_at=now + timedelta(seconds=settings.CREDENCE_REVIEW_LEASE_SECONDS),
+        )
+        ReviewRequest.objects.filter(pk=request.pk).update(seats_open=F("seats_open") - 1, state=RequestState.ASSIGNED)
+        _event(
+            request,
+            "assigned",
+            reviewer,
+            assignment=assignment.pk,
+            lease_expires_at=assignment.lease_expires_at.isoformat(),
+        )
+        return assignment
+    return None
+
+
+def _lock(request_id: int) -> ReviewRequest:
+    return ReviewRequest.objects.select_for_update(no_key=True).select_related("requester").get(pk=request_id)
+
+
+def _validate(value, schema: dict | None, what: str) -> None:
+    if schema is None:
+        return
+    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(value), key=lambda e: list(e.absolute_path))
+    if errors:
+        first = errors[0]
+        where = "/".join(str(p) for p in first.absolute_path) or "(the whole value)"
+        raise DecisionInvalid(
+            f"The {what} is refused at {where}: {first.message}", detail={"path": list(first.absolute_path)}
+        )
+
+
+def _verdict(kind: str, value) -> tuple[str, str]:
+    return kind, json.dumps(value, sort_keys=True) if kind in (Decision.EDIT, Decision.ANSWER) else ""
+
+
+@transaction.atomic
+def review_decide(*, assignment_id: int, reviewer: Identity, kind: str, value=None, reason: str = "") -> ReviewRequest:
+    """Record a reviewer's decision on their lease; when the panel agrees (first, majority, unanimous), the
+    request is decided, its price is paid to the reviewers who decided and its continuation is queued."""
+    user = _require_reviewer(reviewer)
+    request_id = (
+        ReviewAssignment.objects.filter(pk=assignment_id, reviewer=reviewer)
+        .values_list("request_id", flat=True)
+        .first()
+    )
+    if request_id is None:
+        raise AssignmentNotFound()
+    request = _lock(request_id)
+    assignment = ReviewAssignment.objects.select_for_update(no_key=True).get(pk=assignment_id)
+    if not request.is_open:
+        raise ReviewClosed(detail={"state": request.state})
+    now = timezone.now()
+    if assignment.state != AssignmentState.LEASED or assignment.lease_expires_at <= now:
+        raise LeaseExpired(detail={"assignment": assignment.state})
+    if kind not in request.decisions:
+        raise DecisionNotAllowed(
+            f"This review allows: {', '.join(request.decisions)}.", detail={"allowed": request.decisions}
+        )
+    reason = (reason or "").strip()
+    if kind in (Decision.EDIT, Decision.REJECT) and not reason:
+        raise DecisionInvalid("Say why: an edit or a rejection needs a reason.", detail={"field": "reason"})
+    if len(reason) > REASON_MAX:
+        raise DecisionInvalid(f"A reason has at most {REASON_MAX} characters.", detail={"field": "reason"})
+    if kind == Decision.EDIT:
+        _validate(value, request.edit_schema, "edited payload")
+    elif kind == Decision.ANSWER:
+        _validate(value, request.answer_schema, "answer")
+    else:
+        value = None
+    if _conflicted(request, user):
+        raise ReviewerConflicted()
+    ReviewDecision.objects.create(
+        request=request, assignment=assignment, reviewer=reviewer, kind=kind, value=value, reason=reason
+    )
+    ReviewAssignment.objects.filter(pk=assignment.pk).update(state=AssignmentState.DECIDED, finished_at=now)
+    _event(request, "decided", reviewer, decision=kind, value=value, reason=reason)
+    _tally(request, now)
+    request.refresh_from_db()
+    return request
+
+
+def _tally(request: ReviewRequest, now: datetime) -> None:
+    decisions = list(request.review_decisions.order_by("id"))
+    counts = Counter(_verdict(d.kind, d.value) for d in decisions)
+    (top, top_count), *_ = counts.most_common(1)
+    required = request.reviewers_required
+    if request.agreement == Agreement.FIRST:
+        winner = top if decisions else None
+    elif request.agreement == Agreement.MAJORITY:
+        winner = top if top_count >= required // 2 + 1 else None
+        if winner is None and len(decisions) >= required:
+            return _escalate(request, now, why="no majority")
+    else:  # unanimous
+        if len(counts) > 1:
+            return _escalate(request, now, why="not unanimous")
+        winner = top if top_count >= required else None
+    if winner is None:
+        return None
+    chosen = next(d for d in decisions if _verdict(d.kind, d.value) == winner)
+    deciders = [d.reviewer_id for d in decisions]
+    outcome = {
+        "decision": chosen.kind,
+        "value": chosen.value,
+        "reason": chosen.reason,
+        "reviewers": [d.reviewer_id for d in decisions if _verdict(d.kind, d.value) == winner],
+        "decided_by": deciders,
+    }
+    _finish(request, STATE_OF_DECISION[Decision(chosen.kind)], outcome, now)
+    _pay_reviewers(request, deciders)
+    return None
+
+
+def _finish(request: ReviewRequest, state: str, outcome: dict, now: datetime, actor: Identity | None = None) -> None:
+    """End an open request: record how, close the leases still open, queue its continuation after commit."""
+    updated = ReviewRequest.objects.filter(pk=request.pk, state__in=OPEN_STATES).update(
+        state=state, outcome=outcome, finished_at=now, seats_open=0
+    )
+    if updated != 1:  # the row lock makes this impossible; the check keeps a future caller honest
+        raise ReviewClosed()
+    ReviewAssignment.objects.filter(request=request, state=AssignmentState.LEASED).update(
+        state=AssignmentState.CLOSED, finished_at=now
+    )
+    request.state, request.outcome, request.finished_at = state, outcome, now
+    _event(request, state, actor, outcome=outcome)
+    from apps.reviews import tasks  # tasks import services: imported here, once a request needs resuming
+
+    transaction.on_commit(partial(tasks.review_resume_soon, request.pk))
+
+
+def _pay_reviewers(request: ReviewRequest, deciders: list[int]) -> None:
+    """The price goes to the reviewers who decided, split evenly; the first to decide takes the remainder."""
+    if not request.price or not deciders:
+        return
+    share, rest = divmod(request.price, len(deciders))
+    wallets = {pk: wallet_for(identity) for pk, identity in Identity.objects.in_bulk(deciders).items()}
+    lines = [(request.escrow, -request.price)]
+    for i, pk in enumerate(deciders):
+        lines.append((wallets[pk], share + (rest if i == 0 else 0)))
+    ledger_transfer(
+        lines=[line for line in lines if line[1]],
+        kind="review_price_paid",
+        idempotency_key=f"review:{request.pk}:settle",
+        memo=f"Review #{request.pk} decided",
+        metadata={"reviewers": deciders},
+    )
+
+
+def _refund(request: ReviewRequest, why: str) -> None:
+    if not request.price:
+        return
+    ledger_transfer(
+        lines=[(request.escrow, -request.price), (wallet_for(request.requester), request.price)],
+        kind="review_price_returned",
+        idempotency_key=f"review:{request.pk}:settle",
+        memo=f"Review #{request.pk} {why}: its price returned",
+    )
+
+
+def _escalate(request: ReviewRequest, now: datetime, *, why: str) -> ReviewRequest:
+    """The request ends escalated; a successor asks staff the same question, its price carried over."""
+    _finish(request, RequestState.ESCALATED, {"escalated": why}, now)
+    successor = ReviewRequest.objects.create(
+        checkpoint=request.checkpoint,
+        policy=request.policy,
+        requester=request.requester,
+        subject=request.subject,
+        question=request.question,
+        payload=request.payload,
+        why={**request.why, "escalated": why, "from": request.pk},
+        decisions=request.decisions,
+        edit_schema=request.edit_schema,
+        answer_schema=request.answer_schema,
+        reviewers_required=1,
+        agreement=Agreement.FIRST,
+        pool=Pool.STAFF,
+        pool_scope=request.pool_scope,
+        pool_min_level=request.pool_min_level,
+        seats_open=1,
+        due_at=now + timedelta(seconds=settings.CREDENCE_REVIEW_STAFF_TIMEOUT_SECONDS),
+        on_timeout=request.on_timeout if request.on_timeout != TimeoutAction.ESCALATE else TimeoutAction.REJECT,
+        timeout_answer=request.timeout_answer,
+        price=request.price,
+        continuation=request.continuation,
+        escalated_from=request,
+        idempotency_key=f"{request.idempotency_key}:escalated",
+        body_sha256=request.body_sha256,
+    )
+    if request.price:
+        successor.escrow = Account.objects.create(kind=AccountKind.REVIEW_ESCROW, code=f"review:{successor.pk}:escrow")
+        successor.save(update_fields=["escrow"])
+        ledger_transfer(
+            lines=[(request.escrow, -request.price), (successor.escrow, request.price)],
+            kind="review_price_carried",
+            idempotency_key=f"review:{request.pk}:settle",
+            memo=f"Review #{request.pk} escalated to #{successor.pk}",
+        )
+    _event(successor, "opened", None, escalated_from=request.pk, why=why)
+    return successor
+
+
+@transaction.atomic
+def review_cancel(*, request_id: int, by: Identity) -> ReviewRequest:
+    """The requester (or, for an agent, its owner's person) withdraws an open request: the price comes back and
+    the continuation runs, so whatever the pause held is released."""
+    request = _lock(request_id)
+    is_owner = by.kind == IdentityKind.HUMAN and by.user_id == request.requester.controller_id
+    if by.pk != request.requester_id and not is_owner:
+        raise NotFound("No such review.")
+    if not request.is_open:
+        raise ReviewClosed(detail={"state": request.state})
+    now = timezone.now()
+    _finish(request, RequestState.CANCELLED, {"cancelled_by": by.pk}, now, actor=by)
+    _refund(request, "cancelled")
+    return request
+
+
+# --- The sweep and resuming -------------------------------------------------------------------------------
+
+
+def _lock_if_open(request_id: int) -> ReviewRequest | None:
+    """Lock an open request unless another sweep holds it (it is doing the same work)."""
+    return (
+        ReviewRequest.objects.select_for_update(no_key=True, skip_locked=True)
+        .select_related("requester")
+        .filter(pk=request_id, state__in=OPEN_STATES)
+        .first()
+    )
+
+
+def review_time_out(request: ReviewRequest, now: datetime) -> None:
+    """Apply the request's timeout under its lock. A timeout is recorded as a timeout whatever it does."""
+    if request.on_timeout == TimeoutAction.ESCALATE:
+        _escalate(request, now, why="timed out")
+        return
+    outcome = {"timed_out": True, "applied": request.on_timeout, "value": request.timeout_answer}
+    _finish(request, RequestState.TIMED_OUT, outcome, now)
+    _refund(request, "timed out")
+
+
+def reviews_sweep(*, now: datetime | None = None) -> dict:
+    """Expired leases go back to the queue; requests past due time out. Each request in its own short
+    transaction, taken with SKIP LOCKED: two sweeps racing apply each change exactly once."""
+    now = now or timezone.now()
+    expired = timed_out = 0
+    lease_ids = list(
+        ReviewAssignment.objects.filter(state=AssignmentState.LEASED, lease_expires_at__lte=now).values_list(
+            "request_id", flat=True
+        )[:1000]
+    )
+    for request_id in dict.fromkeys(lease_ids):
+        with transaction.atomic():
+            request = _lock_if_open(request_id)
+            if request is None:
+                continue
+            leases = list(
+                ReviewAssignment.objects.select_for_update(no_key=True).filter(
+                    request=request, state=AssignmentState.LEASED, lease_expires_at__lte=now
+                )
+            )
+            for lease in leases:
+                ReviewAssignment.objects.filter(pk=lease.pk).update(state=AssignmentState.EXPIRED, finished_at=now)
+                _event(request, "lease_expired", None, assignment=lease.pk, reviewer=lease.reviewer_id)
+            still = ReviewAssignment.objects.filter(request=request).exclude(state=AssignmentState.EXPIRED).exists()
+            ReviewRequest.objects.filter(pk=request.pk).update(
+                seats_open=F("seats_open") + len(leases), state=RequestState.ASSIGNED if still else RequestState.PENDING
+            )
+            expired += len(leases)
+    due = list(ReviewRequest.objects.filter(state__in=OPEN_STATES, due_at__lte=now).values_list("pk", flat=True)[:1000])
+    for request_id in due:
+        with transaction.atomic():
+            request = _lock_if_open(request_id)
+            if request is None or request.due_at > now:
+                continue
+            review_time_out(request, now)
+            timed_out += 1
+    stale = now - timedelta(seconds=settings.CREDENCE_REVIEW_RESUME_GRACE_SECONDS)
+    unresumed = list(
+        ReviewRequest.objects.filter(resumed_at__isnull=True, finished_at__lte=stale)
+        .exclude(state__in=OPEN_STATES)
+        .values_list("pk", flat=True)[:1000]
+    )
+    from apps.reviews import tasks
+
+    for request_id in unresumed:
+        tasks.review_resume_soon(request_id)
+    return {"leases_expired": expired, "timed_out": timed_out, "resumes_queued": len(unresumed)}
+
+
+def review_resume(*, request_id: int) -> dict | None:
+    """Run a finished request's continuation, once: under the request's lock, in the transaction that marks it
+    resumed. A second run (a retry, a redelivered task) finds it resumed and does nothing. A refusal the
+    continuation raises (the market closed meanwhile) is recorded as its result, its writes undone."""
+    with transaction.atomic():
+        request = _lock(request_id)
+        if request.resumed_at is not None or request.is_open:
+            return None
+        function = checkpoints.CONTINUATIONS.get(request.continuation) if request.continuation else None
+        result: dict = {"continued": False}
+        if function is not None:
+            try:
+                with transaction.atomic():
+                    result = {"continued": True, **(function(request) or {})}
+            except ApplicationError as exc:
+                result = {"continued": False, "refused": exc.code, "message": exc.message}
+        elif request.continuation:
+            raise LookupError(f"No continuation {request.continuation!r} is registered (review #{request.pk}).")
+        now = timezone.now()
+        ReviewRequest.objects.filter(pk=request.pk).update(resumed_at=now, resume_result=result)
+        _event(request, "resumed", None, result=result)
+        return result

@@ -856,8 +856,9 @@ class _Checker:
             if len(args) != 1:
                 raise self.invalid(node, f"{name}() takes one argument")
             arg, shown = args[0], self.text(node.args[0])
+            # What cel-rust converts: its string() has no overload for a bool, though CEL's spec has one.
             takes = {"size": ("string",), "int": ("int", "double", "string"), "double": ("int", "double", "string")}
-            takes["string"] = (*SCALARS,)
+            takes["string"] = ("int", "double", "string")
             if arg.type not in takes[name] and not (name == "size" and _element(arg.type)):
                 raise self.invalid(node, f"{name}() does not take {_a(arg.type)}, and {shown} is {arg.type}")
             return _Checked("int" if name == "size" else name, cost, 0, f"{name}({arg.cel})")

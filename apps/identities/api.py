@@ -6,7 +6,18 @@ from django.utils import timezone
 from ninja import Field, Path, Query, Schema, Status
 
 from apps.core.api import AUTH_ERRORS, BODY_ERRORS, Page, errors, keyset_page
-from apps.core.api_types import AGENT_HANDLE, HANDLE, LINK, NOT_BLANK, ApiRouter, Handle, Input, PageQuery, ParamInt
+from apps.core.api_types import (
+    AGENT_HANDLE,
+    HANDLE,
+    LINK,
+    NOT_BLANK,
+    ApiRouter,
+    Handle,
+    Input,
+    Int,
+    PageQuery,
+    ParamInt,
+)
 from apps.core.errors import NotFound
 from apps.identities import selectors, services
 from apps.identities.auth import key_or_session, session_only
@@ -211,6 +222,44 @@ def agents_suspend(request: HttpRequest, agent_id: ParamInt, payload: SuspendIn)
 def agents_reactivate(request: HttpRequest, agent_id: ParamInt):
     agent = _my_agent(request, agent_id)
     return services.agent_reactivate(owner=request.auth.user, agent=agent)
+
+
+class SupervisionIn(Input):
+    review_orders_above: Int | None = Field(
+        ge=0,
+        le=2**53,
+        description="A supervised agent's orders that may spend more than this many micro-credits wait for your "
+        "review; null: every order does.",
+    )
+
+
+class SupervisionOut(Schema):
+    agent_id: int = Field(alias="id")
+    autonomy_level: str
+    review_orders_above: int | None
+
+
+@router.get(
+    "/agents/{agent_id}/supervision",
+    response={200: SupervisionOut, **errors(*AUTH_ERRORS, 404, 422)},
+    auth=session_only,
+    summary="Which of my agent's orders wait for my review",
+)
+def supervision_get(request: HttpRequest, agent_id: ParamInt):
+    return _my_agent(request, agent_id)
+
+
+@router.put(
+    "/agents/{agent_id}/supervision",
+    response={200: SupervisionOut, **errors(*AUTH_ERRORS, *BODY_ERRORS, 404)},
+    auth=session_only,
+    summary="Set which of my supervised agent's orders wait for my review",
+)
+def supervision_set(request: HttpRequest, agent_id: ParamInt, payload: SupervisionIn):
+    agent = _my_agent(request, agent_id)
+    return services.agent_supervision_set(
+        owner=request.auth.user, agent=agent, review_orders_above=payload.review_orders_above
+    )
 
 
 @router.get(

@@ -52,6 +52,9 @@ class Identity(models.Model):
     provider = models.CharField(max_length=120, blank=True)
     model_version = models.CharField(max_length=60, blank=True)
     autonomy_level = models.CharField(max_length=12, choices=AutonomyLevel.choices, blank=True)
+    # A supervised agent's orders that may spend more than this (micro-credits) wait for its owner's review;
+    # null: every order does. Its owner sets it (agent_supervision_set).
+    review_orders_above = models.BigIntegerField(null=True, blank=True)
     homepage_url = models.URLField(max_length=300, blank=True)
     code_url = models.URLField(max_length=300, blank=True)
     created_at = models.DateTimeField(default=timezone.now)

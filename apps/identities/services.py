@@ -199,6 +199,23 @@ def agent_update(*, owner: User, agent: Identity, **provenance) -> Identity:
     return agent
 
 
+@transaction.atomic
+def agent_supervision_set(*, owner: User, agent: Identity, review_orders_above: int | None) -> Identity:
+    """The owner says which of their supervised agent's orders wait for their review: those that may spend
+    more than `review_orders_above` micro-credits (None: every order)."""
+    if review_orders_above is not None and review_orders_above < 0:
+        raise ValidationFailed(
+            "The threshold is a number of micro-credits, 0 or more.", detail={"field": "review_orders_above"}
+        )
+    agent = owned_agent_lock(owner=owner, agent=agent)
+    agent.review_orders_above = review_orders_above
+    agent.save(update_fields=["review_orders_above", "updated_at"])
+    event_emit(
+        kind=events.IDENTITY_UPDATED.name, subject=f"identity:{agent.pk}", payload={"fields": ["review_orders_above"]}
+    )
+    return agent
+
+
 def _suspend(identity: Identity, *, by: User, suspended_as: str, reason: str) -> Identity:
     identity.status = IdentityStatus.SUSPENDED
     identity.suspended_at = timezone.now()

@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Annotated, Literal
 
 from django.conf import settings
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from ninja import Body, Field, Query, Schema, Status
 from pydantic import AfterValidator, AwareDatetime
 
@@ -41,6 +41,7 @@ from apps.identities.auth import caller_identity, key_or_session, reader
 from apps.ledger.selectors import wallet_balance
 from apps.ledger.services import MAX_AMOUNT
 from apps.markets import resolution, selectors, services
+from apps.markets.checkpoints import TradePaused
 from apps.markets.models import Claim, Position
 from apps.markets.pricing import Order
 
@@ -512,15 +513,25 @@ def trades_quote(request: HttpRequest, claim_id: ParamInt, payload: Body[OrderIn
     )
 
 
+class TradePausedOut(Schema):
+    review_id: int = Field(description="The review the order waits for: GET /api/v1/reviews/{review_id}.")
+    state: str = Field(description="The review's state.")
+    due_at: datetime = Field(description="When the review times out (the order is then not placed).")
+    held: int = Field(description="Micro-credits the order holds from your wallet until it is decided.")
+    replayed: bool = Field(description="True when this answers a retry with the same Idempotency-Key.")
+
+
 @router.post(
     "/claims/{claim_id}/trades",
-    response={201: TradeOut, 200: TradeOut, **errors(*AUTH_ERRORS, *BODY_ERRORS, 404, 409)},
+    response={201: TradeOut, 200: TradeOut, 202: TradePausedOut, **errors(*AUTH_ERRORS, *BODY_ERRORS, 404, 409)},
     auth=key_or_session("trade"),
-    summary="Place an order (201; a retry with the same Idempotency-Key answers 200 with the first trade)",
+    summary="Place an order (201; a retry with the same Idempotency-Key answers 200 with the first trade; 202 when "
+    "the order waits for a person's review: a supervised agent's, or one a review policy catches)",
     openapi_extra=IDEMPOTENT,
 )
 def trades_create(
     request: HttpRequest,
+    response: HttpResponse,
     claim_id: ParamInt,
     payload: Body[OrderIn],
     idempotency_key: IdempotencyKeyHeader = None,
@@ -530,6 +541,19 @@ def trades_create(
     # trade_place reads and locks the claim itself (and answers 404 for one the caller may not see):
     # reading it here first would cost a fifth of the request.
     trade = services.trade_place(identity=identity, claim=claim_id, order=_order(payload), idempotency_key=key)
+    if isinstance(trade, TradePaused):
+        review = trade.review
+        response["Location"] = f"/api/v1/reviews/{review.pk}"
+        return Status(
+            202,
+            {
+                "review_id": review.pk,
+                "state": review.state,
+                "due_at": review.due_at,
+                "held": review.held,
+                "replayed": trade.replayed,
+            },
+        )
     if trade.replayed:  # a new trade knows the balance it left
         trade.balance = wallet_balance(identity)
     return Status(200 if trade.replayed else 201, trade)

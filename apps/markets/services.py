@@ -22,9 +22,11 @@ from apps.ledger.errors import IdempotencyConflict
 from apps.ledger.models import Account, AccountKind
 from apps.ledger.services import PLATFORM_FEES, ledger_transfer, system_account, wallet_for
 from apps.markets import hooks, lmsr
+from apps.markets.checkpoints import TradePaused, trade_checkpoint
 from apps.markets.errors import IllegalTransition, MarketClosed, TooManyOpenClaims
 from apps.markets.models import Claim, ClaimStatus, Clarification, Domain, Market, Position, PricePoint, Side, Trade
 from apps.markets.pricing import Order, implied_belief, market_is_open, order_price
+from apps.reviews.models import ReviewRequest
 
 TITLE_MAX, CRITERIA_MAX, TAG_MAX, TAGS_MAX = 200, 10_000, 40, 10
 # The fields of claim_problems whose rules depend on the clock or on each other (DateConflict).
@@ -294,15 +296,22 @@ _PG_WRITE_TRADE = (
 
 
 @transaction.atomic
-def trade_place(*, identity: Identity, claim: Claim | int, order: Order, idempotency_key: str) -> Trade:
+def trade_place(
+    *, identity: Identity, claim: Claim | int, order: Order, idempotency_key: str, reviewed: ReviewRequest | None = None
+) -> Trade | TradePaused:
     """Place an order on a claim (or a claim id: the API passes the id and lets this read it once).
     A retry with the same key returns the first trade (`.replayed = True`); the same key with a
     different order is IdempotencyConflict. Refused orders write nothing. A claim that does not exist,
     or is someone else's unpublished draft, is NotFound. A new trade carries `.balance`, the trader's
-    wallet balance after it."""
+    wallet balance after it. An order a review checkpoint catches is not placed: it pauses
+    (TradePaused, apps/markets/checkpoints.py) and its review's continuation places it (`reviewed`)."""
     if not idempotency_key or len(idempotency_key) > 120:
         raise ValidationFailed("An idempotency key of 1-120 characters is required.", code="idempotency_key_required")
     claim_id = claim if isinstance(claim, int) else claim.pk
+    if reviewed is None:
+        paused = trade_checkpoint(identity=identity, claim_id=claim_id, order=order, idempotency_key=idempotency_key)
+        if paused is not None:
+            return paused
     body = order.body_sha256(claim_id)
     now = timezone.now()
     lock = connection.ops.for_update_sql(no_key=True) if connection.features.has_select_for_update else ""

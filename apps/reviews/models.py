@@ -139,6 +139,9 @@ class ReviewRequest(models.Model):
     on_timeout = models.CharField(max_length=10, choices=TimeoutAction.choices)
     timeout_answer = models.JSONField(null=True, blank=True)
     price = models.BigIntegerField(default=0)
+    # What the paused work may spend (a paused order's budget), held from the requester with the price and
+    # given back when the request resumes, just before its continuation spends it.
+    held = models.BigIntegerField(default=0)
     escrow = models.ForeignKey(Account, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     outcome = models.JSONField(null=True, blank=True)
     continuation = models.CharField(max_length=60, blank=True)
@@ -163,6 +166,7 @@ class ReviewRequest(models.Model):
                 condition=Q(seats_open__lte=F("reviewers_required")), name="reviews_request_seats_within_panel"
             ),
             models.CheckConstraint(condition=Q(price__gte=0), name="reviews_request_price_non_negative"),
+            models.CheckConstraint(condition=Q(held__gte=0), name="reviews_request_held_non_negative"),
             # A finished request says when and how; an open one has neither.
             models.CheckConstraint(
                 condition=Q(state__in=OPEN_STATES, finished_at__isnull=True, outcome__isnull=True)

@@ -153,7 +153,11 @@ _policy_cache: dict[str, tuple[float, list[CheckpointPolicy]]] = {}
 
 
 def _policies_changed() -> None:
-    transaction.on_commit(_policy_cache.clear)
+    transaction.on_commit(policies_forget)
+
+
+def policies_forget() -> None:
+    """Read the policies again at the next checkpoint (this process; the others within the cache's seconds)."""
     _policy_cache.clear()
 
 
@@ -266,8 +270,10 @@ def review_request_open(
     on_timeout: str | None = None,
     timeout_answer=None,
     price: int | None = None,
+    held: int = 0,
 ) -> ReviewRequest:
-    """Pause for a person: store the request, hold its price, invite its reviewers. Call it inside the
+    """Pause for a person: store the request, hold its price (and `held`, what the paused work may spend),
+    invite its reviewers. Call it inside the
     transaction that stores the paused intent, so both exist or neither. Idempotent per (requester, key):
     a retry with the same body answers the first request (`replayed`), another body is a conflict."""
     if checkpoint not in checkpoints.CHECKPOINTS:
@@ -297,6 +303,7 @@ def review_request_open(
         "on_timeout": on_timeout,
         "timeout_answer": timeout_answer,
         "price": price or 0,
+        "held": held,
         "policy": policy.pk if policy else None,
     }
     digest = _body_sha256(body)
@@ -329,6 +336,7 @@ def review_request_open(
         on_timeout=on_timeout,
         timeout_answer=timeout_answer,
         price=price or 0,
+        held=held,
         continuation=continuation,
         idempotency_key=idempotency_key,
         body_sha256=digest,
@@ -338,14 +346,16 @@ def review_request_open(
             request.save()
     except IntegrityError:  # a concurrent twin committed first
         return _replayed(ReviewRequest.objects.get(requester=requester, idempotency_key=idempotency_key), digest)
-    if request.price:
+    if request.price or request.held:
         request.escrow = Account.objects.create(kind=AccountKind.REVIEW_ESCROW, code=f"review:{request.pk}:escrow")
         request.save(update_fields=["escrow"])
+        total = request.price + request.held
         ledger_transfer(
-            lines=[(wallet_for(requester), -request.price), (request.escrow, request.price)],
-            kind="review_price_held",
+            lines=[(wallet_for(requester), -total), (request.escrow, total)],
+            kind="review_held",
             idempotency_key=f"review:{request.pk}:hold",
-            memo=f"Price of review #{request.pk}, held until it is decided",
+            memo=f"Review #{request.pk}: its price and what the paused work may spend, held",
+            metadata={"price": request.price, "held": request.held},
         )
     if pool == Pool.PANEL:
         excluded = excluded_users(request)
@@ -628,16 +638,18 @@ def _escalate(request: ReviewRequest, now: datetime, *, why: str) -> ReviewReque
         on_timeout=request.on_timeout if request.on_timeout != TimeoutAction.ESCALATE else TimeoutAction.REJECT,
         timeout_answer=request.timeout_answer,
         price=request.price,
+        held=request.held,
         continuation=request.continuation,
         escalated_from=request,
         idempotency_key=f"{request.idempotency_key}:escalated",
         body_sha256=request.body_sha256,
     )
-    if request.price:
+    if request.price or request.held:
         successor.escrow = Account.objects.create(kind=AccountKind.REVIEW_ESCROW, code=f"review:{successor.pk}:escrow")
         successor.save(update_fields=["escrow"])
+        total = request.price + request.held
         ledger_transfer(
-            lines=[(request.escrow, -request.price), (successor.escrow, request.price)],
+            lines=[(request.escrow, -total), (successor.escrow, total)],
             kind="review_price_carried",
             idempotency_key=f"review:{request.pk}:settle",
             memo=f"Review #{request.pk} escalated to #{successor.pk}",
@@ -743,6 +755,19 @@ def review_resume(*, request_id: int) -> dict | None:
         if request.resumed_at is not None or request.is_open:
             return None
         function = checkpoints.CONTINUATIONS.get(request.continuation) if request.continuation else None
+        if request.state == RequestState.ESCALATED:
+            function = None  # its successor carries what it held and resumes the work
+        elif request.continuation and function is None:
+            raise LookupError(f"No continuation {request.continuation!r} is registered (review #{request.pk}).")
+        if request.held and request.state != RequestState.ESCALATED:
+            # Given back first, in this transaction: the continuation spends it again (an approved order), so
+            # approving cannot fail for want of credit that was there when the review was asked.
+            ledger_transfer(
+                lines=[(request.escrow, -request.held), (wallet_for(request.requester), request.held)],
+                kind="review_released",
+                idempotency_key=f"review:{request.pk}:release",
+                memo=f"Review #{request.pk} finished: what it held, given back",
+            )
         result: dict = {"continued": False}
         if function is not None:
             try:
@@ -750,8 +775,6 @@ def review_resume(*, request_id: int) -> dict | None:
                     result = {"continued": True, **(function(request) or {})}
             except ApplicationError as exc:
                 result = {"continued": False, "refused": exc.code, "message": exc.message}
-        elif request.continuation:
-            raise LookupError(f"No continuation {request.continuation!r} is registered (review #{request.pk}).")
         now = timezone.now()
         ReviewRequest.objects.filter(pk=request.pk).update(resumed_at=now, resume_result=result)
         _event(request, "resumed", None, result=result)

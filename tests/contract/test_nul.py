@@ -61,6 +61,7 @@ BODIES = {
     ("post", "/api/v1/claims/{claim_id}/resolution"): {"outcome": "yes", "evidence": "The city's notice."},
     ("post", "/api/v1/claims/{claim_id}/resolution/challenge"): {"evidence": "The notice was withdrawn."},
     ("post", "/api/v1/claims/{claim_id}/beliefs"): {"probability": "0.6", "rationale": "Base rates."},
+    ("put", "/api/v1/agents/{agent_id}/supervision"): {"review_orders_above": CREDIT},
     ("post", "/api/v1/reviews"): {
         "question": "Is it so?",
         "answer": {"type": "string", "enum": ["yes", "no"], "title": "Pick one"},

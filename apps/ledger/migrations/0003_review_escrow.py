@@ -4,15 +4,25 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('ledger', '0002_immutable_entries_and_system_accounts'),
+        ("ledger", "0002_immutable_entries_and_system_accounts"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='account',
-            name='kind',
-            field=models.CharField(choices=[('wallet', 'Identity wallet'), ('market_escrow', 'Market escrow'), ('bond_escrow', 'Bond escrow'), ('review_escrow', 'Review escrow'), ('platform_fees', 'Platform fees'), ('platform_treasury', 'Platform treasury'), ('external', 'External world')], max_length=20),
+            model_name="account",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("wallet", "Identity wallet"),
+                    ("market_escrow", "Market escrow"),
+                    ("bond_escrow", "Bond escrow"),
+                    ("review_escrow", "Review escrow"),
+                    ("platform_fees", "Platform fees"),
+                    ("platform_treasury", "Platform treasury"),
+                    ("external", "External world"),
+                ],
+                max_length=20,
+            ),
         ),
     ]

@@ -12,6 +12,7 @@ from apps.identities.models import Identity
 from apps.ledger.errors import InsufficientCredit
 from apps.ledger.selectors import wallet_balance
 from apps.markets import selectors, services
+from apps.markets.checkpoints import TradePaused
 from apps.markets.models import Claim
 from apps.web.forms.trading import OrderForm
 from apps.web.templatetags.markets import percent
@@ -138,9 +139,16 @@ def claim_trade(request: HttpRequest, claim_id: int) -> HttpResponse:
         # The bound form comes back with what was typed and its key: a corrected retry is still one trade.
         error = _order_refusal(claim, viewer, form, exc)
         return _ticket_response(request, claim, viewer, form, status=exc.status, error=error)
-    notice = _trade_notice(trade)
+    if isinstance(trade, TradePaused):
+        notice = (
+            f"Your order waits for a person's review (review #{trade.review.pk}); "
+            f"{format_credits(trade.review.held)} credits are held for it until it is decided."
+        )
+        side = form.cleaned_data.get("side") or ""
+    else:
+        notice, side = _trade_notice(trade), trade.side
     if request.htmx:
-        fresh = OrderForm(prefix="order", initial={"kind": form.cleaned_data["kind"], "side": trade.side})
+        fresh = OrderForm(prefix="order", initial={"kind": form.cleaned_data["kind"], "side": side})
         return announce(_ticket_response(request, claim, viewer, fresh, status=200, notice=notice), claim, before)
     messages.success(request, notice)
     return redirect("claim-detail", claim_id=claim.pk)

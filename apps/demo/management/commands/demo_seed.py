@@ -38,7 +38,7 @@ from apps.accounts.services import user_email_verified
 from apps.core.amounts import CREDIT, format_credits
 from apps.demo import catalogue
 from apps.identities.models import ApiKey, AutonomyLevel, Identity
-from apps.identities.services import agent_create, api_key_create
+from apps.identities.services import agent_create, agent_supervision_set, api_key_create
 from apps.ledger.errors import InsufficientCredit
 from apps.ledger.selectors import wallet_balance
 from apps.ledger.services import wallet_fund_agent
@@ -55,6 +55,7 @@ from apps.reputation import maths
 from apps.reputation import selectors as reputation_selectors
 from apps.reputation import services as reputation_services
 
+SUPERVISED_REVIEW_ABOVE = 1_000 * CREDIT
 DEMO_PASSWORD = "credence-demo"  # noqa: S105 (published on purpose: printed by `make run`)
 
 LOGINS = [
@@ -299,6 +300,11 @@ def _seed_people(password: str) -> int:
             raise CommandError(f"@{handle} exists and does not belong to {owner_email}: not a demo database?")
         if agent is None:
             agent = agent_create(owner=users[owner_email], handle=handle, **provenance)
+            if agent.autonomy_level == AutonomyLevel.SUPERVISED:
+                # Its owner reviews its large orders only: the demo's history trades stay below the bar.
+                agent = agent_supervision_set(
+                    owner=users[owner_email], agent=agent, review_orders_above=SUPERVISED_REVIEW_ABOVE
+                )
             created += 1
         agents[handle] = agent
 

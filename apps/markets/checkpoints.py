@@ -1,0 +1,205 @@
+"""Where markets pause for a person (apps/reviews): an order (`trade.place`), and how it goes on.
+
+An order pauses when a current `trade.place` policy fires for it, or when its trader is a supervised agent and
+the order may spend more than the threshold its owner set (every order when none is set): then its owner
+reviews it. The paused order holds what it may spend (its amount) in the request's escrow; the continuation
+gives that back and places the order, as approved or as edited, with the trader's own idempotency key, so a
+retry of the first call returns the trade. The continuation re-checks the world: a market that closed, a
+price past the order's limit, or a suspended trader ends the request with the refusal recorded.
+"""
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from apps.core.errors import ApplicationError
+from apps.identities.models import AutonomyLevel, Identity, IdentityKind
+from apps.ledger.errors import IdempotencyConflict
+from apps.markets.models import Claim, Market, Position, Trade
+from apps.markets.pricing import Order, market_is_open, order_price
+from apps.reviews import checkpoints
+from apps.reviews import services as reviews
+from apps.reviews.models import Decision, Pool, RequestState, ReviewRequest, TimeoutAction
+
+TRADE = "trade.place"
+TRADE_CONTINUATION = "markets.trade"
+PROBABILITY = r"^0?\.[0-9]{1,6}$"
+
+TRADE_VARIABLES = {
+    "actor": {"kind": "string", "handle": "string", "autonomy_level": "string", "age_days": "int"},
+    "order": {
+        "kind": "string",
+        "side": "string",
+        "amount": "int",
+        "shares": "int",
+        "belief": "double",
+        "limit_price": "double",
+    },
+    "claim": {"id": "int", "domain": "string", "title": "string", "tags": "list(string)"},
+}
+
+
+@dataclass
+class TradePaused:
+    """An order waiting for a person: `review` is the request (GET /api/v1/reviews/{id} follows it)."""
+
+    review: ReviewRequest
+    replayed: bool = False
+
+
+def _holders(request: ReviewRequest) -> set[int]:
+    """Everyone with shares in the claim, as the people answerable for them (a person stands for their agents)."""
+    claim_id = request.payload.get("claim")
+    rows = (
+        Position.objects.filter(market__claim_id=claim_id)
+        .filter(Q(yes_shares__gt=0) | Q(no_shares__gt=0))
+        .values_list("identity__user_id", "identity__owner_id")
+    )
+    return {user or owner for user, owner in rows}
+
+
+def _order_payload(order: Order) -> dict:
+    return {k: (format(v, "f") if isinstance(v, Decimal) else v) for k, v in order.__dict__.items()}
+
+
+def _order_from(payload: dict) -> Order:
+    values = dict(payload)
+    for name in ("belief", "limit_price"):
+        if values.get(name) is not None:
+            values[name] = Decimal(values[name])
+    return Order(**values)
+
+
+def _spend(order: Order) -> int:
+    """The most an order may take from the wallet: a buy's or a belief order's amount; a sale takes nothing."""
+    return order.amount or 0 if order.kind in ("buy", "belief") else 0
+
+
+def _edit_schema(order: Order) -> dict:
+    """What the owner may change: spend less, or set a limit (never spend more than was held)."""
+    properties = {"limit_price": {"type": ["string", "null"], "pattern": PROBABILITY}}
+    if _spend(order):
+        properties["amount"] = {"type": "integer", "minimum": 1, "maximum": _spend(order)}
+    return {"type": "object", "properties": properties, "additionalProperties": False}
+
+
+def _activation(identity: Identity, claim: Claim, order: Order) -> dict:
+    age = (timezone.now() - identity.created_at).days
+    return {
+        "actor": {
+            "kind": identity.kind,
+            "handle": identity.handle,
+            "autonomy_level": identity.autonomy_level or "",
+            "age_days": max(age, 0),
+        },
+        "order": {
+            "kind": order.kind,
+            "side": order.side or "",
+            "amount": order.amount or 0,
+            "shares": order.shares or 0,
+            "belief": float(order.belief) if order.belief is not None else 0.0,
+            "limit_price": float(order.limit_price) if order.limit_price is not None else 0.0,
+        },
+        "claim": {"id": claim.pk, "domain": claim.domain.slug, "title": claim.title, "tags": list(claim.tags)},
+    }
+
+
+def _supervised(identity: Identity, order: Order) -> bool:
+    if identity.kind != IdentityKind.AGENT or identity.autonomy_level != AutonomyLevel.SUPERVISED:
+        return False
+    return identity.review_orders_above is None or _spend(order) > identity.review_orders_above
+
+
+def trade_checkpoint(*, identity: Identity, claim_id: int, order: Order, idempotency_key: str) -> TradePaused | None:
+    """Pause the order for review when a policy or its trader's supervision says so; None to trade now.
+    With no current policy and a trader who is not supervised this reads nothing."""
+    policies = reviews.current_policies(TRADE)
+    if not policies and not _supervised(identity, order):
+        return None
+    if Trade.objects.filter(identity=identity, idempotency_key=idempotency_key).exists():
+        return None  # a retry of a placed order: the trade answers it (and its own path checks the body)
+    key = f"trade:{idempotency_key}"
+    existing = ReviewRequest.objects.filter(requester=identity, idempotency_key=key).first()
+    if existing is not None:  # a retry of a paused order: its review answers, however it ended
+        if existing.payload["claim"] != claim_id or existing.payload["order"] != _order_payload(order):
+            raise IdempotencyConflict(detail={"idempotency_key": idempotency_key})
+        return TradePaused(review=existing, replayed=True)
+    claim = Claim.objects.select_related("domain", "market").filter(pk=claim_id).first()
+    market: Market | None = getattr(claim, "market", None) if claim else None
+    if claim is None or market is None or not market_is_open(claim):
+        return None  # the order's own path refuses it (not found, closed) exactly as without a review
+    if order.kind != "sell":
+        order_price(market=market, order=order)  # an order that could never trade is refused now, not paused
+    fired = reviews.checkpoint_check(
+        checkpoint=TRADE, activation=_activation(identity, claim, order), subject=f"claim:{claim.pk}"
+    )
+    if fired is None and not _supervised(identity, order):
+        return None
+    payload = {
+        "claim": claim.pk,
+        "claim_title": claim.title,
+        "order": _order_payload(order),
+        "idempotency_key": idempotency_key,
+        "price_yes": format(market.price_yes, "f"),
+    }
+    values = _request(identity, payload, key)
+    if fired is not None:
+        values.update(policy=fired.policy, why=fired.why)
+        values.pop("pool"), values.pop("reviewers_required"), values.pop("agreement"), values.pop("timeout_seconds")
+        values.pop("on_timeout"), values.pop("price")
+    return TradePaused(review=reviews.review_request_open(**values))
+
+
+def _request(identity: Identity, payload: dict, key: str) -> dict:
+    """The request an order pauses on when its trader's owner supervises it (a policy overrides who and how)."""
+    order = _order_from(payload["order"])
+    return {
+        "checkpoint": TRADE,
+        "requester": identity,
+        "subject": f"claim:{payload['claim']}",
+        "payload": payload,
+        "idempotency_key": key,
+        "continuation": TRADE_CONTINUATION,
+        "why": {"supervised": True, "review_orders_above": identity.review_orders_above},
+        "decisions": [Decision.APPROVE, Decision.EDIT, Decision.REJECT],
+        "edit_schema": _edit_schema(order),
+        "pool": Pool.OWNER,
+        "reviewers_required": 1,
+        "agreement": "first",
+        "timeout_seconds": settings.CREDENCE_REVIEW_TRADE_TIMEOUT_SECONDS,
+        "on_timeout": TimeoutAction.REJECT,
+        "price": 0,
+        "held": _spend(order),
+    }
+
+
+@checkpoints.continuation(TRADE_CONTINUATION)
+def trade_resume(request: ReviewRequest) -> dict:
+    """Place the order as approved or edited; anything else places nothing (what it held is already back)."""
+    from apps.markets.services import trade_place  # services import this module's checkpoint
+
+    if request.state not in (RequestState.APPROVED, RequestState.EDITED):
+        return {"traded": False, "state": request.state}
+    values = dict(request.payload["order"])
+    if request.state == RequestState.EDITED:
+        values.update(request.outcome.get("value") or {})
+    order = _order_from(values)
+    try:
+        trade = trade_place(
+            identity=request.requester,
+            claim=request.payload["claim"],
+            order=order,
+            idempotency_key=request.payload["idempotency_key"],
+            reviewed=request,
+        )
+    except ApplicationError as exc:
+        return {"traded": False, "refused": exc.code, "message": exc.message}
+    return {"traded": True, "trade": trade.pk, "shares": trade.shares, "cost": trade.cost, "fee": trade.fee}
+
+
+checkpoints.register(
+    checkpoints.Checkpoint(name=TRADE, label="An order", variables=TRADE_VARIABLES, conflicted_users=_holders)
+)

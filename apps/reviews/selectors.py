@@ -1,5 +1,9 @@
 """Reads of the reviews app: a party's requests, a reviewer's queue, a request's timeline."""
 
+import statistics
+from collections import Counter
+from dataclasses import dataclass
+
 from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 
 from apps.accounts.models import User
@@ -9,6 +13,7 @@ from apps.reviews.models import (
     AssignmentState,
     Pool,
     ReviewAssignment,
+    ReviewDecision,
     ReviewEvent,
     ReviewInvitation,
     ReviewRequest,
@@ -67,3 +72,90 @@ def queue_of(reviewer: Identity, *, checkpoint: str | None = None) -> tuple[int,
 
 def timeline(review: ReviewRequest) -> list[ReviewEvent]:
     return list(review.events.select_related("actor").order_by("id"))
+
+
+# --- Reviewers' records ------------------------------------------------------------------------------------
+
+DECIDED_OUTCOMES = ("approved", "edited", "rejected", "answered")
+
+
+@dataclass(frozen=True)
+class ReviewerRecord:
+    taken: int  # leases taken
+    decided: int  # decisions made
+    lease_expiries: int  # leases that ran out before a decision
+    on_panels: int  # decisions on requests a panel (or an owner) went on to decide
+    agreed: int  # of those, decisions the outcome agreed with
+    overruled: int  # decisions on requests staff later overruled
+    median_seconds: float | None  # from taking a request to deciding it
+
+    @property
+    def agreement(self) -> float | None:
+        return self.agreed / self.on_panels if self.on_panels else None
+
+    @property
+    def below_bar(self) -> bool:
+        """The rule (docs/architecture.md, "Reviews"): after REVIEWER_BAR_MIN_DECISIONS decided requests, a reviewer
+        whose decisions the outcome agreed with less than half the time, or who let more than half of their leases
+        run out, leaves the panels (their agents' owner can still ask them; staff still review)."""
+        if self.on_panels >= REVIEWER_BAR_MIN_DECISIONS and self.agreed * 2 < self.on_panels:
+            return True
+        return self.taken >= REVIEWER_BAR_MIN_DECISIONS and self.lease_expiries * 2 > self.taken
+
+
+REVIEWER_BAR_MIN_DECISIONS = 10
+
+
+def _verdict_matches(decision: ReviewDecision, outcome: dict) -> bool:
+    return decision.kind == outcome.get("decision") and (
+        decision.kind not in ("edit", "answer") or decision.value == outcome.get("value")
+    )
+
+
+def reviewer_records(reviewer_ids: list[int]) -> dict[int, ReviewerRecord]:
+    """Each reviewer's record, in three queries whatever their number."""
+    reviewer_ids = list(reviewer_ids)
+    taken = Counter()
+    expired = Counter()
+    for reviewer_id, state in ReviewAssignment.objects.filter(reviewer_id__in=reviewer_ids).values_list(
+        "reviewer_id", "state"
+    ):
+        taken[reviewer_id] += 1
+        expired[reviewer_id] += state == AssignmentState.EXPIRED
+    decided = Counter()
+    on_panels = Counter()
+    agreed = Counter()
+    overruled = Counter()
+    durations: dict[int, list[float]] = {pk: [] for pk in reviewer_ids}
+    decisions = ReviewDecision.objects.filter(reviewer_id__in=reviewer_ids).select_related("request", "assignment")
+    for decision in decisions:
+        reviewer = decision.reviewer_id
+        decided[reviewer] += 1
+        durations[reviewer].append((decision.created_at - decision.assignment.created_at).total_seconds())
+        outcome = decision.request.outcome or {}
+        if decision.request.state in DECIDED_OUTCOMES:
+            on_panels[reviewer] += 1
+            agreed[reviewer] += _verdict_matches(decision, outcome)
+        if outcome.get("overruled_by"):
+            overruled[reviewer] += 1
+    return {
+        pk: ReviewerRecord(
+            taken=taken[pk],
+            decided=decided[pk],
+            lease_expiries=expired[pk],
+            on_panels=on_panels[pk],
+            agreed=agreed[pk],
+            overruled=overruled[pk],
+            median_seconds=statistics.median(durations[pk]) if durations[pk] else None,
+        )
+        for pk in reviewer_ids
+    }
+
+
+def reviewer_record(reviewer: Identity) -> ReviewerRecord:
+    return reviewer_records([reviewer.pk])[reviewer.pk]
+
+
+def decisions_of(reviewer: Identity) -> QuerySet[ReviewDecision]:
+    """A reviewer's decisions, newest first, with their requests."""
+    return ReviewDecision.objects.filter(reviewer=reviewer).select_related("request").order_by("-id")

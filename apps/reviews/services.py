@@ -55,7 +55,7 @@ from apps.reviews.models import (
     ReviewRequest,
     TimeoutAction,
 )
-from apps.reviews.selectors import offered_to
+from apps.reviews.selectors import offered_to, reviewer_records
 
 STATE_OF_DECISION = {
     Decision.APPROVE: RequestState.APPROVED,
@@ -231,6 +231,8 @@ def _panel_candidates(request: ReviewRequest, excluded_users: set[int]) -> list[
         .exclude(user_id__in=excluded_users)
         .order_by("id")[: settings.CREDENCE_REVIEW_PANEL_CANDIDATES_SCANNED]
     )
+    below = {pk for pk, record in reviewer_records([h.pk for h in humans]).items() if record.below_bar}
+    humans = [h for h in humans if h.pk not in below]
     ranks = checkpoints.rank_reviewers(request.pool_scope, [h.user_id for h in humans]) if request.pool_scope else {}
     if request.pool_min_reliability is not None:
         humans = [h for h in humans if ranks.get(h.user_id, -math.inf) >= request.pool_min_reliability]

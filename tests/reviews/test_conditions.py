@@ -169,6 +169,7 @@ def test_what_a_condition_may_say_evaluates_as_cel_does(source, fired):
         ("claim.tags.exists(t, t)", "exists() needs a bool for each item, and t is string"),
         ("claim.title.exists(t, true)", "exists() needs a list, and claim.title is string"),
         ("claim.tags.exists(actor, true)", "exists()'s variable actor would hide a name: choose another"),
+        ("claim.tags.all(actor__kind, true)", "all()'s variable actor__kind would hide a name: choose another"),
         ("claim.tags.size() > []", "an empty list has no type: compare a list's size() with 0 instead"),
         ("claim.id[0] == 1", "claim.id is int: only a list can be indexed"),
         ("lower(claim.title) == 'x'", "unknown function lower() (a condition may call size, int, double, string)"),
@@ -301,7 +302,7 @@ def test_a_field_missing_from_the_activation_fires_and_says_so():
             ("order.amount > 500 * CREDIT", None),
             ('claim.domain == "health"', True),
         ],
-        error="order.amount > 500 * CREDIT: KeyError: 'amount' (the activation: order.amount is missing)",
+        error="order.amount > 500 * CREDIT: order.amount is missing",
     )
 
 
@@ -340,7 +341,7 @@ def test_an_activation_value_of_the_wrong_type_fires_the_conditions_that_read_it
     assert evaluation == Evaluation(
         fired=True,
         clauses=[("order.amount > 500 * CREDIT", None)],
-        error=f"order.amount > 500 * CREDIT: KeyError: 'amount' (the activation: {problem})",
+        error=f"order.amount > 500 * CREDIT: {problem}",
     )
     assert compile_condition('actor.kind == "agent"', VARIABLES).evaluate(activation(**changes)).fired is True
 
@@ -358,8 +359,19 @@ def test_a_list_longer_than_the_bound_is_not_read():
 
     evaluation = compile_condition("claim.tags.size() > 0", VARIABLES).evaluate(activation(claim={"tags": tags}))
 
-    assert (evaluation.fired, evaluation.clauses) == (True, [("claim.tags.size() > 0", None)])
-    assert evaluation.error.endswith(f"(the activation: claim.tags holds 101 items; the limit is {MAX_LIST_LENGTH})")
+    assert evaluation == Evaluation(
+        True, [("claim.tags.size() > 0", None)], "claim.tags.size() > 0: claim.tags holds 101 items; the limit is 100"
+    )
+
+
+def test_a_list_with_an_item_of_another_type_is_not_read():
+    evaluation = compile_condition("'x' in claim.tags", VARIABLES).evaluate(activation(claim={"tags": ["x", 1]}))
+
+    assert evaluation == Evaluation(
+        True,
+        [("'x' in claim.tags", None)],
+        "'x' in claim.tags: claim.tags should be a list(string), and an item is not a string",
+    )
 
 
 @pytest.mark.parametrize("values", [None, [], "actor", {"actor": "agent"}, {"actor": {"kind": ["agent"]}}])
@@ -402,7 +414,7 @@ def test_a_condition_compiles_once_per_source_and_declaration():
     assert compile_condition(TYPICAL, DECLARED) is first
     assert compile_condition(TYPICAL, Variables(json.loads(json.dumps(DECLARED)))) is first
     assert isinstance(first, Condition) and first.variables == VARIABLES and hash(first.variables) == hash(VARIABLES)
-    assert first.cel == '[(actor.kind == "agent"), (order.amount > (500 * 1000000)), (claim.domain == "health")]'
+    assert first.cel == '[(actor__kind == "agent"), (order__amount > (500 * 1000000)), (claim__domain == "health")]'
 
 
 def test_a_changed_declaration_is_checked_again():
@@ -423,6 +435,8 @@ def test_a_changed_declaration_is_checked_again():
         ({"CREDIT": "int"}, "'CREDIT' cannot be declared"),
         ({"in": "int"}, "'in' cannot be declared"),
         ({"actor": {"2fa": "bool"}}, "actor.2fa is not a name a condition can read"),
+        ({"actor": {"age__days": "int"}}, "actor.age__days is not a name a condition can read"),
+        ({"actor_": {"kind": "string"}}, "'actor_' cannot be declared"),
     ],
 )
 def test_a_declaration_a_condition_could_not_read_is_a_programming_error(declared, message):

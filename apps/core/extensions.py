@@ -15,13 +15,17 @@ work that does a listener's job itself (the demo seed, the simulation).
 """
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
 from django.db import transaction
 
 logger = logging.getLogger(__name__)
+
+# Registries of other shapes (reviews' checkpoints and continuations) describe themselves here, so that
+# `manage.py extension_points` prints them too without core importing their apps.
+LISTINGS: list[Callable[[], Iterable[str]]] = []
 
 _paused: ContextVar[frozenset[str]] = ContextVar("paused_extension_points", default=frozenset())
 

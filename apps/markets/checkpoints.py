@@ -1,4 +1,5 @@
-"""Where markets pause for a person (apps/reviews): an order (`trade.place`), and how it goes on.
+"""Where markets pause for a person (apps/reviews): an order (`trade.place`), a dispute (`resolution.dispute`),
+and how each goes on.
 
 An order pauses when a current `trade.place` policy fires for it, or when its trader is a supervised agent and
 the order may spend more than the threshold its owner set (every order when none is set): then its owner
@@ -203,3 +204,107 @@ def trade_resume(request: ReviewRequest) -> dict:
 checkpoints.register(
     checkpoints.Checkpoint(name=TRADE, label="An order", variables=TRADE_VARIABLES, conflicted_users=_holders)
 )
+
+
+# --- Disputes --------------------------------------------------------------------------------------------------
+
+DISPUTE = "resolution.dispute"
+DISPUTE_CONTINUATION = "markets.dispute"
+OUTCOMES = {
+    "type": "string",
+    "enum": ["yes", "no", "void"],
+    "title": "The outcome the criteria and the evidence support",
+}
+
+DISPUTE_VARIABLES = {
+    "claim": {"id": "int", "domain": "string", "title": "string", "tags": "list(string)", "volume": "int"},
+    "bond": "int",
+}
+
+
+def _dispute_parties(request: ReviewRequest) -> set[int]:
+    """Who may not sit on a dispute's panel: the author's, the proposer's and the challenger's people, and
+    everyone holding shares in the claim."""
+    from apps.markets.models import Resolution
+
+    claim_id = request.payload.get("claim")
+    people = set(_holders(request))
+    rows = Resolution.objects.filter(claim_id=claim_id).values_list(
+        "claim__author__user_id",
+        "claim__author__owner_id",
+        "proposer__user_id",
+        "proposer__owner_id",
+        "challenger__user_id",
+        "challenger__owner_id",
+    )
+    for row in rows:
+        people |= set(row)
+    return people - {None}
+
+
+def dispute_checkpoint(*, claim: Claim, resolution, challenger: Identity) -> ReviewRequest | None:
+    """Open the dispute's review when a current `resolution.dispute` policy fires (the default sends every dispute
+    to a panel); None leaves it to staff in the admin, as before reviews existed."""
+    activation = {
+        "claim": {
+            "id": claim.pk,
+            "domain": claim.domain.slug,
+            "title": claim.title,
+            "tags": list(claim.tags),
+            "volume": claim.market.volume,
+        },
+        "bond": resolution.bond,
+    }
+    fired = reviews.checkpoint_check(checkpoint=DISPUTE, activation=activation, subject=f"claim:{claim.pk}")
+    if fired is None:
+        return None
+    return reviews.review_request_open(
+        checkpoint=DISPUTE,
+        requester=challenger,
+        subject=f"claim:{claim.pk}",
+        payload={
+            "claim": claim.pk,
+            "claim_title": claim.title,
+            "criteria": claim.criteria,
+            "proposed_outcome": resolution.proposed_outcome,
+            "proposal_evidence": resolution.evidence,
+            "challenge_evidence": resolution.challenge_evidence,
+            "bond": resolution.bond,
+        },
+        idempotency_key=f"dispute:{claim.pk}",
+        continuation=DISPUTE_CONTINUATION,
+        policy=fired.policy,
+        why=fired.why,
+        question="Which outcome do the claim's criteria and the evidence support?",
+        decisions=[Decision.ANSWER],
+        answer_schema=OUTCOMES,
+        pool_scope=f"domain:{claim.domain.slug}",
+        price=0,  # the panel is paid from the loser's bond, not by the challenger
+    )
+
+
+@checkpoints.continuation(DISPUTE_CONTINUATION)
+def dispute_resume(request: ReviewRequest) -> dict:
+    """Resolve the claim as the panel (or staff, after an escalation) answered, paying the deciders from the
+    loser's bond. Anything else (withdrawn because staff decided in the admin, a timeout) resolves nothing."""
+    from apps.markets.resolution import dispute_decide_by_review
+
+    if request.state != RequestState.ANSWERED:
+        return {"resolved": False, "state": request.state}
+    outcome = request.outcome["value"]
+    dispute_decide_by_review(claim_id=request.payload["claim"], outcome=outcome, review=request)
+    return {"resolved": True, "outcome": outcome}
+
+
+def _domain_exists(scope: str) -> bool:
+    from apps.markets.models import Domain
+
+    return scope.startswith("domain:") and Domain.objects.filter(slug=scope.removeprefix("domain:")).exists()
+
+
+checkpoints.register(
+    checkpoints.Checkpoint(
+        name=DISPUTE, label="A disputed resolution", variables=DISPUTE_VARIABLES, conflicted_users=_dispute_parties
+    )
+)
+checkpoints.SCOPES.append(_domain_exists)

@@ -25,9 +25,12 @@ from apps.identities.selectors import party, party_of_user
 from apps.identities.services import identity_require_active
 from apps.ledger.models import Account, AccountKind
 from apps.ledger.services import PLATFORM_FEES, ledger_transfer, system_account, wallet_for
+from apps.markets.checkpoints import DISPUTE, dispute_checkpoint
 from apps.markets.errors import ConflictOfInterest, IllegalTransition
 from apps.markets.models import Claim, ClaimStatus, Market, Outcome, Position, Resolution
 from apps.markets.pricing import BPS
+from apps.reviews import services as reviews
+from apps.reviews.models import ReviewRequest
 
 RESOLVED = {
     Outcome.YES: ClaimStatus.RESOLVED_YES,
@@ -193,6 +196,7 @@ def resolution_challenge(*, claim: Claim, challenger: Identity, evidence: str) -
     claim.status = ClaimStatus.DISPUTED
     claim.save(update_fields=["status", "updated_at"])
     event_emit(kind=events.CLAIM_DISPUTED.name, subject=f"claim:{claim.pk}", actor_identity_id=challenger.pk)
+    dispute_checkpoint(claim=claim, resolution=resolution, challenger=challenger)
     return resolution
 
 
@@ -252,6 +256,36 @@ def dispute_decide(*, claim: Claim, user: User, outcome: str, reason: str) -> Re
         memo=f"Dispute on claim #{claim.pk} decided {outcome.upper()}",
     )
     _finalize(claim, resolution, outcome, user=user, reason=reason)
+    reviews.reviews_withdraw(checkpoint=DISPUTE, subject=f"claim:{claim.pk}", why="decided by staff")
+    return resolution
+
+
+@transaction.atomic
+def dispute_decide_by_review(*, claim_id: int, outcome: str, review: ReviewRequest) -> Resolution:
+    """A review decided the dispute (a panel, or staff after it escalated): the side that was right gets its
+    bond back plus half the other's, as when staff decide; the other half pays the people who decided, split
+    evenly (the remainder to the fees account). Called by the review's continuation, once."""
+    outcome = _outcome(outcome)
+    _, claim = market_and_claim_lock(Claim(pk=claim_id))
+    resolution = Resolution.objects.select_for_update(no_key=True).filter(claim=claim).first()
+    if resolution is None or claim.status != ClaimStatus.DISPUTED:
+        raise IllegalTransition("Only a disputed claim can be decided.")
+    winner = resolution.proposer if outcome == resolution.proposed_outcome else resolution.challenger
+    half = resolution.bond // 2
+    panel_pay = resolution.bond - half
+    deciders = list(review.outcome.get("decided_by") or [])
+    share = panel_pay // len(deciders) if deciders else 0
+    lines = [(resolution.bond_escrow_id, -2 * resolution.bond), (wallet_for(winner), resolution.bond + half)]
+    lines += [(wallet_for(identity), share) for identity in Identity.objects.filter(pk__in=deciders).order_by("pk")]
+    lines.append((system_account(PLATFORM_FEES), panel_pay - share * len(deciders)))
+    ledger_transfer(
+        lines=[line for line in lines if line[1]],
+        kind="resolution_bond_award",
+        idempotency_key=f"bond-decide:{claim.pk}",
+        memo=f"Dispute on claim #{claim.pk} decided {outcome.upper()} by review #{review.pk}",
+        metadata={"review": review.pk, "panel": deciders},
+    )
+    _finalize(claim, resolution, outcome, reason=f"Decided by review #{review.pk}.")
     return resolution
 
 
@@ -278,6 +312,7 @@ def claim_void(*, claim: Claim, user: User, reason: str) -> Claim:
             memo=f"Bonds returned: claim #{claim.pk} voided",
         )
         _finalize(claim, resolution, Outcome.VOID, user=user, reason=reason)
+        reviews.reviews_withdraw(checkpoint=DISPUTE, subject=f"claim:{claim.pk}", why="voided by staff")
     else:
         claim.status = ClaimStatus.VOIDED
         claim.save(update_fields=["status", "updated_at"])

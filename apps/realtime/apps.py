@@ -13,3 +13,8 @@ class RealtimeConfig(AppConfig):
         from apps.realtime import services
 
         hooks.claim_settled_announce.connect(services.notifications_on_settlement)
+        # Reviews likewise: the people a request waits for, and the person who asked when it ends.
+        from apps.reviews import hooks as review_hooks
+
+        review_hooks.request_opened.connect(services.notifications_on_review_opened)
+        review_hooks.request_finished.connect(services.notifications_on_review_finished)

@@ -7,6 +7,8 @@ from django.utils import timezone
 class NotificationKind(models.TextChoices):
     CLAIM_RESOLVED = "claim_resolved", "Claim resolved"
     PAYOUT = "payout", "Settlement payout"
+    REVIEW_WAITING = "review_waiting", "A review waits for you"
+    REVIEW_FINISHED = "review_finished", "A review you asked for finished"
 
 
 class Notification(models.Model):

@@ -30,6 +30,8 @@ from apps.identities.models import Identity, IdentityKind
 from apps.ledger.models import AccountKind, Entry
 from apps.markets.models import Claim, Outcome
 from apps.realtime.models import Notification, NotificationKind
+from apps.reviews import checkpoints as review_checkpoints
+from apps.reviews.models import ReviewRequest
 
 TITLE_LENGTH = 120
 TEXT_LENGTH = Notification._meta.get_field("text").max_length
@@ -166,6 +168,68 @@ def notifications_on_settlement(claim: Claim, outcome: str) -> list[Notification
     if created:
         _announce(created, now)
     return created
+
+
+REVIEW_WORDS = {
+    "approved": "approved",
+    "edited": "approved with changes",
+    "rejected": "rejected",
+    "answered": "answered",
+    "timed_out": "timed out (nobody decided in time)",
+    "escalated": "escalated to staff",
+    "cancelled": "cancelled",
+}
+
+
+def _review_topic(request: ReviewRequest) -> str:
+    label = review_checkpoints.CHECKPOINTS[request.checkpoint].label
+    return request.question or request.payload.get("claim_title") or label
+
+
+def _create(wanted: list[Notification], now) -> list[Notification]:
+    """Write the notifications not written before (one per person, kind and subject), and announce them."""
+    subjects = {n.subject for n in wanted}
+    existing = set(Notification.objects.filter(subject__in=subjects).values_list("user_id", "kind", "subject"))
+    created = Notification.objects.bulk_create([n for n in wanted if (n.user_id, n.kind, n.subject) not in existing])
+    if created:
+        _announce(created, now)
+    return created
+
+
+def notifications_on_review_opened(request: ReviewRequest, user_ids: list[int]) -> list[Notification]:
+    """Tell the people a new review waits for (its owner, its invited panel, or staff)."""
+    now = timezone.now()
+    text = _fit(f"A review waits for you: {_review_topic(request)}")
+    wanted = [
+        Notification(
+            user_id=user_id,
+            kind=NotificationKind.REVIEW_WAITING,
+            subject=f"review:{request.pk}",
+            text=text,
+            link="/reviews/",
+            created_at=now,
+        )
+        for user_id in dict.fromkeys(user_ids)
+        if user_id is not None
+    ]
+    return _create(wanted, now)
+
+
+def notifications_on_review_finished(request: ReviewRequest) -> list[Notification]:
+    """Tell the person who asked (for an agent, its owner) how their review ended."""
+    now = timezone.now()
+    how = REVIEW_WORDS.get(request.state, request.state)
+    wanted = [
+        Notification(
+            user_id=request.requester.controller_id,
+            kind=NotificationKind.REVIEW_FINISHED,
+            subject=f"review:{request.pk}",
+            text=_fit(f"Review #{request.pk} {how}: {_review_topic(request)}"),
+            link=f"/me/reviews/{request.pk}/",
+            created_at=now,
+        )
+    ]
+    return _create(wanted, now)
 
 
 def _unread_counts(user_ids: set[int]) -> dict[int, int]:

@@ -13,3 +13,9 @@ class ReputationConfig(AppConfig):
 
         hooks.claim_settled.connect(services.score_settled_claim)
         hooks.trade_committed.connect(services.consensus_refresh_soon)
+        # Reviews rank a panel's candidates by their reliability in the claim's domain.
+        from apps.reputation import selectors
+        from apps.reviews import checkpoints
+
+        if selectors.reviewer_ranks not in checkpoints.RANKERS:
+            checkpoints.RANKERS.append(selectors.reviewer_ranks)

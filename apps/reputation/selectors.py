@@ -441,3 +441,14 @@ def as_decimal(probability: float | None) -> Decimal | None:
     if probability is None or math.isnan(probability):
         return None
     return min(max(Decimal(str(round(probability, 6))), Decimal("0.000001")), Decimal("0.999999"))
+
+
+def reviewer_ranks(scope: str, user_ids: list[int]) -> dict[int, float]:
+    """A panel's candidates ranked by the skill their own forecasts earned in the scope's domain
+    ("domain:<slug>"): their person's posterior mean skill there (apps/reviews asks; unranked if none)."""
+    if not scope.startswith("domain:"):
+        return {}
+    rows = Reliability.objects.filter(
+        domain__slug=scope.removeprefix("domain:"), identity__user_id__in=user_ids
+    ).values_list("identity__user_id", "skill_mean")
+    return dict(rows)

@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from apps.core.extensions import LISTINGS, describe
+
 if TYPE_CHECKING:
     from apps.reviews.models import ReviewRequest
 
@@ -87,3 +89,18 @@ register(
         variables={"actor": {"kind": "string", "handle": "string", "autonomy_level": "string"}},
     )
 )
+
+
+def _listing() -> list[str]:
+    """What `manage.py extension_points` prints of this registry."""
+    lines = [
+        f"reviews checkpoint {name}: {c.label} (variables: {', '.join(sorted(c.variables)) or 'none'})"
+        for name, c in sorted(CHECKPOINTS.items())
+    ]
+    lines += [f"reviews continuation {name} -> {describe(f)}" for name, f in sorted(CONTINUATIONS.items())]
+    lines += [f"reviews ranker -> {describe(ranker)}" for ranker in RANKERS]
+    lines += [f"reviews scope check -> {describe(known)}" for known in SCOPES]
+    return lines
+
+
+LISTINGS.append(_listing)

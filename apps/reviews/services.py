@@ -27,7 +27,7 @@ from apps.identities.models import Identity, IdentityKind, IdentityStatus
 from apps.ledger.errors import IdempotencyConflict
 from apps.ledger.models import Account, AccountKind
 from apps.ledger.services import ledger_transfer, wallet_for
-from apps.reviews import checkpoints
+from apps.reviews import checkpoints, hooks
 from apps.reviews.conditions import compile_condition
 from apps.reviews.errors import (
     AnswerConflict,
@@ -366,8 +366,19 @@ def review_request_open(
             for rank, reviewer in enumerate(_panel_candidates(request, excluded), start=1)
         )
     _event(request, "opened", requester, checkpoint=checkpoint, why=request.why, price=request.price)
+    hooks.request_opened.send(request, waiting_for(request))
     request.replayed = False
     return request
+
+
+def waiting_for(request: ReviewRequest) -> list[int]:
+    """The people (user ids) a new request waits for: the owner, the invited panel, or the staff."""
+    if request.pool == Pool.OWNER:
+        return [request.pool_user_id]
+    if request.pool == Pool.PANEL:
+        return list(request.invitations.order_by("rank").values_list("reviewer__user_id", flat=True))
+    staff = User.objects.filter(is_staff=True, is_active=True).exclude(pk__in=excluded_users(request))
+    return list(staff.order_by("pk").values_list("pk", flat=True)[: settings.CREDENCE_REVIEW_PANEL_INVITED])
 
 
 def _replayed(existing: ReviewRequest, digest: str) -> ReviewRequest:
@@ -582,6 +593,7 @@ def _finish(request: ReviewRequest, state: str, outcome: dict, now: datetime, ac
     )
     request.state, request.outcome, request.finished_at = state, outcome, now
     _event(request, state, actor, outcome=outcome)
+    hooks.request_finished.send(request)
     from apps.reviews import tasks  # tasks import services: imported here, once a request needs resuming
 
     transaction.on_commit(partial(tasks.review_resume_soon, request.pk))
@@ -657,6 +669,7 @@ def _escalate(request: ReviewRequest, now: datetime, *, why: str) -> ReviewReque
             memo=f"Review #{request.pk} escalated to #{successor.pk}",
         )
     _event(successor, "opened", None, escalated_from=request.pk, why=why)
+    hooks.request_opened.send(successor, waiting_for(successor))
     return successor
 
 
@@ -674,6 +687,24 @@ def review_cancel(*, request_id: int, by: Identity) -> ReviewRequest:
     _finish(request, RequestState.CANCELLED, {"cancelled_by": by.pk}, now, actor=by)
     _refund(request, "cancelled")
     return request
+
+
+@transaction.atomic
+def reviews_withdraw(*, checkpoint: str, subject: str, why: str) -> int:
+    """Close the open requests of `subject` at `checkpoint` because what they asked was settled elsewhere
+    (staff decided the dispute in the admin): cancelled, their price returned, their continuation run (it finds
+    nothing left to do). Returns how many."""
+    now = timezone.now()
+    done = 0
+    open_ids = ReviewRequest.objects.filter(checkpoint=checkpoint, subject=subject, state__in=OPEN_STATES)
+    for request_id in open_ids.values_list("pk", flat=True):
+        request = _lock(request_id)
+        if not request.is_open:
+            continue
+        _finish(request, RequestState.CANCELLED, {"withdrawn": why}, now)
+        _refund(request, "withdrawn")
+        done += 1
+    return done
 
 
 # --- The sweep and resuming -------------------------------------------------------------------------------

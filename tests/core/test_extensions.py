@@ -13,6 +13,7 @@ from django.db import transaction
 from apps.core.extensions import REGISTRY, ExtensionPoint
 from apps.core.models import Event
 from apps.markets import hooks
+from apps.reviews import hooks as review_hooks
 
 
 def test_the_command_prints_what_each_point_sets_off():
@@ -26,6 +27,19 @@ def test_the_command_prints_what_each_point_sets_off():
         "  -> apps.realtime.services.notifications_on_settlement",
         f"markets.trade_committed: {hooks.trade_committed.when}",
         "  -> apps.reputation.services.consensus_refresh_soon",
+        f"reviews.request_finished: {review_hooks.request_finished.when}"
+        " [isolated: each listener in its own savepoint]",
+        "  -> apps.realtime.services.notifications_on_review_finished",
+        f"reviews.request_opened: {review_hooks.request_opened.when}"
+        " [isolated: each listener in its own savepoint]",
+        "  -> apps.realtime.services.notifications_on_review_opened",
+        "reviews checkpoint explicit: An agent asks a person (variables: actor)",
+        "reviews checkpoint resolution.dispute: A disputed resolution (variables: bond, claim)",
+        "reviews checkpoint trade.place: An order (variables: actor, claim, order)",
+        "reviews continuation markets.dispute -> apps.markets.checkpoints.dispute_resume",
+        "reviews continuation markets.trade -> apps.markets.checkpoints.trade_resume",
+        "reviews ranker -> apps.reputation.selectors.reviewer_ranks",
+        "reviews scope check -> apps.markets.checkpoints._domain_exists",
     ]
     # and docs/architecture.md shows the same
     doc = (Path(__file__).resolve().parents[2] / "docs" / "architecture.md").read_text()

@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand
 
-from apps.core.extensions import REGISTRY, describe
+from apps.core.extensions import LISTINGS, REGISTRY, describe
 
 
 class Command(BaseCommand):
@@ -17,3 +17,6 @@ class Command(BaseCommand):
                 self.stdout.write(f"  -> {describe(listener)}")
             if not point.listeners:
                 self.stdout.write("  (no listener)")
+        for listing in LISTINGS:
+            for line in listing():
+                self.stdout.write(line)

@@ -220,17 +220,24 @@ _MISSING = object()
 def _clean(value: Any, type_: str) -> Any:
     """`value` as the declared type promises it to the library, or _MISSING."""
     kind = type(value)
+    # A subclass (a model's TextChoices or IntegerChoices member) is passed on as the plain value it is.
     if type_ == "string":
+        if kind is not str:
+            if not isinstance(value, str):
+                return _MISSING
+            value = str.__str__(value)
         # A lone surrogate cannot cross into Rust: left out here rather than failing the whole conversion.
-        return value if kind is str and (value.isascii() or not _has_surrogate(value)) else _MISSING
-    if type_ == "int":
-        return value if kind is int and INT_MIN <= value <= INT_MAX else _MISSING
-    if type_ == "double":
-        if kind is int and -(2**1023) < value < 2**1023:
-            return float(value)
-        return value if kind is float else _MISSING
+        return value if value.isascii() or not _has_surrogate(value) else _MISSING
     if type_ == "bool":
         return value if kind is bool else _MISSING
+    if type_ in NUMBERS:
+        if kind is bool or not isinstance(value, int | float):
+            return _MISSING
+        if type_ == "int":
+            return int(value) if isinstance(value, int) and INT_MIN <= value <= INT_MAX else _MISSING
+        if isinstance(value, int):
+            return float(value) if -(2**1023) < value < 2**1023 else _MISSING
+        return float(value)
     if kind not in (list, tuple) or len(value) > MAX_LIST_LENGTH:
         return _MISSING
     items = [_clean(item, type_[5:-1]) for item in value]

@@ -2,6 +2,7 @@
 text, and evaluated without ever raising, an evaluation that fails firing with its error. Pure Python: no
 database."""
 
+import enum
 import json
 
 import pytest
@@ -357,6 +358,22 @@ def test_an_int_where_a_double_is_declared_is_read_as_a_double():
     assert condition.evaluate(activation(actor={"reliability": 1})) == Evaluation(
         True, [("actor.reliability * 2.0 == 2.0", True)], None
     )
+
+
+def test_a_choices_member_is_read_as_the_plain_value_it_is():
+    """A model's field holds its TextChoices / IntegerChoices member until the row is read back."""
+
+    class Kind(enum.StrEnum):
+        AGENT = "agent"
+
+    class Shares(enum.IntEnum):
+        TEN = 10
+
+    condition = compile_condition('actor.kind == "agent" && order.shares == 10', VARIABLES)
+
+    evaluation = condition.evaluate(activation(actor={"kind": Kind.AGENT}, order={"shares": Shares.TEN}))
+
+    assert evaluation == Evaluation(True, [('actor.kind == "agent"', True), ("order.shares == 10", True)], None)
 
 
 def test_a_list_longer_than_the_bound_is_not_read():

@@ -28,6 +28,7 @@ def test_the_admin_index_names_each_section_once_and_spells_every_plural():
         "MFA",
         "People",  # ours: the people who log in
         "Reputation",
+        "Reviews",
     ]
     models = re.findall(r'<th scope="row" id="reputation-[a-z]+">\s*<a href="[^"]+"[^>]*>([^<]+)</a>', html)
     assert models == [
@@ -40,3 +41,5 @@ def test_the_admin_index_names_each_section_once_and_spells_every_plural():
         "Reliabilities",
         "Scores",
     ]
+    reviews = re.findall(r'<th scope="row" id="reviews-[a-z]+">\s*<a href="[^"]+"[^>]*>([^<]+)</a>', html)
+    assert reviews == ["Checkpoint policies", "Review requests"]

@@ -11,6 +11,7 @@ from apps.web.views import (
     post,
     reputation,
     resolution,
+    reviews,
     ticket,
 )
 
@@ -47,6 +48,14 @@ urlpatterns = [
     path("id/<slug:handle>/", reputation.identity_detail, name="identity-detail"),
     path("leaderboards/", reputation.leaderboards, name="leaderboards"),
     path("track-record/", reputation.platform_record, name="platform-record"),
+    # Reviews: the reviewer's queue and decisions, the requester's requests.
+    path("reviews/", reviews.review_queue, name="review-queue"),
+    path("reviews/take", reviews.review_take, name="review-take"),
+    path("reviews/assignments/<int:assignment_id>/", reviews.review_assignment, name="review-assignment"),
+    path("reviews/assignments/<int:assignment_id>/decide", reviews.review_decide, name="review-decide"),
+    path("me/reviews/", reviews.my_reviews, name="my-reviews"),
+    path("me/reviews/<int:review_id>/", reviews.my_review, name="my-review"),
+    path("me/reviews/<int:review_id>/cancel", reviews.my_review_cancel, name="my-review-cancel"),
     # Notifications.
     path("notifications/", notifications.notifications, name="notifications"),
     path("notifications/<int:notification_id>/read", notifications.notification_read, name="notification-read"),

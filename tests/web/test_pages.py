@@ -184,8 +184,9 @@ def test_my_agents_query_count_does_not_grow(owner, owner_client, many_agents_al
     agents = [factories.agent(owner, handle=f"bot-{n}") for n in range(rows)]
     wallet_fund_agent(owner=owner, agent=agents[0], amount=5_000_000, idempotency_key="q1")
     identity_suspend(identity=agents[-1], reason="Testing.", moderator=factories.moderator())
-    # session, user, human identity (navigation), navigation balance, agents with owner handle and balance
-    with django_assert_num_queries(5):
+    # session, user, human identity (navigation), navigation balance, navigation reviews waiting, agents with
+    # owner handle and balance
+    with django_assert_num_queries(6):
         response = owner_client.get(reverse("my-agents"))
     assert response.status_code == 200
     assert len(response.context["agents"]) == rows
@@ -197,8 +198,9 @@ def test_my_agents_query_count_does_not_grow(owner, owner_client, many_agents_al
 def test_wallet_query_count_does_not_grow(owner, owner_client, bot, rows, django_assert_num_queries):
     for n in range(rows - 1):  # the signup grant is the first entry
         wallet_fund_agent(owner=owner, agent=bot, amount=1_000_000, idempotency_key=f"w{n}")
-    # session, user, human identity, navigation balance, page balance, one page of entries with transfers
-    with django_assert_num_queries(6):
+    # session, user, human identity, navigation balance, navigation reviews waiting, page balance, one page of
+    # entries with transfers
+    with django_assert_num_queries(7):
         response = owner_client.get(reverse("wallet"))
     assert response.status_code == 200
     assert len(response.context["entries"]) == min(rows, 25)

@@ -967,8 +967,8 @@ def test_the_query_count_does_not_grow_with_trades_beliefs_or_contributors(trade
     crowd(10)
     many = _page_queries(trader_client, claim)
     assert few == many
-    # Session, user, identity and wallet balance (navigation); the claim and its clarifications; the
+    # Session, user, identity, wallet balance and reviews waiting (navigation); the claim and its clarifications; the
     # consensus (record, beliefs, positions, extremizing fit, reliabilities, owners' calibration, copy
     # groups, agents' owners); the prices; my position with its fees (positions_of, as the portfolio reads
     # it) and wallet; the trades; the beliefs; the live cursor.
-    assert many == 20
+    assert many == 21

@@ -246,8 +246,8 @@ def test_the_query_count_does_not_grow_with_positions(owner_client, me, author):
     with_twelve = _portfolio_queries(owner_client)
 
     # session, user, identity, wallet entries, resolved positions, unsettled positions, balance, latest
-    # event id, the navigation's balance
-    assert with_two == with_twelve == 9
+    # event id, the navigation's balance and reviews waiting
+    assert with_two == with_twelve == 10
 
 
 def test_totals_partial_and_anonymous_visitors(client, owner_client, me, author):

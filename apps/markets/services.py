@@ -3,7 +3,7 @@ row first, then (inside ledger_transfer) the ledger accounts by id."""
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import partial
 
@@ -22,7 +22,7 @@ from apps.ledger.errors import IdempotencyConflict
 from apps.ledger.models import Account, AccountKind
 from apps.ledger.services import PLATFORM_FEES, ledger_transfer, system_account, wallet_for
 from apps.markets import hooks, lmsr
-from apps.markets.checkpoints import TradePaused, trade_checkpoint
+from apps.markets.checkpoints import TradePaused, as_datetime, trade_checkpoint
 from apps.markets.errors import IllegalTransition, MarketClosed, TooManyOpenClaims
 from apps.markets.models import Claim, ClaimStatus, Clarification, Domain, Market, Position, PricePoint, Side, Trade
 from apps.markets.pricing import Order, implied_belief, market_is_open, order_price
@@ -338,7 +338,7 @@ def trade_place(
         raise MarketClosed()
     _, q_yes, q_no, liquidity, escrow_id, volume, trade_count, status, closes_at, subsidy, title = row
     market = Market(id=market_id, claim_id=claim_id, q_yes=q_yes, q_no=q_no, liquidity=liquidity, escrow_id=escrow_id)
-    market.claim = Claim(id=claim_id, title=title, status=status, closes_at=_as_datetime(closes_at))
+    market.claim = Claim(id=claim_id, title=title, status=status, closes_at=as_datetime(closes_at))
     if not market_is_open(market.claim, now):
         raise MarketClosed()
     held = yes_held is not None
@@ -426,10 +426,3 @@ def _placed(trade: Trade, balance: int) -> Trade:
     trade.replayed, trade.balance = False, balance
     transaction.on_commit(partial(hooks.notify_trade_committed, trade.market.claim_id))
     return trade
-
-
-def _as_datetime(value) -> datetime:
-    """A timestamp as a raw cursor returns it: aware (PostgreSQL), or naive UTC (SQLite)."""
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value.replace(tzinfo=UTC) if settings.USE_TZ and value.tzinfo is None else value

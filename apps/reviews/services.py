@@ -6,6 +6,7 @@ state change re-reads the request under its lock, so two sweeps, two decisions o
 racing leave exactly one of them applied.
 """
 
+import functools
 import hashlib
 import json
 import math
@@ -28,7 +29,7 @@ from apps.ledger.errors import IdempotencyConflict
 from apps.ledger.models import Account, AccountKind
 from apps.ledger.services import ledger_transfer, wallet_for
 from apps.reviews import checkpoints, hooks
-from apps.reviews.conditions import compile_condition
+from apps.reviews.conditions import Variables, compile_condition
 from apps.reviews.errors import (
     AnswerConflict,
     AssignmentNotFound,
@@ -185,13 +186,22 @@ def _sampled(policy: CheckpointPolicy, subject: str) -> bool:
     return int.from_bytes(digest[:8], "big") % 100 < policy.sample_percent
 
 
+@functools.cache
+def _variables(checkpoint: str) -> Variables:
+    return Variables(checkpoints.CHECKPOINTS[checkpoint].variables)
+
+
 def checkpoint_check(*, checkpoint: str, activation: dict, subject: str) -> Fired | None:
     """The first current policy (by key) of `checkpoint` whose condition holds and whose sample takes
     `subject`, with why it fired; None when none does. Never raises for a condition: one that cannot be
     evaluated fires, and says so."""
-    variables = checkpoints.CHECKPOINTS[checkpoint].variables
-    for policy in current_policies(checkpoint):
-        evaluation = compile_condition(policy.condition, variables).evaluate(activation)
+    policies = current_policies(checkpoint)
+    if not policies:
+        return None
+    variables = _variables(checkpoint)
+    prepared = variables.activation(activation)  # converted once for every policy's condition
+    for policy in policies:
+        evaluation = compile_condition(policy.condition, variables).evaluate(prepared)
         if not evaluation.fired or not _sampled(policy, subject):
             continue
         why = {

@@ -37,10 +37,11 @@ class Credence:
         headers = {"Authorization": f"Bearer {self.api_key}", "Accept": "application/json"}
         data = None
         if body is not None:
-            data = json.dumps(body).encode()
-            headers["Content-Type"] = "application/json"
+            body = dict(body)
             # A retry with the same key is answered with the first result: safe to resend on a timeout.
             headers["Idempotency-Key"] = body.pop("_idempotency_key", None) or str(uuid.uuid4())
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
         request = urllib.request.Request(url, data=data, method=method, headers=headers)  # noqa: S310
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310

@@ -235,7 +235,8 @@ def resolution_finalize(*, claim: Claim, now: datetime | None = None) -> Resolut
 @transaction.atomic
 def dispute_decide(*, claim: Claim, user: User, outcome: str, reason: str) -> Resolution:
     """Staff decide a dispute. The side that was right gets its bond back plus half the other's; the
-    other half goes to the platform fees account (it will pay the reviewer panel in a later issue)."""
+    other half goes to the platform fees account (when a review panel decides, it pays the panel:
+    dispute_decide_by_review)."""
     _require_staff(user)
     outcome, reason = _outcome(outcome), _reason(reason)
     market, claim = market_and_claim_lock(claim)

@@ -187,7 +187,7 @@ def test_the_header_is_one_row_at_1280_pixels(open_page, signed_in):
     page.set_viewport_size({"width": 1280, "height": 800})
     page.goto("/")
     items = _header_rows(page)
-    assert len(items) == (11 if signed_in else 7)
+    assert len(items) == (12 if signed_in else 7)
     first = items[0]
     assert [(i["text"], i["top"] < first["bottom"] and i["bottom"] > first["top"]) for i in items] == [
         (i["text"], True) for i in items

@@ -504,7 +504,9 @@ def test_a_request_shows_its_timeline(owner_client, paused, me):
     assert response.status_code == 200
     assert [e.kind for e in response.context["events"]] == ["opened", "assigned", "decided", "rejected"]
     words = text(response.content.decode())
-    assert "Rejected: “Not now.”." in words
+    assert "Rejected: “Not now.”" in words and "Not now.”." not in words
+    assert "Order Buy YES Amount 20 credits" in words  # the order reads as it did to its reviewer
+    assert "reason Not now. decision reject" in words
     assert f"Decided by @{me.handle}" in words
     assert "Cancel this request" not in words
     assert_no_inline_style_or_script(response.content.decode())

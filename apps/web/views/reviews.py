@@ -68,18 +68,18 @@ def _value_text(value, money: frozenset[str] = frozenset()) -> str:
 def outcome_summary(review: ReviewRequest) -> str:
     """How a request ended (or stands), in a sentence a requester reads."""
     outcome = review.outcome or {}
-    reason = f": “{outcome['reason']}”" if outcome.get("reason") else ""
+    reason = f": “{outcome['reason']}”" if outcome.get("reason") else "."
     match review.state:
         case "pending":
             text = "Waiting for a reviewer."
         case "assigned":
             text = "A reviewer has it."
         case "approved":
-            text = f"Approved{reason}."
+            text = f"Approved{reason}"
         case "edited":
-            text = f"Approved with changes ({_value_text(outcome.get('value'), _money(review))}){reason}."
+            text = f"Approved with changes ({_value_text(outcome.get('value'), _money(review))}){reason}"
         case "rejected":
-            text = f"Rejected{reason}."
+            text = f"Rejected{reason}"
         case "answered":
             text = f"Answered: {_value_text(outcome.get('value'))}."
         case "timed_out":
@@ -406,24 +406,36 @@ def _my_request(request: HttpRequest, review_id: int) -> tuple[ReviewRequest, Id
     return review, identity
 
 
+# A timeline event's details the page shows elsewhere (why it fired, how it ended) or that mean nothing to a
+# requester (an assignment's id and lease).
+UNSHOWN_DETAIL = {"outcome", "assignment", "lease_expires_at"}
+
+
 def _detail_text(detail: dict) -> list[tuple[str, str]]:
-    return [
-        (name.replace("_", " "), value if isinstance(value, str) else json.dumps(value, ensure_ascii=False))
-        for name, value in (detail or {}).items()
-        if value not in (None, "", {}, [])
-    ]
+    """An event's details as the timeline lists them: name, and the value as text (a price in credits)."""
+    items = []
+    for name, value in (detail or {}).items():
+        shown_elsewhere = name in UNSHOWN_DETAIL or (name == "why" and isinstance(value, dict))
+        if shown_elsewhere or value is None or value in ("", {}, []) or (name == "price" and not value):
+            continue
+        if name == "price":
+            value = f"{format_credits(value)} credits"
+        items.append((name.replace("_", " "), _value_text(value)))
+    return items
 
 
-def _request_page(request: HttpRequest, review: ReviewRequest, *, status: int = 200, error: str = "") -> HttpResponse:
+def _request_page(
+    request: HttpRequest, review: ReviewRequest, identity: Identity, *, status: int = 200, error: str = ""
+) -> HttpResponse:
     events = selectors.timeline(review)
     for event in events:
         event.items = _detail_text(event.detail)
     context = {
         "review": _described(review),
         "events": events,
-        "payload_json": json.dumps(review.payload, indent=2, ensure_ascii=False),
         "why": _why(review),
         "cancel_error": error,
+        **_item(review, identity),
     }
     return render(request, "reviews/request.html", context, status=status)
 
@@ -431,8 +443,8 @@ def _request_page(request: HttpRequest, review: ReviewRequest, *, status: int = 
 @login_required
 @require_GET
 def my_review(request: HttpRequest, review_id: int) -> HttpResponse:
-    review, _ = _my_request(request, review_id)
-    return _request_page(request, review)
+    review, identity = _my_request(request, review_id)
+    return _request_page(request, review, identity)
 
 
 @login_required
@@ -443,7 +455,7 @@ def my_review_cancel(request: HttpRequest, review_id: int) -> HttpResponse:
         services.review_cancel(request_id=review.pk, by=identity)
     except ApplicationError as exc:  # over meanwhile: the page as it stands now, with why
         review, _ = _my_request(request, review_id)
-        return _request_page(request, review, status=exc.status, error=exc.message)
+        return _request_page(request, review, identity, status=exc.status, error=exc.message)
     returned = f" Its price, {format_credits(review.price)} credits, is back." if review.price else ""
     messages.success(request, f"Review #{review.pk} is cancelled.{returned}")
     return redirect("my-review", review_id=review.pk)

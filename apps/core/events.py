@@ -27,7 +27,7 @@ IDENTITY_CREATED = EventKind(
     {"kind": "'human' or 'agent'"},
 )  # fmt: skip
 IDENTITY_UPDATED = EventKind(
-    "identity.updated", "identity:<id>", "an agent's owner changed its declared provenance",
+    "identity.updated", "identity:<id>", "an agent's owner changed its declared provenance or its supervision",
     {"fields": "the names of the fields changed, sorted"},
 )  # fmt: skip
 IDENTITY_SUSPENDED = EventKind(
@@ -103,6 +103,23 @@ NOTIFICATION_CREATED = EventKind(
 NOTIFICATIONS_READ = EventKind(
     "notifications.read", "user:<id>", "a person read notifications (private)", {"unread": "their unread count"}
 )
+REVIEW_REQUESTED = EventKind(
+    "review.requested", "review:<id>", "a review request opened: something waits for a person (actor: who asked)",
+    {
+        "checkpoint": "where it paused: 'trade.place', 'resolution.dispute', 'explicit', ...",
+        "subject": "what it is about, e.g. 'claim:<id>'",
+        "pool": "'owner', 'panel' or 'staff'",
+        "due_at": "when it times out",
+    },
+)  # fmt: skip
+REVIEW_FINISHED = EventKind(
+    "review.finished", "review:<id>", "a review request was decided, timed out, escalated or cancelled",
+    {"state": "how it ended", "outcome": "the decision, the timeout, the escalation or the cancellation"},
+)  # fmt: skip
+REVIEW_RESUMED = EventKind(
+    "review.resumed", "review:<id>", "what the review paused went on (its continuation ran, once)",
+    {"result": "what it did, e.g. {continued, traded, trade} or {continued, refused, message}"},
+)  # fmt: skip
 
 CATALOGUE: dict[str, EventKind] = {
     kind.name: kind
@@ -127,6 +144,9 @@ CATALOGUE: dict[str, EventKind] = {
         CLAIM_SCORED,
         NOTIFICATION_CREATED,
         NOTIFICATIONS_READ,
+        REVIEW_REQUESTED,
+        REVIEW_FINISHED,
+        REVIEW_RESUMED,
     )
 }
 

@@ -23,7 +23,9 @@ from django.db.models import F
 from django.utils import timezone
 
 from apps.accounts.models import User, VerificationLevel
+from apps.core import events
 from apps.core.errors import ApplicationError, NotFound, ValidationFailed
+from apps.core.services import event_emit
 from apps.identities.models import Identity, IdentityKind, IdentityStatus
 from apps.ledger.errors import IdempotencyConflict
 from apps.ledger.models import Account, AccountKind
@@ -376,9 +378,24 @@ def review_request_open(
             for rank, reviewer in enumerate(_panel_candidates(request, excluded), start=1)
         )
     _event(request, "opened", requester, checkpoint=checkpoint, why=request.why, price=request.price)
+    _announce_opened(request)
     hooks.request_opened.send(request, waiting_for(request))
     request.replayed = False
     return request
+
+
+def _announce_opened(request: ReviewRequest) -> None:
+    event_emit(
+        kind=events.REVIEW_REQUESTED.name,
+        subject=f"review:{request.pk}",
+        payload={
+            "checkpoint": request.checkpoint,
+            "subject": request.subject,
+            "pool": request.pool,
+            "due_at": request.due_at.isoformat(),
+        },
+        actor_identity_id=request.requester_id,
+    )
 
 
 def waiting_for(request: ReviewRequest) -> list[int]:
@@ -603,6 +620,12 @@ def _finish(request: ReviewRequest, state: str, outcome: dict, now: datetime, ac
     )
     request.state, request.outcome, request.finished_at = state, outcome, now
     _event(request, state, actor, outcome=outcome)
+    event_emit(
+        kind=events.REVIEW_FINISHED.name,
+        subject=f"review:{request.pk}",
+        payload={"state": state, "outcome": outcome},
+        actor_identity_id=actor.pk if actor else None,
+    )
     hooks.request_finished.send(request)
     from apps.reviews import tasks  # tasks import services: imported here, once a request needs resuming
 
@@ -679,6 +702,7 @@ def _escalate(request: ReviewRequest, now: datetime, *, why: str) -> ReviewReque
             memo=f"Review #{request.pk} escalated to #{successor.pk}",
         )
     _event(successor, "opened", None, escalated_from=request.pk, why=why)
+    _announce_opened(successor)
     hooks.request_opened.send(successor, waiting_for(successor))
     return successor
 
@@ -821,4 +845,5 @@ def review_resume(*, request_id: int) -> dict | None:
         now = timezone.now()
         ReviewRequest.objects.filter(pk=request.pk).update(resumed_at=now, resume_result=result)
         _event(request, "resumed", None, result=result)
+        event_emit(kind=events.REVIEW_RESUMED.name, subject=f"review:{request.pk}", payload={"result": result})
         return result

@@ -14,6 +14,8 @@ from apps.markets.resolution import claim_void, resolution_challenge
 from apps.markets.services import claim_clarify
 from apps.markets.settlement import market_settle
 from apps.realtime.services import notifications_mark_all_read
+from apps.reviews.models import ReviewRequest
+from apps.reviews.services import review_resume
 from tests import factories
 from tests.factories import buy, close, new_claim, resolve, state
 
@@ -47,7 +49,8 @@ def test_architecture_md_lists_the_catalogue_as_it_is():
 @pytest.mark.django_db
 def test_every_event_the_flows_write_is_catalogued_with_the_payload_it_documents():
     # given every flow that writes an event: identities and keys, a claim through trades, beliefs, a
-    # clarification, a challenged proposal and a moderator's void, another through settlement and scoring,
+    # clarification, a challenged proposal (its panel review) and a moderator's void (which withdraws and
+    # resumes the review), another through settlement and scoring,
     # and a person reading their notifications
     owner = factories.verified_user()
     bot = factories.agent(owner, handle="catalogue-bot")
@@ -65,8 +68,9 @@ def test_every_event_the_flows_write_is_catalogued_with_the_payload_it_documents
     state(factories.human(), disputed, "0.7")
     close(disputed)
     factories.propose(disputed, "yes", factories.human(), evidence="The record says so.")
-    resolution_challenge(claim=disputed, challenger=factories.human(), evidence="It does not.")
-    claim_void(claim=disputed, user=factories.moderator(), reason="Ambiguous criteria.")
+    resolution_challenge(claim=disputed, challenger=factories.human(), evidence="It does not.")  # a panel's review
+    claim_void(claim=disputed, user=factories.moderator(), reason="Ambiguous criteria.")  # withdraws it
+    review_resume(request_id=ReviewRequest.objects.get(subject=f"claim:{disputed.pk}").pk)
     market_settle(claim=disputed)
 
     settled = new_claim(author, domain)

@@ -15,6 +15,7 @@ is never a 422. An integer is any number without a fraction, as JSON Schema defi
 multiple of its precision; text carries the patterns the services check.
 """
 
+import math
 import re
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -40,6 +41,12 @@ def _whole_number(value: Any) -> Any:
 
 Int = Annotated[int, BeforeValidator(_whole_number), Strict()]
 Bool = Annotated[bool, Strict()]
+
+
+def body_int(*, ge: int | None = None, le: int | None = None) -> Any:
+    """A body integer within bounds, bounds inside the type (before the validator), so the schema states them
+    as minimum/maximum even on an optional field (`body_int(ge=1) | None`), as param_int does for paths."""
+    return Annotated[int, Field(ge=ge, le=le), BeforeValidator(_whole_number), Strict()]
 
 
 class Input(Schema):
@@ -282,3 +289,19 @@ DecimalStr = Annotated[
     BeforeValidator(_decimal_str),
     WithJsonSchema({"type": "string", "pattern": r"^-?\d+(\.\d+)?$", "examples": ["0.5"]}),
 ]
+
+
+def plain_json(value: Any) -> Any:
+    """A request's free-form JSON (a context, an answer) as JSON can store it. The API reads a body's numbers
+    as decimals (ExactJsonParser), which a JSONField cannot write: a whole number becomes an int, another a
+    float, and one no float can hold (1e400) its decimal string."""
+    if isinstance(value, Decimal):
+        if value.is_finite() and value.adjusted() < 19 and value == value.to_integral_value():
+            return int(value)
+        as_float = float(value)
+        return as_float if math.isfinite(as_float) else str(value)
+    if isinstance(value, dict):
+        return {key: plain_json(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [plain_json(item) for item in value]
+    return value

@@ -14,9 +14,9 @@ from apps.core.api_types import (
     ApiRouter,
     Handle,
     Input,
-    Int,
     PageQuery,
     ParamInt,
+    body_int,
 )
 from apps.core.errors import NotFound
 from apps.identities import selectors, services
@@ -225,9 +225,7 @@ def agents_reactivate(request: HttpRequest, agent_id: ParamInt):
 
 
 class SupervisionIn(Input):
-    review_orders_above: Int | None = Field(
-        ge=0,
-        le=2**53,
+    review_orders_above: body_int(ge=0, le=2**53) | None = Field(
         description="A supervised agent's orders that may spend more than this many micro-credits wait for your "
         "review; null: every order does.",
     )

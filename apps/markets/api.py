@@ -41,7 +41,7 @@ from apps.identities.auth import caller_identity, key_or_session, reader
 from apps.ledger.selectors import wallet_balance
 from apps.ledger.services import MAX_AMOUNT
 from apps.markets import resolution, selectors, services
-from apps.markets.checkpoints import TradePaused
+from apps.markets.checkpoints import PublishPaused, TradePaused
 from apps.markets.models import Claim, Position
 from apps.markets.pricing import Order
 
@@ -409,13 +409,36 @@ def claims_list(request: HttpRequest, filters: Query[ClaimFilter]):
     return {"items": rows, "next_cursor": next_cursor}
 
 
+class PublicationPausedOut(Schema):
+    claim_id: int = Field(description="The claim: a draft until its review approves it.")
+    review_id: int = Field(description="The review its publication waits for: GET /api/v1/reviews/{review_id}.")
+    state: str = Field(description="The review's state.")
+    due_at: datetime = Field(description="When the review times out (the claim then stays a draft).")
+    held: int = Field(description="Micro-credits (the subsidy) held from your wallet until it is decided.")
+    replayed: bool = Field(description="True when the publication already waited for this review.")
+
+
+def _publication_paused(response: HttpResponse, paused: PublishPaused) -> Status:
+    review = paused.review
+    response["Location"] = f"/api/v1/reviews/{review.pk}"
+    body = {
+        "claim_id": review.payload["claim"],
+        "review_id": review.pk,
+        "state": review.state,
+        "due_at": review.due_at,
+        "held": review.held,
+        "replayed": paused.replayed,
+    }
+    return Status(202, body)
+
+
 @router.post(
     "/claims",
-    response={201: ClaimOut, **errors(*AUTH_ERRORS, *BODY_ERRORS, 404, 409)},
+    response={201: ClaimOut, 202: PublicationPausedOut, **errors(*AUTH_ERRORS, *BODY_ERRORS, 404, 409)},
     auth=key_or_session("trade"),
-    summary="Propose a claim (and publish it)",
+    summary="Propose a claim (and publish it; 202 when a review policy holds its publication for a reviewer)",
 )
-def claims_create(request: HttpRequest, payload: ClaimIn):
+def claims_create(request: HttpRequest, response: HttpResponse, payload: ClaimIn):
     author = caller_identity(request.auth)
     domain = selectors.domain_by_slug(payload.domain)
     if domain is None:  # domains are rows (GET /domains): a missing one is not the request's shape
@@ -433,6 +456,8 @@ def claims_create(request: HttpRequest, payload: ClaimIn):
         challenge_window=timedelta(hours=hours) if hours else None,
         publish=payload.publish,
     )
+    if claim.paused is not None:
+        return _publication_paused(response, claim.paused)
     return Status(201, selectors.claim_or_404(claim.pk, author, detail=True))
 
 
@@ -448,13 +473,15 @@ def claims_detail(request: HttpRequest, claim_id: ParamInt):
 
 @router.post(
     "/claims/{claim_id}/publish",
-    response={200: ClaimOut, **errors(*AUTH_ERRORS, 404, 409, 422)},
+    response={200: ClaimOut, 202: PublicationPausedOut, **errors(*AUTH_ERRORS, 404, 409, 422)},
     auth=key_or_session("trade"),
-    summary="Publish my draft (pays the subsidy)",
+    summary="Publish my draft (pays the subsidy; 202 when a review policy holds it for a reviewer first)",
 )
-def claims_publish(request: HttpRequest, claim_id: ParamInt):
+def claims_publish(request: HttpRequest, response: HttpResponse, claim_id: ParamInt):
     author = caller_identity(request.auth)
-    services.claim_publish(claim=selectors.claim_or_404(claim_id, author), actor=author)
+    published = services.claim_publish(claim=selectors.claim_or_404(claim_id, author), actor=author)
+    if isinstance(published, PublishPaused):
+        return _publication_paused(response, published)
     return selectors.claim_or_404(claim_id, author, detail=True)
 
 

@@ -1,5 +1,5 @@
 """Where markets pause for a person (apps/reviews): an order (`trade.place`), a dispute (`resolution.dispute`),
-and how each goes on.
+a claim's publication (`claim.publish`), and how each goes on.
 
 An order pauses when a current `trade.place` policy fires for it, or when its trader is a supervised agent and
 the order may spend more than the threshold its owner set (every order when none is set): then its owner
@@ -342,3 +342,98 @@ checkpoints.register(
     )
 )
 checkpoints.SCOPES.append(_domain_exists)
+
+
+# --- Publishing a claim --------------------------------------------------------------------------------------
+
+PUBLISH = "claim.publish"
+PUBLISH_CONTINUATION = "markets.publish"
+PUBLISH_VARIABLES = {
+    "actor": {
+        "kind": "string",
+        "handle": "string",
+        "age_days": "int",
+        "claims_opened": "int",  # claims of theirs that opened before
+        "settled_claims": "int",  # settled claims they held a position in: a track record to judge them by
+    },
+    "claim": {"id": "int", "domain": "string", "title": "string", "tags": "list(string)", "liquidity": "int"},
+}
+
+
+@dataclass
+class PublishPaused:
+    """A claim whose publication waits for a reviewer: it stays a draft, its subsidy held, until then."""
+
+    review: ReviewRequest
+    replayed: bool = False
+
+
+def publish_checkpoint(*, claim: Claim, author: Identity, subsidy: int) -> PublishPaused | None:
+    """Hold the claim's publication for review when a current `claim.publish` policy fires (e.g. a new author's
+    claims, or one without a track record); None to publish now. With no current policy this reads nothing."""
+    if not reviews.current_policies(PUBLISH):
+        return None
+    earlier = ReviewRequest.objects.filter(checkpoint=PUBLISH, requester=author, subject=f"claim:{claim.pk}")
+    waiting = earlier.filter(resumed_at__isnull=True).first()
+    if waiting is not None:
+        return PublishPaused(review=waiting, replayed=True)
+    activation = {
+        "actor": {
+            "kind": author.kind,
+            "handle": author.handle,
+            "age_days": max((timezone.now() - author.created_at).days, 0),
+            "claims_opened": Claim.objects.filter(author=author, opens_at__isnull=False).count(),
+            "settled_claims": Position.objects.filter(identity=author, market__claim__settled_at__isnull=False).count(),
+        },
+        "claim": {
+            "id": claim.pk,
+            "domain": claim.domain.slug,
+            "title": claim.title,
+            "tags": list(claim.tags),
+            "liquidity": claim.liquidity,
+        },
+    }
+    fired = reviews.checkpoint_check(checkpoint=PUBLISH, activation=activation, subject=f"claim:{claim.pk}")
+    if fired is None:
+        return None
+    review = reviews.review_request_open(
+        checkpoint=PUBLISH,
+        requester=author,
+        subject=f"claim:{claim.pk}",
+        payload={
+            "claim": claim.pk,
+            "claim_title": claim.title,
+            "criteria": claim.criteria,
+            "domain": claim.domain.slug,
+            "tags": list(claim.tags),
+            "closes_at": claim.closes_at.isoformat(),
+            "liquidity": claim.liquidity,
+            "subsidy": subsidy,
+        },
+        idempotency_key=f"publish:{claim.pk}:{earlier.count() + 1}",
+        continuation=PUBLISH_CONTINUATION,
+        policy=fired.policy,
+        why=fired.why,
+        pool_scope=f"domain:{claim.domain.slug}",
+        held=subsidy,
+    )
+    return PublishPaused(review=review)
+
+
+@checkpoints.continuation(PUBLISH_CONTINUATION)
+def publish_resume(request: ReviewRequest) -> dict:
+    """Publish the claim as approved (its subsidy, held until now, pays for the market); anything else leaves it a
+    draft, the subsidy back with its author, who may edit it and publish again."""
+    from apps.markets.services import claim_publish
+
+    if request.state not in (RequestState.APPROVED, RequestState.EDITED):
+        return {"published": False, "state": request.state}
+    claim = Claim.objects.get(pk=request.payload["claim"])
+    try:
+        market = claim_publish(claim=claim, actor=request.requester, reviewed=request)
+    except ApplicationError as exc:
+        return {"published": False, "refused": exc.code, "message": exc.message}
+    return {"published": True, "market": market.pk}
+
+
+checkpoints.register(checkpoints.Checkpoint(name=PUBLISH, label="A claim to publish", variables=PUBLISH_VARIABLES))

@@ -22,7 +22,7 @@ from apps.ledger.errors import IdempotencyConflict
 from apps.ledger.models import Account, AccountKind
 from apps.ledger.services import PLATFORM_FEES, ledger_transfer, system_account, wallet_for
 from apps.markets import hooks, lmsr
-from apps.markets.checkpoints import TradePaused, as_datetime, trade_checkpoint
+from apps.markets.checkpoints import PublishPaused, TradePaused, as_datetime, publish_checkpoint, trade_checkpoint
 from apps.markets.errors import IllegalTransition, MarketClosed, TooManyOpenClaims
 from apps.markets.models import Claim, ClaimStatus, Clarification, Domain, Market, Position, PricePoint, Side, Trade
 from apps.markets.pricing import Order, implied_belief, market_is_open, order_price
@@ -166,13 +166,14 @@ def claim_create(
         challenge_window=window,
     )
     if publish:
-        claim_publish(claim=claim, actor=author)
+        published = claim_publish(claim=claim, actor=author)
         claim.refresh_from_db()
+        claim.paused = published if isinstance(published, PublishPaused) else None
     return claim
 
 
 @transaction.atomic
-def claim_publish(*, claim: Claim, actor: Identity) -> Market:
+def claim_publish(*, claim: Claim, actor: Identity, reviewed: ReviewRequest | None = None) -> Market | PublishPaused:
     """Open a draft for trading. The author pays the LMSR subsidy ceil(b ln 2) into the market's
     escrow (posting costs credit: spam has a price); with too little credit nothing is created."""
     # Lock the author's identity row: concurrent publications cannot both pass the open-claims limit.
@@ -192,8 +193,12 @@ def claim_publish(*, claim: Claim, actor: Identity) -> Market:
     limit = settings.CREDENCE_MAX_OPEN_CLAIMS
     if Claim.objects.filter(author=author, status=ClaimStatus.OPEN, closes_at__gt=now).count() >= limit:
         raise TooManyOpenClaims(detail={"limit": limit})
-    escrow = Account.objects.create(kind=AccountKind.MARKET_ESCROW, code=f"market:{claim.pk}:escrow")
     subsidy = lmsr.initial_subsidy(claim.liquidity)
+    if reviewed is None:  # a policy may hold a publication for review (markets/checkpoints.py)
+        paused = publish_checkpoint(claim=claim, author=author, subsidy=subsidy)
+        if paused is not None:
+            return paused
+    escrow = Account.objects.create(kind=AccountKind.MARKET_ESCROW, code=f"market:{claim.pk}:escrow")
     ledger_transfer(
         lines=[(wallet_for(author), -subsidy), (escrow, subsidy)],
         kind="market_subsidy",

@@ -20,6 +20,8 @@ from apps.core.api_types import (
     Int,
     PageQuery,
     ParamInt,
+    body_int,
+    plain_json,
 )
 from apps.core.errors import NotFound, PermissionDenied
 from apps.identities.auth import caller_identity, key_or_session, session_only
@@ -35,8 +37,10 @@ TIMEOUT_MAX = 30 * 24 * 3600
 QUESTION_MAX = 2000
 
 
-ANSWER_NAME = r"^[a-z][a-z0-9_]{0,39}$"
 Label = Annotated[str, Field(min_length=1, max_length=200, pattern=NOT_BLANK)]
+# Bounds inside the type, so that the schema states them on the optional field too.
+TextLength = body_int(ge=1, le=5000)
+Bound = body_int(ge=-MAX_AMOUNT, le=MAX_AMOUNT)
 
 
 class TextAnswer(Input):
@@ -44,14 +48,14 @@ class TextAnswer(Input):
 
     type: Literal["string"]
     enum: list[Label] | None = Field(None, min_length=1, max_length=20)
-    maxLength: Int | None = Field(None, ge=1, le=5000)
+    maxLength: TextLength | None = None
     title: Label | None = None
 
 
 class NumberAnswer(Input):
     type: Literal["number", "integer"]
-    minimum: Int | None = Field(None, ge=-MAX_AMOUNT, le=MAX_AMOUNT)
-    maximum: Int | None = Field(None, ge=-MAX_AMOUNT, le=MAX_AMOUNT)
+    minimum: Bound | None = None
+    maximum: Bound | None = None
     title: Label | None = None
 
 
@@ -60,25 +64,12 @@ class BooleanAnswer(Input):
     title: Label | None = None
 
 
-Leaf = Annotated[TextAnswer | NumberAnswer | BooleanAnswer, Field(discriminator="type")]
-LeafName = Annotated[str, Field(pattern=ANSWER_NAME)]
-
-
-class FormAnswer(Input):
-    """Several named answers at once (a form): each a text, a number or a yes/no."""
-
-    type: Literal["object"]
-    properties: dict[LeafName, Leaf] = Field(min_length=1, max_length=20)
-    required: list[LeafName] = Field(default_factory=list, max_length=20)
-    title: Label | None = None
-
-
 AnswerSpec = Annotated[
-    TextAnswer | NumberAnswer | BooleanAnswer | FormAnswer,
+    TextAnswer | NumberAnswer | BooleanAnswer,
     Field(
         discriminator="type",
         description="The answer's JSON Schema, in the subset a person's form is drawn from: a text (or options: "
-        '{"type": "string", "enum": [...]}), a number, a yes/no, or an object of those.',
+        '{"type": "string", "enum": [...]}), a number, or a yes/no.',
     ),
 ]
 
@@ -236,14 +227,14 @@ def reviews_ask(
     review = services.review_ask(
         requester=identity,
         question=payload.question,
-        context=payload.context,
+        context=plain_json(payload.context),
         answer_schema=payload.answer.model_dump(exclude_none=True),
         pool=reviewers.kind,
         pool_scope=scope,
         reviewers_required=getattr(reviewers, "count", 1),
         agreement=getattr(reviewers, "agreement", Agreement.FIRST),
         timeout_seconds=payload.timeout_seconds,
-        timeout_answer=payload.timeout_answer,
+        timeout_answer=plain_json(payload.timeout_answer),
         price=payload.price,
         idempotency_key=key,
     )
@@ -300,7 +291,7 @@ def reviews_decide(request: HttpRequest, assignment_id: ParamInt, payload: Body[
         assignment_id=assignment_id,
         reviewer=caller_identity(request.auth),
         kind=payload.decision,
-        value=getattr(payload, "value", None),
+        value=plain_json(getattr(payload, "value", None)),
         reason=payload.reason,
     )
     return _out(review)

@@ -23,6 +23,7 @@ from apps.identities.models import Identity
 from apps.ledger.errors import InsufficientCredit
 from apps.ledger.selectors import wallet_balance
 from apps.markets import lmsr, selectors, services
+from apps.markets.checkpoints import PublishPaused
 from apps.markets.errors import TooManyOpenClaims
 from apps.markets.models import Claim, ClaimStatus
 from apps.web.forms.post import ClaimPostForm, insufficient_credit_message
@@ -140,13 +141,22 @@ def claim_new(request: HttpRequest) -> HttpResponse:
         cache.delete(key)
         raise
     cache.set(key, claim.pk, TOKEN_TTL)
-    if form.publish:
+    if form.publish and claim.paused is not None:
+        messages.info(request, _waiting(claim.paused))
+    elif form.publish:
         messages.success(
             request, f"Your claim is open for trading. The subsidy of {format_credits(form.subsidy)} credits was paid."
         )
     else:
         messages.success(request, "Draft saved. Nothing was charged: publish it when you are ready.")
     return redirect("claim-detail", claim.pk)
+
+
+def _waiting(paused: PublishPaused) -> str:
+    return (
+        f"A reviewer looks at your claim before it opens (review #{paused.review.pk}); its subsidy of "
+        f"{format_credits(paused.review.held)} credits is held until then, and comes back if it is not approved."
+    )
 
 
 def _already_posted(request: HttpRequest, claim_id: int) -> HttpResponse:
@@ -231,10 +241,13 @@ def claim_draft_publish(request: HttpRequest, claim_id: int) -> HttpResponse:
         messages.info(request, "This claim is already published.")
         return redirect("claim-detail", claim.pk)
     try:
-        services.claim_publish(claim=claim, actor=author)
+        published = services.claim_publish(claim=claim, actor=author)
     except ApplicationError as exc:
         subsidy = lmsr.initial_subsidy(claim.liquidity)
         messages.error(request, _refusal(exc, subsidy=subsidy, balance=wallet_balance(author))[1])
         return _back(request, claim)
+    if isinstance(published, PublishPaused):
+        messages.info(request, _waiting(published))
+        return redirect("claim-detail", claim.pk)
     messages.success(request, "Your claim is open for trading. The subsidy was paid from your wallet.")
     return redirect("claim-detail", claim.pk)

@@ -1,0 +1,199 @@
+"""A real Celery worker resumes decided reviews: the continuation runs once after a decision (delivered twice,
+it still acts once), and once when the worker's pool process is killed in the middle of it and the task is
+delivered again (acks_late, reject_on_worker_lost). The worker reads the test database, so the test commits
+its rows (transaction=True); the continuation it runs is tests/reviews/worker_continuations.py."""
+
+import contextlib
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from celery.exceptions import TimeoutError as CeleryTimeout
+from django.db import connection
+
+from apps.reviews import services, tasks
+from apps.reviews.models import ReviewEvent, ReviewRequest
+from config.celery import app
+from tests import factories
+from tests.reviews import worker_continuations as continuations
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(180), pytest.mark.django_db(transaction=True)]
+
+
+def _test_database_url() -> str:
+    """DATABASE_URL naming the database this test writes to (pytest-django's test_<name>), for the worker."""
+    url = urlsplit(os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/credence"))
+    return url._replace(path=f"/{connection.settings_dict['NAME']}").geturl()
+
+
+@pytest.fixture
+def worker(tmp_path, transactional_db):
+    """`celery -A config worker` on a queue of its own (other suites may share this Redis database), with the
+    test continuation included, reading this test's database; `reviews.resume` is routed to its queue."""
+    queue = f"test-{uuid.uuid4().hex[:12]}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CELERY_")}
+    env.update(
+        DJANGO_SETTINGS_MODULE="config.settings.test",
+        DATABASE_URL=_test_database_url(),
+        # The worker must talk to exactly the broker and result store this process uses.
+        CELERY_BROKER_URL=app.conf.broker_url,
+        CELERY_RESULT_BACKEND=app.conf.result_backend,
+        PYTHONUNBUFFERED="1",
+    )
+    log_path = tmp_path / "worker.log"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(  # noqa: S603 (fixed argv)
+            [
+                *[sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel", "INFO"],
+                *["--pool", "prefork", "--concurrency", "1", "--queues", queue, "--hostname", f"{queue}@%h"],
+                *["--without-mingle", "--without-gossip", "--without-heartbeat"],
+                *["--include", continuations.__name__],
+            ],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its pool processes share its group: one killpg reaches them all
+        )
+    routes = app.conf.task_routes
+    app.conf.update(task_routes={"reviews.resume": {"queue": queue}})  # the decision's own enqueue goes there
+    try:
+        yield proc, queue, log_path
+    finally:
+        app.conf.update(task_routes=routes)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=30)
+        with contextlib.suppress(ProcessLookupError):  # a pool process that outlived the main one
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
+def wait_until(condition, proc, log_path: Path, what: str, timeout: float = 60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if found := condition():
+            return found
+        if proc.poll() is not None:
+            pytest.fail(f"the worker exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
+        time.sleep(0.1)
+    pytest.fail(f"{what}: not within {timeout}s; worker log:\n{log_path.read_text()[-3000:]}")
+
+
+def wait_for(result, proc, log_path: Path, timeout: float = 60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            return result.get(timeout=2)
+        except CeleryTimeout:
+            if proc.poll() is not None:
+                pytest.fail(f"the worker exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
+    pytest.fail(f"no result within {timeout}s; worker log:\n{log_path.read_text()[-3000:]}")
+
+
+def paused_and_decided(tmp_path: Path) -> tuple[ReviewRequest, Path, Path]:
+    """An agent's action paused at the test checkpoint, approved by its owner: committed, so the decision's
+    continuation is queued (to the worker) as it commits. Returns the request, its attempts file and gate."""
+    attempts, gate = tmp_path / "attempts", tmp_path / "gate"
+    bot = factories.agent(handle="paused-bot")
+    review = services.review_request_open(
+        checkpoint=continuations.CHECKPOINT,
+        requester=bot,
+        subject="test:worker",
+        payload={"attempts": str(attempts), "gate": str(gate)},
+        idempotency_key="worker-1",
+        continuation=continuations.CONTINUATION,
+        decisions=["approve", "reject"],
+        reviewers_required=1,
+        agreement="first",
+        pool="owner",
+        timeout_seconds=600,
+        on_timeout="reject",
+        price=0,
+    )
+    owner = factories.human(bot.owner)
+    assignment = services.review_take_next(reviewer=owner)
+    services.review_decide(assignment_id=assignment.pk, reviewer=owner, kind="approve")
+    return review, attempts, gate
+
+
+def deliveries(log_path: Path) -> list[str]:
+    """The ids of the reviews.resume tasks the worker received, in order."""
+    return re.findall(r"Task reviews\.resume\[([0-9a-f-]+)\] received", log_path.read_text())
+
+
+def attempts_in(path: Path) -> list[int]:
+    return [int(line) for line in path.read_text().split()] if path.exists() else []
+
+
+def resumed(review: ReviewRequest) -> ReviewRequest | None:
+    return ReviewRequest.objects.filter(pk=review.pk, resumed_at__isnull=False).first()
+
+
+def effects(review: ReviewRequest) -> list[dict]:
+    return list(ReviewEvent.objects.filter(request=review, kind=continuations.EFFECT).values_list("detail", flat=True))
+
+
+def test_a_decided_requests_continuation_runs_once_in_the_worker_even_delivered_twice(worker, tmp_path):
+    proc, queue, log_path = worker
+    # given a paused action approved by its owner (the decision queued its continuation as it committed)
+    review, attempts, _ = paused_and_decided(tmp_path)
+
+    # when the continuation is delivered a second time, and the worker has run both deliveries
+    again = tasks.resume.apply_async(args=[review.pk], queue=queue)
+    wait_for(again, proc, log_path)
+    done = wait_until(lambda: resumed(review), proc, log_path, "the request resumed")
+
+    # then the continuation ran once, in the worker's pool process, and its effect is there once
+    [pid] = attempts_in(attempts)
+    assert pid != proc.pid
+    assert effects(review) == [{"pid": pid}]
+    assert done.resume_result == {"continued": True, "pid": pid}
+    assert done.state == "approved"
+    assert list(ReviewEvent.objects.filter(request=review, kind="resumed").values_list("detail", flat=True)) == [
+        {"result": {"continued": True, "pid": pid}}
+    ]
+    # both deliveries came to this worker: the decision's own, routed to its queue, and the second one
+    first, second = deliveries(log_path)
+    assert first != again.id and second == again.id
+
+
+def test_a_continuation_killed_midway_is_delivered_again_and_acts_once(worker, tmp_path):
+    proc, _, log_path = worker
+    # given a slow continuation (it waits while the gate file exists), started by the worker's pool process
+    (tmp_path / "gate").touch()
+    review, attempts, gate = paused_and_decided(tmp_path)
+    [first] = wait_until(lambda: attempts_in(attempts), proc, log_path, "the continuation started")
+    assert first != proc.pid
+
+    # when the pool process is killed in the middle of it
+    os.kill(first, signal.SIGKILL)
+
+    # then the worker starts another pool process and the task is delivered to it again (the lost one was
+    # rejected back to the queue): it starts over, and nothing of the killed attempt was kept
+    first_again, second = wait_until(
+        lambda: attempts_in(attempts)[:2] if len(attempts_in(attempts)) >= 2 else None,
+        proc,
+        log_path,
+        "the continuation delivered again",
+    )
+    assert first_again == first and second not in (first, proc.pid)
+    assert effects(review) == [] and resumed(review) is None
+    gate.unlink()
+    done = wait_until(lambda: resumed(review), proc, log_path, "the request resumed")
+    assert attempts_in(attempts) == [first, second]
+    assert effects(review) == [{"pid": second}]
+    assert done.resume_result == {"continued": True, "pid": second}
+    assert "WorkerLostError" in log_path.read_text()
+    delivered, delivered_again = deliveries(log_path)
+    assert delivered == delivered_again  # the same task, rejected back to the queue when its process was lost

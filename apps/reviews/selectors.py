@@ -4,7 +4,7 @@ import statistics
 from collections import Counter
 from dataclasses import dataclass
 
-from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 
 from apps.accounts.models import User
 from apps.identities.models import Identity, IdentityKind
@@ -159,3 +159,33 @@ def reviewer_record(reviewer: Identity) -> ReviewerRecord:
 def decisions_of(reviewer: Identity) -> QuerySet[ReviewDecision]:
     """A reviewer's decisions, newest first, with their requests."""
     return ReviewDecision.objects.filter(reviewer=reviewer).select_related("request").order_by("-id")
+
+
+def waiting_by_kind(reviewer: Identity) -> list[tuple[str, str, int]]:
+    """What waits for `reviewer` counted by checkpoint and, for panels, by scope: (checkpoint, scope, count), one
+    query whatever the number."""
+    rows = (
+        offered_to(reviewer.user, reviewer)
+        .order_by()
+        .values("checkpoint", "pool", "pool_scope")
+        .annotate(waiting=Count("id"))
+    )
+    counts: Counter = Counter()
+    for row in rows:
+        counts[row["checkpoint"], row["pool_scope"] if row["pool"] == Pool.PANEL else ""] += row["waiting"]
+    return [(checkpoint, scope, waiting) for (checkpoint, scope), waiting in sorted(counts.items())]
+
+
+def leases_of(reviewer: Identity, *, now, limit: int) -> list[ReviewAssignment]:
+    """The reviewer's leases still running, soonest to expire first, with their requests."""
+    leases = ReviewAssignment.objects.filter(reviewer=reviewer, state=AssignmentState.LEASED, lease_expires_at__gt=now)
+    return list(leases.select_related("request").order_by("lease_expires_at", "id")[:limit])
+
+
+def assignment_of(reviewer: Identity, assignment_id: int) -> ReviewAssignment | None:
+    """The reviewer's own assignment, with its request and requester; someone else's is None, as a missing one."""
+    return (
+        ReviewAssignment.objects.filter(pk=assignment_id, reviewer=reviewer)
+        .select_related("request__requester")
+        .first()
+    )

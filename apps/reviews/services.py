@@ -512,7 +512,11 @@ def review_take_next(*, reviewer: Identity, checkpoint: str | None = None) -> Re
 
 
 def _lock(request_id: int) -> ReviewRequest:
-    return ReviewRequest.objects.select_for_update(no_key=True).select_related("requester").get(pk=request_id)
+    return (
+        ReviewRequest.objects.select_for_update(no_key=True, of=("self",))
+        .select_related("requester")
+        .get(pk=request_id)
+    )
 
 
 def _validate(value, schema: dict | None, what: str) -> None:
@@ -747,7 +751,9 @@ def reviews_withdraw(*, checkpoint: str, subject: str, why: str) -> int:
 def _lock_if_open(request_id: int) -> ReviewRequest | None:
     """Lock an open request unless another sweep holds it (it is doing the same work)."""
     return (
-        ReviewRequest.objects.select_for_update(no_key=True, skip_locked=True)
+        # of=self: the requester's row is read, never locked (locking it would make a sweep skip every
+        # request of that requester while another sweep works on one)
+        ReviewRequest.objects.select_for_update(no_key=True, skip_locked=True, of=("self",))
         .select_related("requester")
         .filter(pk=request_id, state__in=OPEN_STATES)
         .first()

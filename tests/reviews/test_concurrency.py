@@ -248,11 +248,6 @@ def test_two_sweeps_racing_never_apply_an_expiry_or_a_timeout_twice(queued):
     _timed_out_once(bot, before, lapsed, due, escalating, queued)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="services._lock_if_open locks the requester's identity row too (select_related without of=): a sweep "
-    "skips every request of a requester another sweep is working on, leaving leases and timeouts for later",
-)
 def test_two_sweeps_racing_apply_each_expiry_and_each_timeout_once(queued):
     # given leases that lapsed and requests past due (see _lapsed_and_due)
     bot = factories.funded_agent(handle="asking-bot")

@@ -69,7 +69,7 @@ def _summary(claim: Claim) -> dict:
     }
 
 
-def _chart(claim: Claim) -> dict:
+def price_chart(claim: Claim) -> dict:
     market = _market(claim)
     if market is None:
         return {"chart": None}
@@ -149,7 +149,7 @@ def section_context(name: str, claim: Claim, viewer: Identity | None) -> dict:
     if name == "summary":
         return _summary(claim)
     if name == "chart":
-        return _chart(claim)
+        return price_chart(claim)
     if name == "position":
         return _position(claim, viewer)
     if name == "trades":
@@ -191,7 +191,7 @@ def claim_page_response(
     context = page_base(claim, viewer)
     position = _position(claim, viewer)
     context.update(_summary(claim))
-    context.update(_chart(claim))
+    context.update(price_chart(claim))
     context.update(position)
     context.update(_trades(claim))
     context.update(_beliefs(claim))

@@ -8,11 +8,10 @@ notification (static/js/live.js dispatches `credence:notifications`).
 """
 
 import json
-from collections import Counter
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import Count, QuerySet
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -26,9 +25,9 @@ from apps.identities.selectors import public_identity
 from apps.markets import selectors as markets_selectors
 from apps.reviews import selectors, services
 from apps.reviews.checkpoints import CHECKPOINTS, EXPLICIT
-from apps.reviews.models import OPEN_STATES, AssignmentState, Decision, Pool, ReviewAssignment, ReviewRequest
+from apps.reviews.models import OPEN_STATES, AssignmentState, Decision, ReviewAssignment, ReviewRequest
 from apps.web.forms.reviews import DecisionForm, decision_forms, editable_values
-from apps.web.views.claim_page import _chart as price_chart
+from apps.web.views.claim_page import price_chart
 from apps.web.views.common import INVALID_FORM_STATUS, viewer_of
 
 TRADE = "trade.place"
@@ -103,20 +102,10 @@ def outcome_summary(review: ReviewRequest) -> str:
 
 
 def _groups(reviewer: Identity) -> list[dict]:
-    """What waits for the reviewer by checkpoint and, for panels, by scope (one query, whatever the number)."""
-    rows = (
-        selectors.offered_to(reviewer.user, reviewer)
-        .order_by()
-        .values("checkpoint", "pool", "pool_scope")
-        .annotate(waiting=Count("id"))
-    )
-    counts: Counter = Counter()
-    for row in rows:
-        scope = row["pool_scope"] if row["pool"] == Pool.PANEL else ""
-        counts[row["checkpoint"], scope] += row["waiting"]
+    """What waits for the reviewer by checkpoint and, for panels, by scope."""
     return [
         {"checkpoint": checkpoint, "label": label_of(checkpoint), "scope": scope, "waiting": waiting}
-        for (checkpoint, scope), waiting in sorted(counts.items())
+        for checkpoint, scope, waiting in selectors.waiting_by_kind(reviewer)
     ]
 
 
@@ -136,14 +125,7 @@ def _waiting(reviewer: Identity) -> dict:
 
 def _leases(reviewer: Identity) -> list[ReviewAssignment]:
     """The reviewer's leases still running, soonest to expire first."""
-    leases = (
-        ReviewAssignment.objects.filter(
-            reviewer=reviewer, state=AssignmentState.LEASED, lease_expires_at__gt=timezone.now()
-        )
-        .select_related("request")
-        .order_by("lease_expires_at", "id")
-    )
-    leases = list(leases[:LEASES_SHOWN])
+    leases = selectors.leases_of(reviewer, now=timezone.now(), limit=LEASES_SHOWN)
     for lease in leases:
         _headed(lease.request)
     return leases
@@ -219,11 +201,7 @@ def _my_assignment(request: HttpRequest, assignment_id: int) -> tuple[ReviewAssi
     reviewer = viewer_of(request)
     assignment = None
     if reviewer is not None:
-        assignment = (
-            ReviewAssignment.objects.filter(pk=assignment_id, reviewer=reviewer)
-            .select_related("request__requester")
-            .first()
-        )
+        assignment = selectors.assignment_of(reviewer, assignment_id)
     if assignment is None:
         raise Http404("No such assignment.")
     return assignment, reviewer

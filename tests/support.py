@@ -1,9 +1,16 @@
 """Helpers for tests that build no rows: request headers and clients, row counts, what a page shows, races.
 Rows are built in tests/factories.py."""
 
+import contextlib
+import os
 import re
+import signal
+import subprocess
+import sys
 import threading
+import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 import schemathesis
 from django.conf import settings
@@ -26,6 +33,8 @@ from apps.reputation.models import (
     Reliability,
     Score,
 )
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def clear_test_cache() -> None:
@@ -156,3 +165,46 @@ def shown(micro: int, *, signed: bool = False) -> str:
     sign = "+" if signed and micro > 0 else ""
     rounded = sign + format_credits(micro)
     return rounded if micro % CENT == 0 or abs(micro) < CENT else amount(rounded, sign + exact_credits(micro))
+
+
+@contextlib.contextmanager
+def celery_worker(log_path, *, include: tuple[str, ...] = (), env: dict | None = None):
+    """`celery -A config worker` (prefork, one process) on a queue of its own, since other suites may share
+    this Redis database, talking to exactly the broker and result store this process uses; yields
+    (process, queue). Stopped (its whole process group) on exit."""
+    from config.celery import app
+
+    queue = f"test-{uuid.uuid4().hex[:12]}"
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("CELERY_")}
+    environment.update(
+        DJANGO_SETTINGS_MODULE="config.settings.test",
+        CELERY_BROKER_URL=app.conf.broker_url,
+        CELERY_RESULT_BACKEND=app.conf.result_backend,
+        PYTHONUNBUFFERED="1",
+        **(env or {}),
+    )
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(  # noqa: S603 (fixed argv)
+            [
+                *[sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel", "INFO"],
+                *["--pool", "prefork", "--concurrency", "1", "--queues", queue, "--hostname", f"{queue}@%h"],
+                *["--without-mingle", "--without-gossip", "--without-heartbeat"],
+                *[arg for module in include for arg in ("--include", module)],
+            ],
+            cwd=ROOT,
+            env=environment,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its pool processes share its group: one killpg reaches them all
+        )
+    try:
+        yield proc, queue
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=30)
+        with contextlib.suppress(ProcessLookupError):  # a pool process that outlived the main one
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)

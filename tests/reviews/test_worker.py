@@ -3,14 +3,10 @@ it still acts once), and once when the worker's pool process is killed in the mi
 delivered again (acks_late, reject_on_worker_lost). The worker reads the test database, so the test commits
 its rows (transaction=True); the continuation it runs is tests/reviews/worker_continuations.py."""
 
-import contextlib
 import os
 import re
 import signal
-import subprocess
-import sys
 import time
-import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -23,6 +19,7 @@ from apps.reviews.models import ReviewEvent, ReviewRequest
 from config.celery import app
 from tests import factories
 from tests.reviews import worker_continuations as continuations
+from tests.support import celery_worker
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180), pytest.mark.django_db(transaction=True)]
@@ -36,47 +33,17 @@ def _test_database_url() -> str:
 
 @pytest.fixture
 def worker(tmp_path, transactional_db):
-    """`celery -A config worker` on a queue of its own (other suites may share this Redis database), with the
-    test continuation included, reading this test's database; `reviews.resume` is routed to its queue."""
-    queue = f"test-{uuid.uuid4().hex[:12]}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CELERY_")}
-    env.update(
-        DJANGO_SETTINGS_MODULE="config.settings.test",
-        DATABASE_URL=_test_database_url(),
-        # The worker must talk to exactly the broker and result store this process uses.
-        CELERY_BROKER_URL=app.conf.broker_url,
-        CELERY_RESULT_BACKEND=app.conf.result_backend,
-        PYTHONUNBUFFERED="1",
-    )
+    """A worker (tests/support.py) with the test continuation included, reading this test's database;
+    `reviews.resume` is routed to its queue, so the decision's own enqueue goes there."""
     log_path = tmp_path / "worker.log"
-    with log_path.open("w") as log:
-        proc = subprocess.Popen(  # noqa: S603 (fixed argv)
-            [
-                *[sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel", "INFO"],
-                *["--pool", "prefork", "--concurrency", "1", "--queues", queue, "--hostname", f"{queue}@%h"],
-                *["--without-mingle", "--without-gossip", "--without-heartbeat"],
-                *["--include", continuations.__name__],
-            ],
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its pool processes share its group: one killpg reaches them all
-        )
-    routes = app.conf.task_routes
-    app.conf.update(task_routes={"reviews.resume": {"queue": queue}})  # the decision's own enqueue goes there
-    try:
-        yield proc, queue, log_path
-    finally:
-        app.conf.update(task_routes=routes)
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=30)
-        with contextlib.suppress(ProcessLookupError):  # a pool process that outlived the main one
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
+    env = {"DATABASE_URL": _test_database_url()}
+    with celery_worker(log_path, include=(continuations.__name__,), env=env) as (proc, queue):
+        routes = app.conf.task_routes
+        app.conf.update(task_routes={"reviews.resume": {"queue": queue}})
+        try:
+            yield proc, queue, log_path
+        finally:
+            app.conf.update(task_routes=routes)
 
 
 def wait_until(condition, proc, log_path: Path, what: str, timeout: float = 60):

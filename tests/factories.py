@@ -9,7 +9,7 @@ import factory
 from allauth.account.models import EmailAddress
 from django.utils import timezone
 
-from apps.accounts.models import User
+from apps.accounts.models import User, VerificationLevel
 from apps.accounts.services import user_email_verified
 from apps.core.amounts import CREDIT
 from apps.identities.models import AutonomyLevel, Identity
@@ -23,6 +23,8 @@ from apps.markets.services import claim_create, trade_place
 from apps.markets.settlement import market_settle
 from apps.reputation.models import Belief
 from apps.reputation.services import belief_state
+from apps.reviews.models import CheckpointPolicy
+from apps.reviews.services import policy_create
 
 PASSWORD = "correct-horse-battery-staple"
 GRANT = 1000 * CREDIT  # what a verified person is granted at signup (CREDENCE_SIGNUP_GRANT_CREDITS)
@@ -272,4 +274,49 @@ def track(forecasts: dict, author: Identity, domain: Domain, resolver: Identity,
     """history() of claims titled and funded like new_claim()'s (b = 100 credits)."""
     return history(
         forecasts, author, domain, resolver, outcome=outcome, claims=claims, title=TITLE, liquidity=LIQUIDITY
+    )
+
+
+# --- Reviews ---------------------------------------------------------------------------------------------
+
+
+def verified_human(user: User | None = None) -> Identity:
+    """A person's identity whose user is a verified human (the level panels draw from)."""
+    person = human(user)
+    person.user.verification_level = VerificationLevel.VERIFIED_HUMAN
+    person.user.save(update_fields=["verification_level"])
+    return person
+
+
+def staff_member() -> Identity:
+    """A staff member's own identity (staff review escalated requests and staff-pool policies)."""
+    return human(verified_user(is_staff=True))
+
+
+def policy(
+    checkpoint: str,
+    condition: str = "",
+    *,
+    key: str | None = None,
+    decisions: tuple[str, ...] = ("approve", "reject"),
+    pool: str = "staff",
+    reviewers_required: int = 1,
+    agreement: str = "first",
+    timeout_seconds: int = 3600,
+    on_timeout: str = "reject",
+    **values,
+) -> CheckpointPolicy:
+    """A current review policy on `checkpoint` (version 1), through policy_create: it type-checks."""
+    return policy_create(
+        key=key or f"policy-{next(_keys)}",
+        created_by=None,
+        checkpoint=checkpoint,
+        condition=condition,
+        decisions=list(decisions),
+        pool=pool,
+        reviewers_required=reviewers_required,
+        agreement=agreement,
+        timeout_seconds=timeout_seconds,
+        on_timeout=on_timeout,
+        **values,
     )

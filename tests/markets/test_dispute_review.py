@@ -7,7 +7,6 @@ from datetime import timedelta
 
 import pytest
 
-from apps.accounts.models import VerificationLevel
 from apps.ledger.models import Transfer
 from apps.ledger.selectors import wallet_balance
 from apps.markets.models import ClaimStatus, Resolution
@@ -20,18 +19,12 @@ from tests import factories
 pytestmark = pytest.mark.django_db
 
 
-def verified(identity):
-    identity.user.verification_level = VerificationLevel.VERIFIED_HUMAN
-    identity.user.save(update_fields=["verification_level"])
-    return identity
-
-
 @pytest.fixture
 def dispute():
     """A closed claim with a trader holding shares, proposed YES, challenged: disputed."""
     author = factories.human()
     claim = factories.new_claim(author, factories.domain())
-    holder = verified(factories.human())
+    holder = factories.verified_human()
     factories.buy(holder, claim, "yes", credits=5)
     factories.close(claim)
     proposer, challenger = factories.human(), factories.human()
@@ -43,7 +36,7 @@ def dispute():
 
 @pytest.fixture
 def panel():
-    return [verified(factories.human()) for _ in range(4)]
+    return [factories.verified_human() for _ in range(4)]
 
 
 def review_of(claim) -> ReviewRequest:
@@ -109,7 +102,7 @@ def test_a_panel_that_does_not_answer_in_time_escalates_to_staff_who_decide(disp
     assert review.state == "escalated"
     successor = review.escalated_to
     assert (successor.pool, successor.decisions, successor.answer_schema) == ("staff", ["answer"], review.answer_schema)
-    staff = factories.human(factories.verified_user(is_staff=True))
+    staff = factories.staff_member()
     answer(staff, "no")
     assert reviews.review_resume(request_id=review.pk) == {"continued": False}  # the escalated one does nothing
     assert reviews.review_resume(request_id=successor.pk) == {"continued": True, "resolved": True, "outcome": "no"}
@@ -128,7 +121,7 @@ def test_a_staff_member_who_is_a_party_is_passed_over(dispute):
     author_user.is_staff = True
     author_user.save(update_fields=["is_staff"])
     assert reviews.review_take_next(reviewer=dispute["author"]) is None
-    other = factories.human(factories.verified_user(is_staff=True))
+    other = factories.staff_member()
     assert reviews.review_take_next(reviewer=other).request_id == review_of_successor(review)
 
 

@@ -17,18 +17,7 @@ pytestmark = pytest.mark.django_db
 
 
 def hold_new_authors():
-    return reviews.policy_create(
-        key="new-authors",
-        created_by=None,
-        checkpoint="claim.publish",
-        condition="actor.settled_claims < 1 && actor.claims_opened < 3",
-        decisions=["approve", "reject"],
-        reviewers_required=1,
-        agreement="first",
-        pool="staff",
-        timeout_seconds=24 * 3600,
-        on_timeout="reject",
-    )
+    return factories.policy("claim.publish", "actor.settled_claims < 1 && actor.claims_opened < 3", key="new-authors")
 
 
 @pytest.fixture
@@ -38,7 +27,7 @@ def new_authors_policy():
 
 @pytest.fixture
 def staff():
-    return factories.human(factories.verified_user(is_staff=True))
+    return factories.staff_member()
 
 
 def decide(staff, kind, **decision):

@@ -152,18 +152,7 @@ def test_orders_under_the_owners_threshold_trade_at_once(bot, claim):
 
 
 def test_a_policy_sends_any_traders_large_orders_to_staff(claim):
-    reviews.policy_create(
-        key="large-orders",
-        created_by=None,
-        checkpoint="trade.place",
-        condition="order.amount > 15 * CREDIT",
-        decisions=["approve", "reject"],
-        reviewers_required=1,
-        agreement="first",
-        pool="staff",
-        timeout_seconds=3600,
-        on_timeout="reject",
-    )
+    factories.policy("trade.place", "order.amount > 15 * CREDIT", key="large-orders")
     trader = factories.funded_agent(handle="fast-bot")
     assert isinstance(
         trade_place(

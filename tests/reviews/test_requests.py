@@ -59,11 +59,7 @@ def timeline(review) -> list[str]:
 
 
 def verified_humans(n: int):
-    people = [factories.human() for _ in range(n)]
-    for person in people:
-        person.user.verification_level = VerificationLevel.VERIFIED_HUMAN
-        person.user.save(update_fields=["verification_level"])
-    return people
+    return [factories.verified_human() for _ in range(n)]
 
 
 @pytest.fixture
@@ -234,7 +230,7 @@ def test_a_panel_without_a_majority_escalates_to_staff_with_the_price(bot):
     assert (successor.pool, successor.state, successor.price) == ("staff", "pending", PRICE)
     assert Account.objects.get(pk=review.escrow_id).balance == 0
     assert Account.objects.get(pk=successor.escrow_id).balance == PRICE
-    staff = factories.human(factories.verified_user(is_staff=True))
+    staff = factories.staff_member()
     assignment = services.review_take_next(reviewer=staff)
     assert assignment.request_id == successor.pk
 

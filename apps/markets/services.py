@@ -165,6 +165,7 @@ def claim_create(
         liquidity=liquidity,
         challenge_window=window,
     )
+    claim.paused = None  # a publication a review holds (below)
     if publish:
         published = claim_publish(claim=claim, actor=author)
         claim.refresh_from_db()

@@ -33,10 +33,12 @@ def test_the_command_prints_what_each_point_sets_off():
         f"reviews.request_opened: {review_hooks.request_opened.when}"
         " [isolated: each listener in its own savepoint]",
         "  -> apps.realtime.services.notifications_on_review_opened",
+        "reviews checkpoint claim.publish: A claim to publish (variables: actor, claim)",
         "reviews checkpoint explicit: An agent asks a person (variables: actor)",
         "reviews checkpoint resolution.dispute: A disputed resolution (variables: bond, claim)",
         "reviews checkpoint trade.place: An order (variables: actor, claim, order)",
         "reviews continuation markets.dispute -> apps.markets.checkpoints.dispute_resume",
+        "reviews continuation markets.publish -> apps.markets.checkpoints.publish_resume",
         "reviews continuation markets.trade -> apps.markets.checkpoints.trade_resume",
         "reviews ranker -> apps.reputation.selectors.reviewer_ranks",
         "reviews scope check -> apps.markets.checkpoints._domain_exists",

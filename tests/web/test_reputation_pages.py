@@ -315,10 +315,40 @@ def test_the_identity_page_is_a_fixed_number_of_queries(author, resolver, scienc
     many_html, many = queries(f"/id/{alice.handle}/")
     assert (len(table(many_html, "scored-forecasts")), len(table(many_html, "domain-reliability"))) == (10, 2)
     assert many_html.count('<li><a href="/id/') == 4
-    # the identity; seven for the track record; agents; the scores page; beliefs
-    assert few == many == 11
+    # the identity; seven for the track record; agents; the scores page; beliefs; two for the record as a
+    # reviewer (leases, decisions)
+    assert few == many == 13
     _, agent_queries = queries("/id/alice-bot/")
-    assert agent_queries == 11  # the owner's identity instead of the agents
+    assert agent_queries == 11  # the owner's identity instead of the agents, and no reviewer's record
+
+
+def test_a_persons_page_shows_their_record_as_a_reviewer(alice):
+    from apps.reviews import services as reviews
+
+    bot = factories.funded_agent(handle="asks-alice-bot", owner=alice.user)
+    asked = reviews.review_ask(
+        requester=bot,
+        question="Yes or no?",
+        context={},
+        answer_schema={"type": "string", "enum": ["yes", "no"]},
+        pool="owner",
+        pool_scope="",
+        reviewers_required=1,
+        agreement="first",
+        timeout_seconds=600,
+        timeout_answer=None,
+        price=0,
+        idempotency_key="record-1",
+    )
+    assignment = reviews.review_take_next(reviewer=alice)
+    reviews.review_decide(assignment_id=assignment.pk, reviewer=alice, kind="answer", value="yes")
+    html = Client().get(f"/id/{alice.handle}/").content.decode()
+    card = html[html.index('id="reviewer-record"') :]
+    words = " ".join(re.sub(r"<[^>]+>", " ", card[: card.index("</section>")]).split())
+    assert "Reviews decided 1" in words
+    assert "Agreed with the outcome 100% (1 of 1)" in words
+    assert "Leases that ran out 0 of 1" in words
+    assert asked.pk == assignment.request_id
 
 
 # --- Leaderboards -------------------------------------------------------------------------------------

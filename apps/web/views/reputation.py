@@ -23,6 +23,7 @@ from apps.markets import selectors as market_selectors
 from apps.reputation import selectors
 from apps.web.charts import CalibrationSeries, calibration_chart
 from apps.web.views.common import INVALID_FORM_STATUS
+from apps.web.views.reviews import reviewer_record_context
 
 SCORES_PAGE_SIZE = 20
 BELIEFS_SHOWN = 10
@@ -72,13 +73,14 @@ def identity_detail(request: HttpRequest, handle: str) -> HttpResponse:
         {"reliability": reliability, "scores": scores_by_domain.get(reliability.domain.slug)}
         for reliability in record["reliability"]
     ]
-    owner = agents = None
+    owner = agents = reviewing = None
     if identity.kind == IdentityKind.AGENT:
         owner = identity_selectors.public_identity(identity.owner_handle) if identity.owner_handle else None
         if owner is not None and not owner.is_active:
             owner = None
     else:
         agents = list(identity_selectors.public_identities(IdentityKind.AGENT).filter(owner_id=identity.user_id))
+        reviewing = reviewer_record_context(identity)
     chart = calibration_chart(
         series=[CalibrationSeries(name=f"@{identity.handle}", css_class="series-1", buckets=record["calibration"])],
         title=f"Calibration of @{identity.handle}",
@@ -100,6 +102,7 @@ def identity_detail(request: HttpRequest, handle: str) -> HttpResponse:
             "paged": bool(request.GET.get("cursor")),
             "beliefs": list(selectors.beliefs_of(identity)[:BELIEFS_SHOWN]),
             "beliefs_shown": BELIEFS_SHOWN,
+            "reviewing": reviewing,
         },
     )
 

@@ -143,7 +143,8 @@ def _duration(seconds: float | None) -> str:
     return f"{hours} h {minutes} min" if hours < 48 else f"{round(hours / 24)} days"
 
 
-def _record(reviewer: Identity) -> dict:
+def reviewer_record_context(reviewer: Identity) -> dict:
+    """A reviewer's record as the queue and their public page show it."""
     record = selectors.reviewer_record(reviewer)
     agreement = record.agreement
     return {
@@ -166,7 +167,7 @@ def review_queue(request: HttpRequest) -> HttpResponse:
     context["decisions"] = list(selectors.decisions_of(reviewer)[:DECISIONS_SHOWN])
     for decision in context["decisions"]:
         _headed(decision.request)
-    context.update(_record(reviewer))
+    context.update(reviewer_record_context(reviewer))
     return render(request, "reviews/queue.html", context)
 
 

@@ -345,11 +345,6 @@ def test_an_owner_rejects_an_order_with_the_keyboard_alone_on_pages_with_enough_
     assert skipped == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the queue is 401 px wide on a 390 px screen: on a narrow screen .columns is `1fr`, whose least width "
-    "is its content's, so the table of what waits by kind widens the page instead of scrolling in its .table-wrap",
-)
 def test_on_a_phone_the_review_pages_do_not_scroll_sideways(open_page, domain):
     owner = factories.verified_user()
     bot = factories.funded_agent(owner, handle="hasty-bot", autonomy_level=AutonomyLevel.SUPERVISED)

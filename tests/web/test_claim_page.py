@@ -880,7 +880,7 @@ def test_challenging_a_proposal(resolver_client, closed, author, owner_client):
     assert response.status_code == 302
     page = owner_client.get(response["Location"]).content.decode()
     assert "You challenged the proposal and posted a bond of 10.10 credits." in page
-    assert "Disputed: moderators are deciding the outcome." in page
+    assert "Disputed: a panel of reviewers with no stake in the claim decides the outcome (staff if it cannot)." in page
     assert "<p>The paper was retracted.</p>" in page
     assert balance - wallet_balance(author) == BOND
     assert Claim.objects.get(pk=closed.pk).status == ClaimStatus.DISPUTED

@@ -45,9 +45,11 @@ def clear_test_cache() -> None:
     keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
     if keys:
         client.delete(*keys)
+    from apps.markets.checkpoints import facts_forget
     from apps.reviews.services import policies_forget
 
-    policies_forget()  # each process keeps the current review policies a few seconds: not from test to test
+    policies_forget()
+    facts_forget()  # each process keeps the current review policies a few seconds: not from test to test
 
 
 def race(n: int, work: Callable[[int], object], *, timeout: float = 120) -> list[object]:

@@ -10,6 +10,7 @@ price past the order's limit, or a suspended trader ends the request with the re
 """
 
 import json
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -135,12 +136,47 @@ def as_datetime(value) -> datetime:
     return value.replace(tzinfo=UTC) if settings.USE_TZ and value.tzinfo is None else value
 
 
+# What a policy's condition reads of a claim (title, tags, domain), kept per process as long as the policies
+# themselves (CREDENCE_REVIEW_POLICY_CACHE_SECONDS), so screening an order costs no query.
+_facts_cache: dict[int, tuple[float, tuple | None]] = {}
+FACTS_KEPT = 10_000
+
+
+def _claim_facts(claim_id: int) -> tuple | None:
+    now = time.monotonic()
+    cached = _facts_cache.get(claim_id)
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    row = Claim.objects.filter(pk=claim_id).values_list("title", "tags", "domain__slug").first()
+    if len(_facts_cache) >= FACTS_KEPT:
+        _facts_cache.clear()
+    _facts_cache[claim_id] = (now + settings.CREDENCE_REVIEW_POLICY_CACHE_SECONDS, row)
+    return row
+
+
+def facts_forget() -> None:
+    _facts_cache.clear()
+
+
 def trade_checkpoint(*, identity: Identity, claim_id: int, order: Order, idempotency_key: str) -> TradePaused | None:
     """Pause the order for review when a policy or its trader's supervision says so; None to trade now.
     With no current policy and a trader who is not supervised this reads nothing."""
     policies = reviews.current_policies(TRADE)
-    if not policies and not _supervised(identity, order):
+    supervised = _supervised(identity, order)
+    if not policies and not supervised:
         return None
+    if not supervised:
+        # Screen first with the claim's facts, kept for a few seconds: an order no policy catches then reads
+        # nothing. (A retry of an order paused under a policy retired since is then placed: retiring a policy
+        # stops reviewing what it caught.)
+        facts = _claim_facts(claim_id)
+        if facts is None:
+            return None  # no such claim: the order's own path answers 404
+        probe = Claim(id=claim_id, title=facts[0], tags=facts[1])
+        probe.domain_slug = facts[2]
+        activation = _activation(identity, probe, order)
+        if reviews.checkpoint_check(checkpoint=TRADE, activation=activation, subject=f"claim:{claim_id}") is None:
+            return None
     key = f"trade:{idempotency_key}"
     with connection.cursor() as cursor:
         cursor.execute(_CHECKPOINT_READ, [identity.pk, idempotency_key, identity.pk, key, claim_id])

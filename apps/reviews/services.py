@@ -31,7 +31,7 @@ from apps.ledger.errors import IdempotencyConflict
 from apps.ledger.models import Account, AccountKind
 from apps.ledger.services import ledger_transfer, wallet_for
 from apps.reviews import checkpoints, hooks
-from apps.reviews.conditions import Variables, compile_condition
+from apps.reviews.conditions import ConditionInvalid, Evaluation, Variables, compile_condition
 from apps.reviews.errors import (
     AnswerConflict,
     AssignmentNotFound,
@@ -153,6 +153,8 @@ def policy_retire(*, policy: CheckpointPolicy) -> None:
 # without a query. A change made in this process clears it at once; other processes see it within
 # CREDENCE_REVIEW_POLICY_CACHE_SECONDS.
 _policy_cache: dict[str, tuple[float, list[CheckpointPolicy]]] = {}
+# Each current policy with its compiled condition, beside the cached list (compiled once per version).
+_conditions_cache: dict[str, tuple[list[CheckpointPolicy], list]] = {}
 
 
 def _policies_changed() -> None:
@@ -162,6 +164,7 @@ def _policies_changed() -> None:
 def policies_forget() -> None:
     """Read the policies again at the next checkpoint (this process; the others within the cache's seconds)."""
     _policy_cache.clear()
+    _conditions_cache.clear()
 
 
 def current_policies(checkpoint: str) -> list[CheckpointPolicy]:
@@ -193,6 +196,24 @@ def _variables(checkpoint: str) -> Variables:
     return Variables(checkpoints.CHECKPOINTS[checkpoint].variables)
 
 
+@dataclass(frozen=True)
+class _Uncompilable:
+    """A stored condition that no longer compiles (its checkpoint's variables changed since it was saved):
+    it fires, saying why, as a condition that fails to evaluate does. Never raised into the checkpoint."""
+
+    error: str
+
+    def evaluate(self, activation) -> Evaluation:
+        return Evaluation(True, [], f"the condition no longer compiles: {self.error}")
+
+
+def _compiled(policy: CheckpointPolicy, variables: Variables):
+    try:
+        return compile_condition(policy.condition, variables)
+    except ConditionInvalid as exc:
+        return _Uncompilable(exc.message)
+
+
 def checkpoint_check(*, checkpoint: str, activation: dict, subject: str) -> Fired | None:
     """The first current policy (by key) of `checkpoint` whose condition holds and whose sample takes
     `subject`, with why it fired; None when none does. Never raises for a condition: one that cannot be
@@ -201,9 +222,13 @@ def checkpoint_check(*, checkpoint: str, activation: dict, subject: str) -> Fire
     if not policies:
         return None
     variables = _variables(checkpoint)
+    cached = _conditions_cache.get(checkpoint)
+    if cached is None or cached[0] is not policies:
+        cached = (policies, [_compiled(policy, variables) for policy in policies])
+        _conditions_cache[checkpoint] = cached
     prepared = variables.activation(activation)  # converted once for every policy's condition
-    for policy in policies:
-        evaluation = compile_condition(policy.condition, variables).evaluate(prepared)
+    for policy, condition in zip(policies, cached[1], strict=True):
+        evaluation = condition.evaluate(prepared)
         if not evaluation.fired or not _sampled(policy, subject):
             continue
         why = {

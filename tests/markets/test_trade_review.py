@@ -190,3 +190,22 @@ def test_through_the_api_a_paused_order_answers_202_with_its_review(bot, owner, 
         f"/api/v1/claims/{claim.pk}/trades", body, content_type="application/json", headers={"Idempotency-Key": "o-1"}
     )
     assert (retry.status_code, retry.json()["id"]) == (200, seen["resume_result"]["trade"])
+
+
+def test_an_order_no_policy_catches_costs_no_query_more(claim):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    trader = factories.funded_agent(handle="screened-bot")
+    order = Order(kind="buy", side="yes", amount=CREDIT)
+
+    def queries(key: str) -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert isinstance(trade_place(identity=trader, claim=claim, order=order, idempotency_key=key), Trade)
+        return len(captured)
+
+    queries("q-0")  # the trader's first order reads what later ones find ready
+    without = queries("q-1")
+    factories.policy("trade.place", "order.amount > 500 * CREDIT")
+    queries("q-2")  # the first order reads the policies and the claim's facts, kept for a few seconds
+    assert queries("q-3") == without

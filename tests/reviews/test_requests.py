@@ -24,6 +24,7 @@ from apps.reviews.errors import (
 )
 from apps.reviews.models import (
     AssignmentState,
+    CheckpointPolicy,
     ReviewAssignment,
     ReviewDecision,
     ReviewEvent,
@@ -306,3 +307,12 @@ def test_the_database_refuses_to_rewrite_what_was_asked_or_the_timeline(bot):
     with pytest.raises(IntegrityError), transaction.atomic():
         ReviewEvent.objects.filter(request=review).delete()
     assert ReviewRequest.objects.get(pk=review.pk).payload == {"context": {"url": "https://example.org/report"}}
+
+
+def test_a_stored_condition_that_no_longer_compiles_fires_and_says_why(bot):
+    policy = factories.policy("explicit", 'actor.kind == "agent"')
+    CheckpointPolicy.objects.filter(pk=policy.pk).update(condition="actor.gone == 1")  # as if the variables changed
+    services.policies_forget()
+    fired = services.checkpoint_check(checkpoint="explicit", activation={"actor": {"kind": "agent"}}, subject="x")
+    assert fired.policy.pk == policy.pk
+    assert fired.why["error"].startswith("the condition no longer compiles: unknown field actor.gone")

@@ -31,12 +31,19 @@ def _test_database_url() -> str:
     return url._replace(path=f"/{connection.settings_dict['NAME']}").geturl()
 
 
+@pytest.fixture(autouse=True)
+def _registered():
+    continuations.register()
+    yield
+    continuations.unregister()
+
+
 @pytest.fixture
 def worker(tmp_path, transactional_db):
     """A worker (tests/support.py) with the test continuation included, reading this test's database;
     `reviews.resume` is routed to its queue, so the decision's own enqueue goes there."""
     log_path = tmp_path / "worker.log"
-    env = {"DATABASE_URL": _test_database_url()}
+    env = {"DATABASE_URL": _test_database_url(), "CREDENCE_TEST_WORKER": "1"}
     with celery_worker(log_path, include=(continuations.__name__,), env=env) as (proc, queue):
         routes = app.conf.task_routes
         app.conf.update(task_routes={"reviews.resume": {"queue": queue}})

@@ -16,10 +16,8 @@ CONTINUATION = "test.worker.resume"
 EFFECT = "test.worker.effect"
 GATE_WAIT_SECONDS = 60  # a bound, so a test that forgets its gate cannot hang a worker for long
 
-checkpoints.register(checkpoints.Checkpoint(name=CHECKPOINT, label="A pause a test's Celery worker resumes"))
 
 
-@checkpoints.continuation(CONTINUATION)
 def resume(request) -> dict:
     from apps.reviews.models import ReviewEvent
 
@@ -31,3 +29,19 @@ def resume(request) -> dict:
         time.sleep(0.05)
     ReviewEvent.objects.create(request=request, kind=EFFECT, detail={"pid": os.getpid()})
     return {"pid": os.getpid()}
+
+
+def register() -> None:
+    checkpoints.register(checkpoints.Checkpoint(name=CHECKPOINT, label="A pause a test's Celery worker resumes"))
+    checkpoints.continuation(CONTINUATION)(resume)
+
+
+def unregister() -> None:
+    checkpoints.CHECKPOINTS.pop(CHECKPOINT, None)
+    checkpoints.CONTINUATIONS.pop(CONTINUATION, None)
+
+
+# In the worker (started with -I this module and CREDENCE_TEST_WORKER=1) at import; in the test process only
+# while test_worker.py's tests run, so other tests see the registries as the apps leave them.
+if os.environ.get("CREDENCE_TEST_WORKER") == "1":
+    register()

@@ -23,12 +23,11 @@ from apps.core.api_types import (
     body_int,
     plain_json,
 )
-from apps.core.errors import NotFound, PermissionDenied
+from apps.core.errors import NotFound
 from apps.identities.auth import caller_identity, key_or_session, session_only
-from apps.identities.models import IdentityKind
 from apps.ledger.services import MAX_AMOUNT
-from apps.reviews import checkpoints, selectors, services
-from apps.reviews.models import Agreement, Pool, ReviewRequest
+from apps.reviews import selectors, services
+from apps.reviews.models import Agreement, ReviewRequest
 
 router = ApiRouter(tags=["reviews"])
 
@@ -217,20 +216,14 @@ def reviews_ask(
     identity = caller_identity(request.auth)
     key = require_idempotency_key(idempotency_key)
     reviewers = payload.reviewers
-    scope = ""
-    if reviewers.kind == Pool.OWNER and identity.kind != IdentityKind.AGENT:
-        raise PermissionDenied("Only an agent asks its owner: ask a panel.", detail={"field": "reviewers"})
-    if reviewers.kind == Pool.PANEL and reviewers.domain is not None:
-        scope = f"domain:{reviewers.domain}"
-        if not checkpoints.scope_exists(scope):
-            raise NotFound(f"No domain {reviewers.domain!r}.")
+    domain = getattr(reviewers, "domain", None)
     review = services.review_ask(
         requester=identity,
         question=payload.question,
         context=plain_json(payload.context),
         answer_schema=payload.answer.model_dump(exclude_none=True),
         pool=reviewers.kind,
-        pool_scope=scope,
+        pool_scope=f"domain:{domain}" if domain else "",
         reviewers_required=getattr(reviewers, "count", 1),
         agreement=getattr(reviewers, "agreement", Agreement.FIRST),
         timeout_seconds=payload.timeout_seconds,

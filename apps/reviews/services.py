@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from apps.accounts.models import User, VerificationLevel
 from apps.core import events
-from apps.core.errors import ApplicationError, NotFound, ValidationFailed
+from apps.core.errors import ApplicationError, NotFound, PermissionDenied, ValidationFailed
 from apps.core.services import event_emit
 from apps.identities.models import Identity, IdentityKind, IdentityStatus
 from apps.ledger.errors import IdempotencyConflict
@@ -457,7 +457,12 @@ def review_ask(
     idempotency_key: str,
 ) -> ReviewRequest:
     """An agent (or a person) asks people a typed question: the `explicit` checkpoint. The answer is checked
-    against `answer_schema`, the answer to use on timeout too; nothing resumes (the asker reads the answer)."""
+    against `answer_schema`, the answer to use on timeout too; nothing resumes (the asker reads the answer).
+    Only an agent asks its owner (a person asks a panel); a panel's scope must exist."""
+    if pool == Pool.OWNER and requester.kind != IdentityKind.AGENT:
+        raise PermissionDenied("Only an agent asks its owner: ask a panel.", detail={"field": "reviewers"})
+    if pool_scope and not checkpoints.scope_exists(pool_scope):
+        raise NotFound(f"No such scope {pool_scope!r}.", detail={"field": "reviewers"})
     try:
         jsonschema.Draft202012Validator.check_schema(answer_schema)
     except jsonschema.SchemaError as exc:

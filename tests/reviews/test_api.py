@@ -123,3 +123,10 @@ def test_a_person_cannot_ask_themselves(bot):
     person = signed_in(bot.owner)
     answer = post(person, "/api/v1/reviews", ASK, key="q-1")
     assert (answer.status_code, answer.json()["error"]["detail"]) == (403, {"field": "reviewers"})
+
+
+def test_a_panel_in_a_domain_that_does_not_exist_is_not_found(agent_client):
+    body = {**ASK, "reviewers": {"kind": "panel", "domain": "nowhere", "count": 3, "agreement": "majority"}}
+    answer = post(agent_client, "/api/v1/reviews", body, key="q-9")
+    assert (answer.status_code, answer.json()["error"]["code"]) == (404, "not_found")
+    assert ReviewRequest.objects.count() == 0

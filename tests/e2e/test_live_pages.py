@@ -273,6 +273,7 @@ def test_on_a_phone_toasts_fit_the_screen_and_the_page_does_not_scroll_sideways(
     page.set_viewport_size({"width": 390, "height": 800})
     expect(page.get_by_role("heading", name="Notifications", exact=True)).to_be_visible()
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page._frames.clear()  # the notifications page's socket said hello too: wait for the claim page's own
     page.goto(f"/claims/{claim.pk}/")
     _hears_its_person(page)
 

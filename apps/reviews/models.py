@@ -181,6 +181,18 @@ class ReviewRequest(models.Model):
         indexes = [
             models.Index(fields=["due_at"], condition=Q(state__in=OPEN_STATES), name="reviews_open_due"),
             models.Index(fields=["pool_user"], condition=Q(state__in=OPEN_STATES), name="reviews_open_owner"),
+            # The head of each pool's queue (selectors.queues_of), soonest due first; a request leaves them when
+            # its last seat is taken. The owner pool is read by its one reviewer, the others by pool.
+            models.Index(
+                fields=["pool", "due_at", "id"],
+                condition=Q(state__in=OPEN_STATES, seats_open__gt=0),
+                name="reviews_open_seat_by_pool",
+            ),
+            models.Index(
+                fields=["pool_user", "due_at", "id"],
+                condition=Q(state__in=OPEN_STATES, seats_open__gt=0),
+                name="reviews_open_seat_by_owner",
+            ),
             models.Index(
                 fields=["finished_at"],
                 condition=Q(resumed_at__isnull=True) & ~Q(state__in=OPEN_STATES),

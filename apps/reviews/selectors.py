@@ -44,20 +44,41 @@ def reviews_of_party(identity: Identity) -> QuerySet[ReviewRequest]:
 
 
 def offered_to(user: User, reviewer: Identity):
-    """The open requests with a seat `reviewer` may take, soonest due first."""
-    mine = ReviewAssignment.objects.filter(
-        request=OuterRef("pk"), reviewer=reviewer, state__in=[AssignmentState.LEASED, AssignmentState.DECIDED]
-    )
-    invited = ReviewInvitation.objects.filter(request=OuterRef("pk"), reviewer=reviewer)
-    offered = Q(pool=Pool.OWNER, pool_user=user) | Q(pool=Pool.PANEL) & Exists(invited)
+    """The open requests with a seat `reviewer` may take, soonest due first (for counting and showing; a take
+    reads the queues by pool: `queues_of`)."""
+    offered = Q(pool=Pool.OWNER, pool_user=user) | Q(pool=Pool.PANEL) & Exists(_invited(reviewer))
     if user.is_staff:
         offered |= Q(pool=Pool.STAFF)
-    return (
-        ReviewRequest.objects.filter(state__in=OPEN_STATES, seats_open__gt=0)
-        .filter(offered)
-        .exclude(Exists(mine))
-        .order_by("due_at", "id")
+    return _open_with_seat().filter(offered).exclude(Exists(_mine(reviewer))).order_by("due_at", "id")
+
+
+def queues_of(user: User, reviewer: Identity) -> list[QuerySet[ReviewRequest]]:
+    """`offered_to` as one queue per pool the reviewer is in, each soonest due first. Each is read from the head
+    of its own index (reviews_open_seat_by_pool; for a panel, the reviewer's invitations), so taking the next
+    request costs the same with ten requests waiting or ten thousand; an OR of the pools could not be read
+    in order from any one index and would sort the whole queue on every take."""
+    open_with_seat = _open_with_seat().exclude(Exists(_mine(reviewer))).order_by("due_at", "id")
+    queues = [
+        open_with_seat.filter(pool=Pool.OWNER, pool_user=user),
+        open_with_seat.filter(pool=Pool.PANEL).filter(Exists(_invited(reviewer))),
+    ]
+    if user.is_staff:
+        queues.append(open_with_seat.filter(pool=Pool.STAFF))
+    return queues
+
+
+def _open_with_seat() -> QuerySet[ReviewRequest]:
+    return ReviewRequest.objects.filter(state__in=OPEN_STATES, seats_open__gt=0)
+
+
+def _mine(reviewer: Identity) -> QuerySet[ReviewAssignment]:
+    return ReviewAssignment.objects.filter(
+        request=OuterRef("pk"), reviewer=reviewer, state__in=[AssignmentState.LEASED, AssignmentState.DECIDED]
     )
+
+
+def _invited(reviewer: Identity) -> QuerySet[ReviewInvitation]:
+    return ReviewInvitation.objects.filter(request=OuterRef("pk"), reviewer=reviewer)
 
 
 def queue_of(reviewer: Identity, *, checkpoint: str | None = None) -> tuple[int, list[ReviewRequest]]:

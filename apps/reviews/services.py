@@ -58,7 +58,7 @@ from apps.reviews.models import (
     ReviewRequest,
     TimeoutAction,
 )
-from apps.reviews.selectors import offered_to, reviewer_records
+from apps.reviews.selectors import queues_of, reviewer_records
 
 STATE_OF_DECISION = {
     Decision.APPROVE: RequestState.APPROVED,
@@ -515,10 +515,7 @@ def review_take_next(*, reviewer: Identity, checkpoint: str | None = None) -> Re
     passed: list[int] = []
     now = timezone.now()
     for _ in range(settings.CREDENCE_REVIEW_TAKE_ATTEMPTS):
-        queue = offered_to(user, reviewer).exclude(pk__in=passed).filter(due_at__gt=now)
-        if checkpoint:
-            queue = queue.filter(checkpoint=checkpoint)
-        request = queue.select_for_update(no_key=True, skip_locked=True, of=("self",)).first()
+        request = _next_offered(user, reviewer, checkpoint=checkpoint, passed=passed, now=now)
         if request is None:
             return None
         if _conflicted(request, user):
@@ -538,6 +535,25 @@ def review_take_next(*, reviewer: Identity, checkpoint: str | None = None) -> Re
             lease_expires_at=assignment.lease_expires_at.isoformat(),
         )
         return assignment
+    return None
+
+
+def _next_offered(user, reviewer: Identity, *, checkpoint: str | None, passed: list[int], now) -> ReviewRequest | None:
+    """Lock the soonest due request offered to `reviewer` that no one else is taking (SKIP LOCKED). Each pool's
+    head is read first, unlocked; then the pools are tried in the order of their heads, so the soonest due
+    wins across pools, and a pool whose head others hold gives its next request or yields to the next pool."""
+    heads = []
+    for queue in queues_of(user, reviewer):
+        queue = queue.exclude(pk__in=passed).filter(due_at__gt=now)
+        if checkpoint:
+            queue = queue.filter(checkpoint=checkpoint)
+        head = queue.values_list("due_at", "id").first()
+        if head is not None:
+            heads.append((head, queue))
+    for _, queue in sorted(heads, key=lambda pair: pair[0]):
+        request = queue.select_for_update(no_key=True, skip_locked=True, of=("self",)).first()
+        if request is not None:
+            return request
     return None
 
 

@@ -158,6 +158,46 @@ def test_an_agent_can_never_review(bot):
         services.review_take_next(reviewer=other_bot)
 
 
+def test_a_reviewer_in_two_pools_takes_the_soonest_due_across_them(bot):
+    # given the bot's owner is staff: one request waits in the owner pool, two in the staff pool, due at
+    # different times, and one staff request is already full
+    bot.owner.is_staff = True
+    bot.owner.save(update_fields=["is_staff"])
+    owner = factories.human(bot.owner)
+    stranger_bot = factories.funded_agent(handle="stranger-bot")
+
+    def to_staff(key: str) -> ReviewRequest:
+        return services.review_request_open(
+            checkpoint="explicit",
+            requester=stranger_bot,
+            subject=f"identity:{stranger_bot.pk}",
+            payload={"context": {}},
+            idempotency_key=key,
+            continuation="",
+            decisions=["approve", "reject"],
+            reviewers_required=1,
+            agreement="first",
+            pool="staff",
+            timeout_seconds=3600,
+            on_timeout="reject",
+            price=0,
+        )
+
+    mine = ask(bot)
+    later, sooner, full = to_staff("staff-later"), to_staff("staff-sooner"), to_staff("staff-full")
+    now = timezone.now()
+    for review, hours in ((mine, 2), (later, 3), (sooner, 1), (full, 0.5)):
+        ReviewRequest.objects.filter(pk=review.pk).update(due_at=now + timedelta(hours=hours))
+    ReviewRequest.objects.filter(pk=full.pk).update(seats_open=0, state="assigned")
+
+    # when the owner takes three times, then once more
+    taken = [services.review_take_next(reviewer=owner).request_id for _ in range(3)]
+
+    # then they got the soonest due first, whichever pool it waited in, and the full one never
+    assert taken == [sooner.pk, mine.pk, later.pk]
+    assert services.review_take_next(reviewer=owner) is None
+
+
 # --- Leases and timeouts ---------------------------------------------------------------------------------
 
 

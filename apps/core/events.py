@@ -84,6 +84,10 @@ CLAIM_RESOLUTION_PROPOSED = EventKind(
     },
 )  # fmt: skip
 CLAIM_DISPUTED = EventKind("claim.disputed", "claim:<id>", "a proposal was challenged (actor: the challenger)")
+CLAIM_ANSWERED = EventKind(
+    "claim.answered", "claim:<id>", "a review panel answered the dispute; staff may overrule it until it stands",
+    {"outcome": "'yes', 'no' or 'void'", "review": "the review's id", "stands_at": "when it becomes the outcome"},
+)  # fmt: skip
 CLAIM_RESOLVED = EventKind(
     "claim.resolved", "claim:<id>", "the outcome is final (unchallenged, decided, or voided by a moderator)",
     {"outcome": "'yes', 'no' or 'void'", "reason": "a moderator's reason for voiding (only then)"},
@@ -139,6 +143,7 @@ CATALOGUE: dict[str, EventKind] = {
         CLAIM_CLOSED,
         CLAIM_RESOLUTION_PROPOSED,
         CLAIM_DISPUTED,
+        CLAIM_ANSWERED,
         CLAIM_RESOLVED,
         CLAIM_SETTLED,
         CLAIM_SCORED,

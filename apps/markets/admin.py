@@ -59,10 +59,12 @@ class ClaimAdmin(admin.ModelAdmin):
     def moderation(self, claim: Claim) -> str:
         links = []
         if claim.status == ClaimStatus.DISPUTED:
+            answered = getattr(getattr(claim, "resolution", None), "review_outcome", "")
             links.append(
                 format_html(
-                    '<a class="button" href="{}">Decide the dispute</a>',
+                    '<a class="button" href="{}">{}</a>',
                     reverse("admin:markets_claim_decide", args=[claim.pk]),
+                    "Confirm or overrule the panel" if answered else "Decide the dispute",
                 )
             )
         if claim.settled_at is None and claim.status != ClaimStatus.VOIDED:

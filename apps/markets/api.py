@@ -644,6 +644,15 @@ class ResolutionOut(Schema):
         "its window is final even before the sweep records it)."
     )
     decision_reason: str
+    review_id: int | None = Field(description="The review that answered the dispute, if any.")
+    review_outcome: str | None = Field(
+        description="The review's answer. A panel's becomes the outcome at `stands_at` unless staff overrule it."
+    )
+    stands_at: datetime | None = Field(alias="overrule_deadline")
+
+    @staticmethod
+    def resolve_review_outcome(resolution) -> str | None:
+        return resolution.review_outcome or None
 
     @staticmethod
     def resolve_challenger_handle(resolution) -> str | None:

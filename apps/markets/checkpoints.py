@@ -355,15 +355,18 @@ def dispute_checkpoint(*, claim: Claim, resolution, challenger: Identity) -> Rev
 
 @checkpoints.continuation(DISPUTE_CONTINUATION)
 def dispute_resume(request: ReviewRequest) -> dict:
-    """Resolve the claim as the panel (or staff, after an escalation) answered, paying the deciders from the
-    loser's bond. Anything else (withdrawn because staff decided in the admin, a timeout) resolves nothing."""
+    """Record the panel's answer (it stands after the overrule window: `dispute_review_finalize`), or resolve
+    the claim at once as staff answered after an escalation, paying the deciders from the loser's bond.
+    Anything else (withdrawn because staff decided in the admin, a timeout) resolves nothing."""
     from apps.markets.resolution import dispute_decide_by_review
 
     if request.state != RequestState.ANSWERED:
         return {"resolved": False, "state": request.state}
     outcome = request.outcome["value"]
-    dispute_decide_by_review(claim_id=request.payload["claim"], outcome=outcome, review=request)
-    return {"resolved": True, "outcome": outcome}
+    resolution = dispute_decide_by_review(claim_id=request.payload["claim"], outcome=outcome, review=request)
+    if resolution.finalized_at is not None:
+        return {"resolved": True, "outcome": outcome}
+    return {"resolved": False, "outcome": outcome, "stands_at": resolution.overrule_deadline.isoformat()}
 
 
 def _domain_exists(scope: str) -> bool:

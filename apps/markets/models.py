@@ -189,7 +189,8 @@ class Resolution(models.Model):
     """The bonded proposal of a claim's outcome, its challenge, and the decision of a dispute.
 
     Optimistic: a proposal stands unless challenged within the claim's window. A challenge posts an
-    equal bond and turns the claim into a dispute that staff decide (reviewer panels come later).
+    equal bond and turns the claim into a dispute: a review panel answers it (apps/markets/checkpoints.py), staff
+    may decide it or overrule the panel within the overrule window.
     """
 
     claim = models.OneToOneField(Claim, on_delete=models.PROTECT, related_name="resolution")
@@ -207,10 +208,22 @@ class Resolution(models.Model):
     decided_by = models.ForeignKey("accounts.User", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     decision_reason = models.TextField(blank=True)
     finalized_at = models.DateTimeField(null=True, blank=True)
+    # The review that answered the dispute (a panel, or staff after an escalation) and its answer. A panel's
+    # answer stands once `overrule_deadline` passes (staff may overrule it before); staff's at once.
+    review = models.OneToOneField(
+        "reviews.ReviewRequest", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    review_outcome = models.CharField(max_length=4, choices=Outcome.choices, blank=True)
+    overrule_deadline = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
             models.CheckConstraint(condition=Q(bond__gt=0), name="markets_resolution_bond_positive"),
+            models.CheckConstraint(
+                condition=Q(review__isnull=True, review_outcome="", overrule_deadline__isnull=True)
+                | Q(review__isnull=False, overrule_deadline__isnull=False) & ~Q(review_outcome=""),
+                name="markets_resolution_review_answer_is_whole",
+            ),
             models.CheckConstraint(
                 condition=Q(challenger__isnull=True) | ~Q(challenger=models.F("proposer")),
                 name="markets_resolution_challenger_is_not_proposer",

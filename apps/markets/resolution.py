@@ -1,13 +1,14 @@
 """Closing, resolving and settling claims: optimistic, bonded, decided by staff on dispute.
 
 Lifecycle: open -> closed (at closes_at) -> proposed (a bonded outcome) -> [disputed (an equal bond
-challenges it) -> decided by staff] -> resolved_yes | resolved_no | voided -> settled (apps/markets/settlement.py).
+challenges it) -> answered by a review panel (final after the overrule window) or decided by staff]
+-> resolved_yes | resolved_no | voided -> settled (apps/markets/settlement.py).
 Staff may void a claim at any state before settlement. Every credit movement is one ledger_transfer
 with a key derived from the claim, so a retried step never moves credit twice; locks are taken market
 row first, then claim, then (inside ledger_transfer) accounts by id — the order trades use too.
 """
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -30,7 +31,7 @@ from apps.markets.errors import ConflictOfInterest, IllegalTransition
 from apps.markets.models import Claim, ClaimStatus, Market, Outcome, Position, Resolution
 from apps.markets.pricing import BPS
 from apps.reviews import services as reviews
-from apps.reviews.models import ReviewRequest
+from apps.reviews.models import Decision, Pool, ReviewRequest
 
 RESOLVED = {
     Outcome.YES: ClaimStatus.RESOLVED_YES,
@@ -235,8 +236,10 @@ def resolution_finalize(*, claim: Claim, now: datetime | None = None) -> Resolut
 @transaction.atomic
 def dispute_decide(*, claim: Claim, user: User, outcome: str, reason: str) -> Resolution:
     """Staff decide a dispute. The side that was right gets its bond back plus half the other's; the
-    other half goes to the platform fees account (when a review panel decides, it pays the panel:
-    dispute_decide_by_review)."""
+    other half goes to the platform fees account (when a review decides, it pays the reviewers:
+    `dispute_review_finalize`). While a panel's answer waits out its overrule window, staff deciding the same
+    outcome confirm it (the panel is paid, now), and deciding another overrules it: recorded on the review
+    and scored against the reviewers who answered it."""
     _require_staff(user)
     outcome, reason = _outcome(outcome), _reason(reason)
     market, claim = market_and_claim_lock(claim)
@@ -244,6 +247,13 @@ def dispute_decide(*, claim: Claim, user: User, outcome: str, reason: str) -> Re
     if resolution is None or claim.status != ClaimStatus.DISPUTED:
         raise IllegalTransition("Only a disputed claim can be decided.")
     _require_disinterested(user, claim, market, resolution)
+    if resolution.review_id is not None:
+        if outcome == resolution.review_outcome:
+            _award_by_review(claim, resolution, user=user, reason=reason)
+            return resolution
+        reviews.review_overrule(
+            request_id=resolution.review_id, user=user, decision=Decision.ANSWER, value=outcome, reason=reason
+        )
     winner = resolution.proposer if outcome == resolution.proposed_outcome else resolution.challenger
     half = resolution.bond // 2  # the loser's half that the winner gets; the rest (>= half) to fees
     ledger_transfer(
@@ -263,14 +273,53 @@ def dispute_decide(*, claim: Claim, user: User, outcome: str, reason: str) -> Re
 
 @transaction.atomic
 def dispute_decide_by_review(*, claim_id: int, outcome: str, review: ReviewRequest) -> Resolution:
-    """A review decided the dispute (a panel, or staff after it escalated): the side that was right gets its
-    bond back plus half the other's, as when staff decide; the other half pays the people who decided, split
-    evenly (the remainder to the fees account). Called by the review's continuation, once."""
+    """A review answered the dispute. Staff's answer (after a panel escalated) is final at once; a panel's is
+    recorded and stands when the overrule window (CREDENCE_DISPUTE_OVERRULE_HOURS) has passed, unless staff
+    decide otherwise meanwhile (`dispute_decide`, `claim_void`). Called by the review's continuation, once."""
     outcome = _outcome(outcome)
     _, claim = market_and_claim_lock(Claim(pk=claim_id))
     resolution = Resolution.objects.select_for_update(no_key=True).filter(claim=claim).first()
-    if resolution is None or claim.status != ClaimStatus.DISPUTED:
+    if resolution is None or claim.status != ClaimStatus.DISPUTED or resolution.review_id is not None:
         raise IllegalTransition("Only a disputed claim can be decided.")
+    window = settings.CREDENCE_DISPUTE_OVERRULE_HOURS if review.pool == Pool.PANEL else 0
+    now = timezone.now()
+    resolution.review = review
+    resolution.review_outcome = outcome
+    resolution.overrule_deadline = now + timedelta(hours=window)
+    resolution.save(update_fields=["review", "review_outcome", "overrule_deadline"])
+    if window <= 0:
+        _award_by_review(claim, resolution)
+    else:
+        event_emit(
+            kind=events.CLAIM_ANSWERED.name,
+            subject=f"claim:{claim.pk}",
+            payload={"outcome": outcome, "review": review.pk, "stands_at": resolution.overrule_deadline.isoformat()},
+        )
+    return resolution
+
+
+@transaction.atomic
+def dispute_review_finalize(*, claim: Claim, now: datetime | None = None) -> Resolution:
+    """A panel's answer past its overrule window becomes the outcome, and pays."""
+    _, claim = market_and_claim_lock(claim)
+    resolution = Resolution.objects.select_for_update(no_key=True).filter(claim=claim).first()
+    now = now or timezone.now()
+    if (
+        resolution is None
+        or claim.status != ClaimStatus.DISPUTED
+        or resolution.review_id is None
+        or resolution.overrule_deadline > now
+    ):
+        raise IllegalTransition("Only a panel's answer past its overrule window can be finalized.")
+    _award_by_review(claim, resolution)
+    return resolution
+
+
+def _award_by_review(claim: Claim, resolution: Resolution, *, user: User | None = None, reason: str = "") -> None:
+    """The review's answer is the outcome: the side it found right gets its bond back plus half the other's,
+    as when staff decide; the other half pays the people who decided, split evenly (the remainder to fees)."""
+    review = ReviewRequest.objects.get(pk=resolution.review_id)
+    outcome = resolution.review_outcome
     winner = resolution.proposer if outcome == resolution.proposed_outcome else resolution.challenger
     half = resolution.bond // 2
     panel_pay = resolution.bond - half
@@ -286,8 +335,7 @@ def dispute_decide_by_review(*, claim_id: int, outcome: str, review: ReviewReque
         memo=f"Dispute on claim #{claim.pk} decided {outcome.upper()} by review #{review.pk}",
         metadata={"review": review.pk, "panel": deciders},
     )
-    _finalize(claim, resolution, outcome, reason=f"Decided by review #{review.pk}.")
-    return resolution
+    _finalize(claim, resolution, outcome, user=user, reason=reason or f"Decided by review #{review.pk}.")
 
 
 @transaction.atomic
@@ -301,7 +349,13 @@ def claim_void(*, claim: Claim, user: User, reason: str) -> Claim:
         raise IllegalTransition("This claim is already settled or voided.")
     resolution = Resolution.objects.select_for_update(no_key=True).filter(claim=claim).first()
     _require_disinterested(user, claim, market, resolution)
-    if resolution is not None and resolution.finalized_at is None:
+    if resolution is not None and resolution.finalized_at is None and resolution.review_outcome == Outcome.VOID:
+        _award_by_review(claim, resolution, user=user, reason=reason)  # a panel answered VOID: staff confirm it
+    elif resolution is not None and resolution.finalized_at is None:
+        if resolution.review_id is not None:  # a panel answered otherwise, within its overrule window
+            reviews.review_overrule(
+                request_id=resolution.review_id, user=user, decision=Decision.ANSWER, value=Outcome.VOID, reason=reason
+            )
         lines = [(wallet_for(resolution.proposer), resolution.bond)]
         if resolution.challenger_id:
             lines.append((wallet_for(resolution.challenger), resolution.bond))
@@ -326,14 +380,17 @@ def claim_void(*, claim: Claim, user: User, reason: str) -> Claim:
 
 
 def resolutions_finalize_due(*, now: datetime | None = None) -> int:
-    """Finalize every unchallenged proposal whose window has passed (each in its own transaction)."""
+    """Finalize every unchallenged proposal whose window has passed, and every panel's answer whose overrule
+    window has (each in its own transaction)."""
     now = now or timezone.now()
-    due = Claim.objects.filter(status=ClaimStatus.PROPOSED, resolution__challenge_deadline__lte=now).only("pk")
+    proposed = Claim.objects.filter(status=ClaimStatus.PROPOSED, resolution__challenge_deadline__lte=now)
+    answered = Claim.objects.filter(status=ClaimStatus.DISPUTED, resolution__overrule_deadline__lte=now)
     done = 0
-    for claim in due:
-        try:
-            resolution_finalize(claim=claim, now=now)
-        except IllegalTransition:  # challenged or finalized meanwhile: nothing to do
-            continue
-        done += 1
+    for finalize, due in ((resolution_finalize, proposed), (dispute_review_finalize, answered)):
+        for claim in due.only("pk"):
+            try:
+                finalize(claim=claim, now=now)
+            except IllegalTransition:  # challenged, decided or finalized meanwhile: nothing to do
+                continue
+            done += 1
     return done

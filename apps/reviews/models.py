@@ -147,6 +147,12 @@ class ReviewRequest(models.Model):
     continuation = models.CharField(max_length=60, blank=True)
     resumed_at = models.DateTimeField(null=True, blank=True)
     resume_result = models.JSONField(null=True, blank=True)
+    # Staff overruling a decided request (a panel's answer to a dispute): what they decided instead, shaped
+    # as `outcome` is ({"decision": ..., "value": ...}), by whom, why. Scored against the reviewers it overturns.
+    overruled_at = models.DateTimeField(null=True, blank=True)
+    overruled_by = models.ForeignKey("accounts.User", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    overruled_outcome = models.JSONField(null=True, blank=True)
+    overrule_reason = models.TextField(blank=True)
     escalated_from = models.OneToOneField(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="escalated_to"
     )
@@ -176,6 +182,18 @@ class ReviewRequest(models.Model):
             models.CheckConstraint(
                 condition=~Q(pool=Pool.OWNER) | Q(pool_user__isnull=False),
                 name="reviews_request_owner_pool_names_owner",
+            ),
+            # Only a decided request can be overruled, and an overrule says by whom, what and why.
+            models.CheckConstraint(
+                condition=Q(overruled_at__isnull=True, overruled_by__isnull=True, overruled_outcome__isnull=True)
+                | Q(
+                    state__in=DECIDED_STATES,
+                    overruled_at__isnull=False,
+                    overruled_by__isnull=False,
+                    overruled_outcome__isnull=False,
+                )
+                & ~Q(overrule_reason=""),
+                name="reviews_request_overrule_is_whole",
             ),
         ]
         indexes = [

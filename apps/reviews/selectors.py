@@ -107,7 +107,7 @@ class ReviewerRecord:
     lease_expiries: int  # leases that ran out before a decision
     on_panels: int  # decisions on requests a panel (or an owner) went on to decide
     agreed: int  # of those, decisions the outcome agreed with
-    overruled: int  # decisions on requests staff later overruled
+    overruled: int  # decisions for an outcome staff later overruled (they count as disagreeing, too)
     median_seconds: float | None  # from taking a request to deciding it
 
     @property
@@ -153,12 +153,14 @@ def reviewer_records(reviewer_ids: list[int]) -> dict[int, ReviewerRecord]:
         reviewer = decision.reviewer_id
         decided[reviewer] += 1
         durations[reviewer].append((decision.created_at - decision.assignment.created_at).total_seconds())
-        outcome = decision.request.outcome or {}
-        if decision.request.state in DECIDED_OUTCOMES:
+        request = decision.request
+        if request.state in DECIDED_OUTCOMES:
             on_panels[reviewer] += 1
-            agreed[reviewer] += _verdict_matches(decision, outcome)
-        if outcome.get("overruled_by"):
-            overruled[reviewer] += 1
+            if request.overruled_at is None:
+                agreed[reviewer] += _verdict_matches(decision, request.outcome)
+            else:  # staff's verdict is the outcome; a decision for the overturned one is scored against them
+                agreed[reviewer] += _verdict_matches(decision, request.overruled_outcome)
+                overruled[reviewer] += _verdict_matches(decision, request.outcome)
     return {
         pk: ReviewerRecord(
             taken=taken[pk],

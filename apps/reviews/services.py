@@ -44,6 +44,7 @@ from apps.reviews.errors import (
     ReviewerConflicted,
 )
 from apps.reviews.models import (
+    DECIDED_STATES,
     OPEN_STATES,
     Agreement,
     AssignmentState,
@@ -789,6 +790,31 @@ def reviews_withdraw(*, checkpoint: str, subject: str, why: str) -> int:
         _refund(request, "withdrawn")
         done += 1
     return done
+
+
+@transaction.atomic
+def review_overrule(*, request_id: int, user: User, decision: str, value=None, reason: str) -> ReviewRequest:
+    """Staff overrule a decided request (a panel's answer to a dispute, within its overrule window): what they
+    decided instead is recorded on it and in its timeline, and counted against every reviewer whose decision it
+    overturns (`reviewer_records`). The caller carries out what staff decided; this records the verdict."""
+    if not user.is_staff:
+        raise PermissionDenied("Only staff can overrule a review.")
+    reason = (reason or "").strip()
+    if not reason:
+        raise DecisionInvalid("Say why: an overrule needs a reason.", detail={"field": "reason"})
+    request = _lock(request_id)
+    if request.state not in DECIDED_STATES or request.overruled_at is not None:
+        raise ReviewClosed(
+            "Only a decided review can be overruled, once.",
+            detail={"state": request.state, "overruled": request.overruled_at is not None},
+        )
+    request.overruled_at = timezone.now()
+    request.overruled_by = user
+    request.overruled_outcome = {"decision": decision, "value": value}
+    request.overrule_reason = reason[:REASON_MAX]
+    request.save(update_fields=["overruled_at", "overruled_by", "overruled_outcome", "overrule_reason"])
+    _event(request, "overruled", user.human_identity, decision=decision, value=value, reason=request.overrule_reason)
+    return request
 
 
 # --- The sweep and resuming -------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from apps.markets.services import claim_clarify
 from apps.markets.settlement import market_settle
 from apps.realtime.services import notifications_mark_all_read
 from apps.reviews.models import ReviewRequest
-from apps.reviews.services import review_resume
+from apps.reviews.services import review_decide, review_resume, review_take_next
 from tests import factories
 from tests.factories import buy, close, new_claim, resolve, state
 
@@ -50,7 +50,7 @@ def test_architecture_md_lists_the_catalogue_as_it_is():
 def test_every_event_the_flows_write_is_catalogued_with_the_payload_it_documents():
     # given every flow that writes an event: identities and keys, a claim through trades, beliefs, a
     # clarification, a challenged proposal (its panel review) and a moderator's void (which withdraws and
-    # resumes the review), another through settlement and scoring,
+    # resumes the review), a dispute a panel answers, another claim through settlement and scoring,
     # and a person reading their notifications
     owner = factories.verified_user()
     bot = factories.agent(owner, handle="catalogue-bot")
@@ -72,6 +72,16 @@ def test_every_event_the_flows_write_is_catalogued_with_the_payload_it_documents
     claim_void(claim=disputed, user=factories.moderator(), reason="Ambiguous criteria.")  # withdraws it
     review_resume(request_id=ReviewRequest.objects.get(subject=f"claim:{disputed.pk}").pk)
     market_settle(claim=disputed)
+
+    answered = new_claim(author, domain)  # a dispute a panel answers (it stands after the overrule window)
+    close(answered)
+    factories.propose(answered, "no", factories.human(), evidence="The record says so.")
+    panel = [factories.verified_human() for _ in range(3)]
+    resolution_challenge(claim=answered, challenger=factories.human(), evidence="It does not.")
+    for person in panel[:2]:  # two alike are the majority
+        assignment = review_take_next(reviewer=person)
+        review_decide(assignment_id=assignment.pk, reviewer=person, kind="answer", value="no")
+    review_resume(request_id=ReviewRequest.objects.get(subject=f"claim:{answered.pk}").pk)
 
     settled = new_claim(author, domain)
     buy(trader, settled, "no", credits=2, key="c-2")

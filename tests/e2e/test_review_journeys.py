@@ -1,7 +1,7 @@
 """Reviews in Chromium, end to end: a supervised agent's order waits for its owner, who approves it in the queue
-while the claim page shows the trade without a reload; a dispute decided by two of a panel of three, who are
-paid from the loser's bond; and an owner rejecting an order with the keyboard alone, on pages that pass the
-contrast check the other pages pass.
+while the claim page shows the trade without a reload; a dispute answered by two of a panel of three, whose
+answer stands once the overrule window has passed, and who are then paid from the loser's bond; and an owner
+rejecting an order with the keyboard alone, on pages that pass the contrast check the other pages pass.
 
 There is no Celery worker here: the server queues each decided review's continuation on a broker nobody
 reads, and the test runs it with review_resume, as the worker would (tests/reviews/test_worker.py covers the
@@ -22,7 +22,7 @@ from apps.identities.models import AutonomyLevel
 from apps.ledger.selectors import wallet_balance
 from apps.markets.models import ClaimStatus, Market, Resolution, Trade
 from apps.markets.pricing import Order
-from apps.markets.resolution import resolution_challenge
+from apps.markets.resolution import resolution_challenge, resolutions_finalize_due
 from apps.markets.services import trade_place
 from apps.realtime.models import Notification
 from apps.reviews import services as reviews
@@ -244,7 +244,16 @@ def test_a_dispute_goes_to_a_panel_of_three_two_answer_alike_the_claim_resolves_
     assert list(ReviewDecision.objects.values_list("reviewer_id", "value")) == [(first.pk, "yes"), (second.pk, "yes")]
 
     # and its continuation runs (as the worker would: none runs in these tests)
-    assert reviews.review_resume(request_id=review.pk) == {"continued": True, "resolved": True, "outcome": "yes"}
+    resumed = reviews.review_resume(request_id=review.pk)
+    assert (resumed["resolved"], resumed["outcome"]) == (False, "yes")
+
+    # then the claim page, open all along, shows the panel's answer and when it stands, without a reload
+    expect(claim_page.locator("#claim-resolution")).to_contain_text("The review panel answered YES", timeout=WAIT)
+    assert _not_reloaded(claim_page)
+
+    # and when the overrule window has passed, the beat's sweep (run here) makes it the outcome
+    stands_at = Resolution.objects.get(claim=claim).overrule_deadline
+    assert resolutions_finalize_due(now=stands_at) == 1
 
     # then the claim page, open all along, shows the outcome without a reload
     expect(claim_page.locator("#claim-resolution")).to_contain_text("Outcome: YES", timeout=WAIT)

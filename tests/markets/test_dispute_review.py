@@ -1,22 +1,31 @@
 """A dispute goes to a panel (checkpoint `resolution.dispute`, the default policy): three verified humans who
-are no party to it, ranked by reliability in the claim's domain, decide by majority; the panel's answer resolves
-the claim and the loser's half bond pays the panel. A panel that times out escalates to staff; staff deciding
-in the admin withdraws the review."""
+are no party to it, ranked by reliability in the claim's domain, decide by majority; the panel's answer stands
+once the overrule window has passed, resolving the claim, and the loser's half bond pays the panel. Within the
+window staff may confirm it (the panel is paid at once) or overrule it, deciding otherwise or voiding: the
+overrule is recorded on the review and scored against the panelists it overturns. A panel that times out
+escalates to staff; staff deciding in the admin withdraws the review."""
 
 from datetime import timedelta
 
 import pytest
 
+from apps.core.errors import PermissionDenied
+from apps.core.models import Event
 from apps.ledger.models import Transfer
 from apps.ledger.selectors import wallet_balance
+from apps.markets.errors import IllegalTransition
 from apps.markets.models import ClaimStatus, Resolution
-from apps.markets.resolution import dispute_decide, resolution_challenge
+from apps.markets.resolution import claim_void, dispute_decide, resolution_challenge, resolutions_finalize_due
 from apps.realtime.models import Notification
 from apps.reviews import services as reviews
-from apps.reviews.models import ReviewRequest
+from apps.reviews.errors import DecisionInvalid, ReviewClosed
+from apps.reviews.models import ReviewEvent, ReviewRequest
+from apps.reviews.selectors import reviewer_records
 from tests import factories
 
 pytestmark = pytest.mark.django_db
+
+OVERRULE_WINDOW = timedelta(hours=24)  # CREDENCE_DISPUTE_OVERRULE_HOURS's default
 
 
 @pytest.fixture
@@ -71,7 +80,30 @@ def test_the_panels_majority_resolves_the_claim_and_the_losers_half_bond_pays_th
     answer(panel[1], "no")
     decided = answer(panel[2], "yes")
     assert (decided.state, decided.outcome["value"]) == ("answered", "yes")
-    assert reviews.review_resume(request_id=review.pk) == {"continued": True, "resolved": True, "outcome": "yes"}
+    # the panel's answer is recorded, and waits out the overrule window: nothing is paid yet
+    resumed = reviews.review_resume(request_id=review.pk)
+    resolution = Resolution.objects.get(claim=claim)
+    assert (
+        OVERRULE_WINDOW <= resolution.overrule_deadline - decided.finished_at < OVERRULE_WINDOW + timedelta(minutes=1)
+    )
+    assert resumed == {
+        "continued": True,
+        "resolved": False,
+        "outcome": "yes",
+        "stands_at": resolution.overrule_deadline.isoformat(),
+    }
+    assert (resolution.review_id, resolution.review_outcome, resolution.finalized_at) == (review.pk, "yes", None)
+    claim.refresh_from_db()
+    assert claim.status == ClaimStatus.DISPUTED
+    assert [wallet_balance(p) - before[p.pk] for p in people] == [0] * 6
+    assert Event.objects.filter(kind="claim.answered", subject=f"claim:{claim.pk}").get().payload == {
+        "outcome": "yes",
+        "review": review.pk,
+        "stands_at": resolution.overrule_deadline.isoformat(),
+    }
+    # a minute before the window ends the sweep leaves it; once it has ended, the answer stands and pays
+    assert resolutions_finalize_due(now=resolution.overrule_deadline - timedelta(minutes=1)) == 0
+    assert resolutions_finalize_due(now=resolution.overrule_deadline) == 1
     claim.refresh_from_db()
     assert claim.status == ClaimStatus.RESOLVED_YES
     half = bond // 2
@@ -128,3 +160,127 @@ def test_a_staff_member_who_is_a_party_is_passed_over(dispute):
 def review_of_successor(review) -> int:
     review.refresh_from_db()
     return review.escalated_to.pk
+
+
+# --- Within the overrule window ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def answered(panel, dispute):
+    """The panel answered YES, two to one (panel[0] and panel[2] for YES, panel[1] for NO); the answer waits
+    out its overrule window."""
+    answer(panel[0], "yes")
+    answer(panel[1], "no")
+    answer(panel[2], "yes")
+    review = review_of(dispute["claim"])
+    reviews.review_resume(request_id=review.pk)
+    return review
+
+
+def test_staff_confirming_the_panels_answer_resolves_it_now_and_pays_the_panel(panel, dispute, answered):
+    claim = dispute["claim"]
+    bond = Resolution.objects.get(claim=claim).bond
+    before = {p.pk: wallet_balance(p) for p in panel}
+    moderator = factories.verified_user(is_staff=True)
+    dispute_decide(claim=claim, user=moderator, outcome="yes", reason="The panel read the criteria right.")
+    claim.refresh_from_db()
+    assert claim.status == ClaimStatus.RESOLVED_YES
+    share = (bond - bond // 2) // 3
+    assert [wallet_balance(p) - before[p.pk] for p in panel] == [share, share, share, 0]
+    answered.refresh_from_db()
+    assert answered.overruled_at is None
+    resolution = Resolution.objects.get(claim=claim)
+    assert (resolution.decided_by, resolution.decision_reason) == (moderator, "The panel read the criteria right.")
+    # and the sweep finds nothing left to finalize when the window ends
+    assert resolutions_finalize_due(now=resolution.overrule_deadline) == 0
+
+
+def test_staff_overruling_the_panel_decide_the_other_way_and_it_counts_against_the_majority(panel, dispute, answered):
+    claim = dispute["claim"]
+    bond = Resolution.objects.get(claim=claim).bond
+    before = {p.pk: wallet_balance(p) for p in (*panel, dispute["challenger"])}
+    moderator = factories.verified_user(is_staff=True)
+    dispute_decide(claim=claim, user=moderator, outcome="no", reason="The source was retracted on the 3rd.")
+    claim.refresh_from_db()
+    assert claim.status == ClaimStatus.RESOLVED_NO
+    # the challenger was right: bond back plus half the proposer's; the panel is paid nothing
+    assert wallet_balance(dispute["challenger"]) - before[dispute["challenger"].pk] == bond + bond // 2
+    assert [wallet_balance(p) - before[p.pk] for p in panel] == [0, 0, 0, 0]
+    # the overrule is on the review and in its timeline
+    answered.refresh_from_db()
+    assert (answered.state, answered.outcome["value"]) == ("answered", "yes")
+    assert answered.overruled_by == moderator
+    assert answered.overruled_outcome == {"decision": "answer", "value": "no"}
+    assert answered.overrule_reason == "The source was retracted on the 3rd."
+    event = answered.events.get(kind="overruled")
+    assert (event.actor, event.detail) == (
+        moderator.human_identity,
+        {"decision": "answer", "value": "no", "reason": "The source was retracted on the 3rd."},
+    )
+    # and it is scored against the two who answered YES; the one who answered NO agreed with the outcome
+    records = reviewer_records([p.pk for p in panel[:3]])
+    assert [(records[p.pk].on_panels, records[p.pk].agreed, records[p.pk].overruled) for p in panel[:3]] == [
+        (1, 0, 1),
+        (1, 1, 0),
+        (1, 0, 1),
+    ]
+    # and nothing is left for the sweep; deciding again is refused
+    assert resolutions_finalize_due(now=Resolution.objects.get(claim=claim).overrule_deadline) == 0
+    with pytest.raises(IllegalTransition):
+        dispute_decide(claim=claim, user=moderator, outcome="yes", reason="Changed my mind.")
+
+
+def test_staff_voiding_within_the_window_overrules_the_panel_and_returns_both_bonds(panel, dispute, answered):
+    claim = dispute["claim"]
+    bond = Resolution.objects.get(claim=claim).bond
+    parties = (dispute["proposer"], dispute["challenger"])
+    before = {p.pk: wallet_balance(p) for p in parties}
+    moderator = factories.verified_user(is_staff=True)
+    claim_void(claim=claim, user=moderator, reason="The criteria cannot be judged.")
+    claim.refresh_from_db()
+    assert claim.status == ClaimStatus.VOIDED
+    assert [wallet_balance(p) - before[p.pk] for p in parties] == [bond, bond]
+    answered.refresh_from_db()
+    assert answered.overruled_outcome == {"decision": "answer", "value": "void"}
+    assert reviewer_records([panel[0].pk])[panel[0].pk].overruled == 1
+
+
+def test_an_overrule_needs_staff_a_reason_and_a_decided_review_once(panel, dispute, answered):
+    moderator = factories.verified_user(is_staff=True)
+    with pytest.raises(PermissionDenied):
+        reviews.review_overrule(request_id=answered.pk, user=panel[3].user, decision="answer", value="no", reason="x")
+    with pytest.raises(DecisionInvalid):
+        reviews.review_overrule(request_id=answered.pk, user=moderator, decision="answer", value="no", reason=" ")
+    reviews.review_overrule(request_id=answered.pk, user=moderator, decision="answer", value="no", reason="Wrong.")
+    with pytest.raises(ReviewClosed):
+        reviews.review_overrule(request_id=answered.pk, user=moderator, decision="answer", value="void", reason="No.")
+    open_one = reviews.review_ask(
+        requester=factories.funded_agent(handle="asks-bot"),
+        question="Which?",
+        context={},
+        answer_schema={"type": "string"},
+        pool="owner",
+        pool_scope="",
+        reviewers_required=1,
+        agreement="first",
+        timeout_seconds=600,
+        timeout_answer=None,
+        price=0,
+        idempotency_key="open-1",
+    )
+    with pytest.raises(ReviewClosed):
+        reviews.review_overrule(request_id=open_one.pk, user=moderator, decision="answer", value="x", reason="No.")
+    assert ReviewEvent.objects.filter(kind="overruled").count() == 1
+
+
+def test_a_staff_answer_after_an_escalation_stands_at_once(dispute):
+    claim = dispute["claim"]
+    review = review_of(claim)
+    reviews.reviews_sweep(now=review.due_at + timedelta(seconds=1))
+    review.refresh_from_db()
+    staff = factories.staff_member()
+    answer(staff, "yes")
+    reviews.review_resume(request_id=review.escalated_to.pk)
+    claim.refresh_from_db()
+    assert claim.status == ClaimStatus.RESOLVED_YES
+    assert not Event.objects.filter(kind="claim.answered").exists()

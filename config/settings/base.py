@@ -159,6 +159,10 @@ CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL or "filesystem://loca
 CELERY_RESULT_BACKEND = env_str(
     "CELERY_RESULT_BACKEND", REDIS_URL or f"file://{(DATA_DIR / 'celery' / 'results').as_posix()}"
 )
+# An idle worker on the filesystem broker lists its folder this often. kombu's default (1 s) made a review's
+# continuation wait 0.5 s on average and up to a second after the decision (tests/bench/
+# test_review_resume_latency.py); ten listings a second of a local folder cost nothing worth counting.
+CREDENCE_EMBEDDED_BROKER_POLL_SECONDS = float(env_str("CREDENCE_EMBEDDED_BROKER_POLL_SECONDS", "0.1"))
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _broker_dir = DATA_DIR / "celery" / "broker"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -166,6 +170,7 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_out": str(_broker_dir),
         "processed_folder": str(DATA_DIR / "celery" / "processed"),
         "store_processed": False,
+        "polling_interval": CREDENCE_EMBEDDED_BROKER_POLL_SECONDS,
     }
 if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": REDIS_TIMEOUT}

@@ -21,7 +21,7 @@ docs/architecture.md ("Checkpoint conditions (CEL)") has the measurements behind
 """
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
@@ -1142,6 +1142,55 @@ class Condition:
         if errors:
             return Evaluation(True, clauses, "; ".join(errors))
         return Evaluation(any(values) if self._any else all(values), clauses, None)
+
+
+class ConditionSet:
+    """A checkpoint's conditions, screened in one call to the library: a program listing every condition's
+    clause values ([[a, b], [c], ...]) instead of a call per condition (at 100 policies, ~60 µs instead of
+    ~190 µs an order). `fired` says which fire; where the one call cannot say (a clause that fails, a value
+    that is not a bool, an activation that could not be read), it answers None for each, and the caller
+    evaluates those conditions one by one, as `Condition.evaluate` does, errors and all."""
+
+    __slots__ = ("_program", "_screened", "conditions")
+
+    def __init__(self, conditions: Sequence[Condition | Any]):
+        """`conditions` may hold other things that evaluate (a stored condition that no longer compiles and
+        says so when evaluated): the set leaves those to themselves (None)."""
+        self.conditions = tuple(conditions)
+        self._screened = tuple(c for c in self.conditions if type(c) is Condition and c._program is not None)
+        lists = [condition.cel for condition in self._screened]
+        self._program = _library_compile("[" + ", ".join(lists) + "]") if lists else None
+
+    def fired(self, activation: Activation) -> list[bool | None]:
+        unknown: list[bool | None] = [None] * len(self.conditions)
+        if self._program is None or activation.context is None or not self._reads(activation):
+            return unknown
+        try:
+            values = self._program.execute(activation.context)
+        except BaseException as error:
+            if not _library_error(error):
+                raise
+            return unknown
+        found: list[bool | None] = []
+        lists = iter(values)
+        for condition in self.conditions:
+            if type(condition) is not Condition:
+                found.append(None)
+                continue
+            if condition._program is None:
+                found.append(True)  # the empty condition: every time
+                continue
+            clauses = next(lists)
+            if clauses.count(True) + clauses.count(False) != len(condition.clauses):
+                found.append(None)
+            else:
+                found.append(any(clauses) if condition._any else all(clauses))
+        return found
+
+    def _reads(self, activation: Activation) -> bool:
+        """Whether every condition was compiled for the variables `activation` was prepared for."""
+        given = activation.variables
+        return all(c.variables is given or c.variables == given for c in self._screened)
 
 
 def _library_compile(rendered: str) -> Any:

@@ -31,7 +31,7 @@ from apps.ledger.errors import IdempotencyConflict
 from apps.ledger.models import Account, AccountKind
 from apps.ledger.services import ledger_transfer, wallet_for
 from apps.reviews import checkpoints, hooks
-from apps.reviews.conditions import ConditionInvalid, Evaluation, Variables, compile_condition
+from apps.reviews.conditions import ConditionInvalid, ConditionSet, Evaluation, Variables, compile_condition
 from apps.reviews.errors import (
     AnswerConflict,
     AssignmentNotFound,
@@ -155,7 +155,7 @@ def policy_retire(*, policy: CheckpointPolicy) -> None:
 # CREDENCE_REVIEW_POLICY_CACHE_SECONDS.
 _policy_cache: dict[str, tuple[float, list[CheckpointPolicy]]] = {}
 # Each current policy with its compiled condition, beside the cached list (compiled once per version).
-_conditions_cache: dict[str, tuple[list[CheckpointPolicy], list]] = {}
+_conditions_cache: dict[str, tuple[list[CheckpointPolicy], ConditionSet]] = {}
 
 
 def _policies_changed() -> None:
@@ -225,10 +225,15 @@ def checkpoint_check(*, checkpoint: str, activation: dict, subject: str) -> Fire
     variables = _variables(checkpoint)
     cached = _conditions_cache.get(checkpoint)
     if cached is None or cached[0] is not policies:
-        cached = (policies, [_compiled(policy, variables) for policy in policies])
+        cached = (policies, ConditionSet([_compiled(policy, variables) for policy in policies]))
         _conditions_cache[checkpoint] = cached
+    conditions = cached[1]
     prepared = variables.activation(activation)  # converted once for every policy's condition
-    for policy, condition in zip(policies, cached[1], strict=True):
+    # Screened in one call; a condition that fires (or that the one call could not judge) is evaluated on its
+    # own, for each clause's value and any error: the why a request records.
+    for policy, condition, fired in zip(policies, conditions.conditions, conditions.fired(prepared), strict=True):
+        if fired is False:
+            continue
         evaluation = condition.evaluate(prepared)
         if not evaluation.fired or not _sampled(policy, subject):
             continue

@@ -17,6 +17,7 @@ from apps.reviews.conditions import (
     Activation,
     Condition,
     ConditionInvalid,
+    ConditionSet,
     Evaluation,
     Variables,
     compile_condition,
@@ -414,6 +415,61 @@ def test_an_activation_prepared_once_serves_every_condition_and_only_for_its_var
     assert compile_condition('actor.kind == "agent"', other).evaluate(prepared) == Evaluation(
         True, [('actor.kind == "agent"', None)], "the activation was prepared for other variables than the condition's"
     )
+
+
+SCREENED = [
+    TYPICAL,
+    'claim.domain == "nowhere" || order.side == "no"',
+    "",
+    '"weather" in claim.tags',
+    "order.shares > 5 && actor.age_days < 1",
+]
+
+
+def test_a_set_screens_every_condition_in_one_call_as_each_would_alone():
+    conditions = ConditionSet([compile_condition(source, VARIABLES) for source in SCREENED])
+    for values in (activation(), activation(actor={"kind": "person", "age_days": 0}), activation(order={"side": "no"})):
+        prepared = VARIABLES.activation(values)
+        assert conditions.fired(prepared) == [c.evaluate(prepared).fired for c in conditions.conditions]
+    assert conditions.fired(VARIABLES.activation(activation())) == [True, False, True, True, False]
+
+
+def test_a_set_leaves_to_each_condition_what_its_one_call_cannot_judge():
+    # a clause that fails (a division by zero) fails the one call: every condition is judged on its own
+    failing = ConditionSet(
+        [compile_condition(TYPICAL, VARIABLES), compile_condition("order.amount / (order.shares - 10) > 1", VARIABLES)]
+    )
+    assert failing.fired(VARIABLES.activation(activation())) == [None, None]
+    # so does an activation missing a value, or one prepared for other variables
+    values = activation()
+    del values["order"]["amount"]
+    typical = ConditionSet([compile_condition(TYPICAL, VARIABLES)])
+    assert typical.fired(VARIABLES.activation(values)) == [None]
+    other = Variables({"actor": {"kind": "string"}})
+    assert typical.fired(other.activation({"actor": {"kind": "agent"}})) == [None]
+    # and a set of no conditions, or of empty ones, needs no call
+    assert ConditionSet([]).fired(VARIABLES.activation(activation())) == []
+    assert ConditionSet([compile_condition("", VARIABLES)]).fired(VARIABLES.activation(activation())) == [None]
+
+
+@given(
+    kind=st.sampled_from(["agent", "person", ""]),
+    amount=st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    shares=st.integers(min_value=-(10**6), max_value=10**6),
+    tags=st.lists(st.sampled_from(["weather", "paris", "x"]), max_size=3),
+)
+def test_what_a_set_judges_agrees_with_each_condition_alone(kind, amount, shares, tags):
+    conditions = ConditionSet(
+        [
+            *(compile_condition(source, VARIABLES) for source in SCREENED),
+            compile_condition("order.amount / (order.shares - 10) > 1", VARIABLES),
+        ]
+    )
+    prepared = VARIABLES.activation(
+        activation(actor={"kind": kind}, order={"amount": amount, "shares": shares}, claim={"tags": tags})
+    )
+    for judged, condition in zip(conditions.fired(prepared), conditions.conditions, strict=True):
+        assert judged is None or judged == condition.evaluate(prepared).fired
 
 
 def test_a_dict_changed_between_evaluations_is_read_again():

@@ -48,9 +48,11 @@ from apps.core.amounts import CREDIT
 from apps.ledger import services as ledger_services
 from apps.ledger.services import EXTERNAL_WORLD, PLATFORM_FEES, ledger_transfer, system_account, wallet_for
 from apps.markets import services as market_services
+from apps.markets.checkpoints import TRADE
 from apps.markets.models import Claim, Market, Trade
 from apps.markets.pricing import Order, implied_belief, order_price
 from apps.markets.services import trade_place
+from apps.reviews.services import current_policies
 from tests import factories
 from tests.bench.harness import LoadResult, env_number, median, print_table, request_load, web_server
 from tests.factories import new_claim
@@ -273,6 +275,9 @@ def _raw_round(traders, claim_ids: list[int], fees_id: int, seconds: float, tag:
 def _print_captured(traders, claim_id: int) -> None:
     agent = traders[0][0]
     claim = Claim.objects.get(pk=claim_id)
+    # The trade.place checkpoint reads its policies once per CREDENCE_REVIEW_POLICY_CACHE_SECONDS in each
+    # process, not per trade: read them before, so the capture shows what a trade sends every time.
+    current_policies(TRADE)
     with CaptureQueriesContext(connection) as captured:
         trade_place(
             identity=agent, claim=claim, order=Order(kind="buy", side="yes", amount=AMOUNT), idempotency_key="capture"

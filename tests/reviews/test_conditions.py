@@ -434,12 +434,27 @@ def test_a_set_screens_every_condition_in_one_call_as_each_would_alone():
     assert conditions.fired(VARIABLES.activation(activation())) == [True, False, True, True, False]
 
 
+def test_a_set_absorbs_an_error_where_the_other_side_decides_as_each_condition_does():
+    absorbing = [
+        compile_condition('order.amount / (order.shares - 10) > 1 || actor.kind == "agent"', VARIABLES),
+        compile_condition('order.amount / (order.shares - 10) > 1 && actor.kind == "person"', VARIABLES),
+    ]
+    prepared = VARIABLES.activation(activation())  # ten shares: the division fails
+    assert ConditionSet(absorbing).fired(prepared) == [True, False]
+    assert [c.evaluate(prepared) for c in absorbing] == [
+        Evaluation(True, [("order.amount / (order.shares - 10) > 1", None), ('actor.kind == "agent"', True)]),
+        Evaluation(False, [("order.amount / (order.shares - 10) > 1", None), ('actor.kind == "person"', False)]),
+    ]
+
+
 def test_a_set_leaves_to_each_condition_what_its_one_call_cannot_judge():
     # a clause that fails (a division by zero) fails the one call: every condition is judged on its own
     failing = ConditionSet(
         [compile_condition(TYPICAL, VARIABLES), compile_condition("order.amount / (order.shares - 10) > 1", VARIABLES)]
     )
     assert failing.fired(VARIABLES.activation(activation())) == [None, None]
+    with_empty = ConditionSet([*failing.conditions, compile_condition("", VARIABLES)])
+    assert with_empty.fired(VARIABLES.activation(activation())) == [None, None, True]
     # so does an activation missing a value, or one prepared for other variables
     values = activation()
     del values["order"]["amount"]
@@ -447,9 +462,9 @@ def test_a_set_leaves_to_each_condition_what_its_one_call_cannot_judge():
     assert typical.fired(VARIABLES.activation(values)) == [None]
     other = Variables({"actor": {"kind": "string"}})
     assert typical.fired(other.activation({"actor": {"kind": "agent"}})) == [None]
-    # and a set of no conditions, or of empty ones, needs no call
+    # and a set of no conditions, or of empty ones (every time), needs no call
     assert ConditionSet([]).fired(VARIABLES.activation(activation())) == []
-    assert ConditionSet([compile_condition("", VARIABLES)]).fired(VARIABLES.activation(activation())) == [None]
+    assert ConditionSet([compile_condition("", VARIABLES)]).fired(VARIABLES.activation(activation())) == [True]
 
 
 @given(
@@ -462,7 +477,10 @@ def test_what_a_set_judges_agrees_with_each_condition_alone(kind, amount, shares
     conditions = ConditionSet(
         [
             *(compile_condition(source, VARIABLES) for source in SCREENED),
-            compile_condition("order.amount / (order.shares - 10) > 1", VARIABLES),
+            compile_condition('actor.kind == "agent" && order.shares > 5 || "paris" in claim.tags', VARIABLES),
+            # an error one side of && or || absorbed when the other side decides, as each condition alone does
+            compile_condition('order.amount / (order.shares - 10) > 1 || actor.kind == "agent"', VARIABLES),
+            compile_condition('order.amount / (order.shares - 10) > 1 && actor.kind == "person"', VARIABLES),
         ]
     )
     prepared = VARIABLES.activation(

@@ -17,7 +17,6 @@ EFFECT = "test.worker.effect"
 GATE_WAIT_SECONDS = 60  # a bound, so a test that forgets its gate cannot hang a worker for long
 
 
-
 def resume(request) -> dict:
     from apps.reviews.models import ReviewEvent
 

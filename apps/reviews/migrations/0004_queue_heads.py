@@ -5,21 +5,28 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('identities', '0004_review_orders_above'),
-        ('ledger', '0003_review_escrow'),
-        ('reviews', '0003_default_policies'),
+        ("identities", "0004_review_orders_above"),
+        ("ledger", "0003_review_escrow"),
+        ("reviews", "0003_default_policies"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='reviewrequest',
-            index=models.Index(condition=models.Q(('seats_open__gt', 0), ('state__in', ('pending', 'assigned'))), fields=['pool', 'due_at', 'id'], name='reviews_open_seat_by_pool'),
+            model_name="reviewrequest",
+            index=models.Index(
+                condition=models.Q(("seats_open__gt", 0), ("state__in", ("pending", "assigned"))),
+                fields=["pool", "due_at", "id"],
+                name="reviews_open_seat_by_pool",
+            ),
         ),
         migrations.AddIndex(
-            model_name='reviewrequest',
-            index=models.Index(condition=models.Q(('seats_open__gt', 0), ('state__in', ('pending', 'assigned'))), fields=['pool_user', 'due_at', 'id'], name='reviews_open_seat_by_owner'),
+            model_name="reviewrequest",
+            index=models.Index(
+                condition=models.Q(("seats_open__gt", 0), ("state__in", ("pending", "assigned"))),
+                fields=["pool_user", "due_at", "id"],
+                name="reviews_open_seat_by_owner",
+            ),
         ),
     ]

@@ -6,37 +6,59 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('identities', '0004_review_orders_above'),
-        ('ledger', '0003_review_escrow'),
-        ('reviews', '0004_queue_heads'),
+        ("identities", "0004_review_orders_above"),
+        ("ledger", "0003_review_escrow"),
+        ("reviews", "0004_queue_heads"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='reviewrequest',
-            name='overrule_reason',
+            model_name="reviewrequest",
+            name="overrule_reason",
             field=models.TextField(blank=True),
         ),
         migrations.AddField(
-            model_name='reviewrequest',
-            name='overruled_at',
+            model_name="reviewrequest",
+            name="overruled_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='reviewrequest',
-            name='overruled_by',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="reviewrequest",
+            name="overruled_by",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='reviewrequest',
-            name='overruled_outcome',
+            model_name="reviewrequest",
+            name="overruled_outcome",
             field=models.JSONField(blank=True, null=True),
         ),
         migrations.AddConstraint(
-            model_name='reviewrequest',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('overruled_at__isnull', True), ('overruled_by__isnull', True), ('overruled_outcome__isnull', True)), models.Q(('overruled_at__isnull', False), ('overruled_by__isnull', False), ('overruled_outcome__isnull', False), ('state__in', ('approved', 'edited', 'rejected', 'answered')), models.Q(('overrule_reason', ''), _negated=True)), _connector='OR'), name='reviews_request_overrule_is_whole'),
+            model_name="reviewrequest",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(
+                        ("overruled_at__isnull", True),
+                        ("overruled_by__isnull", True),
+                        ("overruled_outcome__isnull", True),
+                    ),
+                    models.Q(
+                        ("overruled_at__isnull", False),
+                        ("overruled_by__isnull", False),
+                        ("overruled_outcome__isnull", False),
+                        ("state__in", ("approved", "edited", "rejected", "answered")),
+                        models.Q(("overrule_reason", ""), _negated=True),
+                    ),
+                    _connector="OR",
+                ),
+                name="reviews_request_overrule_is_whole",
+            ),
         ),
     ]

@@ -8,10 +8,12 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 import schemathesis
 from django.conf import settings
 from django.core.cache import cache
@@ -167,6 +169,32 @@ def shown(micro: int, *, signed: bool = False) -> str:
     sign = "+" if signed and micro > 0 else ""
     rounded = sign + format_credits(micro)
     return rounded if micro % CENT == 0 or abs(micro) < CENT else amount(rounded, sign + exact_credits(micro))
+
+
+def worker_wait(condition, proc, log_path: Path, what: str, *, timeout: float = 60, every: float = 0.1):
+    """Poll `condition` until it gives something true (returned), failing with the end of the worker's log if
+    the worker exits first or `timeout` passes."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if found := condition():
+            return found
+        if proc.poll() is not None:
+            pytest.fail(f"the worker exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
+        time.sleep(every)
+    pytest.fail(f"{what}: not within {timeout}s; worker log:\n{log_path.read_text()[-3000:]}")
+
+
+@contextlib.contextmanager
+def routed(task: str, queue: str):
+    """Send `task` to `queue` (a test worker's own) while the block runs."""
+    from config.celery import app
+
+    routes = app.conf.task_routes
+    app.conf.update(task_routes={task: {"queue": queue}})
+    try:
+        yield
+    finally:
+        app.conf.update(task_routes=routes)
 
 
 @contextlib.contextmanager

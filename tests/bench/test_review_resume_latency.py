@@ -56,7 +56,7 @@ from config.celery import app
 from tests import factories
 from tests.bench.harness import database_url, env_number, print_table
 from tests.reviews import worker_continuations as continuations
-from tests.support import celery_worker
+from tests.support import celery_worker, routed, worker_wait
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(1800)]
 
@@ -120,25 +120,13 @@ def _worker(folder: Path, env: dict):
     (process, log path)."""
     log_path = folder / "worker.log"
     env = {"DATABASE_URL": database_url(), WORKER_ENV: "1", **env}
-    with celery_worker(log_path, include=(__name__,), env=env) as (proc, queue):
-        routes = app.conf.task_routes
-        app.conf.update(task_routes={"reviews.resume": {"queue": queue}})
-        try:
-            _wait(lambda: " ready." in log_path.read_text(), proc, log_path, "the worker ready", timeout=120)
-            yield proc, log_path
-        finally:
-            app.conf.update(task_routes=routes)
+    with celery_worker(log_path, include=(__name__,), env=env) as (proc, queue), routed("reviews.resume", queue):
+        _wait(lambda: " ready." in log_path.read_text(), proc, log_path, "the worker ready", timeout=120)
+        yield proc, log_path
 
 
 def _wait(condition, proc, log_path: Path, what: str, timeout: float = 30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if found := condition():
-            return found
-        if proc.poll() is not None:
-            pytest.fail(f"the worker exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
-        time.sleep(0.002)
-    pytest.fail(f"{what}: not within {timeout}s; worker log:\n{log_path.read_text()[-3000:]}")
+    return worker_wait(condition, proc, log_path, what, timeout=timeout, every=0.002)
 
 
 def _commits(path: Path) -> dict[int, list[float]]:

@@ -16,10 +16,9 @@ from django.db import connection
 
 from apps.reviews import services, tasks
 from apps.reviews.models import ReviewEvent, ReviewRequest
-from config.celery import app
 from tests import factories
 from tests.reviews import worker_continuations as continuations
-from tests.support import celery_worker
+from tests.support import celery_worker, routed, worker_wait
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180), pytest.mark.django_db(transaction=True)]
@@ -44,24 +43,15 @@ def worker(tmp_path, transactional_db):
     `reviews.resume` is routed to its queue, so the decision's own enqueue goes there."""
     log_path = tmp_path / "worker.log"
     env = {"DATABASE_URL": _test_database_url(), "CREDENCE_TEST_WORKER": "1"}
-    with celery_worker(log_path, include=(continuations.__name__,), env=env) as (proc, queue):
-        routes = app.conf.task_routes
-        app.conf.update(task_routes={"reviews.resume": {"queue": queue}})
-        try:
-            yield proc, queue, log_path
-        finally:
-            app.conf.update(task_routes=routes)
+    with (
+        celery_worker(log_path, include=(continuations.__name__,), env=env) as (proc, queue),
+        routed("reviews.resume", queue),
+    ):
+        yield proc, queue, log_path
 
 
 def wait_until(condition, proc, log_path: Path, what: str, timeout: float = 60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if found := condition():
-            return found
-        if proc.poll() is not None:
-            pytest.fail(f"the worker exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
-        time.sleep(0.1)
-    pytest.fail(f"{what}: not within {timeout}s; worker log:\n{log_path.read_text()[-3000:]}")
+    return worker_wait(condition, proc, log_path, what, timeout=timeout)
 
 
 def wait_for(result, proc, log_path: Path, timeout: float = 60):

@@ -23,8 +23,8 @@ from apps.markets.services import claim_create, trade_place
 from apps.markets.settlement import market_settle
 from apps.reputation.models import Belief
 from apps.reputation.services import belief_state
-from apps.reviews.models import CheckpointPolicy
-from apps.reviews.services import policy_create
+from apps.reviews.models import CheckpointPolicy, ReviewRequest
+from apps.reviews.services import policy_create, review_ask, review_request_open
 
 PASSWORD = "correct-horse-battery-staple"
 GRANT = 1000 * CREDIT  # what a verified person is granted at signup (CREDENCE_SIGNUP_GRANT_CREDITS)
@@ -318,5 +318,63 @@ def policy(
         agreement=agreement,
         timeout_seconds=timeout_seconds,
         on_timeout=on_timeout,
+        **values,
+    )
+
+
+def question(
+    requester: Identity,
+    *,
+    key: str | None = None,
+    question: str = "Yes or no?",
+    answer_schema: dict | None = None,
+    pool: str = "owner",
+    price: int = 0,
+    **values,
+) -> ReviewRequest:
+    """An agent's question to a person (review_ask): to its owner, one answer, yes or no, in ten minutes."""
+    return review_ask(
+        requester=requester,
+        question=question,
+        context=values.pop("context", {}),
+        answer_schema=answer_schema or {"type": "string", "enum": ["yes", "no"]},
+        pool=pool,
+        pool_scope=values.pop("pool_scope", ""),
+        reviewers_required=values.pop("reviewers_required", 1),
+        agreement=values.pop("agreement", "first"),
+        timeout_seconds=values.pop("timeout_seconds", 600),
+        timeout_answer=values.pop("timeout_answer", None),
+        price=price,
+        idempotency_key=key or f"question-{next(_keys)}",
+        **values,
+    )
+
+
+def paused(
+    requester: Identity,
+    *,
+    checkpoint: str = "explicit",
+    key: str | None = None,
+    payload: dict | None = None,
+    pool: str = "owner",
+    on_timeout: str = "reject",
+    price: int = 0,
+    **values,
+) -> ReviewRequest:
+    """A request opened as a checkpoint opens one (review_request_open): approve or reject, one reviewer, the
+    first decision, ten minutes; `values` sets the rest (subject, continuation, timeout_seconds, ...)."""
+    return review_request_open(
+        checkpoint=checkpoint,
+        requester=requester,
+        subject=values.pop("subject", f"identity:{requester.pk}"),
+        payload=payload if payload is not None else {},
+        idempotency_key=key or f"paused-{next(_keys)}",
+        decisions=values.pop("decisions", ["approve", "reject"]),
+        reviewers_required=values.pop("reviewers_required", 1),
+        agreement=values.pop("agreement", "first"),
+        pool=pool,
+        timeout_seconds=values.pop("timeout_seconds", 600),
+        on_timeout=on_timeout,
+        price=price,
         **values,
     )

@@ -71,20 +71,7 @@ def test_an_edit_is_a_new_version_and_the_old_one_stays(staff):
 
 def test_requests_are_listed_and_read_only(staff):
     bot = factories.funded_agent(handle="admin-asker")
-    services.review_ask(
-        requester=bot,
-        question="Yes or no?",
-        context={},
-        answer_schema={"type": "string", "enum": ["yes", "no"]},
-        pool="owner",
-        pool_scope="",
-        reviewers_required=1,
-        agreement="first",
-        timeout_seconds=600,
-        timeout_answer=None,
-        price=0,
-        idempotency_key="admin-1",
-    )
+    factories.question(bot, key="admin-1")
     listing = staff.get("/admin/reviews/reviewrequest/")
     assert listing.status_code == 200 and "Yes or no?" not in listing.content.decode()  # the list shows subjects
     assert staff.get("/admin/reviews/reviewrequest/add/").status_code == 403

@@ -140,20 +140,13 @@ def _commits(path: Path) -> dict[int, list[float]]:
 
 def _decide_and_wait(leg: str, i: int, bot, owner, commits: Path, proc, log_path: Path) -> tuple[int, float, float]:
     """One decision through the services; returns (request id, decision's commit, continuation's commit)."""
-    review = services.review_request_open(
+    review = factories.paused(
+        bot,
         checkpoint=continuations.CHECKPOINT,
-        requester=bot,
         subject="test:latency",
         payload={"commits": str(commits)},
-        idempotency_key=f"latency-{leg}-{i}",
+        key=f"latency-{leg}-{i}",
         continuation=CONTINUATION,
-        decisions=["approve", "reject"],
-        reviewers_required=1,
-        agreement="first",
-        pool="owner",
-        timeout_seconds=600,
-        on_timeout="reject",
-        price=0,
     )
     assignment = services.review_take_next(reviewer=owner)
     assert assignment.request_id == review.pk

@@ -254,22 +254,9 @@ def test_an_overrule_needs_staff_a_reason_and_a_decided_review_once(panel, dispu
     reviews.review_overrule(request_id=answered.pk, user=moderator, decision="answer", value="no", reason="Wrong.")
     with pytest.raises(ReviewClosed):
         reviews.review_overrule(request_id=answered.pk, user=moderator, decision="answer", value="void", reason="No.")
-    open_one = reviews.review_ask(
-        requester=factories.funded_agent(handle="asks-bot"),
-        question="Which?",
-        context={},
-        answer_schema={"type": "string"},
-        pool="owner",
-        pool_scope="",
-        reviewers_required=1,
-        agreement="first",
-        timeout_seconds=600,
-        timeout_answer=None,
-        price=0,
-        idempotency_key="open-1",
-    )
+    open_one = factories.question(factories.funded_agent(handle="asks-bot"))
     with pytest.raises(ReviewClosed):
-        reviews.review_overrule(request_id=open_one.pk, user=moderator, decision="answer", value="x", reason="No.")
+        reviews.review_overrule(request_id=open_one.pk, user=moderator, decision="answer", value="no", reason="No.")
     assert ReviewEvent.objects.filter(kind="overruled").count() == 1
 
 

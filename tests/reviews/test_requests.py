@@ -167,21 +167,7 @@ def test_a_reviewer_in_two_pools_takes_the_soonest_due_across_them(bot):
     stranger_bot = factories.funded_agent(handle="stranger-bot")
 
     def to_staff(key: str) -> ReviewRequest:
-        return services.review_request_open(
-            checkpoint="explicit",
-            requester=stranger_bot,
-            subject=f"identity:{stranger_bot.pk}",
-            payload={"context": {}},
-            idempotency_key=key,
-            continuation="",
-            decisions=["approve", "reject"],
-            reviewers_required=1,
-            agreement="first",
-            pool="staff",
-            timeout_seconds=3600,
-            on_timeout="reject",
-            price=0,
-        )
+        return factories.paused(stranger_bot, key=key, pool="staff")
 
     mine = ask(bot)
     later, sooner, full = to_staff("staff-later"), to_staff("staff-sooner"), to_staff("staff-full")
@@ -316,19 +302,8 @@ def continued():
 
 
 def test_a_continuation_runs_once_however_often_it_is_resumed(bot, owner, continued):
-    review = services.review_request_open(
-        checkpoint="test.pause",
-        requester=bot,
-        subject="test:1",
-        payload={"n": 1},
-        idempotency_key="pause-1",
-        continuation="test.resume",
-        decisions=["approve", "reject"],
-        reviewers_required=1,
-        agreement="first",
-        pool="owner",
-        timeout_seconds=600,
-        on_timeout="reject",
+    review = factories.paused(
+        bot, checkpoint="test.pause", subject="test:1", payload={"n": 1}, key="pause-1", continuation="test.resume"
     )
     assignment = services.review_take_next(reviewer=owner)
     services.review_decide(assignment_id=assignment.pk, reviewer=owner, kind="approve")

@@ -70,20 +70,13 @@ def paused_and_decided(tmp_path: Path) -> tuple[ReviewRequest, Path, Path]:
     continuation is queued (to the worker) as it commits. Returns the request, its attempts file and gate."""
     attempts, gate = tmp_path / "attempts", tmp_path / "gate"
     bot = factories.agent(handle="paused-bot")
-    review = services.review_request_open(
+    review = factories.paused(
+        bot,
         checkpoint=continuations.CHECKPOINT,
-        requester=bot,
         subject="test:worker",
         payload={"attempts": str(attempts), "gate": str(gate)},
-        idempotency_key="worker-1",
+        key="worker-1",
         continuation=continuations.CONTINUATION,
-        decisions=["approve", "reject"],
-        reviewers_required=1,
-        agreement="first",
-        pool="owner",
-        timeout_seconds=600,
-        on_timeout="reject",
-        price=0,
     )
     owner = factories.human(bot.owner)
     assignment = services.review_take_next(reviewer=owner)

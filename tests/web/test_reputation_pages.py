@@ -326,20 +326,7 @@ def test_a_persons_page_shows_their_record_as_a_reviewer(alice):
     from apps.reviews import services as reviews
 
     bot = factories.funded_agent(handle="asks-alice-bot", owner=alice.user)
-    asked = reviews.review_ask(
-        requester=bot,
-        question="Yes or no?",
-        context={},
-        answer_schema={"type": "string", "enum": ["yes", "no"]},
-        pool="owner",
-        pool_scope="",
-        reviewers_required=1,
-        agreement="first",
-        timeout_seconds=600,
-        timeout_answer=None,
-        price=0,
-        idempotency_key="record-1",
-    )
+    asked = factories.question(bot, key="record-1")
     assignment = reviews.review_take_next(reviewer=alice)
     reviews.review_decide(assignment_id=assignment.pk, reviewer=alice, kind="answer", value="yes")
     html = Client().get(f"/id/{alice.handle}/").content.decode()

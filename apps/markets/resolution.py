@@ -1,4 +1,4 @@
-"""Closing, resolving and settling claims: optimistic, bonded, decided by staff on dispute.
+"""Closing, resolving and settling claims: optimistic, bonded, answered by a review panel on dispute.
 
 Lifecycle: open -> closed (at closes_at) -> proposed (a bonded outcome) -> [disputed (an equal bond
 challenges it) -> answered by a review panel (final after the overrule window) or decided by staff]
@@ -31,7 +31,7 @@ from apps.markets.errors import ConflictOfInterest, IllegalTransition
 from apps.markets.models import Claim, ClaimStatus, Market, Outcome, Position, Resolution
 from apps.markets.pricing import BPS
 from apps.reviews import services as reviews
-from apps.reviews.models import Decision, Pool, ReviewRequest
+from apps.reviews.models import Decision, Pool, RequestState, ReviewRequest
 
 RESOLVED = {
     Outcome.YES: ClaimStatus.RESOLVED_YES,
@@ -247,6 +247,7 @@ def dispute_decide(*, claim: Claim, user: User, outcome: str, reason: str) -> Re
     if resolution is None or claim.status != ClaimStatus.DISPUTED:
         raise IllegalTransition("Only a disputed claim can be decided.")
     _require_disinterested(user, claim, market, resolution)
+    _record_answer_not_yet_resumed(claim, resolution)
     if resolution.review_id is not None:
         if outcome == resolution.review_outcome:
             _award_by_review(claim, resolution, user=user, reason=reason)
@@ -315,6 +316,26 @@ def dispute_review_finalize(*, claim: Claim, now: datetime | None = None) -> Res
     return resolution
 
 
+def _record_answer_not_yet_resumed(claim: Claim, resolution: Resolution) -> None:
+    """A review that answered the dispute a moment ago, its continuation not yet run: staff deciding now confirm
+    or overrule that answer, as they would once it is recorded (the continuation then finds the dispute decided
+    and does nothing)."""
+    if resolution.review_id is not None or claim.status != ClaimStatus.DISPUTED:
+        return
+    answered = (
+        ReviewRequest.objects.filter(
+            checkpoint=DISPUTE, subject=f"claim:{claim.pk}", state=RequestState.ANSWERED, resumed_at__isnull=True
+        )
+        .order_by("-id")
+        .first()
+    )
+    if answered is not None:
+        resolution.review = answered
+        resolution.review_outcome = _outcome(answered.outcome["value"])
+        resolution.overrule_deadline = timezone.now()
+        resolution.save(update_fields=["review", "review_outcome", "overrule_deadline"])
+
+
 def _award_by_review(claim: Claim, resolution: Resolution, *, user: User | None = None, reason: str = "") -> None:
     """The review's answer is the outcome: the side it found right gets its bond back plus half the other's,
     as when staff decide; the other half pays the people who decided, split evenly (the remainder to fees)."""
@@ -349,6 +370,8 @@ def claim_void(*, claim: Claim, user: User, reason: str) -> Claim:
         raise IllegalTransition("This claim is already settled or voided.")
     resolution = Resolution.objects.select_for_update(no_key=True).filter(claim=claim).first()
     _require_disinterested(user, claim, market, resolution)
+    if resolution is not None and resolution.finalized_at is None:
+        _record_answer_not_yet_resumed(claim, resolution)
     if resolution is not None and resolution.finalized_at is None and resolution.review_outcome == Outcome.VOID:
         _award_by_review(claim, resolution, user=user, reason=reason)  # a panel answered VOID: staff confirm it
     elif resolution is not None and resolution.finalized_at is None:

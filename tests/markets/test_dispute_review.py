@@ -271,3 +271,28 @@ def test_a_staff_answer_after_an_escalation_stands_at_once(dispute):
     claim.refresh_from_db()
     assert claim.status == ClaimStatus.RESOLVED_YES
     assert not Event.objects.filter(kind="claim.answered").exists()
+
+
+def test_staff_deciding_before_the_panels_answer_is_recorded_still_overrule_it(panel, dispute):
+    # given the panel has answered YES, its continuation not yet run (the worker has not picked it up)
+    claim = dispute["claim"]
+    answer(panel[0], "yes")
+    answer(panel[1], "yes")
+    review = review_of(claim)
+    assert (review.state, review.resumed_at) == ("answered", None)
+
+    # when staff decide NO in those seconds
+    moderator = factories.verified_user(is_staff=True)
+    dispute_decide(claim=claim, user=moderator, outcome="no", reason="The source was retracted on the 3rd.")
+
+    # then it is an overrule of the panel's answer, scored against the two who gave it
+    review.refresh_from_db()
+    assert review.overruled_outcome == {"decision": "answer", "value": "no"}
+    assert [reviewer_records([p.pk])[p.pk].overruled for p in panel[:2]] == [1, 1]
+    claim.refresh_from_db()
+    assert claim.status == ClaimStatus.RESOLVED_NO
+    # and the continuation, when it runs, finds the dispute decided and changes nothing
+    resumed = reviews.review_resume(request_id=review.pk)
+    assert (resumed["continued"], resumed["refused"]) == (False, "illegal_transition")
+    claim.refresh_from_db()
+    assert claim.status == ClaimStatus.RESOLVED_NO

@@ -9,6 +9,7 @@ from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 from apps.accounts.models import User
 from apps.identities.models import Identity, IdentityKind
 from apps.reviews.models import (
+    DECIDED_STATES,
     OPEN_STATES,
     AssignmentState,
     Pool,
@@ -97,8 +98,6 @@ def timeline(review: ReviewRequest) -> list[ReviewEvent]:
 
 # --- Reviewers' records ------------------------------------------------------------------------------------
 
-DECIDED_OUTCOMES = ("approved", "edited", "rejected", "answered")
-
 
 @dataclass(frozen=True)
 class ReviewerRecord:
@@ -154,7 +153,7 @@ def reviewer_records(reviewer_ids: list[int]) -> dict[int, ReviewerRecord]:
         decided[reviewer] += 1
         durations[reviewer].append((decision.created_at - decision.assignment.created_at).total_seconds())
         request = decision.request
-        if request.state in DECIDED_OUTCOMES:
+        if request.state in DECIDED_STATES:
             on_panels[reviewer] += 1
             if request.overruled_at is None:
                 agreed[reviewer] += _verdict_matches(decision, request.outcome)

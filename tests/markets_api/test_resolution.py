@@ -4,10 +4,12 @@ from django.test import Client
 from apps.core.amounts import CREDIT
 from apps.ledger.selectors import wallet_balance
 from apps.markets.models import ClaimStatus, Resolution
-from apps.markets.resolution import bond_for
+from apps.markets.resolution import bond_for, resolution_challenge, resolutions_finalize_due
+from apps.reviews import services as reviews
+from apps.reviews.models import ReviewRequest
 from tests import factories
 from tests.factories import GRANT, closing_time_passes
-from tests.support import bearer, signed_in, snapshot
+from tests.support import bearer, iso, signed_in, snapshot
 
 pytestmark = pytest.mark.django_db
 EVIDENCE = {"outcome": "yes", "evidence": "The paper reports p = 0.03."}
@@ -45,6 +47,9 @@ def test_a_proposal_by_api_key_posts_the_bond(closed_claim):
         "challenged_at": None,
         "outcome": None,
         "decision_reason": "",
+        "review_id": None,
+        "review_outcome": None,
+        "stands_at": None,
     }
     assert wallet_balance(bot) == 100 * CREDIT - bond
     status = Client().get(f"/api/v1/claims/{closed_claim.pk}/resolution").json()
@@ -93,6 +98,34 @@ def test_challenge_then_status_is_disputed(closed_claim):
     closed_claim.refresh_from_db()
     assert closed_claim.status == ClaimStatus.DISPUTED
     assert wallet_balance(factories.human(challenger)) == GRANT - body["bond"]
+
+
+def test_a_panels_answer_reads_with_when_it_stands_and_then_as_the_outcome(closed_claim):
+    # given a disputed claim (the default policy sends it to a panel) that two of its panel answer NO
+    panel = [factories.verified_human() for _ in range(3)]  # verified people with no stake, to invite
+    factories.propose(closed_claim, "yes", factories.human())
+    resolution_challenge(claim=closed_claim, challenger=factories.human(), evidence="It was retracted.")
+    review = ReviewRequest.objects.get(checkpoint="resolution.dispute", subject=f"claim:{closed_claim.pk}")
+    for person in panel[:2]:
+        assignment = reviews.review_take_next(reviewer=person)
+        reviews.review_decide(assignment_id=assignment.pk, reviewer=person, kind="answer", value="no")
+    reviews.review_resume(request_id=review.pk)
+
+    # then the resolution says what the panel answered and when it stands, the dispute still open
+    body = Client().get(f"/api/v1/claims/{closed_claim.pk}/resolution").json()
+    stands_at = Resolution.objects.get(claim=closed_claim).overrule_deadline
+    assert (body["state"], body["outcome"], body["review_id"], body["review_outcome"]) == (
+        "disputed",
+        None,
+        review.pk,
+        "no",
+    )
+    assert body["stands_at"] == iso(stands_at)
+
+    # and once it stands, it is the outcome
+    resolutions_finalize_due(now=stands_at)
+    body = Client().get(f"/api/v1/claims/{closed_claim.pk}/resolution").json()
+    assert (body["state"], body["outcome"], body["review_outcome"]) == ("final", "no", "no")
 
 
 def test_an_unchallenged_proposal_reads_final_once_its_window_passes(closed_claim):

@@ -107,6 +107,11 @@ NOTIFICATION_CREATED = EventKind(
 NOTIFICATIONS_READ = EventKind(
     "notifications.read", "user:<id>", "a person read notifications (private)", {"unread": "their unread count"}
 )
+REVIEWS_QUEUE_CHANGED = EventKind(
+    "reviews.queue_changed", "user:<id>",
+    "a review request left the person's review queue or came back to it (private): their queue pages refresh",
+    {"review": "the request's id"},
+)  # fmt: skip
 REVIEW_REQUESTED = EventKind(
     "review.requested", "review:<id>", "a review request opened: something waits for a person (actor: who asked)",
     {
@@ -149,6 +154,7 @@ CATALOGUE: dict[str, EventKind] = {
         CLAIM_SCORED,
         NOTIFICATION_CREATED,
         NOTIFICATIONS_READ,
+        REVIEWS_QUEUE_CHANGED,
         REVIEW_REQUESTED,
         REVIEW_FINISHED,
         REVIEW_RESUMED,

@@ -18,3 +18,4 @@ class RealtimeConfig(AppConfig):
 
         review_hooks.request_opened.connect(services.notifications_on_review_opened)
         review_hooks.request_finished.connect(services.notifications_on_review_finished)
+        review_hooks.request_moved.connect(services.queue_refresh_on_review_moved)

@@ -215,6 +215,17 @@ def notifications_on_review_opened(request: ReviewRequest, user_ids: list[int]) 
     return _create(wanted, now)
 
 
+def queue_refresh_on_review_moved(request: ReviewRequest, user_ids: list[int]) -> None:
+    """Tell each person whose queue a request left (or came back to) so their open queue pages refresh: one
+    private event each, written in one INSERT."""
+    users = [user_id for user_id in dict.fromkeys(user_ids) if user_id is not None]
+    if users:
+        events_emit(
+            [(events.REVIEWS_QUEUE_CHANGED.name, f"user:{user_id}", None, {"review": request.pk}) for user_id in users],
+            at=timezone.now(),
+        )
+
+
 def notifications_on_review_finished(request: ReviewRequest) -> list[Notification]:
     """Tell the person who asked (for an agent, its owner) how their review ended."""
     now = timezone.now()

@@ -9,6 +9,12 @@ request_opened = ExtensionPoint(
     when="a review request opened, in its transaction (request, the user ids it waits for)",
     isolated=True,
 )
+request_moved = ExtensionPoint(
+    "reviews.request_moved",
+    when="a request left or came back to people's review queues (its last seat taken, a seat back from an "
+    "expired lease, finished with seats open), in that transaction (request, the user ids whose queues)",
+    isolated=True,
+)
 request_finished = ExtensionPoint(
     "reviews.request_finished",
     when="a review request was decided, timed out, escalated or cancelled, in that transaction (request)",

@@ -439,6 +439,20 @@ def waiting_for(request: ReviewRequest) -> list[int]:
     return list(staff.order_by("pk").values_list("pk", flat=True)[: settings.CREDENCE_REVIEW_PANEL_INVITED])
 
 
+def in_queues_of(request: ReviewRequest) -> list[int]:
+    """The people (user ids) whose queues offer `request` while it has a seat: its owner, its invited panel,
+    or every active staff member who is no party to it."""
+    if request.pool != Pool.STAFF:
+        return waiting_for(request)
+    staff = User.objects.filter(is_staff=True, is_active=True).exclude(pk__in=excluded_users(request))
+    return list(staff.order_by("pk").values_list("pk", flat=True))
+
+
+def _queues_changed(request: ReviewRequest) -> None:
+    """Tell the pages of the people whose queues offer `request` that it left them or came back."""
+    hooks.request_moved.send(request, in_queues_of(request))
+
+
 def _replayed(existing: ReviewRequest, digest: str) -> ReviewRequest:
     if existing.body_sha256 != digest:
         raise IdempotencyConflict("This Idempotency-Key was already used for a different review request.")
@@ -533,6 +547,8 @@ def review_take_next(*, reviewer: Identity, checkpoint: str | None = None) -> Re
             lease_expires_at=now + timedelta(seconds=settings.CREDENCE_REVIEW_LEASE_SECONDS),
         )
         ReviewRequest.objects.filter(pk=request.pk).update(seats_open=F("seats_open") - 1, state=RequestState.ASSIGNED)
+        if request.seats_open == 1:  # (as locked) its last seat: it leaves everyone's queue
+            _queues_changed(request)
         _event(
             request,
             "assigned",
@@ -666,6 +682,8 @@ def _tally(request: ReviewRequest, now: datetime) -> None:
 
 def _finish(request: ReviewRequest, state: str, outcome: dict, now: datetime, actor: Identity | None = None) -> None:
     """End an open request: record how, close the leases still open, queue its continuation after commit."""
+    if request.seats_open > 0:  # (as locked) it was still offered: it leaves the queues it was in
+        _queues_changed(request)
     updated = ReviewRequest.objects.filter(pk=request.pk, state__in=OPEN_STATES).update(
         state=state, outcome=outcome, finished_at=now, seats_open=0
     )
@@ -874,6 +892,8 @@ def reviews_sweep(*, now: datetime | None = None) -> dict:
             ReviewRequest.objects.filter(pk=request.pk).update(
                 seats_open=F("seats_open") + len(leases), state=RequestState.ASSIGNED if still else RequestState.PENDING
             )
+            if request.seats_open == 0 and leases:  # (as locked) full until now: back in the queues
+                _queues_changed(request)
             expired += len(leases)
     due = list(ReviewRequest.objects.filter(state__in=OPEN_STATES, due_at__lte=now).values_list("pk", flat=True)[:1000])
     for request_id in due:

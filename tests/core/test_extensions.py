@@ -30,8 +30,9 @@ def test_the_command_prints_what_each_point_sets_off():
         f"reviews.request_finished: {review_hooks.request_finished.when}"
         " [isolated: each listener in its own savepoint]",
         "  -> apps.realtime.services.notifications_on_review_finished",
-        f"reviews.request_opened: {review_hooks.request_opened.when}"
-        " [isolated: each listener in its own savepoint]",
+        f"reviews.request_moved: {review_hooks.request_moved.when} [isolated: each listener in its own savepoint]",
+        "  -> apps.realtime.services.queue_refresh_on_review_moved",
+        f"reviews.request_opened: {review_hooks.request_opened.when} [isolated: each listener in its own savepoint]",
         "  -> apps.realtime.services.notifications_on_review_opened",
         "reviews checkpoint claim.publish: A claim to publish (variables: actor, claim)",
         "reviews checkpoint explicit: An agent asks a person (variables: actor)",

@@ -217,8 +217,14 @@ def test_a_dispute_goes_to_a_panel_of_three_two_answer_alike_the_claim_resolves_
     expect(claim_page.locator("#claim-resolution")).to_contain_text("Disputed")
     _no_reload_marker(claim_page)
 
-    # when two of the panel, each in their own browser, take it from their queue and answer YES
+    # and the third of the panel has their queue open, counting it
     first, second, third = panel
+    idle = open_page(third.user, "/reviews/")
+    expect(idle.locator("#review-waiting-count")).to_have_text("1")
+    _hears_its_person(idle)
+    _no_reload_marker(idle)
+
+    # when two of the panel, each in their own browser, take it from their queue and answer YES
     pages = {}
     for n, person in enumerate((first, second)):
         page = pages[person.pk] = open_page(person.user, "/reviews/")
@@ -235,6 +241,9 @@ def test_a_dispute_goes_to_a_panel_of_three_two_answer_alike_the_claim_resolves_
         expect(page.locator("#review-decision .message-success")).to_have_text(
             f"You answered review #{review.pk}{done}", timeout=WAIT
         )
+    # then the third's queue, open all along, no longer counts it (the majority decided it), without a reload
+    expect(idle.locator("#review-waiting-count")).to_have_text("0", timeout=WAIT)
+    assert _not_reloaded(idle)
     review.refresh_from_db()
     assert (review.state, review.outcome["value"], review.outcome["decided_by"]) == (
         "answered",

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from apps.accounts.models import VerificationLevel
 from apps.core.amounts import CREDIT
+from apps.core.models import Event
 from apps.ledger.errors import IdempotencyConflict, InsufficientCredit
 from apps.ledger.models import Account
 from apps.ledger.selectors import wallet_balance
@@ -182,6 +183,36 @@ def test_a_reviewer_in_two_pools_takes_the_soonest_due_across_them(bot):
     # then they got the soonest due first, whichever pool it waited in, and the full one never
     assert taken == [sooner.pk, mine.pk, later.pk]
     assert services.review_take_next(reviewer=owner) is None
+
+
+def test_the_people_whose_queue_a_request_leaves_or_rejoins_are_told_so_their_pages_refresh(bot):
+    staff = [factories.staff_member() for _ in range(3)]
+    everyone = {f"user:{person.user_id}" for person in staff}
+
+    def told() -> list[tuple[str, dict]]:
+        moved = Event.objects.filter(kind="reviews.queue_changed").order_by("id")
+        return list(moved.values_list("subject", "payload"))
+
+    review = factories.paused(bot, pool="staff", reviewers_required=2, agreement="first", timeout_seconds=3600)
+    # a first take leaves a seat: the request is still in every queue, nobody is told
+    services.review_take_next(reviewer=staff[0])
+    assert told() == []
+    # the last seat taken: it leaves the queues of all the staff
+    services.review_take_next(reviewer=staff[1])
+    assert sorted(told()) == sorted((subject, {"review": review.pk}) for subject in everyone)
+    # both leases run out: it comes back to them
+    later = timezone.now() + timedelta(seconds=services.settings.CREDENCE_REVIEW_LEASE_SECONDS + 1)
+    services.reviews_sweep(now=later)
+    assert len(told()) == 6 and {subject for subject, _ in told()[3:]} == everyone
+    # and finished with a seat still open (the first decision decides), it leaves them again
+    services.review_take_next(reviewer=staff[2])
+    services.review_decide(
+        assignment_id=ReviewAssignment.objects.get(request=review, reviewer=staff[2], state="leased").pk,
+        reviewer=staff[2],
+        kind="reject",
+        reason="Not this one.",
+    )
+    assert len(told()) == 9 and {subject for subject, _ in told()[6:]} == everyone
 
 
 # --- Leases and timeouts ---------------------------------------------------------------------------------

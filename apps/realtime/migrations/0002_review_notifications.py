@@ -4,15 +4,22 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('realtime', '0001_initial'),
+        ("realtime", "0001_initial"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='notification',
-            name='kind',
-            field=models.CharField(choices=[('claim_resolved', 'Claim resolved'), ('payout', 'Settlement payout'), ('review_waiting', 'A review waits for you'), ('review_finished', 'A review you asked for finished')], max_length=32),
+            model_name="notification",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("claim_resolved", "Claim resolved"),
+                    ("payout", "Settlement payout"),
+                    ("review_waiting", "A review waits for you"),
+                    ("review_finished", "A review you asked for finished"),
+                ],
+                max_length=32,
+            ),
         ),
     ]

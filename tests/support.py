@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import schemathesis
+from celery.exceptions import TimeoutError as CeleryTimeout
 from django.conf import settings
 from django.core.cache import cache
 from django.core.serializers.json import DjangoJSONEncoder
@@ -182,6 +183,18 @@ def worker_wait(condition, proc, log_path: Path, what: str, *, timeout: float = 
             pytest.fail(f"the worker exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
         time.sleep(every)
     pytest.fail(f"{what}: not within {timeout}s; worker log:\n{log_path.read_text()[-3000:]}")
+
+
+def worker_result(result, proc, log_path: Path, *, timeout: float = 60):
+    """A task's result from a test worker, failing with the end of its log if it exits or `timeout` passes."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            return result.get(timeout=2)
+        except CeleryTimeout:
+            if proc.poll() is not None:
+                pytest.fail(f"the worker exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
+    pytest.fail(f"no result within {timeout}s; worker log:\n{log_path.read_text()[-3000:]}")
 
 
 @contextlib.contextmanager

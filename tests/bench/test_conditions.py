@@ -18,22 +18,11 @@ from apps.core.amounts import CREDIT
 from apps.reviews import conditions
 from apps.reviews.conditions import ConditionSet, compile_condition
 from tests.bench.harness import env_number, median, print_table
+from tests.reviews.test_conditions import DECLARED  # the variables the conditions tests declare
 
 HITS = env_number("BENCH_CONDITION_HITS", 2_000)
 ROUNDS = env_number("BENCH_ROUNDS", 3)
 TRADE_MS = env_number("BENCH_TRADE_MS", 4.5)
-
-DECLARED = {
-    "actor": {
-        "kind": "string",
-        "handle": "string",
-        "autonomy_level": "string",
-        "reliability": "double",
-        "age_days": "int",
-    },
-    "order": {"kind": "string", "side": "string", "amount": "int", "shares": "int", "limit_price": "double"},
-    "claim": {"id": "int", "domain": "string", "title": "string", "tags": "list(string)"},
-}
 
 
 def _policies(n: int) -> list[str]:

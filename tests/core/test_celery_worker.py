@@ -2,16 +2,14 @@
 
 import os
 import signal
-import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from celery.exceptions import TimeoutError as CeleryTimeout
 from django.utils import timezone
 
 from apps.core.tasks import ping
-from tests.support import celery_worker
+from tests.support import celery_worker, worker_result
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
@@ -24,23 +22,12 @@ def worker(tmp_path):
         yield proc, queue, log_path
 
 
-def wait_for(result, proc, log_path: Path, timeout: float = 60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            return result.get(timeout=2)
-        except CeleryTimeout:
-            if proc.poll() is not None:
-                pytest.fail(f"the worker exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
-    pytest.fail(f"no result within {timeout}s; worker log:\n{log_path.read_text()[-3000:]}")
-
-
 def test_a_worker_runs_core_ping_and_returns_its_result(worker):
     proc, queue, log_path = worker
     sent_at = timezone.now()
 
     result = ping.apply_async(queue=queue)
-    reply = wait_for(result, proc, log_path)
+    reply = worker_result(result, proc, log_path)
 
     assert reply["pong"] is True
     answered_at = datetime.fromisoformat(reply["at"])
@@ -51,7 +38,7 @@ def test_a_worker_runs_core_ping_and_returns_its_result(worker):
 
 def test_the_worker_stops_cleanly_on_sigterm(worker):
     proc, queue, log_path = worker
-    wait_for(ping.apply_async(queue=queue), proc, log_path)
+    worker_result(ping.apply_async(queue=queue), proc, log_path)
 
     os.killpg(proc.pid, signal.SIGTERM)
 

@@ -44,19 +44,18 @@ def queued(monkeypatch):
 
 
 def ask(requester, key: str, *, pool="panel", required=PANEL, agreement="unanimous", timeout=3600, on_time=None):
-    return services.review_ask(
-        requester=requester,
+    return factories.question(
+        requester,
+        key=key,
         question="Is the source reliable?",
         context={"key": key},
         answer_schema=YES_NO,
         pool=pool,
-        pool_scope="",
         reviewers_required=required,
         agreement=agreement,
         timeout_seconds=timeout,
         timeout_answer=on_time,
         price=PRICE,
-        idempotency_key=key,
     )
 
 

@@ -40,19 +40,18 @@ PRICE = 3 * CREDIT
 
 
 def ask(requester, *, key="ask-1", pool="owner", required=1, agreement="first", price=PRICE, timeout_answer=None):
-    return services.review_ask(
-        requester=requester,
+    return factories.question(
+        requester,
+        key=key,
         question="Is the source reliable?",
         context={"url": "https://example.org/report"},
         answer_schema=YES_NO,
         pool=pool,
-        pool_scope="",
         reviewers_required=required,
         agreement=agreement,
         timeout_seconds=3600,
         timeout_answer=timeout_answer,
         price=price,
-        idempotency_key=key,
     )
 
 

@@ -404,19 +404,18 @@ class ReviewMachine(RuleBasedStateMachine):
         key = self._key()
 
         def ask():
-            return services.review_ask(
-                requester=requester,
+            return factories.question(
+                requester,
+                key=key,
                 question="Is the source reliable?",
                 context={"key": key},
                 answer_schema=YES_NO,
                 pool=pool,
-                pool_scope="",
                 reviewers_required=required,
                 agreement=agreement,
                 timeout_seconds=timeout,
                 timeout_answer=timeout_answer,
                 price=price,
-                idempotency_key=key,
             )
 
         if self.balances[requester.pk] < price:

@@ -6,19 +6,17 @@ its rows (transaction=True); the continuation it runs is tests/reviews/worker_co
 import os
 import re
 import signal
-import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from celery.exceptions import TimeoutError as CeleryTimeout
 from django.db import connection
 
 from apps.reviews import services, tasks
 from apps.reviews.models import ReviewEvent, ReviewRequest
 from tests import factories
 from tests.reviews import worker_continuations as continuations
-from tests.support import celery_worker, routed, worker_wait
+from tests.support import celery_worker, routed, worker_result, worker_wait
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180), pytest.mark.django_db(transaction=True)]
@@ -48,21 +46,6 @@ def worker(tmp_path, transactional_db):
         routed("reviews.resume", queue),
     ):
         yield proc, queue, log_path
-
-
-def wait_until(condition, proc, log_path: Path, what: str, timeout: float = 60):
-    return worker_wait(condition, proc, log_path, what, timeout=timeout)
-
-
-def wait_for(result, proc, log_path: Path, timeout: float = 60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            return result.get(timeout=2)
-        except CeleryTimeout:
-            if proc.poll() is not None:
-                pytest.fail(f"the worker exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
-    pytest.fail(f"no result within {timeout}s; worker log:\n{log_path.read_text()[-3000:]}")
 
 
 def paused_and_decided(tmp_path: Path) -> tuple[ReviewRequest, Path, Path]:
@@ -108,8 +91,8 @@ def test_a_decided_requests_continuation_runs_once_in_the_worker_even_delivered_
 
     # when the continuation is delivered a second time, and the worker has run both deliveries
     again = tasks.resume.apply_async(args=[review.pk], queue=queue)
-    wait_for(again, proc, log_path)
-    done = wait_until(lambda: resumed(review), proc, log_path, "the request resumed")
+    worker_result(again, proc, log_path)
+    done = worker_wait(lambda: resumed(review), proc, log_path, "the request resumed")
 
     # then the continuation ran once, in the worker's pool process, and its effect is there once
     [pid] = attempts_in(attempts)
@@ -130,7 +113,7 @@ def test_a_continuation_killed_midway_is_delivered_again_and_acts_once(worker, t
     # given a slow continuation (it waits while the gate file exists), started by the worker's pool process
     (tmp_path / "gate").touch()
     review, attempts, gate = paused_and_decided(tmp_path)
-    [first] = wait_until(lambda: attempts_in(attempts), proc, log_path, "the continuation started")
+    [first] = worker_wait(lambda: attempts_in(attempts), proc, log_path, "the continuation started")
     assert first != proc.pid
 
     # when the pool process is killed in the middle of it
@@ -138,7 +121,7 @@ def test_a_continuation_killed_midway_is_delivered_again_and_acts_once(worker, t
 
     # then the worker starts another pool process and the task is delivered to it again (the lost one was
     # rejected back to the queue): it starts over, and nothing of the killed attempt was kept
-    first_again, second = wait_until(
+    first_again, second = worker_wait(
         lambda: attempts_in(attempts)[:2] if len(attempts_in(attempts)) >= 2 else None,
         proc,
         log_path,
@@ -147,7 +130,7 @@ def test_a_continuation_killed_midway_is_delivered_again_and_acts_once(worker, t
     assert first_again == first and second not in (first, proc.pid)
     assert effects(review) == [] and resumed(review) is None
     gate.unlink()
-    done = wait_until(lambda: resumed(review), proc, log_path, "the request resumed")
+    done = worker_wait(lambda: resumed(review), proc, log_path, "the request resumed")
     assert attempts_in(attempts) == [first, second]
     assert effects(review) == [{"pid": second}]
     assert done.resume_result == {"continued": True, "pid": second}

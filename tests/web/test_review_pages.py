@@ -259,9 +259,9 @@ def test_an_explicit_question_shows_its_context_as_json(owner_client, careful_bo
 
 def _dispute(claim, reviewer_count=1) -> ReviewRequest:
     challenger = factories.human()
-    return services.review_request_open(
+    return factories.paused(
+        challenger,
         checkpoint="resolution.dispute",
-        requester=challenger,
         subject=f"claim:{claim.pk}",
         payload={
             "claim": claim.pk,
@@ -271,17 +271,15 @@ def _dispute(claim, reviewer_count=1) -> ReviewRequest:
             "proposal_evidence": "The paper reports p = 0.01.",
             "challenge_evidence": "The paper was retracted.",
         },
-        idempotency_key=f"dispute:{claim.pk}",
+        key=f"dispute:{claim.pk}",
         question="Which outcome do the claim's criteria and the evidence support?",
         decisions=["answer"],
         answer_schema={"type": "string", "enum": ["yes", "no", "void"], "title": "The outcome"},
         reviewers_required=reviewer_count,
-        agreement="first",
         pool="panel",
         pool_scope=f"domain:{claim.domain.slug}",
         timeout_seconds=3600,
         on_timeout="escalate",
-        price=0,
     )
 
 

@@ -172,6 +172,20 @@ def shown(micro: int, *, signed: bool = False) -> str:
     return rounded if micro % CENT == 0 or abs(micro) < CENT else amount(rounded, sign + exact_credits(micro))
 
 
+# What a checkpoint's conditions may read in the conditions tests and bench: an order's actor, order and claim.
+ORDER_VARIABLES = {
+    "actor": {
+        "kind": "string",
+        "handle": "string",
+        "autonomy_level": "string",
+        "reliability": "double",
+        "age_days": "int",
+    },
+    "order": {"kind": "string", "side": "string", "amount": "int", "shares": "int", "limit_price": "double"},
+    "claim": {"id": "int", "domain": "string", "title": "string", "tags": "list(string)"},
+}
+
+
 def worker_wait(condition, proc, log_path: Path, what: str, *, timeout: float = 60, every: float = 0.1):
     """Poll `condition` until it gives something true (returned), failing with the end of the worker's log if
     the worker exits first or `timeout` passes."""

@@ -18,7 +18,7 @@ from apps.core.amounts import CREDIT
 from apps.reviews import conditions
 from apps.reviews.conditions import ConditionSet, compile_condition
 from tests.bench.harness import env_number, median, print_table
-from tests.reviews.test_conditions import DECLARED  # the variables the conditions tests declare
+from tests.support import ORDER_VARIABLES as DECLARED
 
 HITS = env_number("BENCH_CONDITION_HITS", 2_000)
 ROUNDS = env_number("BENCH_ROUNDS", 3)

@@ -22,18 +22,9 @@ from apps.reviews.conditions import (
     Variables,
     compile_condition,
 )
+from tests.support import ORDER_VARIABLES
 
-DECLARED = {
-    "actor": {
-        "kind": "string",
-        "handle": "string",
-        "autonomy_level": "string",
-        "reliability": "double",
-        "age_days": "int",
-    },
-    "order": {"kind": "string", "side": "string", "amount": "int", "shares": "int", "limit_price": "double"},
-    "claim": {"id": "int", "domain": "string", "title": "string", "tags": "list(string)"},
-}
+DECLARED = ORDER_VARIABLES
 VARIABLES = Variables(DECLARED)
 TYPICAL = 'actor.kind == "agent" && order.amount > 500 * CREDIT && claim.domain == "health"'
 

@@ -96,6 +96,10 @@ CLAIM_SETTLED = EventKind(
     "claim.settled", "claim:<id>", "settlement paid out and emptied the market's escrow",
     {"outcome": "'yes', 'no' or 'void'", "payees": "wallets paid", "dust": "rounding micro-credits sent to fees"},
 )  # fmt: skip
+POSITION_PAID = EventKind(
+    "position.paid", "identity:<id>", "settlement paid an identity for its position in a claim",
+    {"claim": "the claim's id", "outcome": "'yes', 'no' or 'void'", "amount": "micro-credits paid"},
+)  # fmt: skip
 CLAIM_SCORED = EventKind(
     "claim.scored", "claim:<id>", "the claim's forecasts were scored into reputation",
     {"scored": "the number of identities scored"},
@@ -129,6 +133,15 @@ REVIEW_RESUMED = EventKind(
     "review.resumed", "review:<id>", "what the review paused went on (its continuation ran, once)",
     {"result": "what it did, e.g. {continued, traded, trade} or {continued, refused, message}"},
 )  # fmt: skip
+AGENT_RUN_FINISHED = EventKind(
+    "agent.run.finished", "identity:<agent id>", "a hosted agent's run ended (private: its owner and its webhooks)",
+    {
+        "run": "the run's id",
+        "outcome": "'succeeded', 'failed', 'stopped' (kill switch or budget) or 'timed_out'",
+        "orders": "the number of trades it placed",
+        "spent": "micro-credits its orders cost, fees included",
+    },
+)  # fmt: skip
 
 CATALOGUE: dict[str, EventKind] = {
     kind.name: kind
@@ -151,6 +164,7 @@ CATALOGUE: dict[str, EventKind] = {
         CLAIM_ANSWERED,
         CLAIM_RESOLVED,
         CLAIM_SETTLED,
+        POSITION_PAID,
         CLAIM_SCORED,
         NOTIFICATION_CREATED,
         NOTIFICATIONS_READ,
@@ -158,6 +172,7 @@ CATALOGUE: dict[str, EventKind] = {
         REVIEW_REQUESTED,
         REVIEW_FINISHED,
         REVIEW_RESUMED,
+        AGENT_RUN_FINISHED,
     )
 }
 

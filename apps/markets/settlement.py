@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.core import events
-from apps.core.services import event_emit
+from apps.core.services import events_emit
 from apps.ledger.models import Account, AccountKind, Transfer
 from apps.ledger.services import PLATFORM_FEES, ledger_transfer, system_account, wallet_for
 from apps.markets import hooks
@@ -44,6 +44,21 @@ def _payout_lines(market: Market, outcome: str, escrow_balance: int) -> tuple[li
     # Only VOID can get here: winning shares are always covered (escrow >= max(q), tested).
     scaled = [(account, amount * escrow_balance // total) for account, amount in lines]
     return scaled, escrow_balance - sum(amount for _, amount in scaled)
+
+
+def _paid_events(claim: Claim, outcome: str, lines: list[tuple[int, int]]) -> list[tuple]:
+    """One `position.paid` per identity paid (to its own subject, for its webhooks)."""
+    owners = dict(Account.objects.filter(pk__in=[account for account, _ in lines]).values_list("pk", "identity_id"))
+    return [
+        (
+            events.POSITION_PAID.name,
+            f"identity:{owners[account]}",
+            None,
+            {"claim": claim.pk, "outcome": outcome, "amount": amount},
+        )
+        for account, amount in lines
+        if amount
+    ]
 
 
 @transaction.atomic
@@ -83,11 +98,13 @@ def market_settle(*, claim: Claim) -> Transfer | None:
     claim.settled_at = now
     claim.save(update_fields=["settled_at", "updated_at"])
     hooks.notify_claim_settled(claim, outcome)  # scoring, then notifications, in this transaction
-    event_emit(
-        kind=events.CLAIM_SETTLED.name,
-        subject=f"claim:{claim.pk}",
-        payload={"outcome": outcome, "payees": len(lines), "dust": dust},
+    settled = (
+        events.CLAIM_SETTLED.name,
+        f"claim:{claim.pk}",
+        None,
+        {"outcome": outcome, "payees": len(lines), "dust": dust},
     )
+    events_emit([settled, *_paid_events(claim, outcome, lines)], at=now)
     return transfer
 
 

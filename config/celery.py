@@ -10,7 +10,7 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 # A static schedule: django-celery-beat 2.9 declares Django<6.1 (pip would fall back to a 2020 release).
-# Per-agent schedules will live in our own models and be dispatched by one tick listed here.
+# Per-agent schedules live in our own models (apps/agents) and are dispatched by one tick listed here.
 app.conf.beat_schedule = {
     "markets.close_due": {"task": "markets.close_due", "schedule": 30.0},
     "markets.finalize_due": {"task": "markets.finalize_due", "schedule": 60.0},
@@ -18,6 +18,11 @@ app.conf.beat_schedule = {
     "reputation.score_due": {"task": "reputation.score_due", "schedule": 300.0},
     # Expired review leases back to the queue, timeouts applied, continuations not yet run queued again.
     "reviews.sweep": {"task": "reviews.sweep", "schedule": 15.0},
+    # Hosted agents: events turned into due agents, then one run for each due agent (apps/agents/tasks.py).
+    "agents.dispatch": {
+        "task": "agents.dispatch",
+        "schedule": float(os.environ.get("CREDENCE_AGENTS_DISPATCH_SECONDS", "10")),
+    },
 }
 
 

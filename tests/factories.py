@@ -378,3 +378,40 @@ def paused(
         price=price,
         **values,
     )
+
+
+# --- Hosted agents ------------------------------------------------------------------------------------------
+
+
+def hosted(
+    bot: Identity | None = None,
+    *,
+    strategy: str = "base_rate",
+    config: dict | None = None,
+    budget_per_run: int = 50 * CREDIT,
+    budget_per_day: int = 100 * CREDIT,
+    budget_per_position: int = 30 * CREDIT,
+    **settings,
+):
+    """A hosted agent through hosted_agent_create: `bot` (a funded agent of a new owner if none) run with
+    `strategy`, on events only unless `every_minutes` is given."""
+    from apps.agents.services import hosted_agent_create
+
+    bot = bot or funded_agent()
+    return hosted_agent_create(
+        owner=bot.owner,
+        agent=bot,
+        strategy=strategy,
+        config=config or {},
+        budget_per_run=budget_per_run,
+        budget_per_day=budget_per_day,
+        budget_per_position=budget_per_position,
+        **settings,
+    )
+
+
+def manual_run(agent, key: str = "run-1", claims: list[int] | None = None):
+    """A run the owner asked for (queued; a test executes it with run_execute)."""
+    from apps.agents.services import agent_run_request
+
+    return agent_run_request(hosted=agent, by=agent.identity.owner, key=key, claims=claims)

@@ -149,11 +149,14 @@ Belief = _probability(6)
 # `code=`, and those the handlers in apps/core/api.py give to errors from outside the family.
 # tests/contract/test_schema.py collects them from the code and fails on one missing here (or left over).
 ErrorCode = Literal[
+    "agent_stopped",
+    "already_hosted",
     "answer_conflict",
     "bad_request",
     "body_too_large",
     "claim_not_open",
     "condition_invalid",
+    "config_invalid",
     "conflict",
     "conflict_of_interest",
     "csrf_failed",
@@ -175,8 +178,8 @@ ErrorCode = Literal[
     "malformed_body",
     "market_closed",
     "method_not_allowed",
-    "not_a_reviewer",
     "missing_scope",
+    "not_a_reviewer",
     "not_authenticated",
     "not_found",
     "nothing_to_trade",
@@ -188,6 +191,8 @@ ErrorCode = Literal[
     "reviewer_conflicted",
     "server_error",
     "session_required",
+    "stopped_by_staff",
+    "strategy_unknown",
     "suspended_by_moderator",
     "too_many_agents",
     "too_many_keys",

@@ -475,9 +475,11 @@ def review_ask(
     timeout_answer,
     price: int,
     idempotency_key: str,
+    continuation: str = "",
 ) -> ReviewRequest:
     """An agent (or a person) asks people a typed question: the `explicit` checkpoint. The answer is checked
-    against `answer_schema`, the answer to use on timeout too; nothing resumes (the asker reads the answer).
+    against `answer_schema`, the answer to use on timeout too; nothing resumes (the asker reads the answer)
+    unless a `continuation` is named (a hosted agent's run goes on).
     Only an agent asks its owner (a person asks a panel); a panel's scope must exist."""
     if pool == Pool.OWNER and requester.kind != IdentityKind.AGENT:
         raise PermissionDenied("Only an agent asks its owner: ask a panel.", detail={"field": "reviewers"})
@@ -511,6 +513,7 @@ def review_ask(
         on_timeout=TimeoutAction.ANSWER,
         timeout_answer=timeout_answer,
         price=price,
+        continuation=continuation,
     )
 
 

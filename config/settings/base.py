@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "apps.markets",
     "apps.reputation",
     "apps.realtime",
+    "apps.agents",
     "apps.web",
     "apps.demo",
 ]
@@ -324,3 +325,16 @@ CREDENCE_REVIEW_TAKE_ATTEMPTS = env_int("CREDENCE_REVIEW_TAKE_ATTEMPTS", 20)
 CREDENCE_REVIEW_RESUME_GRACE_SECONDS = env_int("CREDENCE_REVIEW_RESUME_GRACE_SECONDS", 120)
 # How long an owner has to review their supervised agent's order.
 CREDENCE_REVIEW_TRADE_TIMEOUT_SECONDS = env_int("CREDENCE_REVIEW_TRADE_TIMEOUT_SECONDS", 24 * 3600)
+
+# Hosted agents (apps/agents): a run's soft time limit (it ends as timed out) and hard one (its process is
+# killed), and how many times a run whose worker was lost is tried.
+CREDENCE_AGENT_RUN_SOFT_SECONDS = env_int("CREDENCE_AGENT_RUN_SOFT_SECONDS", 120)
+CREDENCE_AGENT_RUN_HARD_SECONDS = env_int("CREDENCE_AGENT_RUN_HARD_SECONDS", 150)
+CREDENCE_AGENT_RUN_MAX_ATTEMPTS = env_int("CREDENCE_AGENT_RUN_MAX_ATTEMPTS", 3)
+# (CREDENCE_AGENTS_DISPATCH_SECONDS, 10 by default: the beat schedule in config/celery.py reads it.)
+# The language-model strategy is off unless switched on; its calls' time limit and the largest answer read.
+CREDENCE_AGENTS_LLM_ENABLED = env_bool("CREDENCE_AGENTS_LLM_ENABLED", False)
+CREDENCE_AGENTS_LLM_TIMEOUT_SECONDS = float(env_str("CREDENCE_AGENTS_LLM_TIMEOUT_SECONDS", "30"))
+# Outgoing calls to URLs users give (apps/core/http.py) never reach this machine, except in local and test
+# settings, where a model server or a webhook receiver on 127.0.0.1 is how one develops.
+CREDENCE_HTTP_ALLOW_LOOPBACK = False

@@ -29,3 +29,6 @@ CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND", REDIS_URL)
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
+
+# Model servers and webhook receivers on 127.0.0.1 (apps/core/http.py); never in production.
+CREDENCE_HTTP_ALLOW_LOOPBACK = True

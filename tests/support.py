@@ -217,7 +217,7 @@ def routed(task: str, queue: str):
     from config.celery import app
 
     routes = app.conf.task_routes
-    app.conf.update(task_routes={task: {"queue": queue}})
+    app.conf.update(task_routes={**(routes or {}), task: {"queue": queue}})  # nested: both routes hold
     try:
         yield
     finally:

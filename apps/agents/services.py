@@ -426,6 +426,11 @@ def run_journal_save(*, run: AgentRun, journal: list[dict], tokens_in: int = 0, 
 # --- An order, within the budgets ------------------------------------------------------------------------------
 
 
+def spent_today_of(hosted: HostedAgent) -> int:
+    """What it spent in this UTC day (the counter restarts on the first order of a day)."""
+    return hosted.spent_today if hosted.spent_day == timezone.now().date() else 0
+
+
 def _order_json(order: Order) -> dict:
     return {
         "kind": order.kind,
@@ -446,7 +451,7 @@ def run_order(*, run: AgentRun, step: int, claim_id: int, order: Order, journal:
     if done is not None:  # placed by an earlier execution whose journal this one did not load (never expected)
         raise runtime.JournalMismatch(f"Step {step} placed an order already; its journal was not loaded.")
     today = timezone.now().date()
-    spent_today = hosted.spent_today if hosted.spent_day == today else 0
+    spent_today = spent_today_of(hosted)
     run_spent = AgentRun.objects.filter(pk=run.pk).values_list("spent", flat=True).get()
     invested = (
         Position.objects.filter(identity_id=hosted.identity_id, market__claim_id=claim_id)

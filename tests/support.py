@@ -238,6 +238,7 @@ def celery_worker(log_path, *, include: tuple[str, ...] = (), env: dict | None =
         CELERY_BROKER_URL=app.conf.broker_url,
         CELERY_RESULT_BACKEND=app.conf.result_backend,
         PYTHONUNBUFFERED="1",
+        CREDENCE_TEST_QUEUE=queue,  # tasks the worker itself queues may be routed back to it (tests/agents/scripted.py)
         **(env or {}),
     )
     with open(log_path, "w") as log:

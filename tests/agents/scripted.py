@@ -70,3 +70,7 @@ def unregister() -> None:
 
 if os.environ.get("CREDENCE_TEST_WORKER") == "1":
     register()
+    if os.environ.get("CREDENCE_TEST_QUEUE"):  # a run the worker queues (a resumed one) comes back to it
+        from config.celery import app
+
+        app.conf.task_routes = {"agents.run": {"queue": os.environ["CREDENCE_TEST_QUEUE"]}}

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from apps.agents.services import run_execute
 from apps.core.events import CATALOGUE, CATALOGUE_VERSION, catalogue_markdown
 from apps.core.models import Event
 from apps.identities.services import agent_suspend, agent_update, api_key_revoke, identity_reactivate
@@ -87,6 +88,8 @@ def test_every_event_the_flows_write_is_catalogued_with_the_payload_it_documents
     buy(trader, settled, "no", credits=2, key="c-2")
     resolve(settled, "no", factories.human())
     notifications_mark_all_read(user=trader.user)
+    hosted = factories.hosted()  # a hosted agent's run ends
+    run_execute(run_id=factories.manual_run(hosted).pk)
 
     # then every kind written is catalogued, and every payload field is one the catalogue documents
     written = list(Event.objects.values_list("kind", "payload"))

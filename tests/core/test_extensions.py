@@ -38,6 +38,7 @@ def test_the_command_prints_what_each_point_sets_off():
         "reviews checkpoint explicit: An agent asks a person (variables: actor)",
         "reviews checkpoint resolution.dispute: A disputed resolution (variables: bond, claim)",
         "reviews checkpoint trade.place: An order (variables: actor, claim, order)",
+        "reviews continuation agents.run -> apps.agents.services.run_resume_after",
         "reviews continuation markets.dispute -> apps.markets.checkpoints.dispute_resume",
         "reviews continuation markets.publish -> apps.markets.checkpoints.publish_resume",
         "reviews continuation markets.trade -> apps.markets.checkpoints.trade_resume",

@@ -5,11 +5,15 @@ Setting an agent up, stopping it and running it are its owner's (a browser sessi
 read its hosting and its runs, never raise its own budgets. Someone else's agent is a 404.
 """
 
+import operator
 from datetime import datetime
+from functools import reduce
 from typing import Annotated, Any, Literal
 
+import jsonschema
 from django.http import HttpRequest, HttpResponse
-from ninja import Field, Query, Schema, Status
+from ninja import Body, Field, Query, Schema, Status
+from pydantic import create_model, model_validator
 
 from apps.agents import selectors, services
 from apps.agents.models import AgentRun, HostedAgent
@@ -49,22 +53,65 @@ class StrategyOut(Schema):
     secret_fields: list[str] = Field(description="Settings taken in `secrets`: never shown again once saved.")
 
 
-class HostingIn(Input):
-    strategy: StrategyKey
-    config: dict[str, Any] = Field(default_factory=dict, description="Checked against the strategy's config_schema.")
+class HostingFields(Input):
     secrets: dict[str, Annotated[str, Field(max_length=500, pattern=NO_NUL)]] = Field(
         default_factory=dict, description="Write-only settings (a model endpoint's api_key): kept, never returned."
     )
     every_minutes: Minutes | None = Field(None, description="Run every N minutes; null: only on events.")
     on_claim_opened: bool = Field(False, description="Run when a claim opens in its domains.")
     on_price_move: float | None = Field(
-        None, gt=0, lt=1, description="Run when a price moves by more than this from the last price a run saw."
+        None, ge=0.001, lt=1, description="Run when a price moves by more than this from the last price a run saw."
     )
     on_closing_minutes: Minutes | None = Field(None, description="Run once on each claim this close to closing.")
     domains: list[DomainSlug] = Field(default_factory=list, max_length=50, description="Domains followed; [] is all.")
     budget_per_run: Budget = Field(description="Micro-credits one run may spend, fees included.")
     budget_per_day: Budget = Field(description="Micro-credits it may spend in a UTC day, fees included.")
     budget_per_position: Budget = Field(description="Micro-credits it may have invested in one claim.")
+
+    @model_validator(mode="after")
+    def _config_fits_its_strategy(self):
+        """The strategy's own schema, stated in this operation's schema too: a config it admits is accepted."""
+        strategy = BUILT_IN[self.strategy]
+        config = plain_json(self.config)
+        errors = sorted(jsonschema.Draft202012Validator(strategy.config_schema()).iter_errors(config), key=str)
+        if errors:
+            where = ".".join(str(p) for p in errors[0].absolute_path)
+            raise ValueError(f"config{'.' + where if where else ''}: {errors[0].message}")
+        unknown = set(self.secrets) - set(strategy.secret_fields)
+        if unknown:
+            raise ValueError(f"{strategy.key} takes no secret {sorted(unknown)[0]!r}")
+        self.config = config
+        return self
+
+
+def _hosting_for(strategy) -> type[HostingFields]:
+    """The hosting body of one strategy: its key, and its config as its JSON Schema states it."""
+    config_schema = {k: v for k, v in strategy.config_schema().items() if k != "$schema"}
+    secrets = {name: {"type": "string", "maxLength": 500} for name in strategy.secret_fields}
+    name = "".join(part.capitalize() for part in strategy.key.split("_"))
+    return create_model(
+        f"{name}HostingIn",
+        __base__=HostingFields,
+        strategy=(Literal[strategy.key], Field(description=strategy.label)),
+        config=(dict[str, Any], Field(default_factory=dict, json_schema_extra=config_schema)),
+        secrets=(
+            dict[str, Annotated[str, Field(max_length=500, pattern=NO_NUL)]],
+            Field(
+                default_factory=dict,
+                description="Write-only settings: kept, never returned.",
+                json_schema_extra={"properties": secrets, "additionalProperties": False},
+            ),
+        ),
+    )
+
+
+# Every built-in strategy, whether offered now or not (the language-model one is refused with 404 while the
+# platform has it off): the schema does not change with a setting.
+BUILT_IN = dict(REGISTRY)
+HostingIn = Annotated[
+    reduce(operator.or_, [_hosting_for(strategy) for strategy in BUILT_IN.values()]),
+    Field(discriminator="strategy"),
+]
 
 
 class HostingPatch(Input):
@@ -73,7 +120,7 @@ class HostingPatch(Input):
     secrets: dict[str, Annotated[str, Field(max_length=500, pattern=NO_NUL)]] | None = None
     every_minutes: Minutes | None = None
     on_claim_opened: bool | None = None
-    on_price_move: float | None = Field(None, gt=0, lt=1)
+    on_price_move: float | None = Field(None, ge=0.001, lt=1)
     on_closing_minutes: Minutes | None = None
     domains: list[DomainSlug] | None = Field(None, max_length=50)
     budget_per_run: Budget | None = None
@@ -240,10 +287,9 @@ def hosting_get(request: HttpRequest, agent_id: ParamInt):
     auth=session_only,
     summary="Host one of my agents, or replace its hosting settings (201 when it starts being hosted)",
 )
-def hosting_put(request: HttpRequest, agent_id: ParamInt, payload: HostingIn):
+def hosting_put(request: HttpRequest, agent_id: ParamInt, payload: Body[HostingIn]):
     agent = _agent(request, agent_id)
     values = payload.model_dump()
-    values["config"] = plain_json(values["config"])
     hosted = selectors.hosted_agent_for(agent=agent)
     if hosted is None:
         return Status(201, _hosting_out(services.hosted_agent_create(owner=request.user, agent=agent, **values)))

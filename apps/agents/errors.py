@@ -1,6 +1,6 @@
 """What the agents app refuses."""
 
-from apps.core.errors import Conflict, NotFound, ValidationFailed
+from apps.core.errors import Conflict, NotFound
 
 
 class StrategyUnknown(NotFound):
@@ -8,7 +8,10 @@ class StrategyUnknown(NotFound):
     default_message = "No such strategy: GET /api/v1/agents/strategies lists them."
 
 
-class ConfigInvalid(ValidationFailed):
+# A configuration is checked against its strategy's schema, which the API's schema states for a whole hosting
+# (PUT: a 422 there). A partial change is checked against the strategy the agent has: that conflicts with the
+# hosting as it stands, a 409.
+class ConfigInvalid(Conflict):
     code = "config_invalid"
     default_message = "The configuration does not satisfy the strategy's schema."
 

@@ -99,7 +99,7 @@ class AgentRun(models.Model):
     agent = models.ForeignKey(HostedAgent, on_delete=models.PROTECT, related_name="runs")
     trigger = models.CharField(max_length=12)  # 'schedule', 'event', 'manual'
     trigger_detail = models.JSONField(default=dict, blank=True)
-    key = models.CharField(max_length=120, help_text="One run per key: a schedule slot, an event, a request.")
+    key = models.CharField(max_length=160, help_text="One run per key: a schedule slot, an event, a request.")
     state = models.CharField(max_length=10, choices=RunState.choices, default=RunState.QUEUED)
     journal = models.JSONField(default=list, blank=True)
     spent = models.BigIntegerField(default=0)

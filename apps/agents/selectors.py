@@ -107,3 +107,8 @@ def run_orders(run: AgentRun) -> list[dict]:
 
 def due_agents(*, now: datetime) -> QuerySet[HostedAgent]:
     return HostedAgent.objects.filter(Q(stopped_by=""), next_run_at__lte=now)
+
+
+def run_of(agent: HostedAgent, run_id: int) -> AgentRun | None:
+    """One run of the agent, its journal and traceback with it (the owner's run page)."""
+    return AgentRun.objects.filter(agent=agent, pk=run_id).first()

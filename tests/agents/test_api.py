@@ -98,13 +98,13 @@ def test_the_language_model_strategy_is_offered_once_switched_on_and_its_key_is_
 @pytest.mark.parametrize(
     ("change", "status", "code"),
     [
-        ({"config": {"edge": 2}}, 422, "config_invalid"),
-        ({"config": {"unknown": 1}}, 422, "config_invalid"),
-        ({"strategy": "martingale"}, 404, "strategy_unknown"),
+        ({"config": {"edge": 2}}, 422, "validation_failed"),
+        ({"config": {"unknown": 1}}, 422, "validation_failed"),
+        ({"strategy": "martingale"}, 422, "validation_failed"),
         ({"budget_per_day": -1}, 422, "validation_failed"),
         ({"every_minutes": 0}, 422, "validation_failed"),
         ({"domains": ["astrology"]}, 404, "not_found"),
-        ({"secrets": {"api_key": "x"}}, 422, "config_invalid"),
+        ({"secrets": {"api_key": "x"}}, 422, "validation_failed"),
         ({"on_price_move": 1.5}, 422, "validation_failed"),
     ],
 )
@@ -201,3 +201,32 @@ def test_the_run_log_costs_the_same_queries_for_one_run_or_twenty(bot, owner):
     assert queries() == one
     page = owner.get(f"/api/v1/agents/{bot.pk}/runs?limit=5").json()
     assert len(page["items"]) == 5 and page["next_cursor"] is not None
+
+
+def test_a_change_to_the_config_that_its_strategy_refuses_conflicts_and_changes_nothing(bot, owner):
+    factories.hosted(bot, config={"edge": 0.1})
+
+    response = owner.patch(
+        f"/api/v1/agents/{bot.pk}/hosting", {"config": {"edge": 0.9}}, content_type="application/json"
+    )
+
+    assert response.status_code == 409
+    assert response.json()["error"] == {
+        "code": "config_invalid",
+        "message": "config: 0.9 is greater than the maximum of 0.5",
+        "detail": {"field": "config", "at": "edge"},
+    }
+    assert HostedAgent.objects.get(identity=bot).config["edge"] == 0.1
+
+
+def test_the_language_model_strategy_switched_off_is_not_found(bot, owner):
+    hosting = {
+        **HOSTING,
+        "strategy": "language_model",
+        "config": {"endpoint_url": "https://m.example/v1", "model": "m"},
+    }
+
+    response = put(owner, f"/api/v1/agents/{bot.pk}/hosting", hosting)
+
+    assert response.status_code == 404 and response.json()["error"]["code"] == "strategy_unknown"
+    assert HostedAgent.objects.count() == 0

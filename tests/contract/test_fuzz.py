@@ -36,18 +36,19 @@ FUZZ = settings(max_examples=6, deadline=None, suppress_health_check=list(Health
 
 @pytest.fixture
 def world(db):
-    """A verified owner; their agent, funded, with a key of every scope; an open claim of the agent's
-    with a trade and a belief on it, so sells, quotes and beliefs meet a real market."""
+    """A verified owner; their agent, funded, hosted, with a key of every scope and a run; an open claim of
+    the agent's with a trade and a belief on it, so sells, quotes and beliefs meet a real market."""
     owner = factories.verified_user()
     bot = factories.funded_agent(owner, handle="fuzz-bot", amount=500 * CREDIT)
     token = factories.api_key(bot, scopes=list(ApiKeyScope.values))
     claim = new_claim(bot, factories.domain(), title="Will the fuzzer find nothing?")
     factories.buy(bot, claim.pk, "yes", credits=10, key="f-1")
     belief_state(identity=bot, claim=claim.pk, probability=Decimal("0.6"), idempotency_key="fuzz-belief")
+    run = factories.manual_run(factories.hosted(bot), key="fuzz-run")
     client = Client()
     client.force_login(owner)
     return {
-        "ids": {"claim_id": claim.pk, "agent_id": bot.pk},
+        "ids": {"claim_id": claim.pk, "agent_id": bot.pk, "run_id": run.pk},
         "agent": {"Authorization": f"Bearer {token}"},
         "session": {"cookies": {"sessionid": client.cookies["sessionid"].value, "csrftoken": CSRF}},
     }

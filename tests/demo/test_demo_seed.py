@@ -11,6 +11,8 @@ from django.db.models import F, Max, Sum
 from django.utils import timezone
 
 from apps.accounts.models import User, VerificationLevel
+from apps.agents.models import AgentRun, HostedAgent
+from apps.agents.services import agents_dispatch, run_execute
 from apps.core.amounts import CREDIT
 from apps.core.models import Event
 from apps.demo import catalogue as demo_catalogue
@@ -132,6 +134,19 @@ def test_running_demo_seed_twice_changes_nothing():
     assert "ledger_verify: clean" in verify.getvalue()
 
 
+def test_demo_seed_hosts_two_agents_due_at_once():
+    seed()
+
+    hosted = {h.identity.handle: h for h in HostedAgent.objects.select_related("identity")}
+    assert sorted(hosted) == ["base-rate-bot", "consensus-tracker"]
+    assert (hosted["base-rate-bot"].strategy, hosted["base-rate-bot"].every_minutes) == ("base_rate", 10)
+    assert hosted["base-rate-bot"].on_claim_opened is True
+    assert (hosted["consensus-tracker"].strategy, hosted["consensus-tracker"].every_minutes) == (
+        "consensus_arbitrage", 15
+    )  # fmt: skip
+    assert all(h.next_run_at <= timezone.now() and not h.stopped_by for h in hosted.values())
+
+
 def test_a_demo_user_can_sign_in_through_allauth(client):
     seed()
 
@@ -251,3 +266,14 @@ def test_the_full_demo_reads_like_a_real_site_and_loads_once(client):
     call_command("ledger_verify", stdout=verify)
     assert "ledger_verify: clean" in verify.getvalue()
     assert Event.objects.aggregate(last=Max("created_at"))["last"] < now
+
+    # The two hosted agents are due: the first beat tick runs them, and each trades on its own.
+    run_ids = agents_dispatch()
+    assert len(run_ids) == 2
+    for run_id in run_ids:
+        assert run_execute(run_id=run_id) == "succeeded"
+    for handle in ("base-rate-bot", "consensus-tracker"):
+        run = AgentRun.objects.get(pk__in=run_ids, agent__identity__handle=handle)
+        assert run.orders_placed >= 1, (handle, run.journal)
+        assert run.spent <= run.agent.budget_per_run
+    assert ledger_verify_report().ok

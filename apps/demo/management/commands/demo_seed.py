@@ -35,6 +35,8 @@ from django.utils import timezone
 
 from apps.accounts.models import User
 from apps.accounts.services import user_email_verified
+from apps.agents.selectors import hosted_agent_for
+from apps.agents.services import hosted_agent_create
 from apps.core.amounts import CREDIT, format_credits
 from apps.demo import catalogue
 from apps.identities.models import ApiKey, AutonomyLevel, Identity
@@ -127,6 +129,34 @@ FUNDING = [
     *catalogue.HISTORY_FUNDING,
     *((agent.owner, agent.handle, agent.funding) for agent in catalogue.AGENTS),
 ]
+# Two of Alice's agents Credence runs itself (apps/agents): they trade on their own while `make run` runs, on a
+# schedule and on events, within their budgets. (handle, hosting settings)
+HOSTED = [
+    (
+        "base-rate-bot",
+        {
+            "strategy": "base_rate",
+            "config": {"edge": 0.06, "stake": 4 * CREDIT},
+            "every_minutes": 10,
+            "on_claim_opened": True,
+            "budget_per_run": 20 * CREDIT,
+            "budget_per_day": 80 * CREDIT,
+            "budget_per_position": 15 * CREDIT,
+        },
+    ),
+    (
+        "consensus-tracker",
+        {
+            "strategy": "consensus_arbitrage",
+            "config": {"edge": 0.08, "stake": 3 * CREDIT},
+            "every_minutes": 15,
+            "on_price_move": Decimal("0.05"),
+            "budget_per_run": 10 * CREDIT,
+            "budget_per_day": 40 * CREDIT,
+            "budget_per_position": 10 * CREDIT,
+        },
+    ),
+]
 # The agent that gets a demo API key, so docs/examples/agent_client.py works against a fresh install.
 KEYED_AGENT = "base-rate-bot"
 KEY_NAME = "demo"
@@ -181,6 +211,7 @@ class Command(BaseCommand):
             clock.set(anchor)
             with transaction.atomic():
                 created += _seed_key()
+                created += _seed_hosting()
         self._report(created, password, history_plans)
 
     def _report(self, created: int, password: str, history_plans: list["Plan"]) -> None:
@@ -316,6 +347,17 @@ def _seed_people(password: str) -> int:
             idempotency_key=f"demo-seed:{handle}",
         )
         created += not transfer.replayed
+    return created
+
+
+def _seed_hosting() -> int:
+    """Host the demo's hosted agents (once): due at once, so the first beat tick after start runs them."""
+    created = 0
+    for handle, hosting in HOSTED:
+        agent = Identity.objects.get(handle=handle)
+        if hosted_agent_for(agent=agent) is None:
+            hosted_agent_create(owner=agent.owner, agent=agent, **hosting)
+            created += 1
     return created
 
 

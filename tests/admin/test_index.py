@@ -22,6 +22,7 @@ def test_the_admin_index_names_each_section_once_and_spells_every_plural():
         "Accounts",  # allauth's: email addresses
         "Authentication and Authorization",
         "Core",
+        "Hosted agents",
         "Identities",
         "Ledger",
         "Markets",

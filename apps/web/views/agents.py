@@ -49,6 +49,10 @@ def agent_page_context(request: HttpRequest, agent: Identity, **overrides) -> di
         "fund_form": AgentTransferForm(prefix="fund"),
         "withdraw_form": AgentTransferForm(prefix="withdraw"),
     }
+    if "hosting" not in overrides:
+        from apps.web.views.hosted import hosting_section  # hosted.py imports this module
+
+        context["hosting"] = hosting_section(agent)
     context.update(overrides)
     return context
 

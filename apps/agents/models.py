@@ -7,6 +7,7 @@ run delivered again after its worker died can never place a step's order twice.
 
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from apps.identities.models import Identity
 from apps.markets.models import Trade
@@ -117,6 +118,7 @@ class AgentRun(models.Model):
         max_digits=12, decimal_places=6, default=0, help_text="In the endpoint's currency."
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    queued_at = models.DateTimeField(default=timezone.now, help_text="When its task was last queued.")
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
@@ -126,7 +128,10 @@ class AgentRun(models.Model):
             models.UniqueConstraint(fields=["agent", "key"], name="agents_run_key_unique"),
             models.CheckConstraint(condition=Q(spent__gte=0), name="agents_run_spent_non_negative"),
         ]
-        indexes = [models.Index(fields=["agent", "-id"], name="agents_run_by_agent")]
+        indexes = [
+            models.Index(fields=["agent", "-id"], name="agents_run_by_agent"),
+            models.Index(fields=["queued_at"], condition=Q(state="queued"), name="agents_run_queued"),
+        ]
 
     def __str__(self) -> str:
         return f"Run #{self.pk} of {self.agent_id} ({self.state})"

@@ -50,6 +50,7 @@ class RunContext:
         self.now = now  # the run's start: replays see the same time
         self.journal: list[dict] = list(run.journal or [])
         self.replayed_steps = len(self.journal)
+        self.saved = len(self.journal)  # entries the database has (an order appends the ones after)
         self._step = 0
 
     # --- the journal ----------------------------------------------------------------------------------------
@@ -150,8 +151,11 @@ class RunContext:
             order = Order(kind="belief", belief=Decimal(str(belief)), amount=amount, rationale=rationale)
         else:
             order = Order(kind="buy", side=side, amount=amount, rationale=rationale)
-        entry = run_order(run=self.run, step=self._step, claim_id=claim_id, order=order, journal=self.journal)
+        entry = run_order(
+            run=self.run, step=self._step, claim_id=claim_id, order=order, journal=self.journal, saved=self.saved
+        )
         self.journal.append(entry)
+        self.saved = len(self.journal)
         return entry["result"]
 
     def ask_human(self, question: str, *, schema: dict, timeout: int, default=None):
@@ -204,6 +208,7 @@ class RunContext:
                 tokens_out=reply.tokens_out,
                 cost=reply.cost,
             )
+            self.saved = len(self.journal)
         return ModelReply(
             text=recorded["reply"],
             tokens_in=recorded["tokens_in"],

@@ -8,10 +8,11 @@ agents with SKIP LOCKED: two beats racing never dispatch one twice.
 """
 
 import dataclasses
+import json
 import logging
 import traceback
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from functools import partial
 
@@ -19,7 +20,7 @@ import jsonschema
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Case, DurationField, ExpressionWrapper, F, Q, Value, When
+from django.db.models import Case, DurationField, ExpressionWrapper, F, Func, JSONField, Q, Value, When
 from django.utils import timezone
 
 from apps.accounts.models import User
@@ -32,7 +33,7 @@ from apps.agents.errors import (
     StoppedByStaff,
     StrategyUnknown,
 )
-from apps.agents.models import FINISHED_STATES, AgentOrder, AgentRun, AgentTrigger, HostedAgent, RunState, StoppedBy
+from apps.agents.models import FINISHED_STATES, AgentRun, AgentTrigger, HostedAgent, RunState, StoppedBy
 from apps.agents.strategies.base import REGISTRY, Strategy
 from apps.core import events
 from apps.core.errors import ApplicationError, NotFound, ValidationFailed
@@ -40,9 +41,9 @@ from apps.core.outbox import outbox_batch
 from apps.core.services import event_emit
 from apps.identities.models import Identity, IdentityKind, IdentityStatus
 from apps.markets.checkpoints import TradePaused
-from apps.markets.models import Claim, ClaimStatus, Domain, Position
+from apps.markets.models import Claim, ClaimStatus, Domain
 from apps.markets.pricing import Order
-from apps.markets.services import trade_place
+from apps.markets.services import trade_place_joined
 from apps.reviews.models import Agreement, Pool, RequestState, ReviewRequest
 from apps.reviews.services import review_ask
 
@@ -206,10 +207,18 @@ def hosted_agent_start(*, hosted: HostedAgent, by: User) -> HostedAgent:
 
 
 def _queue(run_ids: list[int]) -> None:
+    """Queue runs (after commit), through one producer: a tick of a thousand is one connection, not a thousand.
+    A run the broker did not take stays queued in the database; `agents_requeue` finds it."""
     from apps.agents import tasks  # tasks import this module
 
-    for run_id in run_ids:
-        tasks.run.delay(run_id)
+    if not run_ids:
+        return
+    try:
+        with tasks.run.app.producer_or_acquire() as producer:
+            for run_id in run_ids:
+                tasks.run.apply_async((run_id,), producer=producer)
+    except Exception:
+        logger.exception("Could not queue %d hosted-agent run(s); the dispatcher queues them again", len(run_ids))
 
 
 @transaction.atomic
@@ -286,6 +295,22 @@ def agents_due_on(*, agent_ids: list[int], claims: list[int], events_seen: list[
             hosted.next_run_at = min(hosted.next_run_at, now) if hosted.next_run_at else now
         HostedAgent.objects.bulk_update(agents, ["due_reason", "next_run_at"])
     return len(agents)
+
+
+def agents_requeue(*, now: datetime | None = None) -> list[int]:
+    """Queue again the runs still queued in the database long after their task was sent (the broker was down,
+    or lost it): a run executed twice is harmless (run_execute), one never executed would be lost."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.CREDENCE_AGENT_RUN_REQUEUE_SECONDS)
+    with transaction.atomic():
+        lost = list(
+            AgentRun.objects.select_for_update(skip_locked=True)
+            .filter(state=RunState.QUEUED, queued_at__lt=cutoff)
+            .values_list("pk", flat=True)[:1000]
+        )
+        AgentRun.objects.filter(pk__in=lost).update(queued_at=now)
+        transaction.on_commit(partial(_queue, lost))
+    return lost
 
 
 # --- Running ------------------------------------------------------------------------------------------------
@@ -386,9 +411,11 @@ def _seen_prices(journal: list[dict]) -> dict[str, str]:
 
 @transaction.atomic
 def _finish(run: AgentRun, state: str, outcome: str, journal: list[dict] | None = None, *, error=None, tb="") -> str:
+    """End a run: its state, outcome and whole journal (what it spent is the sum of its orders there), the prices
+    it knew merged into the agent's, and `agent.run.finished`."""
     now = timezone.now()
     journal = run.journal if journal is None else journal
-    totals = AgentRun.objects.filter(pk=run.pk).values("spent", "orders_placed").get()
+    orders = [entry["result"] for entry in journal if entry["op"] == "order"]
     fields = {
         "state": state,
         "outcome": outcome[:300],
@@ -401,17 +428,33 @@ def _finish(run: AgentRun, state: str, outcome: str, journal: list[dict] | None 
         fields.update(error=f"{type(error).__name__}: {error}"[:5000], traceback=tb[-20000:])
     AgentRun.objects.filter(pk=run.pk).update(**fields)
     seen = _seen_prices(journal)
-    if seen:
-        hosted = HostedAgent.objects.select_for_update().get(pk=run.agent_id)
-        hosted.seen_prices = {**hosted.seen_prices, **seen}
-        hosted.save(update_fields=["seen_prices"])
+    if seen:  # merged in the database: two runs finishing at once both keep theirs
+        HostedAgent.objects.filter(pk=run.agent_id).update(seen_prices=JsonMerged("seen_prices", seen))
     event_emit(
         kind=events.AGENT_RUN_FINISHED.name,
         subject=f"identity:{run.agent.identity_id}",
         actor_identity_id=run.agent.identity_id,
-        payload={"run": run.pk, "outcome": state, "orders": totals["orders_placed"], "spent": totals["spent"]},
+        payload={
+            "run": run.pk,
+            "outcome": state,
+            "orders": sum(1 for result in orders if result["placed"]),
+            "spent": sum(result["spent"] for result in orders),
+        },
     )
     return state
+
+
+class JsonMerged(Func):
+    """A JSON object column with another object's keys set in it (PostgreSQL's ||, SQLite's json_patch)."""
+
+    function = "json_patch"
+    output_field = JSONField()
+
+    def __init__(self, column: str, patch: dict) -> None:
+        super().__init__(F(column), Value(patch, output_field=JSONField()))
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        return self.as_sql(compiler, connection, template="(%(expressions)s)", arg_joiner=" || ", **extra_context)
 
 
 def run_journal_save(*, run: AgentRun, journal: list[dict], tokens_in: int = 0, tokens_out: int = 0, cost=0) -> None:
@@ -424,6 +467,11 @@ def run_journal_save(*, run: AgentRun, journal: list[dict], tokens_in: int = 0, 
 
 
 # --- An order, within the budgets ------------------------------------------------------------------------------
+
+
+def as_date(value) -> date | None:
+    """A DATE column as the backend hands it back (SQLite: a string)."""
+    return date.fromisoformat(value) if isinstance(value, str) else value
 
 
 def spent_today_of(hosted: HostedAgent) -> int:
@@ -440,72 +488,113 @@ def _order_json(order: Order) -> dict:
     }
 
 
-@transaction.atomic
-def run_order(*, run: AgentRun, step: int, claim_id: int, order: Order, journal: list[dict]) -> dict:
-    """Place a run's order at `step`, cut to what the budgets leave, and record it with the journal so far, in
-    one transaction under the agent's lock. Returns the journal entry. Raises runtime.Stopped (kill switch)."""
-    hosted = _lock(run.agent_id)
-    if hosted.is_stopped:
-        raise runtime.Stopped(f"Stopped by {hosted.get_stopped_by_display().lower()} during the run.")
-    done = AgentOrder.objects.filter(run=run, step=step).first()
-    if done is not None:  # placed by an earlier execution whose journal this one did not load (never expected)
-        raise runtime.JournalMismatch(f"Step {step} placed an order already; its journal was not loaded.")
-    today = timezone.now().date()
-    spent_today = spent_today_of(hosted)
-    run_spent = AgentRun.objects.filter(pk=run.pk).values_list("spent", flat=True).get()
-    invested = (
-        Position.objects.filter(identity_id=hosted.identity_id, market__claim_id=claim_id)
-        .values_list("net_invested", flat=True)
-        .first()
-        or 0
-    )
-    room = min(
-        hosted.budget_per_run - run_spent,
-        hosted.budget_per_day - spent_today,
-        hosted.budget_per_position - max(invested, 0),
-    )
+# An order's reads, in one round trip under the agent's row lock: the kill switch, the budgets and what the day
+# has spent, what the run has spent, whether this step ordered already, and what the agent has invested in the
+# claim. Only the lock clause is formatted in (PostgreSQL's; SQLite has one writer at a time).
+_ORDER_CONTEXT = (
+    "SELECT h.stopped_by, h.spent_day, h.spent_today, h.budget_per_run, h.budget_per_day, h.budget_per_position, "
+    "r.spent, (SELECT count(*) FROM agents_agentorder o WHERE o.run_id = r.id AND o.step = %s), "
+    "(SELECT p.net_invested FROM markets_position p JOIN markets_market m ON m.id = p.market_id "
+    "WHERE m.claim_id = %s AND p.identity_id = h.identity_id) "
+    "FROM agents_hostedagent h JOIN agents_agentrun r ON r.id = %s WHERE h.id = %s {lock}"
+)
+_INSERT_ORDER = (
+    "INSERT INTO agents_agentorder (run_id, step, claim_id, trade_id, review_id, spent, refused, created_at) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+)
+_UPDATE_AGENT = "UPDATE agents_hostedagent SET spent_day = %s, spent_today = %s WHERE id = %s"
+_UPDATE_RUN = (
+    "UPDATE agents_agentrun SET journal = {journal}, spent = spent + %s, orders_placed = orders_placed + %s "
+    "WHERE id = %s"
+)
+# PostgreSQL: the writes in one statement, the journal appended to (not sent whole).
+_PG_WRITE_ORDER = f"WITH o AS ({_INSERT_ORDER}), h AS ({_UPDATE_AGENT}) " + _UPDATE_RUN.format(
+    journal="journal || %s::jsonb"
+)
+_PG_WRITE_REFUSAL = f"WITH o AS ({_INSERT_ORDER}) " + _UPDATE_RUN.format(journal="journal || %s::jsonb")
+
+
+def _record_order(run: AgentRun, entry: dict, journal: list[dict], saved: int, *, agent: tuple | None) -> None:
+    """Write the order's row, the agent's day spend (`agent`: (day, spent today, id); None when nothing was
+    spent) and the run's journal with its totals. On PostgreSQL one statement, appending the entries not saved
+    yet (`journal[saved:]`) rather than sending the whole journal again."""
+    result = entry["result"]
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    order_row = [run.pk, entry["step"], entry["claim"], result["trade"], result["review"], result["spent"]]
+    order_row += [result["refused"] or "", now]
+    totals = [result["spent"], int(result["placed"]), run.pk]
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            appended = json.dumps([*journal[saved:], entry])
+            if agent is None:
+                cursor.execute(_PG_WRITE_REFUSAL, [*order_row, appended, *totals])
+            else:
+                cursor.execute(_PG_WRITE_ORDER, [*order_row, *agent, appended, *totals])
+            return
+        cursor.execute(_INSERT_ORDER, order_row)
+        if agent is not None:
+            cursor.execute(_UPDATE_AGENT, [connection.ops.adapt_datefield_value(agent[0]), *agent[1:]])
+        cursor.execute(_UPDATE_RUN.format(journal="%s"), [json.dumps([*journal, entry]), *totals])
+
+
+def run_order(*, run: AgentRun, step: int, claim_id: int, order: Order, journal: list[dict], saved: int) -> dict:
+    """Place a run's order at `step`, cut to what the budgets leave, and record it with the run's journal (of
+    which the first `saved` entries are saved already), in one transaction under the agent's lock. Returns the
+    journal entry. A refusal (the budgets leave nothing, the market closed, too little credit) is recorded as
+    the step's result; the kill switch raises runtime.Stopped.
+
+    The trade is placed inside this transaction without a savepoint of its own (`trade_place_joined`): a
+    refusal rolls the whole transaction back, and the refusal is recorded after, in its own."""
     entry = {"step": step, "op": "order", "claim": claim_id, "order": _order_json(order)}
     result = {"placed": False, "trade": None, "review": None, "refused": None, "spent": 0}
-    placed = None
-    if room <= 0:
-        result.update(refused="budget", message="Its budgets leave nothing to spend.", room=max(room, 0))
-    else:
-        order = dataclasses.replace(order, amount=min(order.amount, room))
-        entry["order"]["amount"] = order.amount
-        try:
-            placed = trade_place(
+    entry["result"] = result
+    hosted = run.agent
+    lock = "FOR UPDATE OF h" if connection.vendor == "postgresql" else ""
+    try:
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute(_ORDER_CONTEXT.format(lock=lock), [step, claim_id, run.pk, hosted.pk])
+                stopped_by, day, today_spent, per_run, per_day, per_position, run_spent, done, invested = (
+                    cursor.fetchone()
+                )
+            if stopped_by:
+                raise runtime.Stopped(f"Stopped by {StoppedBy(stopped_by).label.lower()} during the run.")
+            if done:  # placed by an execution whose journal this one did not load (never expected)
+                raise runtime.JournalMismatch(f"Step {step} placed an order already; its journal was not loaded.")
+            today = timezone.now().date()
+            spent_today = today_spent if as_date(day) == today else 0
+            room = min(per_run - run_spent, per_day - spent_today, per_position - max(invested or 0, 0))
+            if room <= 0:
+                result.update(refused="budget", message="Its budgets leave nothing to spend.", room=max(room, 0))
+                _record_order(run, entry, journal, saved, agent=None)
+                return entry
+            order = dataclasses.replace(order, amount=min(order.amount, room))
+            entry["order"]["amount"] = order.amount
+            placed = trade_place_joined(
                 identity=hosted.identity, claim=claim_id, order=order, idempotency_key=f"agent-run:{run.pk}:{step}"
             )
-        except ApplicationError as exc:
-            result.update(refused=exc.code, message=exc.message)
-    spent = 0
-    if isinstance(placed, TradePaused):
-        spent = placed.review.held  # held from the wallet while its owner reviews it: counted now
-        result.update(review=placed.review.pk, paused=True)
-    elif placed is not None:
-        spent = max(placed.cost, 0) + placed.fee
-        result.update(
-            placed=True, trade=placed.pk, side=placed.side, shares=placed.shares, cost=placed.cost, fee=placed.fee,
-            price_after=format(placed.price_after, "f"),
-        )  # fmt: skip
-    if spent > room:
-        raise BudgetExceeded(detail={"spent": spent, "room": room})  # rolls the trade back with this transaction
-    result["spent"] = spent
-    entry["result"] = result
-    AgentOrder.objects.create(
-        run=run,
-        step=step,
-        claim_id=claim_id,
-        trade_id=result["trade"],
-        review_id=result["review"],
-        spent=spent,
-        refused=result["refused"] or "",
-    )
-    HostedAgent.objects.filter(pk=hosted.pk).update(spent_day=today, spent_today=spent_today + spent)
-    AgentRun.objects.filter(pk=run.pk).update(
-        journal=[*journal, entry], spent=F("spent") + spent, orders_placed=F("orders_placed") + int(result["placed"])
-    )
-    return entry
+            if isinstance(placed, TradePaused):
+                spent = placed.review.held  # held from the wallet while its owner reviews it: counted now
+                result.update(review=placed.review.pk, paused=True)
+            else:
+                spent = max(placed.cost, 0) + placed.fee
+                result.update(
+                    placed=True, trade=placed.pk, side=placed.side, shares=placed.shares, cost=placed.cost,
+                    fee=placed.fee, price_after=format(placed.price_after, "f"),
+                )  # fmt: skip
+            if spent > room:  # never expected: a fill is priced within its amount; this rolls the trade back
+                raise BudgetExceeded(detail={"spent": spent, "room": room})
+            result["spent"] = spent
+            _record_order(run, entry, journal, saved, agent=(today, spent_today + spent, hosted.pk))
+            return entry
+    except ApplicationError as exc:
+        if isinstance(exc, BudgetExceeded):
+            raise
+        result.update(placed=False, trade=None, review=None, spent=0, refused=exc.code, message=exc.message)
+        result.pop("paused", None)
+        with transaction.atomic():
+            _record_order(run, entry, journal, saved, agent=None)
+        return entry
 
 
 # --- Asking a person ---------------------------------------------------------------------------------------------
@@ -558,7 +647,7 @@ def run_resume_after(request: ReviewRequest) -> dict:
     run = AgentRun.objects.select_for_update().filter(waiting_on=request).first()
     if run is None or run.state in FINISHED_STATES:
         return {"run": run.pk if run else None, "queued": False}
-    AgentRun.objects.filter(pk=run.pk).update(state=RunState.QUEUED)
+    AgentRun.objects.filter(pk=run.pk).update(state=RunState.QUEUED, queued_at=timezone.now())
     transaction.on_commit(partial(_queue, [run.pk]))
     return {"run": run.pk, "queued": True}
 

@@ -25,6 +25,10 @@ def run(run_id: int) -> str:
 
 @shared_task(name="agents.dispatch", ignore_result=True)
 def dispatch() -> dict:
-    """One beat tick: events turned into due agents, then every due agent given its run."""
+    """One beat tick: events turned into due agents, every due agent given its run, lost runs queued again."""
     triggered = services.agents_triggers()
-    return {"triggered": triggered, "runs": len(services.agents_dispatch())}
+    return {
+        "triggered": triggered,
+        "runs": len(services.agents_dispatch()),
+        "requeued": len(services.agents_requeue()),
+    }

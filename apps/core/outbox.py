@@ -4,10 +4,15 @@ lost on restart and nothing written by a rolled-back transaction is ever seen.
 The order. An event's id is taken at INSERT, so a transaction that started earlier can commit a lower id
 after a higher one was read: a cursor on the id alone would skip it. On PostgreSQL every event carries the
 id of the transaction that wrote it (`txid`, set by the database), and a batch holds only events whose
-transaction is older than the oldest one still running (`pg_snapshot_xmin`): those are final, nothing can
-be added before them. Events are read in (txid, id) order and the cursor is that pair. A transaction that
-stays open holds every consumer back until it ends (the price of never skipping an event), so consumers
-run in their own short transactions, and a test that consumes commits first (transactional_db).
+transaction is below the horizon: the oldest transaction id still in progress in this database (or, when
+none is, the next id to be given). Below it every transaction has ended, so those events are final and
+nothing can be added among them. Events are read in (txid, id) order and the cursor is that pair.
+
+The horizon is read from this database's backends (pg_stat_activity.backend_xid), not from the cluster's
+snapshot (pg_snapshot_xmin), so a long transaction in another database (another test suite, a report) holds
+nothing back; one in this database does, until it ends: the price of never skipping an event. Consumers run
+in their own short transactions, and a test that consumes commits first (transactional_db). The next id is
+read before the backends, so a transaction given its id in between is above the horizon either way.
 On SQLite one transaction writes at a time, so ids commit in order and the cursor is the id.
 
 `outbox_batch` locks the consumer's cursor with SKIP LOCKED: workers racing for one consumer take turns
@@ -24,7 +29,21 @@ from django.utils import timezone
 
 from apps.core.models import Event, OutboxCursor
 
-_HORIZON = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
+_NEXT_ID = "SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint"
+_OLDEST_RUNNING = (
+    "SELECT min(backend_xid::text::bigint) FROM pg_stat_activity "
+    "WHERE datname = current_database() AND backend_xid IS NOT NULL"
+)
+
+
+def _horizon() -> int:
+    """The transaction id below which every transaction writing to this database has ended."""
+    with connection.cursor() as c:
+        c.execute(_NEXT_ID)  # first: an id given after this is >= it
+        next_id = c.fetchone()[0]
+        c.execute(_OLDEST_RUNNING)
+        oldest = c.fetchone()[0]
+    return next_id if oldest is None else min(next_id, oldest)
 
 
 def _postgres() -> bool:
@@ -39,13 +58,11 @@ def outbox_batch(name: str, *, kinds: Collection[str] | None = None, limit: int 
     OutboxCursor.objects.bulk_create([OutboxCursor(name=name)], ignore_conflicts=True)
     with transaction.atomic():
         if _postgres():
+            horizon = _horizon()  # before the lock below gives this transaction an id of its own
             cursor = OutboxCursor.objects.select_for_update(skip_locked=True).filter(name=name).first()
             if cursor is None:
                 yield None
                 return
-            with connection.cursor() as c:
-                c.execute(_HORIZON)
-                horizon = c.fetchone()[0]
             after = Q(txid__gt=cursor.txid) | Q(txid=cursor.txid, id__gt=cursor.event_id)
             events = Event.objects.filter(after, txid__lt=horizon).order_by("txid", "id")
         else:  # the write first: it takes SQLite's one write lock, so racing consumers take turns here

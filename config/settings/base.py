@@ -331,6 +331,8 @@ CREDENCE_REVIEW_TRADE_TIMEOUT_SECONDS = env_int("CREDENCE_REVIEW_TRADE_TIMEOUT_S
 CREDENCE_AGENT_RUN_SOFT_SECONDS = env_int("CREDENCE_AGENT_RUN_SOFT_SECONDS", 120)
 CREDENCE_AGENT_RUN_HARD_SECONDS = env_int("CREDENCE_AGENT_RUN_HARD_SECONDS", 150)
 CREDENCE_AGENT_RUN_MAX_ATTEMPTS = env_int("CREDENCE_AGENT_RUN_MAX_ATTEMPTS", 3)
+# A run still queued this long after its task was sent is queued again (the broker lost it or was down).
+CREDENCE_AGENT_RUN_REQUEUE_SECONDS = env_int("CREDENCE_AGENT_RUN_REQUEUE_SECONDS", 300)
 # (CREDENCE_AGENTS_DISPATCH_SECONDS, 10 by default: the beat schedule in config/celery.py reads it.)
 # The language-model strategy is off unless switched on; its calls' time limit and the largest answer read.
 CREDENCE_AGENTS_LLM_ENABLED = env_bool("CREDENCE_AGENTS_LLM_ENABLED", False)

@@ -163,3 +163,18 @@ def test_a_claim_about_to_close_runs_an_agent_once():
 
     agent.refresh_from_db()
     assert agent.due_reason["claims"] == [soon.pk]
+
+
+@pytest.mark.django_db
+def test_a_run_left_queued_long_after_its_task_was_sent_is_queued_again(django_capture_on_commit_callbacks):
+    run = factories.manual_run(factories.hosted())
+    now = timezone.now()
+    assert services.agents_requeue(now=now) == []  # just sent
+
+    later = now + timedelta(seconds=301)
+    with django_capture_on_commit_callbacks() as queued:
+        assert services.agents_requeue(now=later) == [run.pk]
+
+    assert len(queued) == 1
+    assert AgentRun.objects.get(pk=run.pk).queued_at == later
+    assert services.agents_requeue(now=later) == []

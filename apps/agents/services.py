@@ -12,7 +12,7 @@ import json
 import logging
 import traceback
 from contextlib import contextmanager
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import partial
 
@@ -240,44 +240,89 @@ def agent_run_request(*, hosted: HostedAgent, by: User, key: str, claims: list[i
     return run
 
 
+# One tick on PostgreSQL, as one statement: the due agents locked (SKIP LOCKED: a racing tick takes others), their
+# schedules moved on, and a run inserted for each that has none queued or running, without a row through Python.
+_PG_DISPATCH = """
+WITH due AS (
+    SELECT h.id, h.next_run_at, h.due_reason, h.every_minutes
+    FROM agents_hostedagent h JOIN identities_identity i ON i.id = h.identity_id
+    WHERE h.stopped_by = '' AND h.next_run_at <= %(now)s AND i.status = 'active'
+    ORDER BY h.next_run_at LIMIT %(limit)s
+    FOR UPDATE OF h SKIP LOCKED
+), moved AS (
+    UPDATE agents_hostedagent h SET due_reason = '{}'::jsonb, next_run_at = CASE WHEN due.every_minutes IS NULL
+        THEN NULL ELSE %(now)s + due.every_minutes * interval '1 minute' END
+    FROM due WHERE h.id = due.id
+)
+INSERT INTO agents_agentrun (agent_id, trigger, trigger_detail, key, state, journal, spent, orders_placed, attempts,
+    outcome, error, traceback, tokens_in, tokens_out, model_cost, created_at, queued_at)
+SELECT due.id, CASE WHEN due.due_reason ? 'claims' THEN 'event' ELSE 'schedule' END,
+    due.due_reason || jsonb_build_object('due_at', to_char(due.next_run_at AT TIME ZONE 'UTC', %(format)s)),
+    'due:' || (extract(epoch FROM due.next_run_at) * 1000000)::bigint, 'queued', '[]'::jsonb, 0, 0, 0,
+    '', '', '', 0, 0, 0, %(now)s, %(now)s
+FROM due
+WHERE NOT EXISTS (SELECT 1 FROM agents_agentrun r WHERE r.agent_id = due.id AND r.state IN ('queued', 'running'))
+RETURNING id
+"""
+PG_ISO = 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"'
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def due_key(due_at: datetime) -> str:
+    """A scheduled run's key: its due time in microseconds since the epoch (one run per agent per due time)."""
+    return f"due:{(due_at - EPOCH) // timedelta(microseconds=1)}"
+
+
+def due_iso(due_at: datetime) -> str:
+    return due_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+
+
 def agents_dispatch(*, now: datetime | None = None, limit: int = 1000) -> list[int]:
     """One beat tick: every due agent gets one run (its due reasons: the schedule, events), queued after
     commit; its next due time moves on. Due agents are taken with SKIP LOCKED, so two ticks racing split
     them. An agent whose last run is still queued or running is not given another: its slot is skipped."""
     now = now or timezone.now()
     with transaction.atomic():
-        due = list(
-            HostedAgent.objects.select_for_update(skip_locked=True)
-            .filter(stopped_by="", next_run_at__lte=now, identity__status=IdentityStatus.ACTIVE)
-            .order_by("next_run_at")
-            .values_list("pk", "next_run_at", "due_reason")[:limit]
-        )
-        if not due:
-            return []
-        busy = set(
-            AgentRun.objects.filter(
-                agent_id__in=[pk for pk, *_ in due], state__in=(RunState.QUEUED, RunState.RUNNING)
-            ).values_list("agent_id", flat=True)
-        )
-        runs = [
-            AgentRun(
-                agent_id=pk,
-                trigger="event" if reason.get("claims") else "schedule",
-                trigger_detail={**reason, "due_at": due_at.isoformat()},
-                key=f"due:{due_at.isoformat()}",
-            )
-            for pk, due_at, reason in due
-            if pk not in busy
-        ]
-        AgentRun.objects.bulk_create(runs)
-        interval = ExpressionWrapper(F("every_minutes") * Value(timedelta(minutes=1)), output_field=DurationField())
-        HostedAgent.objects.filter(pk__in=[pk for pk, *_ in due]).update(
-            next_run_at=Case(When(every_minutes__isnull=True, then=None), default=Value(now) + interval),
-            due_reason={},
-        )
-        run_ids = [run.pk for run in runs]
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(_PG_DISPATCH, {"now": now, "limit": limit, "format": PG_ISO})
+                run_ids = [row[0] for row in cursor.fetchall()]
+        else:
+            run_ids = _dispatch_portably(now, limit)
         transaction.on_commit(partial(_queue, run_ids))
     return run_ids
+
+
+def _dispatch_portably(now: datetime, limit: int) -> list[int]:
+    """What _PG_DISPATCH does, for SQLite (embedded mode: one writer at a time, no row locks to skip)."""
+    due = list(
+        HostedAgent.objects.filter(stopped_by="", next_run_at__lte=now, identity__status=IdentityStatus.ACTIVE)
+        .order_by("next_run_at")
+        .values_list("pk", "next_run_at", "due_reason")[:limit]
+    )
+    busy = set(
+        AgentRun.objects.filter(
+            agent_id__in=[pk for pk, *_ in due], state__in=(RunState.QUEUED, RunState.RUNNING)
+        ).values_list("agent_id", flat=True)
+    )
+    runs = [
+        AgentRun(
+            agent_id=pk,
+            trigger="event" if "claims" in reason else "schedule",
+            trigger_detail={**reason, "due_at": due_iso(due_at)},
+            key=due_key(due_at),
+            queued_at=now,
+        )
+        for pk, due_at, reason in due
+        if pk not in busy
+    ]
+    AgentRun.objects.bulk_create(runs)
+    interval = ExpressionWrapper(F("every_minutes") * Value(timedelta(minutes=1)), output_field=DurationField())
+    HostedAgent.objects.filter(pk__in=[pk for pk, *_ in due]).update(
+        next_run_at=Case(When(every_minutes__isnull=True, then=None), default=Value(now) + interval),
+        due_reason={},
+    )
+    return [run.pk for run in runs]
 
 
 def agents_due_on(*, agent_ids: list[int], claims: list[int], events_seen: list[int], now: datetime) -> int:

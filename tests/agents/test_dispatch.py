@@ -3,7 +3,7 @@ and events make agents due: a claim opened in their domains, a price moved past 
 about to close (once)."""
 
 import threading
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -37,9 +37,16 @@ def test_a_due_agent_gets_one_run_and_its_schedule_moves_on(django_capture_on_co
 
     runs = {run.agent_id: run for run in AgentRun.objects.filter(pk__in=run_ids)}
     assert set(runs) == {scheduled.pk, on_events.pk} and len(queued) == 1
-    assert (runs[scheduled.pk].trigger, runs[scheduled.pk].key) == ("schedule", f"due:{due_at.isoformat()}")
+    micros = (due_at - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+    assert (runs[scheduled.pk].trigger, runs[scheduled.pk].key) == ("schedule", f"due:{micros}")
+    assert runs[scheduled.pk].trigger_detail == {
+        "due_at": due_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+    }
     assert runs[on_events.pk].trigger == "event"
-    assert runs[on_events.pk].trigger_detail == {"claims": [7], "events": [3], "due_at": due_at.isoformat()}
+    assert runs[on_events.pk].trigger_detail == {
+        "claims": [7], "events": [3], "due_at": runs[scheduled.pk].trigger_detail["due_at"]
+    }  # fmt: skip
+    assert runs[scheduled.pk].state == "queued" and runs[scheduled.pk].journal == []
     scheduled.refresh_from_db(), on_events.refresh_from_db()
     assert scheduled.next_run_at == now + timedelta(minutes=15)
     assert (on_events.next_run_at, on_events.due_reason) == (None, {})

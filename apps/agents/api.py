@@ -13,12 +13,21 @@ from typing import Annotated, Any, Literal
 import jsonschema
 from django.http import HttpRequest, HttpResponse
 from ninja import Body, Field, Query, Schema, Status
-from pydantic import create_model, model_validator
+from pydantic import ValidationInfo, create_model, field_validator
 
 from apps.agents import selectors, services
 from apps.agents.models import AgentRun, HostedAgent
 from apps.agents.strategies import REGISTRY
-from apps.core.api import AUTH_ERRORS, BODY_ERRORS, Page, errors, keyset_page, require_idempotency_key
+from apps.core.api import (
+    AUTH_ERRORS,
+    BODY_ERRORS,
+    NUL_MESSAGE,
+    Page,
+    errors,
+    keyset_page,
+    nul_path,
+    require_idempotency_key,
+)
 from apps.core.api_types import (
     IDEMPOTENT,
     NO_NUL,
@@ -54,9 +63,8 @@ class StrategyOut(Schema):
 
 
 class HostingFields(Input):
-    secrets: dict[str, Annotated[str, Field(max_length=500, pattern=NO_NUL)]] = Field(
-        default_factory=dict, description="Write-only settings (a model endpoint's api_key): kept, never returned."
-    )
+    """What every strategy's hosting body holds; `_hosting_for` adds `strategy`, `config` and `secrets`."""
+
     every_minutes: Minutes | None = Field(None, description="Run every N minutes; null: only on events.")
     on_claim_opened: bool = Field(False, description="Run when a claim opens in its domains.")
     on_price_move: float | None = Field(
@@ -68,20 +76,33 @@ class HostingFields(Input):
     budget_per_day: Budget = Field(description="Micro-credits it may spend in a UTC day, fees included.")
     budget_per_position: Budget = Field(description="Micro-credits it may have invested in one claim.")
 
-    @model_validator(mode="after")
-    def _config_fits_its_strategy(self):
+    @field_validator("config", check_fields=False)
+    @classmethod
+    def _config_fits_its_strategy(cls, config: dict, info: ValidationInfo) -> dict:
         """The strategy's own schema, stated in this operation's schema too: a config it admits is accepted."""
-        strategy = BUILT_IN[self.strategy]
-        config = plain_json(self.config)
+        if "strategy" not in info.data:
+            return config  # the strategy itself was refused: that is the error to report
+        strategy = BUILT_IN[info.data["strategy"]]
+        config = plain_json(config)
+        where = nul_path(config)
+        if where is not None:
+            raise ValueError(f"config{''.join(f'.{key}' for key in where)}: {NUL_MESSAGE}")
         errors = sorted(jsonschema.Draft202012Validator(strategy.config_schema()).iter_errors(config), key=str)
         if errors:
-            where = ".".join(str(p) for p in errors[0].absolute_path)
-            raise ValueError(f"config{'.' + where if where else ''}: {errors[0].message}")
-        unknown = set(self.secrets) - set(strategy.secret_fields)
+            at = "".join(f".{key}" for key in errors[0].absolute_path)
+            raise ValueError(f"config{at}: {errors[0].message}")
+        return config
+
+    @field_validator("secrets", check_fields=False)
+    @classmethod
+    def _secrets_of_its_strategy(cls, secrets: dict, info: ValidationInfo) -> dict:
+        if "strategy" not in info.data:
+            return secrets
+        strategy = BUILT_IN[info.data["strategy"]]
+        unknown = set(secrets) - set(strategy.secret_fields)
         if unknown:
             raise ValueError(f"{strategy.key} takes no secret {sorted(unknown)[0]!r}")
-        self.config = config
-        return self
+        return secrets
 
 
 def _hosting_for(strategy) -> type[HostingFields]:

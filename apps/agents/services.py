@@ -20,7 +20,7 @@ import jsonschema
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Case, DurationField, ExpressionWrapper, F, Func, JSONField, Q, Value, When
+from django.db.models import F, Func, JSONField, Q, Value
 from django.utils import timezone
 
 from apps.accounts.models import User
@@ -298,7 +298,7 @@ def _dispatch_portably(now: datetime, limit: int) -> list[int]:
     due = list(
         HostedAgent.objects.filter(stopped_by="", next_run_at__lte=now, identity__status=IdentityStatus.ACTIVE)
         .order_by("next_run_at")
-        .values_list("pk", "next_run_at", "due_reason")[:limit]
+        .values_list("pk", "next_run_at", "due_reason", "every_minutes")[:limit]
     )
     busy = set(
         AgentRun.objects.filter(
@@ -313,15 +313,16 @@ def _dispatch_portably(now: datetime, limit: int) -> list[int]:
             key=due_key(due_at),
             queued_at=now,
         )
-        for pk, due_at, reason in due
+        for pk, due_at, reason, _ in due
         if pk not in busy
     ]
     AgentRun.objects.bulk_create(runs)
-    interval = ExpressionWrapper(F("every_minutes") * Value(timedelta(minutes=1)), output_field=DurationField())
-    HostedAgent.objects.filter(pk__in=[pk for pk, *_ in due]).update(
-        next_run_at=Case(When(every_minutes__isnull=True, then=None), default=Value(now) + interval),
-        due_reason={},
-    )
+    by_interval: dict[int | None, list[int]] = {}
+    for pk, _, _, every in due:
+        by_interval.setdefault(every, []).append(pk)
+    for every, pks in by_interval.items():  # one UPDATE per schedule length (SQLite has no interval arithmetic)
+        next_run_at = now + timedelta(minutes=every) if every else None
+        HostedAgent.objects.filter(pk__in=pks).update(next_run_at=next_run_at, due_reason={})
     return [run.pk for run in runs]
 
 

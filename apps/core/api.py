@@ -97,7 +97,7 @@ def nul_refusal(loc: list) -> ValidationFailed:
     return ValidationFailed(detail=[{"loc": loc, "msg": NUL_MESSAGE, "type": "string_nul"}])
 
 
-def _nul_path(value: Any) -> tuple | None:
+def nul_path(value: Any) -> tuple | None:
     """Where a NUL hides in a value (a string, a model, a list, a dict's keys or values), or None."""
     if isinstance(value, str):
         return () if NUL in value else None
@@ -113,7 +113,7 @@ def _nul_path(value: Any) -> tuple | None:
     else:
         return None
     for key, item in items:
-        found = _nul_path(item)
+        found = nul_path(item)
         if found is not None:
             return (key, *found)
     return None
@@ -127,13 +127,13 @@ def refuse_nul(view_func: Callable) -> Callable:
     def checked(request: HttpRequest, **values: Any) -> Any:
         # The path, query and headers were checked by the middleware: a NUL in a value came in the body.
         for name, value in values.items():
-            found = _nul_path(value)
+            found = nul_path(value)
             if found is not None:
                 raise nul_refusal(["body", name, *found])
         # JSON can only spell a NUL as the escape \u0000: look for its bytes before parsing again.
         if request.content_type == "application/json" and b"\\u0000" in request.body:
             try:
-                found = _nul_path(json.loads(request.body))
+                found = nul_path(json.loads(request.body))
             except ValueError:
                 found = None
             if found is not None:

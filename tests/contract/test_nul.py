@@ -47,6 +47,7 @@ ORDERS = {
     "belief": {"kind": "belief", "belief": "0.6", "amount": CREDIT, "rationale": "cheap"},
     "sell": {"kind": "sell", "side": "yes", "shares": 1, "rationale": "cheap"},
 }
+BUDGETS = {"budget_per_run": CREDIT, "budget_per_day": CREDIT, "budget_per_position": CREDIT}
 BODIES = {
     ("post", "/api/v1/agents"): {"handle": "nul-new-bot", "autonomy_level": "advisory"},
     ("patch", "/api/v1/agents/{agent_id}"): {},
@@ -62,6 +63,20 @@ BODIES = {
     ("post", "/api/v1/claims/{claim_id}/resolution/challenge"): {"evidence": "The notice was withdrawn."},
     ("post", "/api/v1/claims/{claim_id}/beliefs"): {"probability": "0.6", "rationale": "Base rates."},
     ("put", "/api/v1/agents/{agent_id}/supervision"): {"review_orders_above": CREDIT},
+    ("put", "/api/v1/agents/{agent_id}/hosting"): {
+        "base_rate": {"strategy": "base_rate", "domains": ["science"], **BUDGETS},
+        "consensus_arbitrage": {"strategy": "consensus_arbitrage", **BUDGETS},
+        "extremizer": {"strategy": "extremizer", **BUDGETS},
+        "language_model": {
+            "strategy": "language_model",
+            "config": {"endpoint_url": "https://models.example.com/v1", "model": "m"},
+            "secrets": {"api_key": "sk-1"},
+            **BUDGETS,
+        },
+    },
+    ("patch", "/api/v1/agents/{agent_id}/hosting"): {"domains": ["science"]},
+    ("post", "/api/v1/agents/{agent_id}/hosting/stop"): {"reason": "Holiday."},
+    ("post", "/api/v1/agents/{agent_id}/runs"): {"claims": [1]},
     ("post", "/api/v1/reviews"): {
         "question": "Is it so?",
         "answer": {"type": "string", "enum": ["yes", "no"], "title": "Pick one"},
@@ -137,7 +152,8 @@ def _cases() -> list:
                     cases.append(pytest.param(method, path, where, (name,), id=f"{method} {path} {where}:{name}"))
             for schema, baseline in _body_variants(operation, method, path):
                 for field in _string_paths(schema):
-                    kind = f"[{baseline['kind']}]" if "kind" in baseline else ""
+                    tag = baseline.get("kind", baseline.get("strategy"))
+                    kind = f"[{tag}]" if tag else ""
                     label = ".".join(str(k) for k in field)
                     cases.append(
                         pytest.param(method, path, "body", (baseline, field), id=f"{method} {path} body{kind}:{label}")
@@ -194,6 +210,7 @@ def world(db):
             "handle": bot.handle,
             "review_id": 1,
             "assignment_id": 1,
+            "run_id": 1,
         },
         "claim_for": lambda path: next((pk for end, pk in claims.items() if path.endswith(end)), open_claim.pk),
     }

@@ -366,13 +366,12 @@ def runs_request(
     request: HttpRequest,
     response: HttpResponse,
     agent_id: ParamInt,
-    payload: RunIn | None = None,
+    payload: RunIn,
     idempotency_key: IdempotencyKeyHeader = None,
 ):
     key = require_idempotency_key(idempotency_key)
     hosted = _hosted(request, agent_id)
-    claims = payload.claims if payload else None
-    run = services.agent_run_request(hosted=hosted, by=request.user, key=key, claims=claims)
+    run = services.agent_run_request(hosted=hosted, by=request.user, key=key, claims=payload.claims)
     response["Location"] = f"/api/v1/agents/{agent_id}/runs/{run.pk}"
     return Status(200 if run.replayed else 202, _run_out(run))
 

@@ -1,6 +1,6 @@
 """Hosted agents: set up, stop, dispatch, run, order within budgets, ask a person, finish.
 
-Locks: a hosted agent's row is the lock of everything it spends. Each order takes it (FOR UPDATE) in the
+Locks: a hosted agent's row is the lock of everything it spends. Each order takes it (FOR NO KEY UPDATE) in the
 order's transaction, reads the kill switch and what the day and the run have spent under it, cuts the order
 to the room the budgets leave, places it with `trade_place` and counts what it cost: two runs of one agent
 at once are serial at their orders, so together they never spend past a budget. The dispatcher takes due
@@ -169,7 +169,7 @@ def hosted_agent_update(*, owner: User, hosted: HostedAgent, **changes) -> Hoste
 
 
 def _lock(pk: int) -> HostedAgent:
-    return HostedAgent.objects.select_for_update(of=("self",)).select_related("identity").get(pk=pk)
+    return HostedAgent.objects.select_for_update(of=("self",), no_key=True).select_related("identity").get(pk=pk)
 
 
 @transaction.atomic
@@ -248,7 +248,7 @@ WITH due AS (
     FROM agents_hostedagent h JOIN identities_identity i ON i.id = h.identity_id
     WHERE h.stopped_by = '' AND h.next_run_at <= %(now)s AND i.status = 'active'
     ORDER BY h.next_run_at LIMIT %(limit)s
-    FOR UPDATE OF h SKIP LOCKED
+    FOR NO KEY UPDATE OF h SKIP LOCKED
 ), moved AS (
     UPDATE agents_hostedagent h SET due_reason = '{}'::jsonb, next_run_at = CASE WHEN due.every_minutes IS NULL
         THEN NULL ELSE %(now)s + due.every_minutes * interval '1 minute' END
@@ -332,7 +332,7 @@ def agents_due_on(*, agent_ids: list[int], claims: list[int], events_seen: list[
     if not agent_ids:
         return 0
     with transaction.atomic():
-        agents = list(HostedAgent.objects.select_for_update().filter(pk__in=agent_ids, stopped_by="").order_by("pk"))
+        agents = list(HostedAgent.objects.select_for_update(no_key=True).filter(pk__in=agent_ids, stopped_by="").order_by("pk"))
         for hosted in agents:
             reason = dict(hosted.due_reason or {})
             reason["claims"] = sorted(set(reason.get("claims", [])) | set(claims))[:200]
@@ -350,7 +350,7 @@ def agents_requeue(*, now: datetime | None = None) -> list[int]:
     cutoff = now - timedelta(seconds=settings.CREDENCE_AGENT_RUN_REQUEUE_SECONDS)
     with transaction.atomic():
         lost = list(
-            AgentRun.objects.select_for_update(skip_locked=True)
+            AgentRun.objects.select_for_update(skip_locked=True, no_key=True)
             .filter(state=RunState.QUEUED, queued_at__lt=cutoff)
             .values_list("pk", flat=True)[:1000]
         )
@@ -595,7 +595,7 @@ def run_order(*, run: AgentRun, step: int, claim_id: int, order: Order, journal:
     result = {"placed": False, "trade": None, "review": None, "refused": None, "spent": 0}
     entry["result"] = result
     hosted = run.agent
-    lock = "FOR UPDATE OF h" if connection.vendor == "postgresql" else ""
+    lock = "FOR NO KEY UPDATE OF h" if connection.vendor == "postgresql" else ""
     try:
         with transaction.atomic():
             with connection.cursor() as cursor:
@@ -690,7 +690,7 @@ def run_asked(*, review_id: int) -> dict | None:
 
 def run_resume_after(request: ReviewRequest) -> dict:
     """The `agents.run` continuation: the run that asked is queued again (after commit), to go on at its step."""
-    run = AgentRun.objects.select_for_update().filter(waiting_on=request).first()
+    run = AgentRun.objects.select_for_update(no_key=True).filter(waiting_on=request).first()
     if run is None or run.state in FINISHED_STATES:
         return {"run": run.pk if run else None, "queued": False}
     AgentRun.objects.filter(pk=run.pk).update(state=RunState.QUEUED, queued_at=timezone.now())
@@ -766,7 +766,7 @@ def _closing_soon(now: datetime) -> int:
         if not claim_ids:
             continue
         with transaction.atomic():
-            HostedAgent.objects.select_for_update().filter(pk=hosted["pk"]).first()  # two passes: one at a time
+            HostedAgent.objects.select_for_update(no_key=True).filter(pk=hosted["pk"]).first()  # two passes: one at a time
             keys = {f"closing:{pk}": pk for pk in claim_ids}
             done = set(AgentTrigger.objects.filter(agent_id=hosted["pk"], key__in=keys).values_list("key", flat=True))
             new = [pk for key, pk in keys.items() if key not in done]

@@ -153,6 +153,7 @@ ErrorCode = Literal[
     "already_hosted",
     "answer_conflict",
     "bad_request",
+    "budget_exceeded",
     "body_too_large",
     "claim_not_open",
     "condition_invalid",

@@ -59,7 +59,7 @@ def outbox_batch(name: str, *, kinds: Collection[str] | None = None, limit: int 
     with transaction.atomic():
         if _postgres():
             horizon = _horizon()  # before the lock below gives this transaction an id of its own
-            cursor = OutboxCursor.objects.select_for_update(skip_locked=True).filter(name=name).first()
+            cursor = OutboxCursor.objects.select_for_update(skip_locked=True, no_key=True).filter(name=name).first()
             if cursor is None:
                 yield None
                 return

@@ -2,6 +2,7 @@ import os
 from pathlib import Path
 
 from celery import Celery
+from django.conf import settings
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
@@ -18,6 +19,9 @@ app.conf.beat_schedule = {
     "reputation.score_due": {"task": "reputation.score_due", "schedule": 300.0},
     # Expired review leases back to the queue, timeouts applied, continuations not yet run queued again.
     "reviews.sweep": {"task": "reviews.sweep", "schedule": 15.0},
+    # Webhooks: the outbox to delivery rows (the cursor makes extra ticks cheap), and retries that came due.
+    "webhooks.fanout": {"task": "webhooks.fanout", "schedule": settings.CREDENCE_WEBHOOK_FANOUT_SECONDS},
+    "webhooks.send": {"task": "webhooks.send", "schedule": settings.CREDENCE_WEBHOOK_SEND_SECONDS},
 }
 
 

@@ -39,7 +39,7 @@ def outbox_batch(name: str, *, kinds: Collection[str] | None = None, limit: int 
     OutboxCursor.objects.bulk_create([OutboxCursor(name=name)], ignore_conflicts=True)
     with transaction.atomic():
         if _postgres():
-            cursor = OutboxCursor.objects.select_for_update(skip_locked=True).filter(name=name).first()
+            cursor = OutboxCursor.objects.select_for_update(no_key=True, skip_locked=True).filter(name=name).first()
             if cursor is None:
                 yield None
                 return

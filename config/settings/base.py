@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "apps.markets",
     "apps.reputation",
     "apps.realtime",
+    "apps.webhooks",
     "apps.web",
     "apps.demo",
 ]
@@ -324,3 +325,21 @@ CREDENCE_REVIEW_TAKE_ATTEMPTS = env_int("CREDENCE_REVIEW_TAKE_ATTEMPTS", 20)
 CREDENCE_REVIEW_RESUME_GRACE_SECONDS = env_int("CREDENCE_REVIEW_RESUME_GRACE_SECONDS", 120)
 # How long an owner has to review their supervised agent's order.
 CREDENCE_REVIEW_TRADE_TIMEOUT_SECONDS = env_int("CREDENCE_REVIEW_TRADE_TIMEOUT_SECONDS", 24 * 3600)
+
+# Webhooks (apps/webhooks; docs/api.md, "Webhooks"). Loopback receivers (and plain http to them) only where
+# allowed: local and test settings. The resolver is a dotted path (tests stub it; apps.webhooks.transport).
+CREDENCE_WEBHOOK_ALLOW_LOOPBACK = env_bool("CREDENCE_WEBHOOK_ALLOW_LOOPBACK", False)
+CREDENCE_WEBHOOK_RESOLVER = env_str("CREDENCE_WEBHOOK_RESOLVER", "apps.webhooks.transport.system_resolver")
+# One attempt: connecting, sending and reading the answer together (a watchdog enforces it), at most this
+# many bytes of the answer read.
+CREDENCE_WEBHOOK_TIMEOUT_SECONDS = float(env_str("CREDENCE_WEBHOOK_TIMEOUT_SECONDS", "5"))
+CREDENCE_WEBHOOK_RESPONSE_CAP_BYTES = env_int("CREDENCE_WEBHOOK_RESPONSE_CAP_BYTES", 64 * 1024)
+# Retries stop this long after a delivery's first attempt; a rotated secret keeps signing this long.
+CREDENCE_WEBHOOK_RETRY_HOURS = env_int("CREDENCE_WEBHOOK_RETRY_HOURS", 24)
+CREDENCE_WEBHOOK_SECRET_OVERLAP_HOURS = env_int("CREDENCE_WEBHOOK_SECRET_OVERLAP_HOURS", 24)
+CREDENCE_WEBHOOK_MAX_PER_AGENT = env_int("CREDENCE_WEBHOOK_MAX_PER_AGENT", 10)
+# The sender: deliveries taken per run, POSTs in flight at once per worker; the beat's ticks (seconds).
+CREDENCE_WEBHOOK_SEND_BATCH = env_int("CREDENCE_WEBHOOK_SEND_BATCH", 100)
+CREDENCE_WEBHOOK_SEND_CONCURRENCY = env_int("CREDENCE_WEBHOOK_SEND_CONCURRENCY", 8)
+CREDENCE_WEBHOOK_FANOUT_SECONDS = float(env_str("CREDENCE_WEBHOOK_FANOUT_SECONDS", "2"))
+CREDENCE_WEBHOOK_SEND_SECONDS = float(env_str("CREDENCE_WEBHOOK_SEND_SECONDS", "5"))

@@ -6,3 +6,6 @@ from config.env import env_bool
 from .base import *
 
 DEBUG = env_bool("DJANGO_DEBUG", True)
+
+# A receiver on this machine (docs/examples/webhook_receiver.py) may get webhooks, over plain http too.
+CREDENCE_WEBHOOK_ALLOW_LOOPBACK = env_bool("CREDENCE_WEBHOOK_ALLOW_LOOPBACK", True)

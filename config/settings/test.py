@@ -29,3 +29,9 @@ CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND", REDIS_URL)
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
+
+# Receivers in tests are local servers on 127.0.0.1; no test sends a DNS query (names other than localhost
+# do not resolve: tests that need one stub the resolver). A short timeout keeps the hanging-receiver tests short.
+CREDENCE_WEBHOOK_ALLOW_LOOPBACK = True
+CREDENCE_WEBHOOK_RESOLVER = "apps.webhooks.transport.offline_resolver"
+CREDENCE_WEBHOOK_TIMEOUT_SECONDS = 1.0

@@ -33,6 +33,7 @@ from ipaddress import IPv4Address, IPv6Address
 from urllib.parse import urlsplit
 
 from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.util.ssl_match_hostname import CertificateError
 
 Address = IPv4Address | IPv6Address
 # host, port -> the addresses it resolves to (strings, as getaddrinfo gives them); OSError when it does not.
@@ -90,10 +91,10 @@ def address_class(ip: Address) -> str | None:
         return "multicast"
     if isinstance(ip, IPv4Address) and ip in SHARED:
         return "shared (carrier-grade NAT)"
+    if ip.is_reserved:  # before private: Python counts 240.0.0.0/4 as both
+        return "reserved"
     if ip.is_private:
         return "private"
-    if ip.is_reserved:
-        return "reserved"
     if not ip.is_global:
         return "non-public"
     return None
@@ -193,16 +194,31 @@ def _excerpt(data: bytes) -> str:
     return data[:EXCERPT_CHARS].decode("utf-8", "replace").replace("\x00", "\ufffd")[:EXCERPT_CHARS]
 
 
+def _causes(exc: BaseException) -> list[BaseException]:
+    """The exception and what it wraps (urllib3 wraps the socket's errors in its own)."""
+    chain = []
+    while exc is not None and exc not in chain:
+        chain.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    return chain
+
+
 def _error_words(exc: BaseException, timed_out: bool) -> str:
-    if timed_out or isinstance(exc, (TimeoutError, socket.timeout)):
+    chain = _causes(exc)
+    if timed_out:
         return "timed out"
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return f"TLS certificate refused: {exc.verify_message}"[:300]
-    if isinstance(exc, ssl.SSLError):
-        return f"TLS failed: {exc.reason or exc.__class__.__name__}"[:300]
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection refused"
-    if isinstance(exc, (http.client.HTTPException, ConnectionError)):
+    for e in chain:
+        if isinstance(e, ssl.SSLCertVerificationError):
+            return f"TLS certificate refused: {e.verify_message}"[:300]
+        if isinstance(e, CertificateError):
+            return "TLS certificate refused: it is not for this host"
+        if isinstance(e, ssl.SSLError):
+            return f"TLS failed: {e.reason or e.__class__.__name__}"[:300]
+        if isinstance(e, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(e, (TimeoutError, socket.timeout)):
+            return "timed out"
+    if any(isinstance(e, (http.client.HTTPException, ConnectionError)) for e in chain):
         return f"bad or no answer ({exc.__class__.__name__})"
     return f"connection failed ({exc.__class__.__name__})"
 

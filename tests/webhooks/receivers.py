@@ -74,3 +74,43 @@ def receiving(**answer) -> Iterator[Receiver]:
         receiver.release.set()
         server.shutdown()
         server.server_close()
+
+
+# --- Driving the pipeline -------------------------------------------------------------------------------
+
+
+def fan_out(*, now=None, timeout: float = 60) -> int:
+    """Run the fan-out until it has read every committed event; the deliveries it wrote. A transaction left
+    open anywhere on the database server holds the outbox's horizon back (apps/core/outbox.py): wait it out
+    rather than read a partial batch. Call it from a transactional test (the outbox reads committed rows)."""
+    import time
+
+    from apps.core.outbox import outbox_lag
+    from apps.webhooks.services import CONSUMER, webhooks_fanout
+
+    written = 0
+    deadline = time.monotonic() + timeout
+    while True:
+        found = webhooks_fanout(now=now)
+        written += found or 0
+        if outbox_lag(CONSUMER) == 0:
+            return written
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the fan-out still lags {outbox_lag(CONSUMER)} events after {timeout}s")
+        time.sleep(0.05)
+
+
+def subscribe(agent, url: str, kinds=("identity.updated",), **options):
+    """A subscription of `agent` through the service; returns (subscription, secret)."""
+    from apps.webhooks.services import subscription_create
+
+    return subscription_create(agent=agent, url=url, kinds=list(kinds), **options)
+
+
+def touch(agent, n: int = 1) -> None:
+    """n identity.updated events on the agent (its owner edits its description), each its own transaction."""
+    from apps.identities.services import agent_update
+
+    for i in range(n):
+        agent_update(owner=agent.owner, agent=agent, description=f"edit {i} {agent.description}"[:2000])
+        agent.refresh_from_db()

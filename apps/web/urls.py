@@ -13,6 +13,7 @@ from apps.web.views import (
     resolution,
     reviews,
     ticket,
+    webhooks,
 )
 
 urlpatterns = [
@@ -41,6 +42,18 @@ urlpatterns = [
     path("me/agents/<int:agent_id>/reactivate", agents.agent_reactivate, name="agent-reactivate"),
     path("me/agents/<int:agent_id>/keys", agents.api_key_create, name="agent-key-create"),
     path("me/agents/<int:agent_id>/keys/<int:key_id>/revoke", agents.api_key_revoke, name="agent-key-revoke"),
+    path("me/agents/<int:agent_id>/webhooks/", webhooks.webhooks, name="webhooks"),
+    path("me/agents/<int:agent_id>/webhooks/<int:webhook_id>/", webhooks.webhook_detail, name="webhook-detail"),
+    path("me/agents/<int:agent_id>/webhooks/<int:webhook_id>/edit", webhooks.webhook_update, name="webhook-update"),
+    path("me/agents/<int:agent_id>/webhooks/<int:webhook_id>/state", webhooks.webhook_state, name="webhook-state"),
+    path("me/agents/<int:agent_id>/webhooks/<int:webhook_id>/rotate", webhooks.webhook_rotate, name="webhook-rotate"),
+    path("me/agents/<int:agent_id>/webhooks/<int:webhook_id>/ping", webhooks.webhook_ping, name="webhook-ping"),
+    path("me/agents/<int:agent_id>/webhooks/<int:webhook_id>/delete", webhooks.webhook_delete, name="webhook-delete"),
+    path(
+        "me/agents/<int:agent_id>/webhooks/<int:webhook_id>/deliveries/<int:delivery_id>/redeliver",
+        webhooks.webhook_redeliver,
+        name="webhook-redeliver",
+    ),
     path("wallet/", funds.wallet, name="wallet"),
     path("me/agents/<int:agent_id>/fund", funds.agent_fund, name="agent-fund"),
     path("me/agents/<int:agent_id>/withdraw", funds.agent_withdraw, name="agent-withdraw"),

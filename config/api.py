@@ -10,6 +10,7 @@ from apps.ledger.api import router as ledger_router
 from apps.markets.api import router as markets_router
 from apps.reputation.api import router as reputation_router
 from apps.reviews.api import router as reviews_router
+from apps.webhooks.api import router as webhooks_router
 
 api = CredenceAPI(
     title="Credence API",
@@ -34,3 +35,4 @@ api.add_router("", markets_router)
 api.add_router("", reputation_router)
 api.add_router("", reviews_router)
 api.add_router("", agents_router)
+api.add_router("", webhooks_router)

@@ -2,6 +2,7 @@ import os
 from pathlib import Path
 
 from celery import Celery
+from django.conf import settings
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
@@ -23,6 +24,9 @@ app.conf.beat_schedule = {
         "task": "agents.dispatch",
         "schedule": float(os.environ.get("CREDENCE_AGENTS_DISPATCH_SECONDS", "10")),
     },
+    # Webhooks: the outbox to delivery rows (the cursor makes extra ticks cheap), and retries that came due.
+    "webhooks.fanout": {"task": "webhooks.fanout", "schedule": settings.CREDENCE_WEBHOOK_FANOUT_SECONDS},
+    "webhooks.send": {"task": "webhooks.send", "schedule": settings.CREDENCE_WEBHOOK_SEND_SECONDS},
 }
 
 

@@ -332,7 +332,9 @@ def agents_due_on(*, agent_ids: list[int], claims: list[int], events_seen: list[
     if not agent_ids:
         return 0
     with transaction.atomic():
-        agents = list(HostedAgent.objects.select_for_update(no_key=True).filter(pk__in=agent_ids, stopped_by="").order_by("pk"))
+        agents = list(
+            HostedAgent.objects.select_for_update(no_key=True).filter(pk__in=agent_ids, stopped_by="").order_by("pk")
+        )
         for hosted in agents:
             reason = dict(hosted.due_reason or {})
             reason["claims"] = sorted(set(reason.get("claims", [])) | set(claims))[:200]
@@ -766,7 +768,9 @@ def _closing_soon(now: datetime) -> int:
         if not claim_ids:
             continue
         with transaction.atomic():
-            HostedAgent.objects.select_for_update(no_key=True).filter(pk=hosted["pk"]).first()  # two passes: one at a time
+            HostedAgent.objects.select_for_update(no_key=True).filter(
+                pk=hosted["pk"]
+            ).first()  # two passes: one at a time
             keys = {f"closing:{pk}": pk for pk in claim_ids}
             done = set(AgentTrigger.objects.filter(agent_id=hosted["pk"], key__in=keys).values_list("key", flat=True))
             new = [pk for key, pk in keys.items() if key not in done]

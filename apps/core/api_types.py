@@ -198,7 +198,10 @@ ErrorCode = Literal[
     "too_many_agents",
     "too_many_keys",
     "too_many_open_claims",
+    "too_many_webhooks",
     "validation_failed",
+    "webhook_disabled",
+    "webhook_url_refused",
 ]
 
 

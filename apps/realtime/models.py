@@ -9,6 +9,7 @@ class NotificationKind(models.TextChoices):
     PAYOUT = "payout", "Settlement payout"
     REVIEW_WAITING = "review_waiting", "A review waits for you"
     REVIEW_FINISHED = "review_finished", "A review you asked for finished"
+    WEBHOOK_FAILING = "webhook_failing", "An agent's webhook is failing"
 
 
 class Notification(models.Model):

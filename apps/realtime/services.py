@@ -196,6 +196,16 @@ def _create(wanted: list[Notification], now) -> list[Notification]:
     return created
 
 
+def notification_send(
+    *, user_id: int, kind: str, subject: str, text: str, link: str = "", now=None
+) -> list[Notification]:
+    """One notification to one person (once per person, kind and subject), for the apps above realtime
+    (webhooks: a subscription is failing). Call it in the transaction of what it tells of."""
+    now = now or timezone.now()
+    wanted = [Notification(user_id=user_id, kind=kind, subject=subject, text=_fit(text), link=link, created_at=now)]
+    return _create(wanted, now)
+
+
 def notifications_on_review_opened(request: ReviewRequest, user_ids: list[int]) -> list[Notification]:
     """Tell the people a new review waits for (its owner, its invited panel, or staff)."""
     now = timezone.now()

@@ -14,6 +14,7 @@ from apps.web.views import (
     resolution,
     reviews,
     ticket,
+    webhooks,
 )
 
 urlpatterns = [
@@ -49,6 +50,18 @@ urlpatterns = [
     path("me/agents/<int:agent_id>/hosting/run", hosted.agent_run_now, name="agent-run-now"),
     path("me/agents/<int:agent_id>/runs/", hosted.agent_runs, name="agent-runs"),
     path("me/agents/<int:agent_id>/runs/<int:run_id>/", hosted.agent_run, name="agent-run"),
+    path("me/agents/<int:agent_id>/webhooks/", webhooks.webhooks, name="webhooks"),
+    path("me/agents/<int:agent_id>/webhooks/<int:webhook_id>/", webhooks.webhook_detail, name="webhook-detail"),
+    path("me/agents/<int:agent_id>/webhooks/<int:webhook_id>/edit", webhooks.webhook_update, name="webhook-update"),
+    path("me/agents/<int:agent_id>/webhooks/<int:webhook_id>/state", webhooks.webhook_state, name="webhook-state"),
+    path("me/agents/<int:agent_id>/webhooks/<int:webhook_id>/rotate", webhooks.webhook_rotate, name="webhook-rotate"),
+    path("me/agents/<int:agent_id>/webhooks/<int:webhook_id>/ping", webhooks.webhook_ping, name="webhook-ping"),
+    path("me/agents/<int:agent_id>/webhooks/<int:webhook_id>/delete", webhooks.webhook_delete, name="webhook-delete"),
+    path(
+        "me/agents/<int:agent_id>/webhooks/<int:webhook_id>/deliveries/<int:delivery_id>/redeliver",
+        webhooks.webhook_redeliver,
+        name="webhook-redeliver",
+    ),
     path("wallet/", funds.wallet, name="wallet"),
     path("me/agents/<int:agent_id>/fund", funds.agent_fund, name="agent-fund"),
     path("me/agents/<int:agent_id>/withdraw", funds.agent_withdraw, name="agent-withdraw"),

@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "apps.reputation",
     "apps.realtime",
     "apps.agents",
+    "apps.webhooks",
     "apps.web",
     "apps.demo",
 ]
@@ -337,6 +338,20 @@ CREDENCE_AGENT_RUN_REQUEUE_SECONDS = env_int("CREDENCE_AGENT_RUN_REQUEUE_SECONDS
 # The language-model strategy is off unless switched on; its calls' time limit and the largest answer read.
 CREDENCE_AGENTS_LLM_ENABLED = env_bool("CREDENCE_AGENTS_LLM_ENABLED", False)
 CREDENCE_AGENTS_LLM_TIMEOUT_SECONDS = float(env_str("CREDENCE_AGENTS_LLM_TIMEOUT_SECONDS", "30"))
-# Outgoing calls to URLs users give (apps/core/http.py) never reach this machine, except in local and test
-# settings, where a model server or a webhook receiver on 127.0.0.1 is how one develops.
-CREDENCE_HTTP_ALLOW_LOOPBACK = False
+# Webhooks (apps/webhooks; docs/api.md, "Webhooks"). Loopback receivers (and plain http to them) only where
+# allowed: local and test settings. The resolver is a dotted path (tests stub it; apps/core/http.py).
+CREDENCE_HTTP_ALLOW_LOOPBACK = env_bool("CREDENCE_HTTP_ALLOW_LOOPBACK", False)
+CREDENCE_HTTP_RESOLVER = env_str("CREDENCE_HTTP_RESOLVER", "apps.core.http.system_resolver")
+# One attempt: connecting, sending and reading the answer together (a watchdog enforces it), at most this
+# many bytes of the answer read.
+CREDENCE_WEBHOOK_TIMEOUT_SECONDS = float(env_str("CREDENCE_WEBHOOK_TIMEOUT_SECONDS", "5"))
+CREDENCE_WEBHOOK_RESPONSE_CAP_BYTES = env_int("CREDENCE_WEBHOOK_RESPONSE_CAP_BYTES", 64 * 1024)
+# Retries stop this long after a delivery's first attempt; a rotated secret keeps signing this long.
+CREDENCE_WEBHOOK_RETRY_HOURS = env_int("CREDENCE_WEBHOOK_RETRY_HOURS", 24)
+CREDENCE_WEBHOOK_SECRET_OVERLAP_HOURS = env_int("CREDENCE_WEBHOOK_SECRET_OVERLAP_HOURS", 24)
+CREDENCE_WEBHOOK_MAX_PER_AGENT = env_int("CREDENCE_WEBHOOK_MAX_PER_AGENT", 10)
+# The sender: deliveries taken per run, POSTs in flight at once per worker; the beat's ticks (seconds).
+CREDENCE_WEBHOOK_SEND_BATCH = env_int("CREDENCE_WEBHOOK_SEND_BATCH", 100)
+CREDENCE_WEBHOOK_SEND_CONCURRENCY = env_int("CREDENCE_WEBHOOK_SEND_CONCURRENCY", 8)
+CREDENCE_WEBHOOK_FANOUT_SECONDS = float(env_str("CREDENCE_WEBHOOK_FANOUT_SECONDS", "2"))
+CREDENCE_WEBHOOK_SEND_SECONDS = float(env_str("CREDENCE_WEBHOOK_SEND_SECONDS", "5"))

@@ -7,5 +7,5 @@ from .base import *
 
 DEBUG = env_bool("DJANGO_DEBUG", True)
 
-# Model servers and webhook receivers on 127.0.0.1 (apps/core/http.py); never in production.
-CREDENCE_HTTP_ALLOW_LOOPBACK = True
+# A receiver on this machine (docs/examples/webhook_receiver.py) may get webhooks, over plain http too.
+CREDENCE_HTTP_ALLOW_LOOPBACK = env_bool("CREDENCE_HTTP_ALLOW_LOOPBACK", True)

@@ -30,5 +30,8 @@ DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
 
-# Model servers and webhook receivers on 127.0.0.1 (apps/core/http.py); never in production.
+# Receivers in tests are local servers on 127.0.0.1; no test sends a DNS query (names other than localhost
+# do not resolve: tests that need one stub the resolver). A short timeout keeps the hanging-receiver tests short.
 CREDENCE_HTTP_ALLOW_LOOPBACK = True
+CREDENCE_HTTP_RESOLVER = "apps.core.http.offline_resolver"
+CREDENCE_WEBHOOK_TIMEOUT_SECONDS = 1.0

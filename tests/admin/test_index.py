@@ -30,6 +30,7 @@ def test_the_admin_index_names_each_section_once_and_spells_every_plural():
         "People",  # ours: the people who log in
         "Reputation",
         "Reviews",
+        "Webhooks",
     ]
     models = re.findall(r'<th scope="row" id="reputation-[a-z]+">\s*<a href="[^"]+"[^>]*>([^<]+)</a>', html)
     assert models == [
@@ -44,3 +45,5 @@ def test_the_admin_index_names_each_section_once_and_spells_every_plural():
     ]
     reviews = re.findall(r'<th scope="row" id="reviews-[a-z]+">\s*<a href="[^"]+"[^>]*>([^<]+)</a>', html)
     assert reviews == ["Checkpoint policies", "Review requests"]
+    webhooks = re.findall(r'<th scope="row" id="webhooks-[a-z]+">\s*<a href="[^"]+"[^>]*>([^<]+)</a>', html)
+    assert webhooks == ["Webhook deliveries", "Webhook subscriptions"]

@@ -264,7 +264,7 @@ def test_an_answer_that_comes_too_late_is_a_recorded_error(model):
     done = run(agent)
 
     [call] = [e for e in done.journal if e["op"] == "model"]
-    assert "Timeout" in call["error"] and call["reply"] == ""
+    assert call["error"] == "timed out" and call["reply"] == ""
     [decision] = [e for e in done.journal if e["op"] == "decide"]
     assert decision["action"] == "error" and decision["reason"].startswith("The model call failed: ")
     assert Trade.objects.count() == 0 and done.state == "succeeded"
@@ -275,12 +275,14 @@ def test_an_endpoint_on_a_private_address_is_refused_without_a_connection(model,
 
     factories.new_claim()
     resolved = []
-    monkeypatch.setattr(http, "resolver", lambda host, port: resolved.append(host) or ["10.0.0.7"])
+    monkeypatch.setattr(http, "configured_resolver", lambda: lambda host, port: resolved.append(host) or ["10.0.0.7"])
     agent = model_agent("https://models.internal.example/v1")
 
     done = run(agent)
 
     assert resolved == ["models.internal.example"]
     [call] = [e for e in done.journal if e["op"] == "model"]
-    assert call["error"] == "refused: models.internal.example resolves to a private address"
+    assert call["error"] == (
+        "refused: models.internal.example resolves to a private address: Credence calls only public addresses."
+    )
     assert model.requests == [] and Trade.objects.count() == 0

@@ -82,6 +82,12 @@ BODIES = {
         "answer": {"type": "string", "enum": ["yes", "no"], "title": "Pick one"},
         "reviewers": {"kind": "panel", "domain": "science"},
     },
+    ("post", "/api/v1/agents/{agent_id}/webhooks"): {
+        "url": "https://hooks.example/in",
+        "kinds": ["claim.opened"],
+        "description": "Claims.",
+    },
+    ("patch", "/api/v1/agents/{agent_id}/webhooks/{webhook_id}"): {},
     ("post", "/api/v1/reviews/assignments/{assignment_id}/decision"): {
         "approve": {"decision": "approve", "reason": "Fine."},
         "edit": {"decision": "edit", "value": {}, "reason": "Smaller."},
@@ -211,6 +217,8 @@ def world(db):
             "review_id": 1,
             "assignment_id": 1,
             "run_id": 1,
+            "webhook_id": 1,
+            "delivery_id": 1,
         },
         "claim_for": lambda path: next((pk for end, pk in claims.items() if path.endswith(end)), open_claim.pk),
     }

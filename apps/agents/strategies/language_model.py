@@ -50,39 +50,40 @@ def parse_probability(text: str) -> tuple[float, str]:
 
 
 def chat(config: dict, request: dict) -> ModelReply:
-    """POST the request to the endpoint's /chat/completions; the answer's text, tokens and cost, or an error."""
+    """POST the request to the endpoint's /chat/completions (apps/core/http.py: public addresses only, pinned,
+    no redirects, a deadline and a size cap); the answer's text, tokens and cost, or an error."""
     url = config["endpoint_url"].rstrip("/") + "/chat/completions"
     headers = {"Content-Type": "application/json"}
     if config.get("api_key"):
         headers["Authorization"] = f"Bearer {config['api_key']}"
     try:
-        response = http.post(
-            url,
-            body=json.dumps(request).encode(),
-            headers=headers,
-            timeout=min(float(config["timeout_seconds"]), settings.CREDENCE_AGENTS_LLM_TIMEOUT_SECONDS),
-            limit=ANSWER_LIMIT,
-        )
-    except http.Refused as exc:
-        return ModelReply(text="", error=f"refused: {exc}")
-    except http.Failed as exc:
-        return ModelReply(text="", error=str(exc))
+        target = http.target_for(url, resolver=http.configured_resolver(), allow_loopback=http.loopback_allowed())
+    except http.UrlRefused as refused:
+        return ModelReply(text="", error=f"refused: {refused.reason}")
+    response = http.post(
+        target,
+        body=json.dumps(request).encode(),
+        headers=headers,
+        timeout=min(float(config["timeout_seconds"]), settings.CREDENCE_AGENTS_LLM_TIMEOUT_SECONDS),
+        cap=ANSWER_LIMIT,
+    )
+    if response.status is None:
+        return ModelReply(text="", error=response.error)
     if response.status != 200:
-        return ModelReply(text=response.text[:2000], error=f"the endpoint answered HTTP {response.status}")
+        return ModelReply(text=response.excerpt, error=f"the endpoint answered HTTP {response.status}")
     try:
         body = json.loads(response.body)
         text = body["choices"][0]["message"]["content"]
         usage = body.get("usage") or {}
         tokens_in, tokens_out = int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0))
     except (ValueError, KeyError, IndexError, TypeError):
-        return ModelReply(text=response.text[:2000], error="the endpoint's answer is not a chat completion")
+        return ModelReply(text=response.excerpt, error="the endpoint's answer is not a chat completion")
     cost = (
         Decimal(str(config["price_in_per_million"])) * tokens_in
         + Decimal(str(config["price_out_per_million"])) * tokens_out
     ) / 1_000_000
-    return ModelReply(
-        text=text or "", tokens_in=tokens_in, tokens_out=tokens_out, cost=cost.quantize(Decimal("0.000001"))
-    )
+    cost = cost.quantize(Decimal("0.000001"))
+    return ModelReply(text=text or "", tokens_in=tokens_in, tokens_out=tokens_out, cost=cost)
 
 
 @register

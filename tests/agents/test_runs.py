@@ -272,3 +272,21 @@ def test_the_run_remembers_the_prices_it_saw_and_moved_to():
     [trade] = trades_of(agent)
     assert agent.seen_prices == {str(claim.pk): format(trade.price_after, "f")}
     assert Decimal(agent.seen_prices[str(claim.pk)]) > Decimal("0.5")
+
+
+def test_a_run_past_its_soft_time_limit_ends_timed_out_keeping_what_it_ordered():
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    claim = factories.new_claim()
+
+    def too_slow(ctx):
+        raise SoftTimeLimitExceeded()
+
+    scripted.HOOKS["slow"] = too_slow
+    agent = scripted_agent(order(claim, CREDIT), {"do": "hook", "name": "slow"}, order(claim, CREDIT))
+
+    run = run_once(agent)
+
+    assert run.state == "timed_out" and run.outcome == "Ran past its time limit (SoftTimeLimitExceeded)."
+    assert len(trades_of(agent)) == 1 and run.orders_placed == 1
+    assert Event.objects.get(kind="agent.run.finished").payload["outcome"] == "timed_out"

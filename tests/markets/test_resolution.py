@@ -249,3 +249,21 @@ def test_prices_never_matter_to_payouts(traded):
     before = wallet_balance(yes)
     market_settle(claim=claim)
     assert wallet_balance(yes) == before
+
+
+def test_settlement_tells_each_identity_paid_on_its_own_subject(traded, staff):
+    # given a claim with a YES holder and a NO holder, voided: both are refunded their net investment
+    claim, yes, no = traded
+    market = Market.objects.get(claim=claim)
+    invested = {p.identity_id: p.net_invested for p in market.positions.all()}
+    claim_void(claim=claim, user=staff, reason="The experiment was cancelled.")
+
+    market_settle(claim=claim)
+
+    paid = Event.objects.filter(kind="position.paid").order_by("subject")
+    assert sorted((e.subject, e.payload) for e in paid) == sorted(
+        (f"identity:{who.pk}", {"claim": claim.pk, "outcome": "void", "amount": invested[who.pk]}) for who in (yes, no)
+    )
+    # settled again (a retry), nothing more is told
+    market_settle(claim=claim)
+    assert Event.objects.filter(kind="position.paid").count() == 2

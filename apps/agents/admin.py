@@ -11,7 +11,7 @@ from django.contrib.admin import helpers
 from django.template.response import TemplateResponse
 from django.utils.html import format_html
 
-from apps.agents import services
+from apps.agents import selectors, services
 from apps.agents.models import AgentOrder, AgentRun, HostedAgent
 from apps.core.admin import ReadOnlyAdmin, credits_column
 
@@ -108,4 +108,5 @@ class AgentRunAdmin(ReadOnlyAdmin):
 
     @admin.display(description="Journal")
     def journal_pretty(self, obj: AgentRun) -> str:
-        return format_html('<pre class="readonly">{}</pre>', json.dumps(obj.journal, indent=2, ensure_ascii=False))
+        journal = json.dumps(selectors.journal_of(obj), indent=2, ensure_ascii=False)
+        return format_html('<pre class="readonly">{}</pre>', journal)

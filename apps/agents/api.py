@@ -399,5 +399,5 @@ def runs_get(request: HttpRequest, agent_id: ParamInt, run_id: ParamInt):
     run = AgentRun.objects.filter(agent=hosted, pk=run_id).first()
     if run is None:
         raise NotFound("No such run.")
-    detail = {"journal": run.journal, "orders": selectors.run_orders(run), "error": run.error}
+    detail = {"journal": selectors.journal_of(run), "orders": selectors.run_orders(run), "error": run.error}
     return {**_run_out(run), **detail, "traceback": run.traceback}

@@ -141,6 +141,23 @@ class AgentRun(models.Model):
         return self.state in FINISHED_STATES
 
 
+class AgentStep(models.Model):
+    """A step of a run that is not finished yet: the journal as it grows, one row per step, appended in the
+    transaction that acts on it (an order's). A finished run's journal is `AgentRun.journal` (these rows are
+    then deleted): appending a row costs the same at the hundredth step as at the first, where rewriting a
+    growing JSON column did not (docs/performance.md, "Hosted runs")."""
+
+    run = models.ForeignKey(AgentRun, on_delete=models.CASCADE, related_name="steps")
+    step = models.PositiveIntegerField()
+    entry = models.JSONField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "step"], name="agents_step_once")]
+
+    def __str__(self) -> str:
+        return f"Step {self.step} of run #{self.run_id}"
+
+
 class AgentOrder(models.Model):
     """An order a run placed at one of its steps: the trade, or the review it paused on (a supervised
     agent's order at the `trade.place` checkpoint), or why it was refused. At most one per step."""

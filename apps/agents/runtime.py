@@ -1,7 +1,8 @@
 """A run's context: everything a strategy does goes through it, and it journals each step.
 
 The journal is durable execution, as workflow engines do it: every read, decision, order, question to a
-person and model call is a numbered step whose result is kept in the run (`AgentRun.journal`). When a run
+person and model call is a numbered step whose result is kept in the run (its `AgentStep` rows while it
+runs, `AgentRun.journal` once it has finished). When a run
 is executed again (its worker died and Celery delivered it again, or a person answered its question), the
 strategy runs from the top and each step it has already taken is answered from the journal instead of the
 world: it sees what it saw, decides what it decided, and its orders are not placed twice. The first step
@@ -48,7 +49,7 @@ class RunContext:
         self.run = run
         self.hosted = hosted
         self.now = now  # the run's start: replays see the same time
-        self.journal: list[dict] = list(run.journal or [])
+        self.journal: list[dict] = selectors.journal_of(run)
         self.replayed_steps = len(self.journal)
         self.saved = len(self.journal)  # entries the database has (an order appends the ones after)
         self._step = 0
@@ -173,6 +174,7 @@ class RunContext:
                 timeout=timeout,
                 default=default,
                 journal=self.journal,
+                saved=self.saved,
             )
             raise Paused()
         if "answer" not in recorded:
@@ -204,6 +206,7 @@ class RunContext:
             run_journal_save(
                 run=self.run,
                 journal=self.journal,
+                saved=self.saved,
                 tokens_in=reply.tokens_in,
                 tokens_out=reply.tokens_out,
                 cost=reply.cost,

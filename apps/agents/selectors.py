@@ -5,7 +5,7 @@ from datetime import datetime
 
 from django.db.models import Q, QuerySet
 
-from apps.agents.models import AgentOrder, AgentRun, HostedAgent
+from apps.agents.models import FINISHED_STATES, AgentOrder, AgentRun, AgentStep, HostedAgent
 from apps.identities.models import Identity
 from apps.markets.models import Claim, ClaimStatus, Position
 from apps.reputation.models import ClaimRecord
@@ -112,3 +112,10 @@ def due_agents(*, now: datetime) -> QuerySet[HostedAgent]:
 def run_of(agent: HostedAgent, run_id: int) -> AgentRun | None:
     """One run of the agent, its journal and traceback with it (the owner's run page)."""
     return AgentRun.objects.filter(agent=agent, pk=run_id).first()
+
+
+def journal_of(run: AgentRun) -> list[dict]:
+    """Everything a run saw and did so far, in order: its steps while it is live, its journal once finished."""
+    if run.state in FINISHED_STATES:
+        return list(run.journal or [])
+    return list(AgentStep.objects.filter(run_id=run.pk).order_by("step").values_list("entry", flat=True))

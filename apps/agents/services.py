@@ -24,7 +24,7 @@ from django.db.models import F, Func, JSONField, Q, Value
 from django.utils import timezone
 
 from apps.accounts.models import User
-from apps.agents import runtime
+from apps.agents import runtime, selectors
 from apps.agents.errors import (
     AgentStopped,
     AlreadyHosted,
@@ -33,7 +33,15 @@ from apps.agents.errors import (
     StoppedByStaff,
     StrategyUnknown,
 )
-from apps.agents.models import FINISHED_STATES, AgentRun, AgentTrigger, HostedAgent, RunState, StoppedBy
+from apps.agents.models import (
+    FINISHED_STATES,
+    AgentRun,
+    AgentStep,
+    AgentTrigger,
+    HostedAgent,
+    RunState,
+    StoppedBy,
+)
 from apps.agents.strategies.base import REGISTRY, Strategy
 from apps.core import events
 from apps.core.errors import ApplicationError, NotFound, ValidationFailed
@@ -462,7 +470,7 @@ def _finish(run: AgentRun, state: str, outcome: str, journal: list[dict] | None 
     """End a run: its state, outcome and whole journal (what it spent is the sum of its orders there), the prices
     it knew merged into the agent's, and `agent.run.finished`."""
     now = timezone.now()
-    journal = run.journal if journal is None else journal
+    journal = selectors.journal_of(run) if journal is None else journal
     orders = [entry["result"] for entry in journal if entry["op"] == "order"]
     fields = {
         "state": state,
@@ -475,6 +483,7 @@ def _finish(run: AgentRun, state: str, outcome: str, journal: list[dict] | None 
     if error is not None:
         fields.update(error=f"{type(error).__name__}: {error}"[:5000], traceback=tb[-20000:])
     AgentRun.objects.filter(pk=run.pk).update(**fields)
+    AgentStep.objects.filter(run_id=run.pk).delete()  # the journal has them all now
     seen = _seen_prices(journal)
     if seen:  # merged in the database: two runs finishing at once both keep theirs
         HostedAgent.objects.filter(pk=run.agent_id).update(seen_prices=JsonMerged("seen_prices", seen))
@@ -505,13 +514,22 @@ class JsonMerged(Func):
         return self.as_sql(compiler, connection, template="(%(expressions)s)", arg_joiner=" || ", **extra_context)
 
 
-def run_journal_save(*, run: AgentRun, journal: list[dict], tokens_in: int = 0, tokens_out: int = 0, cost=0) -> None:
-    AgentRun.objects.filter(pk=run.pk).update(
-        journal=journal,
-        tokens_in=F("tokens_in") + tokens_in,
-        tokens_out=F("tokens_out") + tokens_out,
-        model_cost=F("model_cost") + Decimal(str(cost)),
-    )
+def _save_steps(run: AgentRun, entries: list[dict]) -> None:
+    """Append journal entries to a live run's steps."""
+    AgentStep.objects.bulk_create(AgentStep(run_id=run.pk, step=entry["step"], entry=entry) for entry in entries)
+
+
+def run_journal_save(
+    *, run: AgentRun, journal: list[dict], saved: int, tokens_in: int = 0, tokens_out: int = 0, cost=0
+) -> None:
+    """Keep the journal's unsaved entries (a model call's, at once: a replay must not pay for it again)."""
+    with transaction.atomic():
+        _save_steps(run, journal[saved:])
+        AgentRun.objects.filter(pk=run.pk).update(
+            tokens_in=F("tokens_in") + tokens_in,
+            tokens_out=F("tokens_out") + tokens_out,
+            model_cost=F("model_cost") + Decimal(str(cost)),
+        )
 
 
 # --- An order, within the budgets ------------------------------------------------------------------------------
@@ -551,38 +569,39 @@ _INSERT_ORDER = (
     "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
 )
 _UPDATE_AGENT = "UPDATE agents_hostedagent SET spent_day = %s, spent_today = %s WHERE id = %s"
-_UPDATE_RUN = (
-    "UPDATE agents_agentrun SET journal = {journal}, spent = spent + %s, orders_placed = orders_placed + %s "
-    "WHERE id = %s"
+_UPDATE_RUN = "UPDATE agents_agentrun SET spent = spent + %s, orders_placed = orders_placed + %s WHERE id = %s"
+_INSERT_STEPS = (
+    "s AS (INSERT INTO agents_agentstep (run_id, step, entry) "
+    "SELECT %s, (e ->> 'step')::integer, e FROM jsonb_array_elements(%s::jsonb) AS e) "
 )
-# PostgreSQL: the writes in one statement, the journal appended to (not sent whole).
-_PG_WRITE_ORDER = f"WITH o AS ({_INSERT_ORDER}), h AS ({_UPDATE_AGENT}) " + _UPDATE_RUN.format(
-    journal="journal || %s::jsonb"
-)
-_PG_WRITE_REFUSAL = f"WITH o AS ({_INSERT_ORDER}) " + _UPDATE_RUN.format(journal="journal || %s::jsonb")
+# PostgreSQL: the writes in one statement, the journal's new entries appended as step rows.
+_PG_WRITE_ORDER = f"WITH o AS ({_INSERT_ORDER}), h AS ({_UPDATE_AGENT}), {_INSERT_STEPS}{_UPDATE_RUN}"
+_PG_WRITE_REFUSAL = f"WITH o AS ({_INSERT_ORDER}), {_INSERT_STEPS}{_UPDATE_RUN}"
 
 
 def _record_order(run: AgentRun, entry: dict, journal: list[dict], saved: int, *, agent: tuple | None) -> None:
     """Write the order's row, the agent's day spend (`agent`: (day, spent today, id); None when nothing was
-    spent) and the run's journal with its totals. On PostgreSQL one statement, appending the entries not saved
-    yet (`journal[saved:]`) rather than sending the whole journal again."""
+    spent), the journal entries not saved yet (`journal[saved:]` and this order's) as steps, and the run's
+    totals. On PostgreSQL one statement."""
     result = entry["result"]
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     order_row = [run.pk, entry["step"], entry["claim"], result["trade"], result["review"], result["spent"]]
     order_row += [result["refused"] or "", now]
     totals = [result["spent"], int(result["placed"]), run.pk]
+    steps = [*journal[saved:], entry]
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            appended = json.dumps([*journal[saved:], entry])
+            appended = [run.pk, json.dumps(steps)]
             if agent is None:
-                cursor.execute(_PG_WRITE_REFUSAL, [*order_row, appended, *totals])
+                cursor.execute(_PG_WRITE_REFUSAL, [*order_row, *appended, *totals])
             else:
-                cursor.execute(_PG_WRITE_ORDER, [*order_row, *agent, appended, *totals])
+                cursor.execute(_PG_WRITE_ORDER, [*order_row, *agent, *appended, *totals])
             return
         cursor.execute(_INSERT_ORDER, order_row)
         if agent is not None:
             cursor.execute(_UPDATE_AGENT, [connection.ops.adapt_datefield_value(agent[0]), *agent[1:]])
-        cursor.execute(_UPDATE_RUN.format(journal="%s"), [json.dumps([*journal, entry]), *totals])
+        cursor.execute(_UPDATE_RUN, totals)
+    _save_steps(run, steps)
 
 
 def run_order(*, run: AgentRun, step: int, claim_id: int, order: Order, journal: list[dict], saved: int) -> dict:
@@ -650,7 +669,7 @@ def run_order(*, run: AgentRun, step: int, claim_id: int, order: Order, journal:
 
 @transaction.atomic
 def run_ask(
-    *, run: AgentRun, step: int, question: str, schema: dict, timeout: int, default, journal: list[dict]
+    *, run: AgentRun, step: int, question: str, schema: dict, timeout: int, default, journal: list[dict], saved: int
 ) -> ReviewRequest:
     """The run asks its owner (a review request whose continuation resumes it) and pauses, its journal saved."""
     low, high = ASK_TIMEOUT_RANGE
@@ -673,7 +692,8 @@ def run_ask(
         continuation=CONTINUATION,
     )
     journal.append({"step": step, "op": "ask", "question": question, "review": request.pk})
-    AgentRun.objects.filter(pk=run.pk).update(state=RunState.PAUSED, waiting_on=request, journal=journal)
+    _save_steps(run, journal[saved:])
+    AgentRun.objects.filter(pk=run.pk).update(state=RunState.PAUSED, waiting_on=request)
     return request
 
 

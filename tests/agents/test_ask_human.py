@@ -7,6 +7,7 @@ import pytest
 from django.utils import timezone
 
 from apps.agents.models import AgentRun
+from apps.agents.selectors import journal_of
 from apps.agents.services import run_execute
 from apps.core.amounts import CREDIT
 from apps.markets.models import Trade
@@ -45,8 +46,9 @@ def test_a_run_that_asks_pauses_with_its_journal_saved_and_a_request_to_its_owne
     run.refresh_from_db()
     review = ReviewRequest.objects.get(requester=agent.identity)
     assert (run.state, run.waiting_on_id) == ("paused", review.pk)
-    assert [e["op"] for e in run.journal] == ["claims", "ask"]
-    assert run.journal[1] == {"step": 2, "op": "ask", "question": "Trade it?", "review": review.pk}
+    journal = journal_of(run)
+    assert [e["op"] for e in journal] == ["claims", "ask"]
+    assert journal[1] == {"step": 2, "op": "ask", "question": "Trade it?", "review": review.pk}
     assert (review.checkpoint, review.continuation, review.pool, review.pool_user_id) == (
         "explicit", "agents.run", "owner", agent.identity.owner_id
     )  # fmt: skip

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from apps.agents import services
-from apps.agents.models import AgentOrder, AgentRun
+from apps.agents.models import AgentOrder, AgentRun, AgentStep
 from apps.agents.services import run_execute
 from apps.core.amounts import CREDIT
 from apps.core.models import Event
@@ -154,6 +154,7 @@ def test_a_run_whose_worker_died_between_orders_places_each_order_once_when_exec
         run_execute(run_id=run.pk)
     assert len(trades_of(died)) == 1
     assert AgentRun.objects.get(pk=run.pk).state == "running"
+    assert list(AgentStep.objects.filter(run=run).values_list("step", "entry__op")) == [(1, "order")]
 
     # when the run is executed again (its task delivered again)
     assert run_execute(run_id=run.pk) == "succeeded"
@@ -242,7 +243,7 @@ def test_a_strategy_that_takes_other_steps_when_replayed_fails_its_run():
     claim = factories.new_claim()
     agent = scripted_agent(order(claim, CREDIT))
     run = factories.manual_run(agent)
-    AgentRun.objects.filter(pk=run.pk).update(journal=[{"step": 1, "op": "claims", "args": {}, "result": []}])
+    AgentStep.objects.create(run=run, step=1, entry={"step": 1, "op": "claims", "args": {}, "result": []})
 
     assert run_execute(run_id=run.pk) == "failed"
 

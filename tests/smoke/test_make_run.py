@@ -55,6 +55,14 @@ print(json.dumps([claim.pk, Event.objects.aggregate(m=Max("id"))["m"]]))
 """
 
 
+HOSTED_RUNS = """
+import json, django; django.setup()
+from apps.agents.models import AgentRun
+runs = AgentRun.objects.filter(state="succeeded").values_list("agent__identity__handle", "orders_placed")
+print(json.dumps(sorted(set(runs))))
+"""
+
+
 FINALIZE_IN_THE_WORKER = (
     "import django; django.setup(); from apps.markets.tasks import finalize_due; finalize_due.delay().get(timeout=60)"
 )
@@ -213,6 +221,18 @@ def test_make_run_serves_the_product_and_stops_every_process_on_ctrl_c(run):
             heard.append(json.loads(ws.recv(timeout=max(0.1, deadline - time.monotonic())))["kind"])
     assert "claim.resolved" in heard, heard
     assert "Task markets.finalize_due[" in run.log()
+
+    # The demo's two hosted agents trade on their own: beat dispatches them (they are due at once), the worker
+    # runs them, and each run places orders.
+    deadline, ran = time.monotonic() + 90, []
+    while time.monotonic() < deadline:
+        ran = json.loads(python(run, HOSTED_RUNS).splitlines()[-1])
+        if {handle for handle, _ in ran} == {"base-rate-bot", "consensus-tracker"}:
+            break
+        time.sleep(2)
+    assert {handle for handle, _ in ran} == {"base-rate-bot", "consensus-tracker"}, (ran, run.log()[-3000:])
+    assert all(orders > 0 for _, orders in ran), ran
+    assert "Task agents.run[" in run.log() and "Task agents.dispatch[" in run.log()
 
     # A client behind no proxy cannot pick its own address with X-Forwarded-For: uvicorn leaves REMOTE_ADDR
     # alone, so a new forged value per request is still one client to the anonymous API limit.

@@ -203,7 +203,7 @@ def agent_run(request: HttpRequest, agent_id: int, run_id: int) -> HttpResponse:
         "hosted": hosted,
         "run": run,
         "live": run.state in LIVE_STATES,
-        "timeline": run_timeline(run.journal or []),
+        "timeline": run_timeline(selectors.journal_of(run)),
     }
     if wants_partial(request, RUN_LIVE):
         return render(request, "agents/run.html#live", context)

@@ -176,7 +176,7 @@ class StopIn(Input):
 
 
 class RunIn(Input):
-    claims: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] | None = Field(
+    claims: list[body_int(ge=1, le=2**63 - 1)] | None = Field(
         None, max_length=200, description="Claims to look at (default: its domains' open claims)."
     )
 

@@ -230,3 +230,23 @@ def test_the_language_model_strategy_switched_off_is_not_found(bot, owner):
 
     assert response.status_code == 404 and response.json()["error"]["code"] == "strategy_unknown"
     assert HostedAgent.objects.count() == 0
+
+
+@pytest.mark.parametrize("claims", [[True], [1.5], ["7"], [0]])
+def test_run_now_with_claims_that_are_not_ids_is_refused_and_runs_nothing(bot, owner, claims):
+    factories.hosted(bot)
+
+    response = owner.post(
+        f"/api/v1/agents/{bot.pk}/runs", {"claims": claims}, content_type="application/json", HTTP_IDEMPOTENCY_KEY="k"
+    )
+
+    assert response.status_code == 422 and response.json()["error"]["code"] == "validation_failed"
+    assert AgentRun.objects.count() == 0
+
+
+@pytest.mark.parametrize("change", [{"budget_per_run": True}, {"budget_per_run": 1.5}, {"every_minutes": "5"}])
+def test_a_bool_float_or_string_for_a_whole_number_is_refused(bot, owner, change):
+    response = put(owner, f"/api/v1/agents/{bot.pk}/hosting", {**HOSTING, **change})
+
+    assert response.status_code == 422 and response.json()["error"]["code"] == "validation_failed"
+    assert HostedAgent.objects.count() == 0

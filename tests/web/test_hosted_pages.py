@@ -20,7 +20,7 @@ from apps.identities.models import AutonomyLevel
 from apps.markets.models import Trade
 from apps.reviews import services as reviews
 from tests import factories
-from tests.support import HTMX
+from tests.support import HTMX, signed_in
 
 pytestmark = pytest.mark.django_db
 
@@ -591,3 +591,20 @@ def test_the_run_log_makes_no_query_per_row(owner_client, hosted, django_assert_
     assert len(page.context["runs"]) == 23
     journal_read = [q["sql"] for q in few.captured_queries if '"agents_agentrun"."journal"' in q["sql"]]
     assert journal_read == []  # the log never loads the journals
+
+
+def test_the_navigation_marks_my_agents_on_every_page_of_an_agent():
+    hosted = factories.hosted()
+    run = factories.manual_run(hosted)
+    client = signed_in(hosted.identity.owner)
+    mine = '<a href="/me/agents/" aria-current="page">My agents</a>'
+    for path in (
+        "/me/agents/",
+        f"/me/agents/{hosted.identity_id}/",
+        f"/me/agents/{hosted.identity_id}/hosting/",
+        f"/me/agents/{hosted.identity_id}/runs/",
+        f"/me/agents/{hosted.identity_id}/runs/{run.pk}/",
+        f"/me/agents/{hosted.identity_id}/webhooks/",
+    ):
+        assert mine in client.get(path).content.decode(), path
+    assert mine not in client.get("/portfolio/").content.decode()

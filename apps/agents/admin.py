@@ -96,14 +96,13 @@ class AgentRunAdmin(ReadOnlyAdmin):
     search_fields = ("agent__identity__handle", "outcome", "error")
     list_select_related = ("agent__identity",)
     inlines = (OrderInline,)
-    exclude = ("journal",)
-    readonly_fields = (*(f.name for f in AgentRun._meta.fields if f.name != "journal"), "journal_pretty")
+    readonly_fields = (*(f.name for f in AgentRun._meta.fields), "journal_pretty")
     spent_credits = credits_column("spent", "Spent")
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request)
         if request.resolver_match and request.resolver_match.url_name.endswith("changelist"):
-            queryset = queryset.defer("journal", "traceback")  # a list never shows them
+            queryset = queryset.defer("traceback")  # a list never shows them
         return queryset
 
     @admin.display(description="Journal")

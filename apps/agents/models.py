@@ -102,7 +102,6 @@ class AgentRun(models.Model):
     trigger_detail = models.JSONField(default=dict, blank=True)
     key = models.CharField(max_length=160, help_text="One run per key: a schedule slot, an event, a request.")
     state = models.CharField(max_length=10, choices=RunState.choices, default=RunState.QUEUED)
-    journal = models.JSONField(default=list, blank=True)
     spent = models.BigIntegerField(default=0)
     orders_placed = models.PositiveIntegerField(default=0)
     attempts = models.PositiveSmallIntegerField(default=0)
@@ -140,12 +139,16 @@ class AgentRun(models.Model):
     def is_finished(self) -> bool:
         return self.state in FINISHED_STATES
 
+    @property
+    def journal(self) -> list[dict]:
+        """Everything it saw and did, in order (its steps; read from the database on each access)."""
+        return list(AgentStep.objects.filter(run_id=self.pk).order_by("step").values_list("entry", flat=True))
+
 
 class AgentStep(models.Model):
-    """A step of a run that is not finished yet: the journal as it grows, one row per step, appended in the
-    transaction that acts on it (an order's). A finished run's journal is `AgentRun.journal` (these rows are
-    then deleted): appending a row costs the same at the hundredth step as at the first, where rewriting a
-    growing JSON column did not (docs/performance.md, "Hosted runs")."""
+    """One step of a run's journal (`AgentRun.journal`), appended in the transaction that acts on it (an
+    order's): appending a row costs the same at the hundredth step as at the first, where rewriting a growing
+    JSON column did not (docs/performance.md, "Hosted runs")."""
 
     run = models.ForeignKey(AgentRun, on_delete=models.CASCADE, related_name="steps")
     step = models.PositiveIntegerField()

@@ -1,8 +1,7 @@
 """A run's context: everything a strategy does goes through it, and it journals each step.
 
 The journal is durable execution, as workflow engines do it: every read, decision, order, question to a
-person and model call is a numbered step whose result is kept in the run (its `AgentStep` rows while it
-runs, `AgentRun.journal` once it has finished). When a run
+person and model call is a numbered step whose result is kept in the run (its `AgentStep` rows). When a run
 is executed again (its worker died and Celery delivered it again, or a person answered its question), the
 strategy runs from the top and each step it has already taken is answered from the journal instead of the
 world: it sees what it saw, decides what it decided, and its orders are not placed twice. The first step
@@ -162,7 +161,7 @@ class RunContext:
     def ask_human(self, question: str, *, schema: dict, timeout: int, default=None):
         """Ask the agent's owner and wait for the answer (the run pauses; no worker waits). The answer fits
         `schema`; after `timeout` seconds without one, `default` is the answer."""
-        from apps.agents.services import run_ask, run_asked
+        from apps.agents.services import run_ask, run_asked, run_step_record
 
         recorded = self._next("ask")
         if recorded is None:
@@ -182,6 +181,7 @@ class RunContext:
             if answered is None:
                 raise Paused()
             recorded.update(answered)
+            run_step_record(run=self.run, entry=recorded)
         return recorded["answer"]
 
     def model_call(self, request: dict, send) -> ModelReply:

@@ -5,7 +5,7 @@ from datetime import datetime
 
 from django.db.models import Q, QuerySet
 
-from apps.agents.models import FINISHED_STATES, AgentOrder, AgentRun, AgentStep, HostedAgent
+from apps.agents.models import AgentOrder, AgentRun, HostedAgent
 from apps.identities.models import Identity
 from apps.markets.models import Claim, ClaimStatus, Position
 from apps.reputation.models import ClaimRecord
@@ -93,7 +93,7 @@ def hosted_agent_for(*, agent: Identity) -> HostedAgent | None:
 
 
 def runs_of(agent: HostedAgent, *, state: str | None = None) -> QuerySet[AgentRun]:
-    runs = AgentRun.objects.filter(agent=agent).defer("journal", "traceback").order_by("-pk")
+    runs = AgentRun.objects.filter(agent=agent).defer("traceback").order_by("-pk")
     return runs.filter(state=state) if state else runs
 
 
@@ -115,7 +115,5 @@ def run_of(agent: HostedAgent, run_id: int) -> AgentRun | None:
 
 
 def journal_of(run: AgentRun) -> list[dict]:
-    """Everything a run saw and did so far, in order: its steps while it is live, its journal once finished."""
-    if run.state in FINISHED_STATES:
-        return list(run.journal or [])
-    return list(AgentStep.objects.filter(run_id=run.pk).order_by("step").values_list("entry", flat=True))
+    """Everything a run saw and did so far, in order (its steps)."""
+    return run.journal

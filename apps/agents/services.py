@@ -24,7 +24,7 @@ from django.db.models import F, Func, JSONField, Q, Value
 from django.utils import timezone
 
 from apps.accounts.models import User
-from apps.agents import runtime, selectors
+from apps.agents import runtime
 from apps.agents.errors import (
     AgentStopped,
     AlreadyHosted,
@@ -262,11 +262,11 @@ WITH due AS (
         THEN NULL ELSE %(now)s + due.every_minutes * interval '1 minute' END
     FROM due WHERE h.id = due.id
 )
-INSERT INTO agents_agentrun (agent_id, trigger, trigger_detail, key, state, journal, spent, orders_placed, attempts,
+INSERT INTO agents_agentrun (agent_id, trigger, trigger_detail, key, state, spent, orders_placed, attempts,
     outcome, error, traceback, tokens_in, tokens_out, model_cost, created_at, queued_at)
 SELECT due.id, CASE WHEN due.due_reason ? 'claims' THEN 'event' ELSE 'schedule' END,
     due.due_reason || jsonb_build_object('due_at', to_char(due.next_run_at AT TIME ZONE 'UTC', %(format)s)),
-    'due:' || (extract(epoch FROM due.next_run_at) * 1000000)::bigint, 'queued', '[]'::jsonb, 0, 0, 0,
+    'due:' || (extract(epoch FROM due.next_run_at) * 1000000)::bigint, 'queued', 0, 0, 0,
     '', '', '', 0, 0, 0, %(now)s, %(now)s
 FROM due
 WHERE NOT EXISTS (SELECT 1 FROM agents_agentrun r WHERE r.agent_id = due.id AND r.state IN ('queued', 'running'))
@@ -428,20 +428,15 @@ def run_execute(*, run_id: int) -> str:
         except runtime.Paused:
             return RunState.PAUSED
         except runtime.Stopped as exc:
-            return _finish(run, RunState.STOPPED, str(exc), ctx.journal)
+            return _finish(run, RunState.STOPPED, str(exc), ctx)
         except SoftTimeLimitExceeded as exc:
-            return _finish(run, RunState.TIMED_OUT, f"Ran past its time limit ({type(exc).__name__}).", ctx.journal)
+            return _finish(run, RunState.TIMED_OUT, f"Ran past its time limit ({type(exc).__name__}).", ctx)
         except Exception as exc:
             logger.info("Run %s of hosted agent %s failed", run.pk, hosted.pk, exc_info=True)
             return _finish(
-                run,
-                RunState.FAILED,
-                f"{type(exc).__name__}: {exc}"[:300],
-                ctx.journal,
-                error=exc,
-                tb=traceback.format_exc(),
+                run, RunState.FAILED, f"{type(exc).__name__}: {exc}"[:300], ctx, error=exc, tb=traceback.format_exc()
             )
-        return _finish(run, RunState.SUCCEEDED, _summary(ctx.journal), ctx.journal)
+        return _finish(run, RunState.SUCCEEDED, _summary(ctx.journal), ctx)
 
 
 def _summary(journal: list[dict]) -> str:
@@ -466,16 +461,19 @@ def _seen_prices(journal: list[dict]) -> dict[str, str]:
 
 
 @transaction.atomic
-def _finish(run: AgentRun, state: str, outcome: str, journal: list[dict] | None = None, *, error=None, tb="") -> str:
-    """End a run: its state, outcome and whole journal (what it spent is the sum of its orders there), the prices
-    it knew merged into the agent's, and `agent.run.finished`."""
+def _finish(
+    run: AgentRun, state: str, outcome: str, ctx: runtime.RunContext | None = None, *, error=None, tb=""
+) -> str:
+    """End a run: its state and outcome, the journal entries not saved yet, the prices it knew merged into the
+    agent's, and `agent.run.finished` (what it spent is the sum of its orders in the journal)."""
     now = timezone.now()
-    journal = selectors.journal_of(run) if journal is None else journal
+    if ctx is not None:
+        _save_steps(run, ctx.journal[ctx.saved :])
+    journal = ctx.journal if ctx is not None else run.journal
     orders = [entry["result"] for entry in journal if entry["op"] == "order"]
     fields = {
         "state": state,
         "outcome": outcome[:300],
-        "journal": journal,
         "finished_at": now,
         "duration_ms": int((now - run.started_at).total_seconds() * 1000),
         "waiting_on": None,
@@ -483,7 +481,6 @@ def _finish(run: AgentRun, state: str, outcome: str, journal: list[dict] | None 
     if error is not None:
         fields.update(error=f"{type(error).__name__}: {error}"[:5000], traceback=tb[-20000:])
     AgentRun.objects.filter(pk=run.pk).update(**fields)
-    AgentStep.objects.filter(run_id=run.pk).delete()  # the journal has them all now
     seen = _seen_prices(journal)
     if seen:  # merged in the database: two runs finishing at once both keep theirs
         HostedAgent.objects.filter(pk=run.agent_id).update(seen_prices=JsonMerged("seen_prices", seen))
@@ -517,6 +514,11 @@ class JsonMerged(Func):
 def _save_steps(run: AgentRun, entries: list[dict]) -> None:
     """Append journal entries to a live run's steps."""
     AgentStep.objects.bulk_create(AgentStep(run_id=run.pk, step=entry["step"], entry=entry) for entry in entries)
+
+
+def run_step_record(*, run: AgentRun, entry: dict) -> None:
+    """Keep what a saved step learnt since (the answer to a question, read when the run goes on)."""
+    AgentStep.objects.filter(run_id=run.pk, step=entry["step"]).update(entry=entry)
 
 
 def run_journal_save(

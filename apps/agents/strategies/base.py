@@ -8,6 +8,7 @@ It must decide from what `ctx` returns alone (no clock, no randomness, no reads 
 delivered again or resumed replays its journal and must take the same steps.
 """
 
+from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:
@@ -25,7 +26,7 @@ COMMON_PROPERTIES = {
 }
 
 
-class Strategy:
+class Strategy(ABC):
     key: ClassVar[str]
     label: ClassVar[str]
     description: ClassVar[str]
@@ -53,8 +54,9 @@ class Strategy:
     def defaults(cls) -> dict:
         return {name: spec["default"] for name, spec in cls.config_schema()["properties"].items() if "default" in spec}
 
+    @abstractmethod
     def run(self, ctx: "RunContext", config: dict) -> None:
-        raise NotImplementedError
+        """Look, decide and order through `ctx`; `config` is the owner's configuration with its secrets."""
 
 
 REGISTRY: dict[str, type[Strategy]] = {}

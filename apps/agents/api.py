@@ -309,14 +309,10 @@ def hosting_get(request: HttpRequest, agent_id: ParamInt):
     summary="Host one of my agents, or replace its hosting settings (201 when it starts being hosted)",
 )
 def hosting_put(request: HttpRequest, agent_id: ParamInt, payload: Body[HostingIn]):
-    agent = _agent(request, agent_id)
-    values = payload.model_dump()
-    hosted = selectors.hosted_agent_for(agent=agent)
-    if hosted is None:
-        return Status(201, _hosting_out(services.hosted_agent_create(owner=request.user, agent=agent, **values)))
-    if not payload.secrets:
-        values.pop("secrets")  # none given: the kept ones stay
-    return _hosting_out(services.hosted_agent_update(owner=request.user, hosted=hosted, **values))
+    hosted, created = services.hosted_agent_set(
+        owner=request.user, agent=_agent(request, agent_id), **payload.model_dump()
+    )
+    return Status(201 if created else 200, _hosting_out(hosted))
 
 
 @router.patch(

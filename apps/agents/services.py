@@ -47,7 +47,8 @@ from apps.core import events
 from apps.core.errors import ApplicationError, NotFound, ValidationFailed
 from apps.core.outbox import outbox_batch
 from apps.core.services import event_emit
-from apps.identities.models import Identity, IdentityKind, IdentityStatus
+from apps.identities.models import Identity, IdentityStatus
+from apps.identities.services import owned_agent_lock
 from apps.markets.checkpoints import TradePaused
 from apps.markets.models import Claim, ClaimStatus, Domain
 from apps.markets.pricing import Order
@@ -119,12 +120,6 @@ def _check(values: dict) -> dict:
     return {**values, "config": config, "secrets": secrets, "domains": domains}
 
 
-def _owned_agent(owner: User, agent: Identity) -> Identity:
-    if agent.kind != IdentityKind.AGENT or agent.owner_id != owner.pk:
-        raise NotFound("No such agent.")
-    return agent
-
-
 def _next_due(hosted: HostedAgent, now: datetime) -> datetime | None:
     return now if hosted.every_minutes and not hosted.is_stopped else None
 
@@ -132,7 +127,7 @@ def _next_due(hosted: HostedAgent, now: datetime) -> datetime | None:
 @transaction.atomic
 def hosted_agent_create(*, owner: User, agent: Identity, **values) -> HostedAgent:
     """Host one of the owner's agents: Credence runs it with the strategy, schedule and budgets given."""
-    _owned_agent(owner, agent)
+    owned_agent_lock(owner=owner, agent=agent)  # someone else's agent: NotFound; a suspended owner: refused
     unknown = set(values) - set(SETTINGS)
     if unknown:
         raise ValidationFailed(f"Unknown setting {sorted(unknown)[0]!r}.")
@@ -152,8 +147,8 @@ def hosted_agent_create(*, owner: User, agent: Identity, **values) -> HostedAgen
 @transaction.atomic
 def hosted_agent_update(*, owner: User, hosted: HostedAgent, **changes) -> HostedAgent:
     """Change a hosted agent's settings (the secrets given replace those kept; the others stay)."""
+    owned_agent_lock(owner=owner, agent=hosted.identity)
     hosted = _lock(hosted.pk)
-    _owned_agent(owner, hosted.identity)
     unknown = set(changes) - set(SETTINGS)
     if unknown:
         raise ValidationFailed(f"Unknown setting {sorted(unknown)[0]!r}.")
@@ -176,6 +171,18 @@ def hosted_agent_update(*, owner: User, hosted: HostedAgent, **changes) -> Hoste
     return hosted
 
 
+@transaction.atomic
+def hosted_agent_set(*, owner: User, agent: Identity, **values) -> tuple[HostedAgent, bool]:
+    """Host the agent, or replace how it is hosted (True when it starts being hosted). Secrets given replace
+    the ones kept; none given keep them (a form or a PUT never shows them back)."""
+    hosted = HostedAgent.objects.filter(identity=agent).first()
+    if hosted is None:
+        return hosted_agent_create(owner=owner, agent=agent, **values), True
+    if not values.get("secrets"):
+        values.pop("secrets", None)
+    return hosted_agent_update(owner=owner, hosted=hosted, **values), False
+
+
 def _lock(pk: int) -> HostedAgent:
     return HostedAgent.objects.select_for_update(of=("self",), no_key=True).select_related("identity").get(pk=pk)
 
@@ -185,8 +192,8 @@ def hosted_agent_stop(*, hosted: HostedAgent, by: User, reason: str = "") -> Hos
     """The kill switch: no run starts, and a running one ends before its next order. The owner's or staff's;
     staff's stays until staff start it again."""
     hosted = _lock(hosted.pk)
-    if not by.is_staff:
-        _owned_agent(by, hosted.identity)
+    if not by.is_staff and hosted.identity.owner_id != by.pk:  # a suspended owner may still stop their agent
+        raise NotFound("No such agent.")
     if hosted.stopped_by == StoppedBy.STAFF or (hosted.stopped_by and not by.is_staff):
         return hosted  # already stopped (an owner's stop never replaces staff's)
     hosted.stopped_by = StoppedBy.STAFF if by.is_staff and hosted.identity.owner_id != by.pk else StoppedBy.OWNER
@@ -199,11 +206,11 @@ def hosted_agent_stop(*, hosted: HostedAgent, by: User, reason: str = "") -> Hos
 @transaction.atomic
 def hosted_agent_start(*, hosted: HostedAgent, by: User) -> HostedAgent:
     """Lift the kill switch; its schedule starts again now."""
-    hosted = _lock(hosted.pk)
     if not by.is_staff:
-        _owned_agent(by, hosted.identity)
-        if hosted.stopped_by == StoppedBy.STAFF:
-            raise StoppedByStaff()
+        owned_agent_lock(owner=by, agent=hosted.identity)
+    hosted = _lock(hosted.pk)
+    if not by.is_staff and hosted.stopped_by == StoppedBy.STAFF:
+        raise StoppedByStaff()
     if hosted.stopped_by:
         hosted.stopped_by, hosted.stopped_at, hosted.stopped_reason = "", None, ""
         hosted.next_run_at = _next_due(hosted, timezone.now())
@@ -232,8 +239,8 @@ def _queue(run_ids: list[int]) -> None:
 @transaction.atomic
 def agent_run_request(*, hosted: HostedAgent, by: User, key: str, claims: list[int] | None = None) -> AgentRun:
     """Run now (the owner's "run now"), once per key: a retry with the same key answers the same run."""
+    owned_agent_lock(owner=by, agent=hosted.identity)
     hosted = _lock(hosted.pk)
-    _owned_agent(by, hosted.identity)
     if hosted.is_stopped:
         raise AgentStopped()
     if hosted.identity.status != IdentityStatus.ACTIVE:

@@ -250,3 +250,19 @@ def test_a_bool_float_or_string_for_a_whole_number_is_refused(bot, owner, change
 
     assert response.status_code == 422 and response.json()["error"]["code"] == "validation_failed"
     assert HostedAgent.objects.count() == 0
+
+
+def test_an_owner_a_moderator_suspended_cannot_host_or_run_their_agent_but_can_stop_it(bot, owner):
+    from apps.identities.services import identity_suspend
+
+    hosted = factories.hosted(bot)
+    identity_suspend(identity=factories.human(bot.owner), moderator=factories.moderator(), reason="Abuse.")
+
+    refused = put(owner, f"/api/v1/agents/{bot.pk}/hosting", {**HOSTING, "budget_per_day": 10**9})
+    run = owner.post(f"/api/v1/agents/{bot.pk}/runs", {}, content_type="application/json", HTTP_IDEMPOTENCY_KEY="k")
+    stopped = owner.post(f"/api/v1/agents/{bot.pk}/hosting/stop", {"reason": "Sorry."}, content_type="application/json")
+
+    assert (refused.status_code, run.status_code, stopped.status_code) == (403, 403, 200)
+    assert refused.json()["error"]["code"] == run.json()["error"]["code"] == "identity_suspended"
+    assert HostedAgent.objects.get(pk=hosted.pk).budget_per_day == 100 * CREDIT
+    assert AgentRun.objects.count() == 0

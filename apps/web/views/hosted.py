@@ -99,10 +99,7 @@ def agent_hosting(request: HttpRequest, agent_id: int) -> HttpResponse:
     if not form.is_valid():
         return _hosting_page(request, agent, form, status=INVALID_FORM_STATUS)
     try:
-        if hosted is None:
-            services.hosted_agent_create(owner=request.user, agent=agent, **form.settings())
-        else:
-            services.hosted_agent_update(owner=request.user, hosted=hosted, **form.settings())
+        services.hosted_agent_set(owner=request.user, agent=agent, **form.settings())
     except ApplicationError as exc:
         form.show_refusal(exc)
         return _hosting_page(request, agent, form, status=exc.status)

@@ -33,7 +33,7 @@ PY
 
 dumps=()
 for seed in $(seq "$first" "$last"); do
-  db="credence_sim_seed_$seed"
+  db="credence_sim_seed_${CREDENCE_SIM_DB_TAG:-}$seed"
   echo "==> seed $seed"
   database create "$db"
   export DATABASE_URL="$server/$db" DJANGO_SETTINGS_MODULE=config.settings.local

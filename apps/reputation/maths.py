@@ -1,20 +1,29 @@
 """The reputation model's arithmetic, with no database (docs/reputation.md explains it and its priors).
 
-Skill is the information a source adds per forecast, in nats: the log score of its forecast minus that
-of the market price it stood against. Each resolved forecast is one noisy observation x of the source's
-skill in the claim's domain:
+Weight: how much a source's voice counts in a claim's consensus, per (source, domain). Each resolved claim
+reads every contributor's recalibrated log-odds R as a measurement of the claim's log-odds, against the
+reference z of the other independent sources' pool at close (extremized as the consensus was). A source's
+record in a domain is a regression R ~ b z + e with residual variance v:
 
-    x ~ Normal(s_domain, SIGMA_OBS^2)            one observation per (source, resolved claim)
-    s_domain ~ Normal(g, TAU_DOMAIN^2)           domain skill, shrunk toward the source's global skill
-    g ~ Normal(0, TAU_GLOBAL^2)                  global skill, shrunk toward zero skill
+    b = (sum R z + FIT_SLOPE_PRIOR * FIT_SLOPE_STRENGTH) / (sum z^2 - sum V + FIT_SLOPE_STRENGTH)
+    v = (FIT_VARIANCE_PRIOR * FIT_VARIANCE_STRENGTH + residuals) / (FIT_VARIANCE_STRENGTH + n)
+    weight = max(b, 0) / v * fade
 
-The updates are conjugate, so (n, sum x, sum x^2) per (source, domain) and per source are all a
-settlement updates, in O(1). A domain's prior is the global posterior WITHOUT that domain's own
-observations (leave-one-domain-out): skill in one domain reaches another only through that prior, and no
-observation counts twice.
+where V is the reference's own noise variance on each claim (errors in variables: it would otherwise
+flatten the slope and swell the residual of every source alike). For R = k (truth + noise of sd s), b / v
+is k / (k s)^2 = 1 / (k s^2): exactly the weight that pools such measurements best. The sums are a
+`Fit`, kept per (source, domain) and updated in O(1) at each settlement; the weight of a domain reads only
+that domain's record, so skill elsewhere never lowers it. A newcomer weighs NEWCOMER_WEIGHT.
 
-Weight is the posterior's mean minus one sd when positive, plus a floor that is tiny for a new source
-and vanishes for a losing one.
+fade = exp(min(m, 0) / FLOOR_DECAY) takes a losing source toward zero: m is the posterior mean of its
+skill in the domain, the information it added per forecast in nats (its relative log score against the
+market price it stood against), from the domain's own record:
+
+    x ~ Normal(s_domain, SIGMA_OBS^2)                        one observation per (source, resolved claim)
+    s_domain ~ Normal(0, TAU_GLOBAL^2 + TAU_DOMAIN^2)
+
+That posterior is also the skill shown on the leaderboards; the overall one (`global_posterior`) shrinks
+toward zero with sd TAU_GLOBAL.
 
 Calibration: the consensus reads a source's log-odds times a factor c learned from its owner's record
 (c < 1 reads an overconfident source as less sure): the log-likelihood of the owner's forecasts at each
@@ -25,7 +34,7 @@ learned whole. Kept per (owner, domain) and per owner, O(grid) per claim. Per do
     ln c ~ Normal(0, CALIBRATION_PRIOR_SD^2)                             the prior: calibrated
     p(c | record) ~ prior(c) * L_elsewhere(c)^CALIBRATION_POWER * L_domain(c)
 
-and c is the posterior's geometric mean. Skill and weight stay measured on the forecasts as stated.
+and c is the posterior's geometric mean. Skill is measured on the forecasts as stated.
 
 Copying groups: two owners whose forecasts keep coinciding (log-odds within COPY_TOLERANCE) are one
 source said twice, a copier or two copies of one bot, and are capped together like one owner's agents.
@@ -41,8 +50,15 @@ from dataclasses import dataclass
 SIGMA_OBS = 0.7  # nats: spread of one forecast's relative log score around the source's skill
 TAU_GLOBAL = 0.05  # nats: how far a source's overall skill is likely to be from zero
 TAU_DOMAIN = 0.10  # nats: how far a source's skill in one domain strays from its overall skill
-WEIGHT_FLOOR = 0.002  # a new source's weight; an established accurate one has ~0.05-0.3
-FLOOR_DECAY = 0.05  # nats: the floor shrinks by e for every FLOOR_DECAY of negative mean skill
+FLOOR_DECAY = 0.05  # nats: a weight shrinks by e for every FLOOR_DECAY of negative mean skill
+FIT_SLOPE_PRIOR = 0.5  # a newcomer's log-odds are read as moving with the others' pool at half its pace...
+FIT_SLOPE_STRENGTH = 4.0  # ...worth this much sum of z^2 (a few claims' worth: |z| is about 1-2)
+FIT_VARIANCE_PRIOR = 2.0  # ...and as scattered around it with variance 2 (log-odds sd 1.4: a poor source)...
+FIT_VARIANCE_STRENGTH = 2.0  # ...worth two forecasts
+NEWCOMER_WEIGHT = FIT_SLOPE_PRIOR / FIT_VARIANCE_PRIOR  # 0.25; an established expert weighs 5-15
+SHRINK_MIN_FORECASTS = 5  # fitted forecasts before a record counts in its domain's population
+SHRINK_SAMPLING = 2.5  # the variance of ln(weight) from n fitted forecasts is about this / (n + 2)
+SHRINK_TAU_MIN = 0.1  # the least spread of ln(weight) a population is read to have
 EXTREMIZE_MIN, EXTREMIZE_MAX = 1.0, 2.5  # the extremizing factor is fitted, then clipped to this
 EXTREMIZE_MIN_CLAIMS = 20  # resolved claims (with two or more sources) before fitting; 1.0 until then
 LOGIT_CLIP = 9.0  # |logit| of a belief is capped: p in [1.2e-4, 0.99988], so one certain voice cannot veto
@@ -75,9 +91,9 @@ class Posterior:
     sd: float
 
     @property
-    def weight(self) -> float:
-        floor = WEIGHT_FLOOR * math.exp(min(self.mean, 0.0) / FLOOR_DECAY)
-        return max(self.mean - self.sd, 0.0) + floor
+    def fade(self) -> float:
+        """What a losing record multiplies a weight by: 1 for a mean skill >= 0, e^-1 per FLOOR_DECAY below."""
+        return math.exp(min(self.mean, 0.0) / FLOOR_DECAY)
 
 
 def _update(prior_mean: float, prior_var: float, stats: Stats) -> Posterior:
@@ -90,11 +106,145 @@ def global_posterior(overall: Stats) -> Posterior:
     return _update(0.0, TAU_GLOBAL**2, overall)
 
 
-def domain_posterior(domain: Stats, overall: Stats) -> Posterior:
-    """Skill in one domain: its own observations, on a prior centred on the global skill estimated from
-    the other domains (carrying that estimate's own uncertainty)."""
-    elsewhere = global_posterior(overall.minus(domain))
-    return _update(elsewhere.mean, TAU_DOMAIN**2 + elsewhere.sd**2, domain)
+def home_posterior(domain: Stats) -> Posterior:
+    """Skill in one domain from that domain's own record only, on a prior of zero skill: what a source
+    shows elsewhere neither lifts nor lowers it."""
+    return _update(0.0, TAU_GLOBAL**2 + TAU_DOMAIN**2, domain)
+
+
+@dataclass(frozen=True)
+class Fit:
+    """Sufficient statistics of a source's log-odds R against the others' pool z on its resolved claims
+    (in one domain, or over all): n, sum z^2, sum R z, sum R^2, and sum V, the pool's own noise variance."""
+
+    n: int = 0
+    zz: float = 0.0
+    rz: float = 0.0
+    rr: float = 0.0
+    vv: float = 0.0
+
+    @classmethod
+    def of(cls, read: float, pool: float, noise: float) -> "Fit":
+        return cls(1, pool * pool, read * pool, read * read, noise)
+
+    def plus(self, other: "Fit") -> "Fit":
+        return Fit(self.n + other.n, self.zz + other.zz, self.rz + other.rz, self.rr + other.rr, self.vv + other.vv)
+
+    @property
+    def slope(self) -> float:
+        return (self.rz + FIT_SLOPE_PRIOR * FIT_SLOPE_STRENGTH) / (self._signal + FIT_SLOPE_STRENGTH)
+
+    @property
+    def _signal(self) -> float:
+        """sum z^2 less the pool's noise: what the truth's own spread contributed (at least half of it, so
+        a few noisy pools cannot turn the regression over)."""
+        return max(self.zz - self.vv, self.zz / 2)
+
+    @property
+    def variance(self) -> float:
+        b = self.slope
+        residuals = max(self.rr - 2 * b * self.rz + b * b * self._signal, 0.0)
+        return (FIT_VARIANCE_PRIOR * FIT_VARIANCE_STRENGTH + residuals) / (FIT_VARIANCE_STRENGTH + self.n)
+
+    @property
+    def precision(self) -> float:
+        """b / v: the pooling weight of a measurement k (truth + noise of sd s) is 1 / (k s^2) = b / v."""
+        return max(self.slope, 0.0) / self.variance
+
+
+@dataclass(frozen=True)
+class Record:
+    """A source's record in one domain: its skill statistics (relative log scores) and its fit."""
+
+    skill: Stats = Stats()
+    fit: Fit = Fit()
+
+    def plus(self, other: "Record") -> "Record":
+        return Record(self.skill.plus(other.skill), self.fit.plus(other.fit))
+
+    @property
+    def weight(self) -> float:
+        """Its own weight, before its domain's population shrinks it (Population.shrunk)."""
+        return self.fit.precision * home_posterior(self.skill).fade
+
+    @property
+    def sampling(self) -> float:
+        return SHRINK_SAMPLING / (self.fit.n + FIT_VARIANCE_STRENGTH)
+
+
+@dataclass(frozen=True)
+class Population:
+    """The established records of one domain (SHRINK_MIN_FORECASTS fitted forecasts or more, and a weight
+    above zero), summed: how many, sum and sum of squares of ln(weight), and the sum of each one's sampling
+    variance. Their spread beyond sampling noise says how much weights really differ in the domain."""
+
+    count: int = 0
+    total: float = 0.0
+    total_sq: float = 0.0
+    noise: float = 0.0
+
+    @classmethod
+    def member(cls, record: "Record") -> "Population":
+        """What one record adds to its domain's population (nothing until it is established)."""
+        w = record.weight
+        if record.fit.n < SHRINK_MIN_FORECASTS or w <= 0:
+            return cls()
+        return cls(1, math.log(w), math.log(w) ** 2, record.sampling)
+
+    def plus(self, other: "Population") -> "Population":
+        return Population(
+            self.count + other.count,
+            self.total + other.total,
+            self.total_sq + other.total_sq,
+            self.noise + other.noise,
+        )
+
+    def minus(self, other: "Population") -> "Population":
+        return Population(
+            self.count - other.count,
+            self.total - other.total,
+            self.total_sq - other.total_sq,
+            self.noise - other.noise,
+        )
+
+    def shrunk(self, record: "Record") -> float:
+        """The record's weight with ln(weight) shrunk toward the population's mean by B = s^2 / (s^2 + tau^2)
+        (James-Stein): s^2 its sampling variance, tau^2 the population's spread less the sampling noise.
+        Where weights really differ (tau large) a record keeps its own; where they do not, a lucky record
+        is pulled back. A record too short to be in the population is never lifted by it (a newcomer stays
+        at its own weight), and a population of fewer than five records shrinks nothing."""
+        w = record.weight
+        if self.count < 5 or w <= 0:
+            return w
+        mean = self.total / self.count
+        tau2 = max(self.total_sq / self.count - mean * mean - self.noise / self.count, SHRINK_TAU_MIN**2)
+        s2 = record.sampling
+        b = s2 / (s2 + tau2)
+        own = math.log(w)
+        target = mean if record.fit.n >= SHRINK_MIN_FORECASTS else min(mean, own)
+        return math.exp((1 - b) * own + b * target)
+
+
+def pool_references(
+    voices: list["Voice"], weights: dict[int, float], variances: dict[int, float], alpha: float
+) -> dict[int, tuple[float, float]]:
+    """Each voice's reference at close, {identity: (z, V)}: the pool of the voices outside its copying
+    group, extremized by alpha, and that pool's noise variance (alpha^2 sum w^2 v / (sum w)^2, from each
+    voice's fitted variance v). A voice with nobody outside its group has none. O(voices)."""
+    total = mass = noise = 0.0
+    groups: dict[int, list[float]] = {}
+    for v in voices:
+        w = weights[v.identity_id]
+        part = groups.setdefault(v.copying_group, [0.0, 0.0, 0.0])
+        for i, value in enumerate((w * v.log_odds, w, w * w * variances[v.identity_id])):
+            part[i] += value
+        total, mass, noise = total + w * v.log_odds, mass + w, noise + w * w * variances[v.identity_id]
+    references = {}
+    for v in voices:
+        t, w, q = groups[v.copying_group]
+        if mass - w > 0:
+            references[v.identity_id] = (alpha * (total - t) / (mass - w), alpha**2 * (noise - q) / (mass - w) ** 2)
+    return references
 
 
 Likelihoods = tuple[float, ...]  # a record's log-likelihood at each CALIBRATION_GRID point; () for none

@@ -56,6 +56,13 @@ class Score(models.Model):
     log_score = models.FloatField(help_text="ln of the probability given to the outcome.")
     relative_log_score = models.FloatField(help_text="log_score minus the market price's: nats of information added.")
     profit = models.BigIntegerField(default=0, help_text="Payout minus net investment, micro-credits (0 if no trade).")
+    read_logit = models.FloatField(
+        null=True, blank=True, help_text="Its log-odds as the consensus read them at close (recalibrated)."
+    )
+    pool_logit = models.FloatField(
+        null=True, blank=True, help_text="The other independent sources' pool at close, extremized (null: none)."
+    )
+    pool_noise = models.FloatField(null=True, blank=True, help_text="That pool's own noise variance.")
     model_version = models.CharField(max_length=60, blank=True, help_text="An agent's declared version when scored.")
     forecast_at = models.DateTimeField()
     scored_at = models.DateTimeField()
@@ -69,14 +76,20 @@ class Score(models.Model):
 
 
 class Reliability(models.Model):
-    """Sufficient statistics of an identity's relative log scores (per domain; domain null = overall),
-    and the posterior they give, kept current at each settlement (apps/reputation/maths.py)."""
+    """Sufficient statistics of an identity's relative log scores and of its fit against the others' pool
+    (per domain; domain null = overall), and the skill and weight they give, kept current at each
+    settlement (apps/reputation/maths.py: Stats, Fit, Record)."""
 
     identity = models.ForeignKey(Identity, on_delete=models.PROTECT, related_name="reliabilities")
     domain = models.ForeignKey(Domain, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     n = models.PositiveIntegerField(default=0)
     total = models.FloatField(default=0.0)
     total_sq = models.FloatField(default=0.0)
+    fit_n = models.PositiveIntegerField(default=0, help_text="Scores with a pool of others to fit against.")
+    fit_zz = models.FloatField(default=0.0)
+    fit_rz = models.FloatField(default=0.0)
+    fit_rr = models.FloatField(default=0.0)
+    fit_vv = models.FloatField(default=0.0)
     skill_mean = models.FloatField(default=0.0)
     skill_sd = models.FloatField(default=0.0)
     weight = models.FloatField(default=0.0)
@@ -94,6 +107,43 @@ class Reliability(models.Model):
 
     def __str__(self) -> str:
         return f"@{self.identity_id} in {self.domain_id or 'all'}: weight {self.weight:.4f}"
+
+    @property
+    def record(self):
+        from apps.reputation import maths
+
+        return maths.Record(
+            maths.Stats(self.n, self.total, self.total_sq),
+            maths.Fit(self.fit_n, self.fit_zz, self.fit_rz, self.fit_rr, self.fit_vv),
+        )
+
+
+class ReliabilityPopulation(models.Model):
+    """The established records of a domain (domain null = overall) summed (maths.Population): how far
+    weights really differ there, which sets how far each record's weight is shrunk toward the others'."""
+
+    domain = models.OneToOneField(Domain, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    count = models.PositiveIntegerField(default=0)
+    total = models.FloatField(default=0.0)
+    total_sq = models.FloatField(default=0.0)
+    noise = models.FloatField(default=0.0)
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["domain"], condition=Q(domain__isnull=True), name="reputation_one_overall_population"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"population of {self.domain_id or 'all'}: {self.count} records"
+
+    @property
+    def population(self):
+        from apps.reputation import maths
+
+        return maths.Population(self.count, self.total, self.total_sq, self.noise)
 
 
 class Calibration(models.Model):

@@ -21,6 +21,7 @@ from apps.reputation.models import (
     Consensus,
     ExtremizingFit,
     Reliability,
+    ReliabilityPopulation,
     Score,
 )
 
@@ -53,6 +54,8 @@ class ConsensusView:
     owners: int = 0  # distinct owners behind the contributors
     copying_groups: int = 0  # owners found to copy each other count as one
     at_close: bool = False
+    records: dict[int, maths.Record] = field(default_factory=dict)  # each contributor's record in the domain
+    population: maths.Population = field(default_factory=maths.Population)  # the domain's: it shrinks each weight
 
     @property
     def humans(self) -> list[Contributor]:
@@ -93,19 +96,27 @@ def latest_beliefs(claim: Claim, *, before: datetime | None = None) -> dict[int,
     return {pk: row for pk, row in latest.items() if row[3].is_active}
 
 
-def reliability_stats(identity_ids: list[int], domain_id: int) -> dict[int, tuple[maths.Stats, maths.Stats]]:
-    """Each identity's stored statistics in the domain and overall (one query): {id: (domain, overall)}."""
-    stats: dict[tuple[int, int | None], maths.Stats] = {}
-    rows = Reliability.objects.filter(identity_id__in=identity_ids).filter(Q(domain_id=domain_id) | Q(domain=None))
-    for row in rows.values_list("identity_id", "domain_id", "n", "total", "total_sq"):
-        stats[(row[0], row[1])] = maths.Stats(row[2], row[3], row[4])
-    empty = maths.Stats()
-    return {pk: (stats.get((pk, domain_id), empty), stats.get((pk, None), empty)) for pk in identity_ids}
+def reliability_records(identity_ids: list[int], domain_id: int) -> dict[int, maths.Record]:
+    """Each identity's stored record in the domain (one query); an empty one where it has none."""
+    rows = Reliability.objects.filter(identity_id__in=identity_ids, domain_id=domain_id)
+    found = {row.identity_id: row.record for row in rows.only(*RECORD_FIELDS)}
+    return {pk: found.get(pk, maths.Record()) for pk in identity_ids}
+
+
+RECORD_FIELDS = ("identity_id", "n", "total", "total_sq", "fit_n", "fit_zz", "fit_rz", "fit_rr", "fit_vv")
+
+
+def population_of(domain_id: int | None) -> maths.Population:
+    """The domain's population of established records (one query): what shrinks each weight there."""
+    row = ReliabilityPopulation.objects.filter(domain_id=domain_id).first()
+    return row.population if row is not None else maths.Population()
 
 
 def reliability_weights(identity_ids: list[int], domain_id: int) -> dict[int, float]:
-    """Each identity's own weight in the domain (before the independence cap)."""
-    return {pk: maths.domain_posterior(*pair).weight for pk, pair in reliability_stats(identity_ids, domain_id).items()}
+    """Each identity's weight in the domain as the consensus reads it (before the independence cap): its
+    record's own weight, shrunk by the domain's population. Two queries."""
+    population = population_of(domain_id)
+    return {pk: population.shrunk(r) for pk, r in reliability_records(identity_ids, domain_id).items()}
 
 
 def calibration_factors(owner_ids: list[int], domain_id: int) -> dict[int, float]:
@@ -124,14 +135,14 @@ def copying_groups(owner_ids: list[int]) -> dict[int, int]:
     return maths.copying_groups(owner_ids, list(pairs.values_list("owner_a_id", "owner_b_id")))
 
 
-def combined_weights(voices: list[maths.Voice], stats: dict[int, tuple[maths.Stats, maths.Stats]]) -> dict[int, float]:
+def combined_weights(
+    voices: list[maths.Voice], records: dict[int, maths.Record], population: maths.Population
+) -> dict[int, float]:
     """Each copying group's weight as one source holding all its members' records at once."""
-    pooled: dict[int, tuple[maths.Stats, maths.Stats]] = {}
+    pooled: dict[int, maths.Record] = {}
     for voice in voices:
-        mine, overall = stats[voice.identity_id]
-        held = pooled.get(voice.copying_group, (maths.Stats(), maths.Stats()))
-        pooled[voice.copying_group] = (held[0].plus(mine), held[1].plus(overall))
-    return {group: maths.domain_posterior(mine, overall).weight for group, (mine, overall) in pooled.items()}
+        pooled[voice.copying_group] = pooled.get(voice.copying_group, maths.Record()).plus(records[voice.identity_id])
+    return {group: population.shrunk(record) for group, record in pooled.items()}
 
 
 def consensus_compute(
@@ -142,21 +153,20 @@ def consensus_compute(
     each: O(top x contributors) arithmetic, cheap however many voices the claim has)."""
     beliefs = latest_beliefs(claim, before=before)
     alpha = extremizing_alpha()
-    stats = reliability_stats(list(beliefs), claim.domain_id) if beliefs else {}
+    records = reliability_records(list(beliefs), claim.domain_id) if beliefs else {}
+    population = population_of(claim.domain_id) if beliefs else maths.Population()
     owners = {pk: identity.controller_id for pk, (_p, _source, _at, identity) in beliefs.items()}
     owner_ids = sorted(set(owners.values()))
     factors = calibration_factors(owner_ids, claim.domain_id) if beliefs else {}
     group_of = copying_groups(owner_ids) if beliefs else {}
     voices = [
-        maths.Voice(
-            pk, group_of[owners[pk]], maths.domain_posterior(*stats[pk]).weight, probability, factors[owners[pk]]
-        )
+        maths.Voice(pk, group_of[owners[pk]], population.shrunk(records[pk]), probability, factors[owners[pk]])
         for pk, (probability, _source, _at, _identity) in beliefs.items()
     ]
     members: dict[int, set[int]] = {}  # copying group -> its owners
     for owner, group in group_of.items():
         members.setdefault(group, set()).add(owner)
-    weights = maths.effective_weights(voices, combined_weights(voices, stats))
+    weights = maths.effective_weights(voices, combined_weights(voices, records, population))
     pooled = maths.pooled_logit(voices, weights)
     probability = None if pooled is None else maths.sigmoid(alpha * pooled)
     total = sum(weights.values()) or 1.0
@@ -182,7 +192,7 @@ def consensus_compute(
     if explain and probability is not None:
         for i, contributor in enumerate(contributors[:explain_top]):
             others = [v for v in voices if v.identity_id != contributor.identity.pk]
-            without = maths.pooled_logit(others, combined=combined_weights(others, stats))
+            without = maths.pooled_logit(others, combined=combined_weights(others, records, population))
             pull = probability - (0.5 if without is None else maths.sigmoid(alpha * without))
             contributors[i] = replace(contributor, pull=pull)
     return ConsensusView(
@@ -193,6 +203,8 @@ def consensus_compute(
         contributors=contributors,
         owners=len(owner_ids),
         copying_groups=len(members),
+        records=records,
+        population=population,
     )
 
 

@@ -30,6 +30,7 @@ from apps.reputation.models import (
     Consensus,
     ExtremizingFit,
     Reliability,
+    ReliabilityPopulation,
     Score,
 )
 
@@ -227,6 +228,7 @@ def claim_score(*, claim: Claim) -> ClaimRecord | None:
                 scored_at=now,
             )
         )
+    _references(scores, at_close)
     Score.objects.bulk_create(scores)
     _reliability_update(scores, domain_id=claim.domain_id, now=now)
     owner_of = {pk: identity.controller_id for pk, identity in identities.items()}
@@ -299,16 +301,41 @@ def _profits(market: Market, outcome: bool) -> dict[int, int]:
     return {pk: (yes if outcome else no) - invested for pk, yes, no, invested in rows}
 
 
+def _references(scores: list[Score], at_close: selectors.ConsensusView) -> None:
+    """Set each score's log-odds as the consensus read them at close and the pool of the other independent
+    sources it is fitted against (maths.pool_references), from the weights as they stood before the
+    outcome was known. A source alone on the claim (or alone with its copying group) has no pool."""
+    voices = [
+        maths.Voice(c.identity.pk, c.copying_group, c.raw_weight, c.probability, c.calibration)
+        for c in at_close.contributors
+    ]
+    shares = {c.identity.pk: c.weight for c in at_close.contributors}
+    variances = {pk: record.fit.variance for pk, record in at_close.records.items()}
+    references = maths.pool_references(voices, shares, variances, at_close.alpha)
+    read = {v.identity_id: v.log_odds for v in voices}
+    for score in scores:
+        if score.identity_id in references:
+            score.read_logit = read[score.identity_id]
+            score.pool_logit, score.pool_noise = references[score.identity_id]
+
+
 def _reliability_update(scores: list[Score], *, domain_id: int, now: datetime) -> None:
-    """Fold one observation per scored identity into its domain and overall statistics, then recompute
-    the posterior of every domain row of those identities (their overall estimate moved, and it is every
-    domain's prior). Three queries, whatever the history."""
+    """Fold one observation per scored identity into its statistics in the domain and overall (its
+    relative log score, and its fit against the pool when it had one), then recompute those two rows'
+    skill and weight: a domain's weight reads only that domain's record. Three queries, whatever the
+    history."""
     ids = sorted(s.identity_id for s in scores)
     # The identities first, in id order: two claims scored at once that share a newcomer would otherwise
     # both create its first rows (one would fail on the unique constraint and roll its settlement back).
     list(Identity.objects.select_for_update(no_key=True).filter(pk__in=ids).order_by("pk").values_list("pk"))
-    locked = Reliability.objects.select_for_update(no_key=True).filter(identity_id__in=ids).order_by("pk")
+    locked = (
+        Reliability.objects.select_for_update(no_key=True)
+        .filter(identity_id__in=ids)
+        .filter(Q(domain_id=domain_id) | Q(domain=None))
+        .order_by("pk")
+    )
     rows = {(r.identity_id, r.domain_id): r for r in locked}
+    before = {key: maths.Population.member(row.record) for key, row in rows.items()}
     created = []
     for score in scores:
         x = score.relative_log_score
@@ -320,20 +347,70 @@ def _reliability_update(scores: list[Score], *, domain_id: int, now: datetime) -
             row.n += 1
             row.total += x
             row.total_sq += x * x
-    for (identity_id, row_domain), row in rows.items():
-        overall = rows[(identity_id, None)]
-        overall_stats = maths.Stats(overall.n, overall.total, overall.total_sq)
-        if row_domain is None:
-            posterior = maths.global_posterior(overall_stats)
-        else:
-            posterior = maths.domain_posterior(maths.Stats(row.n, row.total, row.total_sq), overall_stats)
-        row.skill_mean, row.skill_sd, row.weight, row.updated_at = posterior.mean, posterior.sd, posterior.weight, now
+            if score.pool_logit is not None:
+                fit = maths.Fit.of(score.read_logit, score.pool_logit, score.pool_noise)
+                row.fit_n += 1
+                row.fit_zz += fit.zz
+                row.fit_rz += fit.rz
+                row.fit_rr += fit.rr
+                row.fit_vv += fit.vv
+    populations = _populations_locked(domain_id, now)
+    for key, row in rows.items():
+        held = populations[key[1]]
+        populations[key[1]] = held.minus(before.get(key, maths.Population())).plus(maths.Population.member(row.record))
+    for (_identity_id, row_domain), row in rows.items():
+        record = row.record
+        posterior = maths.global_posterior(record.skill) if row_domain is None else maths.home_posterior(record.skill)
+        row.skill_mean, row.skill_sd, row.updated_at = posterior.mean, posterior.sd, now
+        row.weight = populations[row_domain].shrunk(record)
     new = {id(r) for r in created}
     Reliability.objects.bulk_create(created)
     Reliability.objects.bulk_update(
         [r for r in rows.values() if id(r) not in new],
-        ["n", "total", "total_sq", "skill_mean", "skill_sd", "weight", "updated_at"],
+        [
+            "n",
+            "total",
+            "total_sq",
+            *("fit_n", "fit_zz", "fit_rz", "fit_rr", "fit_vv"),
+            *("skill_mean", "skill_sd", "weight", "updated_at"),
+        ],
     )
+    ReliabilityPopulation.objects.bulk_update(
+        [
+            _population_row(row, populations[row.domain_id], now)
+            for row in ReliabilityPopulation.objects.filter(Q(domain_id=domain_id) | Q(domain=None))
+        ],
+        ["count", "total", "total_sq", "noise", "updated_at"],
+    )
+
+
+def _populations_locked(domain_id: int, now: datetime) -> dict[int | None, maths.Population]:
+    """The domain's and the overall population, locked; created first where missing (two settlements may
+    both create one at once: the second's insert is ignored, and both then lock the one row)."""
+
+    def locked() -> dict[int | None, maths.Population]:
+        rows = ReliabilityPopulation.objects.select_for_update(no_key=True).filter(
+            Q(domain_id=domain_id) | Q(domain=None)
+        )
+        return {row.domain_id: row.population for row in rows.order_by("pk")}
+
+    found = locked()
+    if len(found) < 2:
+        missing = [ReliabilityPopulation(domain_id=d, updated_at=now) for d in (domain_id, None) if d not in found]
+        ReliabilityPopulation.objects.bulk_create(missing, ignore_conflicts=True)
+        found = locked()
+    return found
+
+
+def _population_row(row: ReliabilityPopulation, population: maths.Population, now: datetime) -> ReliabilityPopulation:
+    row.count, row.total, row.total_sq, row.noise = (
+        population.count,
+        population.total,
+        population.total_sq,
+        population.noise,
+    )
+    row.updated_at = now
+    return row
 
 
 def _calibration_update(scores: list[Score], owner_of: dict[int, int], *, domain_id: int, now: datetime) -> None:

@@ -23,7 +23,7 @@ from apps.ledger.selectors import ledger_verify_report, wallet_balance
 from apps.markets.models import Claim, ClaimStatus, Market, Trade
 from apps.markets.selectors import claims_listed
 from apps.realtime.models import Notification
-from apps.reputation.maths import WEIGHT_FLOOR
+from apps.reputation.maths import NEWCOMER_WEIGHT
 from apps.reputation.models import Belief, ClaimRecord, Consensus
 from apps.reputation.selectors import leaderboard
 
@@ -246,13 +246,13 @@ def test_the_full_demo_reads_like_a_real_site_and_loads_once(client):
     for domain, leader in (("economics", "chen"), ("climate", "marta"), ("politics", "poll-aggregator")):
         board = list(leaderboard(domain_id=Claim.objects.filter(domain__slug=domain).first().domain_id))
         assert board[0].identity.handle == leader, domain
-        assert board[0].weight >= 10 * WEIGHT_FLOOR, (domain, board[0].weight)
+        assert board[0].weight >= 10 * NEWCOMER_WEIGHT, (domain, board[0].weight)
         assert board[0].weight >= 30 * board[-1].weight, (domain, board[0].weight, board[-1].weight)
         page = client.get("/leaderboards/", {"domain": domain}).content.decode()
         assert f"@{leader}" in page
     overall = list(leaderboard(domain_id=None))
     assert len(overall) == 18
-    assert overall[-1].weight < WEIGHT_FLOOR / 2
+    assert overall[-1].weight < NEWCOMER_WEIGHT / 2
     weights = [row.weight for row in overall]
     assert max(weights) >= 2 * min(weights) and len({round(w, 5) for w in weights}) >= 5
 

@@ -22,6 +22,12 @@ class Command(BaseCommand):
         parser.add_argument("--claims", type=int, default=200, help="claims, run one after another (default 200)")
         parser.add_argument("--sources", type=int, default=60, help="forecasting identities (default 60)")
         parser.add_argument("--domains", type=int, default=4, help="domains the claims are spread over (default 4)")
+        parser.add_argument(
+            "--population",
+            default="today",
+            choices=sorted(simulation.POPULATIONS),
+            help="who forecasts (default today): " + "; ".join(f"{k}: {v}" for k, v in simulation.POPULATIONS.items()),
+        )
         parser.add_argument("--seed", type=int, default=1, help="seed of the random generator (default 1)")
         parser.add_argument(
             "--warmup", type=float, default=0.5, help="share of the claims before measuring starts (default 0.5)"
@@ -39,7 +45,9 @@ class Command(BaseCommand):
             help="run nothing: read these --dump files and print their scores pooled (no database needed)",
         )
 
-    def handle(self, *args, claims, sources, domains, seed, warmup, tag, quiet, dump, pool, **options) -> None:
+    def handle(
+        self, *args, claims, sources, domains, population, seed, warmup, tag, quiet, dump, pool, **options
+    ) -> None:
         if pool:
             dumps = []
             for path in pool:
@@ -78,6 +86,7 @@ class Command(BaseCommand):
                 domains=domains,
                 seed=seed,
                 warmup=warmup,
+                kind=population,
                 tag=tag,
                 on_claim=progress,
             )

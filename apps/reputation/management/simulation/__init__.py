@@ -30,9 +30,10 @@ from apps.reputation.management.simulation.measures import (
 )
 from apps.reputation.management.simulation.report import Report, dump, pooled_lines, report_lines
 from apps.reputation.management.simulation.run import _twins_beside_their_swarms, free_tag, simulate, tag_taken
-from apps.reputation.management.simulation.world import Source, expected_log_scores, oracle, population
+from apps.reputation.management.simulation.world import POPULATIONS, Source, expected_log_scores, oracle, population
 
 __all__ = [
+    "POPULATIONS",
     "ClaimResult",
     "Report",
     "RunningScore",

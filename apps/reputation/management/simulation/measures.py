@@ -22,6 +22,8 @@ class ClaimResult:
     forecasts: dict[int, float]  # identity id -> its probability at close
     contributors: int
     scores: dict[int, float] = field(default_factory=dict)  # identity id -> its relative log score
+    flat: float = 0.5  # the same consensus with every reliability weight equal (its own extremizing fit)
+    weights: dict[int, float] = field(default_factory=dict)  # identity id -> its own weight at close
 
 
 @dataclass(frozen=True)
@@ -75,14 +77,14 @@ def spearman(xs: list[float], ys: list[float]) -> float | None:
     return cov / math.sqrt(vx * vy)
 
 
-Stats = dict[int, tuple[maths.Stats, maths.Stats]]  # identity id -> (domain, overall) statistics
+Stats = tuple[dict[int, maths.Record], maths.Population]  # each identity's record in the domain, its population
 
 
 def consensus_of(voices: list[maths.Voice], alpha: float, stats: Stats, *, capped: bool = True) -> float:
     """The consensus the voices give (0.5 without any), pooled as selectors.consensus_compute pools them;
     capped=False drops the one-owner cap, to show what it prevents."""
     if capped:
-        weights = maths.effective_weights(voices, selectors.combined_weights(voices, stats))
+        weights = maths.effective_weights(voices, selectors.combined_weights(voices, *stats))
     else:
         weights = {v.identity_id: v.weight for v in voices}
     pooled = maths.pooled_logit(voices, weights)
@@ -120,12 +122,12 @@ def sybil_check(
     rest = [v for v in voices if v.identity_id not in members and v.identity_id != twin]
     base = consensus_of(rest, alpha, stats)
     swarm_in = [*rest, *inside]
-    weights = maths.effective_weights(swarm_in, selectors.combined_weights(swarm_in, stats))
+    weights = maths.effective_weights(swarm_in, selectors.combined_weights(swarm_in, *stats))
     twin_shift = twin_weight = together = None
     if twins:
         twin_in = [*rest, *twins]
         twin_shift = abs(consensus_of(twin_in, alpha, stats) - base)
-        twin_weight = maths.effective_weights(twin_in, selectors.combined_weights(twin_in, stats))[twin]
+        twin_weight = maths.effective_weights(twin_in, selectors.combined_weights(twin_in, *stats))[twin]
         together = abs(consensus_of(voices, alpha, stats) - base)
     return SybilCheck(
         swarm=swarm,

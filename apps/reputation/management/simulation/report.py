@@ -45,6 +45,7 @@ class Report:
     copy_pairs: list[tuple[str, str, int, int]] = field(default_factory=list)  # owner pairs counted as one
     copy_pairs_true: int = 0  # of those, a swarm's owner and its twin
     twins: int = 0  # twins in the population: the copies there were to find
+    population: str = "today"  # which of world.POPULATIONS
     people: list[Source] = field(default_factory=list)
     results: list[ClaimResult] = field(default_factory=list)
 
@@ -157,7 +158,7 @@ def _best_per_domain(tested: list[ClaimResult], people: list, label_of: dict[int
     return _scored_on(mine, ", @".join(sorted({label_of[pk] for pk in chosen.values()})), 0)
 
 
-def report_of(*, tag, seed, people, names, run_domains, results, warm, checks, seconds) -> Report:
+def report_of(*, tag, seed, people, names, run_domains, results, warm, checks, seconds, population="today") -> Report:
     tested = [r for r in results if r.index >= warm]
     rows = {
         "market": [(r.market, r) for r in tested],
@@ -246,9 +247,10 @@ def report_of(*, tag, seed, people, names, run_domains, results, warm, checks, s
         calibration_error_without=statistics.median(no_error) if no_error else None,
         copy_pairs=copy_pairs,
         copy_pairs_true=copy_true,
-        twins=sum(1 for s in people if s.mirrors is not None),
+        twins=sum(1 for s in people if s.mirrors not in (None, "market")),
         people=people,
         results=results,
+        population=population,
     )
 
 
@@ -262,6 +264,7 @@ def dump(report: Report) -> dict:
         "seed": report.seed,
         "domains": report.domains,
         "warmup": report.warmup,
+        "population": report.population,
         "sources": [
             {
                 "key": s.key,
@@ -270,6 +273,9 @@ def dump(report: Report) -> dict:
                 "sigma": s.sigma,
                 "scale": s.scale,
                 "hidden": s.hidden,
+                "mirrors": s.mirrors,
+                "jitter": s.jitter,
+                "lies": s.lies,
                 "identities": [i.pk for i in s.identities],
             }
             for s in report.people
@@ -337,8 +343,9 @@ def report_lines(report: Report) -> list[str]:
     tested = report.claims - report.warmup
     roles = ", ".join(f"{n} {role}" for role, n in report.roles.items())
     lines = [
-        f"Simulation {report.tag}: seed {report.seed}, {report.claims} claims in {len(report.domains)} domains "
-        f"({', '.join(report.domains)}), {report.sources} sources ({roles}); {report.seconds:.0f} s.",
+        f"Simulation {report.tag}: population {report.population}, seed {report.seed}, {report.claims} claims in "
+        f"{len(report.domains)} domains ({', '.join(report.domains)}), {report.sources} sources ({roles}); "
+        f"{report.seconds:.0f} s.",
         f"Out of sample: claims {report.warmup + 1}-{report.claims} ({tested}), each scored at close with the "
         "reliability learned from the claims resolved before it.",
         "",

@@ -20,7 +20,7 @@ from apps.ledger.errors import InsufficientCredit
 from apps.ledger.services import EXTERNAL_WORLD, ledger_transfer, system_account, wallet_for
 from apps.markets import hooks
 from apps.markets.errors import NothingToTrade, PriceLimitCrossed
-from apps.markets.models import Claim, Domain, Outcome, Resolution
+from apps.markets.models import Claim, Domain, Market, Outcome, Resolution
 from apps.markets.pricing import Order
 from apps.markets.resolution import claims_close_due, resolution_finalize, resolution_propose
 from apps.markets.services import claim_create, trade_place
@@ -29,15 +29,18 @@ from apps.reputation import maths, selectors, services
 from apps.reputation.management.simulation.measures import ClaimResult, RunningScore, SybilCheck, sybil_check
 from apps.reputation.management.simulation.report import Report, report_of
 from apps.reputation.management.simulation.world import (
+    MARKET,
     TRUTH_SD,
     Source,
     bounded,
     expected_log_scores,
     oracle,
     population,
+    report,
 )
 from apps.reputation.models import ClaimRecord, Score
 
+HERD = Decimal("-1")  # a herder's belief, read from the market price when its turn comes
 LIQUIDITY_CREDITS = 100  # LMSR b of every simulated market
 FUNDING_CREDITS = 20_000  # each forecasting source's bankroll, from outside (bought credit)
 
@@ -109,12 +112,13 @@ def _twins_beside_their_swarms(acts: list[tuple[Source, Identity, Decimal]]) -> 
     """Each twin acts just before its swarm's first agent, so both are scored against the same price (an
     owner is scored from the price before its first forecast). At a random place the twin usually faced a
     later price than the swarm's first agent (the earliest of five places), and the comparison measured
-    that timing rather than the weight the model gives each."""
-    twins = [act for act in acts if act[0].mirrors is not None]
-    ordered = [act for act in acts if act[0].mirrors is None]
+    that timing rather than the weight the model gives each. A copier with jitter acts just after what it
+    copies: it repeats what it has seen."""
+    twins = [act for act in acts if act[0].mirrors not in (None, MARKET)]
+    ordered = [act for act in acts if act[0].mirrors in (None, MARKET)]
     for twin in twins:
         first = next(i for i, act in enumerate(ordered) if act[0].key == twin[0].mirrors)
-        ordered.insert(first, twin)
+        ordered.insert(first if not twin[0].jitter else first + 1, twin)
     return ordered
 
 
@@ -123,7 +127,7 @@ def _forecast(source: Source, identity: Identity, claim: Claim, belief: Decimal,
     already there, or the wallet ran dry) becomes a stated belief. A twin only states its belief: a trade
     would move the price its swarm then faces, and the two would no longer be scored alike."""
     trade = source.action == "trade" or (source.action == "mixed" and rng.random() < 0.5)
-    trade = trade and source.mirrors is None
+    trade = trade and (source.mirrors is None or bool(source.jitter)) and source.mirrors != MARKET
     amount = rng.randint(*source.budget) * CREDIT
     if trade:
         order = Order(kind="belief", belief=belief, amount=amount)
@@ -152,6 +156,7 @@ def simulate(
     domains: int = 4,
     seed: int = 1,
     warmup: float = 0.5,
+    kind: str = "today",
     tag: str | None = None,
     on_claim: Callable[[ClaimResult, "RunningScore"], None] | None = None,
 ) -> Report:
@@ -171,7 +176,7 @@ def simulate(
     if tag_taken(tag):
         raise ValueError(f"A simulation tagged {tag!r} already ran on this database.")
 
-    people = population(sources=sources, domains=domains, rng=rng)
+    people = population(sources=sources, domains=domains, rng=rng, kind=kind)
     expected_log_scores(people, seed=seed)
     authors_n = 3
     with hooks.trade_committed.paused():
@@ -185,6 +190,7 @@ def simulate(
         results: list[ClaimResult] = []
         checks: list[SybilCheck] = []
         running = RunningScore()
+        flat_history: list[tuple[float, bool]] = []
         swarms = [s for s in people if s.role == "swarm"]
         twins = {s.key.removeprefix("t"): s for s in people if s.role == "twin"}
         source_of = {identity.pk: s for s in people for identity in s.identities}
@@ -210,19 +216,28 @@ def simulate(
             )
             acts, said = [], {}
             for source in people:
-                if source.mirrors is not None:
+                if source.mirrors == MARKET:
+                    if rng.random() >= source.participation:
+                        continue
+                    belief = HERD  # the market price at its turn (below)
+                elif source.mirrors is not None:
                     belief = said.get(source.mirrors)
                     if belief is None:
                         continue
+                    if source.jitter:
+                        belief = _quantized(maths.sigmoid(maths.logit(float(belief)) + rng.gauss(0, source.jitter)))
                 elif rng.random() >= source.participation:
                     continue
                 else:
                     signal = truth_logit + source.sigma[d] * rng.gauss(0, 1)
-                    belief = said[source.key] = _quantized(maths.sigmoid(source.scale[d] * signal))
+                    belief = said[source.key] = _quantized(report(source, d, signal, rng))
                 acts.extend((source, identity, belief) for identity in source.identities)
             rng.shuffle(acts)
             acts = _twins_beside_their_swarms(acts)
             for n, (source, identity, belief) in enumerate(acts):
+                if belief is HERD:
+                    price = float(Market.objects.get(claim=claim).price_yes)
+                    belief = _quantized(maths.sigmoid(maths.logit(price) + rng.gauss(0, source.jitter)))
                 _forecast(source, identity, claim, belief, rng, key=f"{tag}:{index}:{n}")
             services.consensus_refresh(claim=claim)  # the stored consensus, current for the pages
 
@@ -235,7 +250,7 @@ def simulate(
                 for c in view.contributors
             ]
             if index >= warm:
-                stats = selectors.reliability_stats([v.identity_id for v in voices], claim.domain_id)
+                stats = (view.records, view.population)
                 for swarm in swarms:
                     twin = twins.get(swarm.key.removeprefix("s"))
                     members = {i.pk for i in swarm.identities}
@@ -249,9 +264,17 @@ def simulate(
             # the beliefs as stated, equally weighted (no calibration, no extremizing): the plain pool
             stated = [replace(v, calibration=1.0) for v in voices]
             equal = maths.pooled_logit(stated, dict.fromkeys((v.identity_id for v in voices), 1.0))
+            # the same consensus with flat reliability: calibration, copies, the cap and extremizing kept
+            flat = [replace(v, weight=1.0) for v in voices]
+            flat_pooled = maths.pooled_logit(flat)
+            flat_alpha = maths.fit_extremizing(flat_history)
+            if flat_pooled is not None and len(flat) >= 2:
+                flat_history.append((flat_pooled, outcome))
             reports = {}  # one report per independent signal: a swarm's agents and its twin say one signal
             for v in voices:
                 source = source_of[v.identity_id]
+                if source.lies or source.jitter:
+                    continue  # the oracle knows who lies, and that a copier's or herder's report is no signal
                 reports.setdefault(source.mirrors or source.key, (v.probability, source.sigma[d], source.scale[d]))
             result = ClaimResult(
                 index=index,
@@ -263,6 +286,8 @@ def simulate(
                 consensus=0.5 if record.consensus is None else float(record.consensus),
                 mean=sum(probabilities) / len(probabilities) if probabilities else 0.5,
                 equal_pool=0.5 if equal is None else maths.sigmoid(equal),
+                flat=0.5 if flat_pooled is None else maths.sigmoid(flat_alpha * flat_pooled),
+                weights={v.identity_id: v.weight for v in voices},
                 oracle=oracle(list(reports.values())),
                 forecasts={v.identity_id: v.probability for v in voices},
                 contributors=len(voices),
@@ -284,4 +309,5 @@ def simulate(
         warm=warm,
         checks=checks,
         seconds=time.monotonic() - started,
+        population=kind,
     )

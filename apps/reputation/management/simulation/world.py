@@ -28,7 +28,9 @@ class Source:
     participation: float  # chance of forecasting a given claim
     budget: tuple[int, int]  # credits per trade, low and high
     members: int = 1  # agents acting it out (a swarm's size)
-    mirrors: str | None = None  # a twin: the key of the swarm whose claims and beliefs it copies
+    mirrors: str | None = None  # a twin or copier: the key of the source whose claims and beliefs it copies
+    jitter: float = 0.0  # a copier's log-odds noise on what it copies (0: a twin, an exact copy placed before)
+    lies: float = 0.0  # a manipulator's chance, per claim, of reporting the opposite of what it believes
     hidden: list[float] = field(default_factory=list)  # expected log score per domain (the hidden skill)
     identities: list[Identity] = field(default_factory=list)
 
@@ -46,11 +48,128 @@ def calibrated_scale(sigma: float) -> float:
     return shrink / math.sqrt(1 + math.pi * variance / 8)
 
 
-def population(*, sources: int, domains: int, rng: random.Random) -> list[Source]:
-    """`sources` forecasting identities: sybil swarms and their twins, noise sources, overconfident ones,
-    specialists (sharp in one domain, poor elsewhere) and generalists."""
+POPULATIONS = {
+    "today": "the first population: specialists, generalists, overconfident, noise, two swarms and their twins",
+    "experts": "skill that really differs: two sharp experts per domain among generalists of widely different "
+    "spread, overconfident sources, manipulators, copiers with jitter, noise, two swarms and their twins",
+    "alike": "skill that does not differ: every source a calibrated generalist of the same noise",
+}
+
+
+def population(*, sources: int, domains: int, rng: random.Random, kind: str = "today") -> list[Source]:
+    """`sources` forecasting identities of one of the POPULATIONS."""
     if sources < 10:
         raise ValueError("A population needs at least 10 sources.")
+    if kind == "experts":
+        return _experts(sources=sources, domains=domains, rng=rng)
+    if kind == "alike":
+        return _alike(sources=sources, domains=domains, rng=rng)
+    if kind != "today":
+        raise ValueError(f"Unknown population {kind!r}: one of {', '.join(POPULATIONS)}.")
+    return _today(sources=sources, domains=domains, rng=rng)
+
+
+class _Builder:
+    """Sources numbered as they are added, people and agents alternating unless said."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+        self.people: list[Source] = []
+
+    def add(self, role: str, sigma: list[float], scale: list[float], **kwargs) -> Source:
+        rng = self.rng
+        n = len(self.people) + 1
+        kind = kwargs.pop("kind", "human" if n % 2 else "agent")
+        key = kwargs.pop("key", f"{kind[0]}{n:02d}")
+        source = Source(
+            key=key,
+            role=role,
+            kind=kind,
+            sigma=sigma,
+            scale=scale,
+            action=kwargs.pop("action", rng.choice(["trade", "trade", "state", "mixed", "mixed"])),
+            participation=kwargs.pop("participation", rng.uniform(*PARTICIPATION[kind])),
+            budget=kwargs.pop("budget", (5, rng.randint(15, 40))),
+            **kwargs,
+        )
+        self.people.append(source)
+        return source
+
+    def swarms(self, count: int, size: int, domains: int) -> None:
+        for s in range(1, count + 1):
+            # A cheap bot copied into several agents: mediocre and overconfident, trading to push the price.
+            sigma = [self.rng.uniform(1.2, 1.8) for _ in range(domains)]
+            common = {"action": "trade", "participation": 0.6, "budget": (10, 30)}
+            self.add("swarm", sigma, [1.0] * domains, kind="agent", key=f"s{s}", members=size, **common)
+            self.add("twin", list(sigma), [1.0] * domains, kind="human", key=f"t{s}", mirrors=f"s{s}", **common)
+
+
+EXPERTS_PER_DOMAIN = 2
+EXPERT_SIGMA = (0.2, 0.4)  # an expert's noise at home: a tenth to a quarter of a generalist's variance
+GENERALIST_SIGMA = (0.6, 2.4)  # log-uniform: generalists whose spread differs fourfold
+OVERCONFIDENT_SCALE = (1.6, 2.4)  # reports its signal stretched: twice everyone's spread
+MANIPULATOR_LIES = 0.3  # a manipulator reports the opposite of its belief, surer, on this share of claims
+COPIER_JITTER = 0.03  # log-odds sd a copier adds to what it copies: a little, mostly within COPY_TOLERANCE
+MARKET = "market"  # what a herder mirrors: the market price at its turn
+
+
+def _experts(*, sources: int, domains: int, rng: random.Random) -> list[Source]:
+    """Skill that really differs: EXPERTS_PER_DOMAIN sharp experts per domain (calibrated, forecasting
+    much of their domain, generalists elsewhere), generalists whose spread differs fourfold, overconfident
+    sources, manipulators who lie on some claims, copiers of the experts with a little jitter, noise, and
+    herders who echo the market price, and two swarms with their twins."""
+    build = _Builder(rng)
+    experts = EXPERTS_PER_DOMAIN * domains
+    if sources < experts + 20:
+        raise ValueError(f"The experts population needs at least {experts + 20} sources.")
+    noise, overconfident, manipulators, copiers, herders = 3, 6, 4, 3, 2
+    swarm_size = 4
+    generalists = sources - experts - noise - overconfident - manipulators - copiers - herders - 2 * (swarm_size + 1)
+    homes = []
+    for e in range(experts):
+        home = e % domains
+        homes.append(home)
+        sigma = [rng.uniform(*EXPERT_SIGMA) if d == home else rng.uniform(1.0, 1.8) for d in range(domains)]
+        build.add("expert", sigma, [calibrated_scale(s) for s in sigma], participation=rng.uniform(0.5, 0.8))
+    for _ in range(generalists):
+        sigma = [math.exp(rng.uniform(*map(math.log, GENERALIST_SIGMA))) for _ in range(domains)]
+        build.add("generalist", sigma, [calibrated_scale(s) for s in sigma])
+    for _ in range(overconfident):
+        sigma = [rng.uniform(0.8, 1.6) for _ in range(domains)]
+        build.add("overconfident", sigma, [rng.uniform(*OVERCONFIDENT_SCALE)] * domains)
+    for _ in range(manipulators):
+        sigma = [rng.uniform(0.6, 1.0) for _ in range(domains)]
+        build.add("manipulator", sigma, [calibrated_scale(s) for s in sigma], lies=MANIPULATOR_LIES)
+    for c in range(copiers):
+        original = build.people[c * (domains + 1) % experts]  # experts of different domains
+        sigma = [
+            math.sqrt(s**2 + (COPIER_JITTER / k) ** 2) for s, k in zip(original.sigma, original.scale, strict=True)
+        ]
+        build.add("copier", sigma, list(original.scale), mirrors=original.key, jitter=COPIER_JITTER, action="state")
+    for _ in range(herders):
+        # Echoes the market price at its turn: says what is already known (hidden skill: a generalist's).
+        build.add("herder", [1.5] * domains, [calibrated_scale(1.5)] * domains, mirrors=MARKET, jitter=COPIER_JITTER)
+    for _ in range(noise):
+        build.add("noise", [NOISE_SIGMA] * domains, [NOISE_SCALE] * domains, action="mixed")
+    build.swarms(2, swarm_size, domains)
+    return build.people
+
+
+ALIKE_SIGMA = 1.0
+
+
+def _alike(*, sources: int, domains: int, rng: random.Random) -> list[Source]:
+    """Skill that does not differ: every source a calibrated generalist of noise ALIKE_SIGMA everywhere.
+    Any weight the model learns here is luck; it should cost nothing."""
+    build = _Builder(rng)
+    for _ in range(sources):
+        build.add("generalist", [ALIKE_SIGMA] * domains, [calibrated_scale(ALIKE_SIGMA)] * domains)
+    return build.people
+
+
+def _today(*, sources: int, domains: int, rng: random.Random) -> list[Source]:
+    """The first population: sybil swarms and their twins, noise sources, overconfident ones, specialists
+    (sharp in one domain, poor elsewhere) and generalists."""
     swarm_count = 2 if sources >= 40 else 1
     swarm_size = min(5, max(3, sources // 12))
     noise = max(1, round(sources * 0.1))
@@ -101,6 +220,18 @@ def population(*, sources: int, domains: int, rng: random.Random) -> list[Source
     return people
 
 
+LIE_STRETCH = 1.5  # a lie: the opposite of the belief, this much surer in log-odds
+
+
+def report(source: Source, d: int, signal: float, rng: random.Random) -> float:
+    """What a source reports (a probability) in domain d given its signal; a manipulator lies on some claims.
+    The generator is drawn from only for a manipulator, so other populations' streams are unchanged."""
+    log_odds = source.scale[d] * signal
+    if source.lies and rng.random() < source.lies:
+        log_odds = -LIE_STRETCH * log_odds
+    return maths.sigmoid(log_odds)
+
+
 def expected_log_scores(people: list[Source], *, seed: int) -> None:
     """Each source's hidden skill per domain, in nats as the model's skill is: the expected log score of
     what it reports over the claims' distribution of true probabilities (Monte Carlo, common draws). The
@@ -112,9 +243,11 @@ def expected_log_scores(people: list[Source], *, seed: int) -> None:
         for sigma, scale in zip(source.sigma, source.scale, strict=True):
             total = 0.0
             for truth, noise in draws:
-                q = bounded(maths.sigmoid(scale * (truth + sigma * noise)))
                 p = maths.sigmoid(truth)
-                total += p * math.log(q) + (1 - p) * math.log(1 - q)
+                for share, stretch in ((1 - source.lies, 1.0), (source.lies, -LIE_STRETCH)):
+                    if share:
+                        q = bounded(maths.sigmoid(stretch * scale * (truth + sigma * noise)))
+                        total += share * (p * math.log(q) + (1 - p) * math.log(1 - q))
             source.hidden.append(total / len(draws))
 
 

@@ -315,13 +315,12 @@ class Product(Current):
         d = claim["domain"]
         total = sum(weights.values())
         shares = {k: w / total for k, w in weights.items()} if total > 0 else weights
-        variances = {v.identity_id: self.records.get((v.identity_id, d), maths.Record()).fit.variance for v in voices}
-        refs = maths.pool_references(voices, shares, variances, alpha)
+        refs = maths.pool_references(voices, shares, alpha)
         read = {v.identity_id: v.log_odds for v in voices}
         population = self.populations.get(d, maths.Population())
         for identity, x in claim["scores"].items():
             r = self.records.get((identity, d), maths.Record())
-            fit = maths.Fit.of(read[identity], *refs[identity]) if identity in refs else maths.Fit()
+            fit = maths.Fit.of(read[identity], refs[identity]) if identity in refs else maths.Fit()
             new = r.plus(maths.Record(maths.Stats(1, x, x * x), fit))
             population = population.minus(maths.Population.member(r)).plus(maths.Population.member(new))
             self.records[(identity, d)] = new

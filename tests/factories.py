@@ -3,7 +3,10 @@ test never fakes a state a service would refuse; the only shortcut is the clock 
 challenge deadline moved into the past), which no service can move."""
 
 import itertools
+import math
+import random
 from datetime import timedelta
+from decimal import Decimal
 
 import factory
 from allauth.account.models import EmailAddress
@@ -266,6 +269,27 @@ def history(
         claim = new_claim(author, domain, title=title or f"Will {domain.slug} claim {n + 1} hold?", liquidity=liquidity)
         for identity, probability in forecasts.items():
             state(identity, claim, probability, key=f"history:{claim.pk}:{identity.pk}")
+        done.append(resolve(claim, outcome, resolver))
+    return done
+
+
+def signals(
+    noise: dict, author: Identity, domain: Domain, resolver: Identity, *, claims: int, seed: int = 1
+) -> list[Claim]:
+    """`claims` settled claims in `domain`, each with a hidden true log-odds drawn from Normal(0, 1.5^2) and
+    an outcome drawn from it; every identity in `noise` ({identity: sd}) states sigmoid of the truth plus
+    its own Normal(0, sd^2) noise, as the reputation simulation's sources do. Seeded: the same arguments
+    give the same beliefs and outcomes. A smaller sd is a sharper source."""
+    rng = random.Random(seed)
+    done = []
+    for n in range(claims):
+        truth = rng.gauss(0, 1.5)
+        outcome = "yes" if rng.random() < 1 / (1 + math.exp(-truth)) else "no"
+        claim = new_claim(author, domain, title=TITLE, liquidity=LIQUIDITY)
+        for identity, sd in noise.items():
+            said = 1 / (1 + math.exp(-(truth + sd * rng.gauss(0, 1))))
+            probability = min(max(Decimal(f"{said:.6f}"), Decimal("0.000001")), Decimal("0.999999"))
+            state(identity, claim, probability, key=f"signals:{claim.pk}:{identity.pk}")
         done.append(resolve(claim, outcome, resolver))
     return done
 

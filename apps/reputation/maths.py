@@ -5,15 +5,15 @@ reads every contributor's recalibrated log-odds R as a measurement of the claim'
 reference z of the other independent sources' pool at close (extremized as the consensus was). A source's
 record in a domain is a regression R ~ b z + e with residual variance v:
 
-    b = (sum R z + FIT_SLOPE_PRIOR * FIT_SLOPE_STRENGTH) / (sum z^2 - sum V + FIT_SLOPE_STRENGTH)
-    v = (FIT_VARIANCE_PRIOR * FIT_VARIANCE_STRENGTH + residuals) / (FIT_VARIANCE_STRENGTH + n)
+    b = (sum R z + FIT_SLOPE_PRIOR * FIT_SLOPE_STRENGTH) / (sum z^2 + FIT_SLOPE_STRENGTH)
+    v = (FIT_VARIANCE_PRIOR * FIT_VARIANCE_STRENGTH + sum (R - b z)^2) / (FIT_VARIANCE_STRENGTH + n)
     weight = max(b, 0) / v * fade
 
-where V is the reference's own noise variance on each claim (errors in variables: it would otherwise
-flatten the slope and swell the residual of every source alike). For R = k (truth + noise of sd s), b / v
-is k / (k s)^2 = 1 / (k s^2): exactly the weight that pools such measurements best. The sums are a
-`Fit`, kept per (source, domain) and updated in O(1) at each settlement; the weight of a domain reads only
-that domain's record, so skill elsewhere never lowers it. A newcomer weighs NEWCOMER_WEIGHT.
+For R = k (truth + noise of sd s), b / v is k / (k s)^2 = 1 / (k s^2): the weight that pools such
+measurements best (the pool's own noise adds to every source's residual alike). The sums are a `Fit`,
+kept per (source, domain) and updated in O(1) at each settlement; the weight of a domain reads only that
+domain's record, so skill elsewhere never lowers it. A newcomer weighs NEWCOMER_WEIGHT. Then ln(weight)
+is shrunk toward the domain's other established records as far as their spread says (`Population`).
 
 fade = exp(min(m, 0) / FLOOR_DECAY) takes a losing source toward zero: m is the posterior mean of its
 skill in the domain, the information it added per forecast in nats (its relative log score against the
@@ -52,7 +52,7 @@ TAU_GLOBAL = 0.05  # nats: how far a source's overall skill is likely to be from
 TAU_DOMAIN = 0.10  # nats: how far a source's skill in one domain strays from its overall skill
 FLOOR_DECAY = 0.05  # nats: a weight shrinks by e for every FLOOR_DECAY of negative mean skill
 FIT_SLOPE_PRIOR = 0.5  # a newcomer's log-odds are read as moving with the others' pool at half its pace...
-FIT_SLOPE_STRENGTH = 4.0  # ...worth this much sum of z^2 (a few claims' worth: |z| is about 1-2)
+FIT_SLOPE_STRENGTH = 4.0  # ...worth this much sum of z^2 (one or two claims' worth: |z| is about 1-2)
 FIT_VARIANCE_PRIOR = 2.0  # ...and as scattered around it with variance 2 (log-odds sd 1.4: a poor source)...
 FIT_VARIANCE_STRENGTH = 2.0  # ...worth two forecasts
 NEWCOMER_WEIGHT = FIT_SLOPE_PRIOR / FIT_VARIANCE_PRIOR  # 0.25; an established expert weighs 5-15
@@ -115,35 +115,28 @@ def home_posterior(domain: Stats) -> Posterior:
 @dataclass(frozen=True)
 class Fit:
     """Sufficient statistics of a source's log-odds R against the others' pool z on its resolved claims
-    (in one domain, or over all): n, sum z^2, sum R z, sum R^2, and sum V, the pool's own noise variance."""
+    (in one domain, or over all): n, sum z^2, sum R z and sum R^2."""
 
     n: int = 0
     zz: float = 0.0
     rz: float = 0.0
     rr: float = 0.0
-    vv: float = 0.0
 
     @classmethod
-    def of(cls, read: float, pool: float, noise: float) -> "Fit":
-        return cls(1, pool * pool, read * pool, read * read, noise)
+    def of(cls, read: float, pool: float) -> "Fit":
+        return cls(1, pool * pool, read * pool, read * read)
 
     def plus(self, other: "Fit") -> "Fit":
-        return Fit(self.n + other.n, self.zz + other.zz, self.rz + other.rz, self.rr + other.rr, self.vv + other.vv)
+        return Fit(self.n + other.n, self.zz + other.zz, self.rz + other.rz, self.rr + other.rr)
 
     @property
     def slope(self) -> float:
-        return (self.rz + FIT_SLOPE_PRIOR * FIT_SLOPE_STRENGTH) / (self._signal + FIT_SLOPE_STRENGTH)
-
-    @property
-    def _signal(self) -> float:
-        """sum z^2 less the pool's noise: what the truth's own spread contributed (at least half of it, so
-        a few noisy pools cannot turn the regression over)."""
-        return max(self.zz - self.vv, self.zz / 2)
+        return (self.rz + FIT_SLOPE_PRIOR * FIT_SLOPE_STRENGTH) / (self.zz + FIT_SLOPE_STRENGTH)
 
     @property
     def variance(self) -> float:
         b = self.slope
-        residuals = max(self.rr - 2 * b * self.rz + b * b * self._signal, 0.0)
+        residuals = max(self.rr - 2 * b * self.rz + b * b * self.zz, 0.0)
         return (FIT_VARIANCE_PRIOR * FIT_VARIANCE_STRENGTH + residuals) / (FIT_VARIANCE_STRENGTH + self.n)
 
     @property
@@ -225,25 +218,21 @@ class Population:
         return math.exp((1 - b) * own + b * target)
 
 
-def pool_references(
-    voices: list["Voice"], weights: dict[int, float], variances: dict[int, float], alpha: float
-) -> dict[int, tuple[float, float]]:
-    """Each voice's reference at close, {identity: (z, V)}: the pool of the voices outside its copying
-    group, extremized by alpha, and that pool's noise variance (alpha^2 sum w^2 v / (sum w)^2, from each
-    voice's fitted variance v). A voice with nobody outside its group has none. O(voices)."""
-    total = mass = noise = 0.0
-    groups: dict[int, list[float]] = {}
+def pool_references(voices: list["Voice"], weights: dict[int, float], alpha: float) -> dict[int, float]:
+    """Each voice's reference at close, {identity: z}: the pool of the voices outside its copying group,
+    extremized by alpha. A voice with nobody outside its group has none. O(voices)."""
+    total = mass = 0.0
+    groups: dict[int, tuple[float, float]] = {}
     for v in voices:
         w = weights[v.identity_id]
-        part = groups.setdefault(v.copying_group, [0.0, 0.0, 0.0])
-        for i, value in enumerate((w * v.log_odds, w, w * w * variances[v.identity_id])):
-            part[i] += value
-        total, mass, noise = total + w * v.log_odds, mass + w, noise + w * w * variances[v.identity_id]
+        t, m = groups.get(v.copying_group, (0.0, 0.0))
+        groups[v.copying_group] = (t + w * v.log_odds, m + w)
+        total, mass = total + w * v.log_odds, mass + w
     references = {}
     for v in voices:
-        t, w, q = groups[v.copying_group]
-        if mass - w > 0:
-            references[v.identity_id] = (alpha * (total - t) / (mass - w), alpha**2 * (noise - q) / (mass - w) ** 2)
+        t, m = groups[v.copying_group]
+        if mass - m > 0:
+            references[v.identity_id] = alpha * (total - t) / (mass - m)
     return references
 
 

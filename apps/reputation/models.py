@@ -2,7 +2,8 @@
 
 from django.conf import settings
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce
 
 from apps.identities.models import Identity
 from apps.markets.models import Claim, Domain
@@ -62,7 +63,6 @@ class Score(models.Model):
     pool_logit = models.FloatField(
         null=True, blank=True, help_text="The other independent sources' pool at close, extremized (null: none)."
     )
-    pool_noise = models.FloatField(null=True, blank=True, help_text="That pool's own noise variance.")
     model_version = models.CharField(max_length=60, blank=True, help_text="An agent's declared version when scored.")
     forecast_at = models.DateTimeField()
     scored_at = models.DateTimeField()
@@ -89,7 +89,6 @@ class Reliability(models.Model):
     fit_zz = models.FloatField(default=0.0)
     fit_rz = models.FloatField(default=0.0)
     fit_rr = models.FloatField(default=0.0)
-    fit_vv = models.FloatField(default=0.0)
     skill_mean = models.FloatField(default=0.0)
     skill_sd = models.FloatField(default=0.0)
     weight = models.FloatField(default=0.0)
@@ -114,7 +113,7 @@ class Reliability(models.Model):
 
         return maths.Record(
             maths.Stats(self.n, self.total, self.total_sq),
-            maths.Fit(self.fit_n, self.fit_zz, self.fit_rz, self.fit_rr, self.fit_vv),
+            maths.Fit(self.fit_n, self.fit_zz, self.fit_rz, self.fit_rr),
         )
 
 
@@ -131,9 +130,8 @@ class ReliabilityPopulation(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(
-                fields=["domain"], condition=Q(domain__isnull=True), name="reputation_one_overall_population"
-            )
+            # One row per domain, and one overall: a unique index on domain alone lets NULLs repeat.
+            models.UniqueConstraint(Coalesce("domain", Value(0)), name="reputation_one_population_per_domain")
         ]
 
     def __str__(self) -> str:

@@ -103,7 +103,7 @@ def reliability_records(identity_ids: list[int], domain_id: int) -> dict[int, ma
     return {pk: found.get(pk, maths.Record()) for pk in identity_ids}
 
 
-RECORD_FIELDS = ("identity_id", "n", "total", "total_sq", "fit_n", "fit_zz", "fit_rz", "fit_rr", "fit_vv")
+RECORD_FIELDS = ("identity_id", "n", "total", "total_sq", "fit_n", "fit_zz", "fit_rz", "fit_rr")
 
 
 def population_of(domain_id: int | None) -> maths.Population:
@@ -148,7 +148,7 @@ def combined_weights(
 def consensus_compute(
     claim: Claim, *, before: datetime | None = None, explain: bool = False, explain_top: int = 10
 ) -> ConsensusView:
-    """The consensus from scratch, capped by copying group: O(contributors of this claim), six queries.
+    """The consensus from scratch, capped by copying group: O(contributors of this claim), seven queries.
     `explain` adds the pull of the `explain_top` heaviest contributors (the consensus recomputed without
     each: O(top x contributors) arithmetic, cheap however many voices the claim has)."""
     beliefs = latest_beliefs(claim, before=before)

@@ -309,14 +309,11 @@ def _references(scores: list[Score], at_close: selectors.ConsensusView) -> None:
         maths.Voice(c.identity.pk, c.copying_group, c.raw_weight, c.probability, c.calibration)
         for c in at_close.contributors
     ]
-    shares = {c.identity.pk: c.weight for c in at_close.contributors}
-    variances = {pk: record.fit.variance for pk, record in at_close.records.items()}
-    references = maths.pool_references(voices, shares, variances, at_close.alpha)
+    references = maths.pool_references(voices, {c.identity.pk: c.weight for c in at_close.contributors}, at_close.alpha)
     read = {v.identity_id: v.log_odds for v in voices}
     for score in scores:
         if score.identity_id in references:
-            score.read_logit = read[score.identity_id]
-            score.pool_logit, score.pool_noise = references[score.identity_id]
+            score.read_logit, score.pool_logit = read[score.identity_id], references[score.identity_id]
 
 
 def _reliability_update(scores: list[Score], *, domain_id: int, now: datetime) -> None:
@@ -348,12 +345,11 @@ def _reliability_update(scores: list[Score], *, domain_id: int, now: datetime) -
             row.total += x
             row.total_sq += x * x
             if score.pool_logit is not None:
-                fit = maths.Fit.of(score.read_logit, score.pool_logit, score.pool_noise)
+                fit = maths.Fit.of(score.read_logit, score.pool_logit)
                 row.fit_n += 1
                 row.fit_zz += fit.zz
                 row.fit_rz += fit.rz
                 row.fit_rr += fit.rr
-                row.fit_vv += fit.vv
     populations = _populations_locked(domain_id, now)
     for key, row in rows.items():
         held = populations[key[1]]
@@ -371,7 +367,7 @@ def _reliability_update(scores: list[Score], *, domain_id: int, now: datetime) -
             "n",
             "total",
             "total_sq",
-            *("fit_n", "fit_zz", "fit_rz", "fit_rr", "fit_vv"),
+            *("fit_n", "fit_zz", "fit_rz", "fit_rr"),
             *("skill_mean", "skill_sd", "weight", "updated_at"),
         ],
     )
@@ -385,8 +381,8 @@ def _reliability_update(scores: list[Score], *, domain_id: int, now: datetime) -
 
 
 def _populations_locked(domain_id: int, now: datetime) -> dict[int | None, maths.Population]:
-    """The domain's and the overall population, locked; created first where missing (two settlements may
-    both create one at once: the second's insert is ignored, and both then lock the one row)."""
+    """The domain's and the overall population, locked; inserted first where missing (ignored where they
+    exist, so two settlements creating one at once do not fail, and every settlement takes two queries)."""
 
     def locked() -> dict[int | None, maths.Population]:
         rows = ReliabilityPopulation.objects.select_for_update(no_key=True).filter(
@@ -394,12 +390,9 @@ def _populations_locked(domain_id: int, now: datetime) -> dict[int | None, maths
         )
         return {row.domain_id: row.population for row in rows.order_by("pk")}
 
-    found = locked()
-    if len(found) < 2:
-        missing = [ReliabilityPopulation(domain_id=d, updated_at=now) for d in (domain_id, None) if d not in found]
-        ReliabilityPopulation.objects.bulk_create(missing, ignore_conflicts=True)
-        found = locked()
-    return found
+    pair = [ReliabilityPopulation(domain_id=d, updated_at=now) for d in (domain_id, None)]
+    ReliabilityPopulation.objects.bulk_create(pair, ignore_conflicts=True)
+    return locked()
 
 
 def _population_row(row: ReliabilityPopulation, population: maths.Population, now: datetime) -> ReliabilityPopulation:

@@ -14,7 +14,7 @@ from apps.identities.models import Identity, IdentityKind
 from apps.identities.services import identity_suspend
 from apps.markets.models import Position
 from apps.reputation import maths, tasks
-from apps.reputation.models import Belief, ClaimRecord, Consensus, ExtremizingFit, Reliability, Score
+from apps.reputation.models import Belief, ClaimRecord, Consensus, ExtremizingFit, Score
 from apps.reputation.selectors import as_decimal, consensus_compute
 from apps.reputation.services import consensus_refresh, consensus_refresh_now
 from tests import factories
@@ -31,10 +31,65 @@ def queued(monkeypatch) -> list[int]:
     return calls
 
 
+def records_by_hand(domain_id: int) -> dict[int, tuple[tuple, tuple]]:
+    """Each identity's record in the domain from its Score rows: (its relative log scores, its
+    (read, pool) pairs where it had a pool)."""
+    found: dict[int, tuple[list, list]] = {}
+    rows = Score.objects.filter(domain_id=domain_id).order_by("id")
+    for identity_id, x, read, pool in rows.values_list("identity_id", "relative_log_score", "read_logit", "pool_logit"):
+        xs, fits = found.setdefault(identity_id, ([], []))
+        xs.append(x)
+        if pool is not None:
+            fits.append((read, pool))
+    return {pk: (tuple(xs), tuple(fits)) for pk, (xs, fits) in found.items()}
+
+
+def own_weight_by_hand(record) -> float:
+    """The documented weight of a record: slope over residual variance of its log-odds on the others'
+    pool, on the documented priors (slope 0.5 worth 4 of sum z^2, variance 2 worth 2 forecasts), times the
+    fade of its skill posterior (zero-skill prior of variance TAU_GLOBAL^2 + TAU_DOMAIN^2, known
+    observation spread)."""
+    xs, fits = record or ((), ())
+    zz = sum(z * z for _r, z in fits)
+    rz = sum(r * z for r, z in fits)
+    b = (rz + 0.5 * 4.0) / (zz + 4.0)
+    residuals = sum((r - b * z) ** 2 for r, z in fits)
+    variance = (2.0 * 2.0 + residuals) / (2.0 + len(fits))
+    prior = maths.TAU_GLOBAL**2 + maths.TAU_DOMAIN**2
+    mean = (sum(xs) / maths.SIGMA_OBS**2) / (1 / prior + len(xs) / maths.SIGMA_OBS**2)
+    return max(b, 0.0) / variance * math.exp(min(mean, 0.0) / maths.FLOOR_DECAY)
+
+
+def population_by_hand(records: dict):
+    """The documented shrinkage: over the domain's records with five or more fitted forecasts and a
+    weight above zero, ln(weight)'s mean and its spread less the mean sampling variance 2.5 / (n + 2)
+    (at least 0.1^2); a record's ln(weight) is pulled toward the mean by s^2 / (s^2 + tau^2), never up for
+    a record of fewer than five. Five records or more, else nothing is shrunk."""
+    logs, noise = [], []
+    for record in records.values():
+        w = own_weight_by_hand(record)
+        if len(record[1]) >= 5 and w > 0:
+            logs.append(math.log(w))
+            noise.append(2.5 / (len(record[1]) + 2))
+
+    def shrink(record) -> float:
+        w = own_weight_by_hand(record)
+        if len(logs) < 5 or w <= 0:
+            return w
+        mean = sum(logs) / len(logs)
+        tau2 = max(sum(x * x for x in logs) / len(logs) - mean * mean - sum(noise) / len(logs), 0.01)
+        n = len(record[1]) if record else 0
+        s2 = 2.5 / (n + 2)
+        target = mean if n >= 5 else min(mean, math.log(w))
+        return math.exp((1 - s2 / (s2 + tau2)) * math.log(w) + s2 / (s2 + tau2) * target)
+
+    return shrink
+
+
 def consensus_by_hand(claim, *, without: int | None = None) -> dict:
     """The documented consensus, from the raw rows: each active identity's latest forecast (its latest
-    Belief, or its position's last_belief if that trade came later), weighted by the posterior of its
-    Reliability statistics, the weights of one owner scaled to sum to the smaller of their best member's
+    Belief, or its position's last_belief if that trade came later), weighted by its record in the domain
+    recomputed from its Score rows (records_by_hand, population_by_hand), the weights of one owner scaled to sum to the smaller of their best member's
     and the weight of their records added up (one source making all their forecasts), a weighted
     mean of log-odds capped at +-LOGIT_CLIP, each times its owner's calibration factor (recomputed from
     the Score rows), times the fitted alpha, through the logistic function."""
@@ -50,16 +105,9 @@ def consensus_by_hand(claim, *, without: int | None = None) -> dict:
     if not latest:
         return {"probability": None, "pooled": None, "shares": {}, "owners": 0, "groups": 0}
 
-    stats = {
-        (row.identity_id, row.domain_id): maths.Stats(row.n, row.total, row.total_sq)
-        for row in Reliability.objects.filter(identity_id__in=list(latest))
-    }
-    raw = {
-        pk: maths.domain_posterior(
-            stats.get((pk, claim.domain_id), maths.Stats()), stats.get((pk, None), maths.Stats())
-        ).weight
-        for pk in latest
-    }
+    records = records_by_hand(claim.domain_id)
+    shrink = population_by_hand(records)
+    raw = {pk: shrink(records.get(pk)) for pk in latest}
     owner = {pk: people[pk].user_id if people[pk].kind == IdentityKind.HUMAN else people[pk].owner_id for pk in latest}
     everyone = Identity.objects.in_bulk()
 
@@ -106,12 +154,10 @@ def consensus_by_hand(claim, *, without: int | None = None) -> dict:
         total_of[cluster[pk]] = total_of.get(cluster[pk], 0.0) + w
         best_of[cluster[pk]] = max(best_of.get(cluster[pk], 0.0), w)
         # the group's records added up, as if one source had made all of them
-        mine, overall = stats.get((pk, claim.domain_id), maths.Stats()), stats.get((pk, None), maths.Stats())
-        held = summed.get(cluster[pk], ((0, 0.0, 0.0), (0, 0.0, 0.0)))
-        summed[cluster[pk]] = tuple(
-            (a[0] + b.n, a[1] + b.total, a[2] + b.total_sq) for a, b in zip(held, (mine, overall), strict=True)
-        )
-    whole = {o: maths.domain_posterior(maths.Stats(*d), maths.Stats(*g)).weight for o, (d, g) in summed.items()}
+        mine = records.get(pk, ((), ()))
+        held = summed.get(cluster[pk], ((), ()))
+        summed[cluster[pk]] = (held[0] + mine[0], held[1] + mine[1])
+    whole = {o: shrink(record) for o, record in summed.items()}
     cap = {o: min(best_of[o], whole[o]) for o in best_of}
     weights = {pk: w * cap[cluster[pk]] / total_of[cluster[pk]] for pk, w in raw.items()}
 
@@ -260,7 +306,7 @@ def test_computing_the_consensus_takes_as_many_queries_for_twenty_contributors_a
     assert counts["small"][0] == 2
     assert counts["big"][0] == 20
     assert counts["small"][1:] == counts["big"][1:]
-    assert counts["small"][1] == 6  # beliefs, positions, alpha, reliability, calibration, copy groups
+    assert counts["small"][1] == 7  # beliefs, positions, alpha, reliability, population, calibration, copy groups
 
 
 def test_trades_queue_one_refresh_that_brings_the_consensus_up_to_date(

@@ -94,8 +94,9 @@ def pair(x, y) -> Agreement:
 @pytest.mark.django_db
 def test_an_owner_who_copies_another_is_found_and_then_adds_nothing_to_the_consensus(author, domain, resolver):
     # given a source, a person who states exactly its beliefs, and an independent source who differs
+    # (less sure of the same side, so that each is in the others' pool and none weighs nothing)
     original, copier, other = factories.human(), factories.human(), factories.human()
-    says = {original: Decimal("0.8"), copier: Decimal("0.8"), other: Decimal("0.35")}
+    says = {original: Decimal("0.8"), copier: Decimal("0.8"), other: Decimal("0.6")}
     track(says, author, domain, resolver, outcome="yes", claims=3)
     # (after three shared claims, the first agreement and two more, the pair is watched, not yet one)
     assert (pair(original, copier).claims, pair(original, copier).agreed, pair(original, copier).copies) == (

@@ -196,7 +196,7 @@ def test_the_command_prints_the_report():
     )
 
     text = out.getvalue()
-    assert text.startswith("Simulation sim2: seed 2, 6 claims in 1 domains (science), 10 sources")
+    assert text.startswith("Simulation sim2: population today, seed 2, 6 claims in 1 domains (science), 10 sources")
     for line in (
         "market price at close",
         "consensus at close",

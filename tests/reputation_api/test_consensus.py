@@ -43,7 +43,7 @@ def test_the_consensus_explains_each_contributors_weight_and_pull(claim, alice, 
     response = _consensus(claim)
     assert response.status_code == 200
     body = response.json()
-    # Everyone is new, so every raw weight is the floor (0.002). Alice and her agent are one owner: together
+    # Everyone is new, so every raw weight is a newcomer's (maths.NEWCOMER_WEIGHT). Alice and her agent are one owner: together
     # they weigh what one of them weighs alone, half each.
     probability = _pooled([(2, 0.8), (2, 0.6), (1, 0.3), (1, 0.9)])
     without = {
@@ -83,7 +83,7 @@ def test_the_consensus_explains_each_contributors_weight_and_pull(claim, alice, 
             "source": "belief",
             "at": iso(stated.created_at),
             "weight": pytest.approx(share, rel=1e-12),
-            "raw_weight": pytest.approx(0.002, rel=1e-12),
+            "raw_weight": pytest.approx(maths.NEWCOMER_WEIGHT, rel=1e-12),
             "calibration": 1.0,  # no resolved record yet
             "read_as": belief,
             "counted_with": [],
@@ -165,7 +165,7 @@ def test_a_trade_counts_as_its_traders_belief(claim):
             "source": "trade",
             "at": iso(position.updated_at),
             "weight": 1.0,
-            "raw_weight": pytest.approx(0.002, rel=1e-12),
+            "raw_weight": pytest.approx(maths.NEWCOMER_WEIGHT, rel=1e-12),
             "calibration": 1.0,
             "read_as": "0.547133",
             "counted_with": [],
@@ -218,15 +218,15 @@ def test_the_consensus_is_a_fixed_number_of_queries_however_many_contributors(cl
 
     state(factories.agent(alice_user, handle="first-bot"), claim, "0.6")
     # the claim; its record (none: not scored); latest beliefs, positions; the extremizing fit; the weights;
-    # the owners' calibration; the copy groups among the owners; the agents' owners
-    assert read() == (1, 9)
+    # the domain's population; the owners' calibration; the copy groups among the owners; the agents' owners
+    assert read() == (1, 10)
     owner = factories.verified_user()
     for n in range(8):
         state(factories.human(), claim, f"0.{n + 1}")
         state(factories.agent(owner, handle=f"bot-{n}"), claim, f"0.{n + 1}5")
     for n in range(3):
         buy(factories.human(), claim, "no" if n % 2 else "yes", credits=2, key=f"trade-{n}")
-    assert read() == (20, 9)
+    assert read() == (20, 10)
 
 
 # --- beside the price -----------------------------------------------------------------------------------

@@ -290,7 +290,10 @@ FORECASTERS = (
     ("mean", "unweighted mean of the latest beliefs"),
     ("equal_pool", "equal-weight log-odds pool"),
     ("oracle", "oracle told the hidden skills (Bayes)"),
+    ("flat", "the same consensus with flat weights"),
 )
+MIN_FORECASTS_FOR_RANKS = 10  # (source, domain) pairs in the pooled rank correlation
+EXPERT_WINDOW = 40  # an expert's weight at home is read when its record there reaches this many forecasts
 
 
 def pooled_lines(dumps: list[dict]) -> list[str]:
@@ -307,6 +310,10 @@ def pooled_lines(dumps: list[dict]) -> list[str]:
     claims = [c for _seed, tested in runs for c in tested]
     if not claims:
         return ["No tested claims in these runs."]
+    # runs dumped before the flat consensus was measured have none: leave it out rather than read 0.5
+    forecasters = [
+        (n, label) for n, label in FORECASTERS if n != "flat" or all("flat" in c for d in dumps for c in d["claims"])
+    ]
 
     def of(name: str, results: list[ClaimResult]) -> Scored:
         return scored([(getattr(r, name), r) for r in results])
@@ -317,20 +324,116 @@ def pooled_lines(dumps: list[dict]) -> list[str]:
         "",
         f"{'':44} expected   Brier  log score",
     ]
-    for name, label in FORECASTERS:
+    for name, label in forecasters:
         pooled = of(name, claims)
         lines.append(f"{label:44} {pooled.expected_brier:8.4f} {pooled.brier:7.4f} {pooled.log_score:10.4f}")
-    lines += ["", "Consensus minus each, Brier against the outcomes drawn (paired by claim, mean +- standard error),"]
-    lines.append("and the runs in which the consensus is better (in expectation / against the outcomes drawn):")
-    for name, label in FORECASTERS:
+    lines += ["", "Consensus minus each, paired by claim (mean +- standard error): expected Brier, Brier against the"]
+    lines.append(
+        "outcomes drawn, and the runs in which the consensus is better (in expectation / against the outcomes):"
+    )
+    for name, label in forecasters:
         if name == "consensus":
             continue
-        differences = [maths.brier(c.consensus, c.outcome) - maths.brier(getattr(c, name), c.outcome) for c in claims]
-        centre = sum(differences) / len(differences)
-        spread = math.sqrt(sum((d - centre) ** 2 for d in differences) / (len(differences) - 1) / len(differences))
+        expected = _paired([_expected(c.consensus, c) - _expected(getattr(c, name), c) for c in claims])
+        drawn = _paired(
+            [maths.brier(c.consensus, c.outcome) - maths.brier(getattr(c, name), c.outcome) for c in claims]
+        )
         ahead = sum(of("consensus", t).expected_brier < of(name, t).expected_brier for _s, t in runs)
-        drawn = sum(of("consensus", t).brier < of(name, t).brier for _s, t in runs)
-        lines.append(f"  {label:42} {centre:+.4f} +- {spread:.4f}   better in {ahead} / {drawn} of {len(runs)} runs")
+        luckier = sum(of("consensus", t).brier < of(name, t).brier for _s, t in runs)
+        lines.append(
+            f"  {label:42} {expected[0]:+.4f} +- {expected[1]:.4f}  {drawn[0]:+.4f} +- {drawn[1]:.4f}   "
+            f"better in {ahead} / {luckier} of {len(runs)} runs"
+        )
+    return lines + learning_lines(dumps)
+
+
+def _expected(p: float, claim: ClaimResult) -> float:
+    return (p - claim.truth) ** 2 + claim.truth * (1 - claim.truth)
+
+
+def _paired(differences: list[float]) -> tuple[float, float]:
+    centre = sum(differences) / len(differences)
+    if len(differences) < 2:
+        return centre, 0.0
+    return centre, math.sqrt(sum((d - centre) ** 2 for d in differences) / (len(differences) - 1) / len(differences))
+
+
+def learning_lines(dumps: list[dict]) -> list[str]:
+    """What the weights learned, from the runs' dumps (the weights each contributor had at close):
+    each domain's most skilled single source against the consensus on its own tested claims; Spearman's
+    rank correlation between hidden skill and the weight at the end over (source, domain) pairs with
+    MIN_FORECASTS_FOR_RANKS resolved forecasts or more; each expert's weight at home, read when its record
+    there reaches EXPERT_WINDOW forecasts (or at its last forecast, if fewer), over the median generalist's
+    weight in that domain at that claim; and where the manipulators ended, against a newcomer's weight."""
+    if not all("weights" in c for d in dumps for c in d["claims"]):
+        return []
+    expert_rows, ranks, ratios, manipulators = [], [], [], []
+    for data in dumps:
+        sources = data["sources"]
+        role_of = {i: s["role"] for s in sources for i in s["identities"]}
+        singles = [s for s in sources if len(s["identities"]) == 1]
+        domains = len(data["domains"])
+        best = {d: max(singles, key=lambda s: s["hidden"][d])["identities"][0] for d in range(domains)}
+        seen: dict[tuple[int, int], int] = {}  # (identity, domain) -> resolved forecasts so far
+        last: dict[tuple[int, int], float] = {}
+        at_window: dict[tuple[int, int], int] = {}  # claim index at which the window was reached (or last)
+        history: list[tuple[int, int, dict[str, float]]] = []  # (index, domain, weights at close)
+        for c in data["claims"]:
+            d, weights = c["domain"], {int(k): v for k, v in c["weights"].items()}
+            history.append((c["index"], d, weights))
+            for identity, weight in weights.items():
+                key = (identity, d)
+                last[key] = weight
+                if seen.get(key, 0) <= EXPERT_WINDOW:
+                    at_window[key] = c["index"]
+            for identity in c["scores"]:
+                seen[(int(identity), d)] = seen.get((int(identity), d), 0) + 1
+            forecasts = {int(k): v for k, v in c["forecasts"].items()}
+            if c["index"] >= data["warmup"] and best[d] in forecasts:
+                expert_rows.append((forecasts[best[d]], c["consensus"], c["truth"]))
+        for s in sources:
+            first = s["identities"][0]
+            for d in range(domains):
+                if seen.get((first, d), 0) >= MIN_FORECASTS_FOR_RANKS and (first, d) in last:
+                    ranks.append((s["hidden"][d], last[(first, d)]))
+            if s.get("lies"):
+                manipulators.extend(last[(first, d)] for d in range(domains) if (first, d) in last)
+            if s["role"] in ("expert", "specialist"):
+                home = min(range(domains), key=lambda d: s["sigma"][d])
+                index = at_window.get((first, home))
+                if index is None:
+                    continue
+                weights = next(w for i, dd, w in history if i == index)
+                generalists = {}
+                for i, dd, w in history:
+                    if i <= index and dd == home:
+                        generalists.update({k: v for k, v in w.items() if role_of.get(k) == "generalist"})
+                typical = statistics.median(generalists.values()) if generalists else 0.0
+                if typical > 0:
+                    ratios.append(weights[first] / typical)
+    lines = ["", "What the weights learned:"]
+    if expert_rows:
+        source = sum((e - t) ** 2 + t * (1 - t) for e, _c, t in expert_rows) / len(expert_rows)
+        consensus = sum((c - t) ** 2 + t * (1 - t) for _e, c, t in expert_rows) / len(expert_rows)
+        lines.append(
+            f"  each domain's most skilled source on its tested claims: {source:.4f} expected Brier, the consensus "
+            f"{consensus:.4f} on the same {len(expert_rows)} claims"
+        )
+    rho = spearman([h for h, _w in ranks], [w for _h, w in ranks])
+    lines.append(
+        f"  Spearman between hidden skill and the weight at the end, {len(ranks)} (source, domain) pairs with >= "
+        f"{MIN_FORECASTS_FOR_RANKS} resolved forecasts: {_fmt(rho, 3)}"
+    )
+    if ratios:
+        lines.append(
+            f"  an expert's weight at home over the median generalist's there, within {EXPERT_WINDOW} forecasts at "
+            f"home: median {statistics.median(ratios):.2f}, lowest {min(ratios):.2f}, over {len(ratios)} experts"
+        )
+    if manipulators:
+        lines.append(
+            f"  manipulators' weights at the end: highest {max(manipulators):.4f}, median "
+            f"{statistics.median(manipulators):.4f} (a newcomer weighs {maths.NEWCOMER_WEIGHT})"
+        )
     return lines
 
 

@@ -51,11 +51,11 @@ SIGMA_OBS = 0.7  # nats: spread of one forecast's relative log score around the 
 TAU_GLOBAL = 0.05  # nats: how far a source's overall skill is likely to be from zero
 TAU_DOMAIN = 0.10  # nats: how far a source's skill in one domain strays from its overall skill
 FLOOR_DECAY = 0.05  # nats: a weight shrinks by e for every FLOOR_DECAY of negative mean skill
-FIT_SLOPE_PRIOR = 0.5  # a newcomer's log-odds are read as moving with the others' pool at half its pace...
+FIT_SLOPE_PRIOR = 0.25  # a newcomer's log-odds are read as moving with the others' pool at a quarter of its pace...
 FIT_SLOPE_STRENGTH = 4.0  # ...worth this much sum of z^2 (one or two claims' worth: |z| is about 1-2)
 FIT_VARIANCE_PRIOR = 2.0  # ...and as scattered around it with variance 2 (log-odds sd 1.4: a poor source)...
 FIT_VARIANCE_STRENGTH = 2.0  # ...worth two forecasts
-NEWCOMER_WEIGHT = FIT_SLOPE_PRIOR / FIT_VARIANCE_PRIOR  # 0.25; an established expert weighs 5-15
+NEWCOMER_WEIGHT = FIT_SLOPE_PRIOR / FIT_VARIANCE_PRIOR  # 0.125; an established expert weighs 5-15
 SHRINK_MIN_FORECASTS = 5  # fitted forecasts before a record counts in its domain's population
 SHRINK_SAMPLING = 2.5  # the variance of ln(weight) from n fitted forecasts is about this / (n + 2)
 SHRINK_TAU_MIN = 0.1  # the least spread of ln(weight) a population is read to have
@@ -211,11 +211,11 @@ class Population:
             return w
         mean = self.total / self.count
         tau2 = max(self.total_sq / self.count - mean * mean - self.noise / self.count, SHRINK_TAU_MIN**2)
-        s2 = record.sampling
-        b = s2 / (s2 + tau2)
         own = math.log(w)
-        target = mean if record.fit.n >= SHRINK_MIN_FORECASTS else min(mean, own)
-        return math.exp((1 - b) * own + b * target)
+        if record.fit.n < SHRINK_MIN_FORECASTS and mean >= own:
+            return w
+        s2 = record.sampling
+        return math.exp(own + s2 / (s2 + tau2) * (mean - own))
 
 
 def pool_references(voices: list["Voice"], weights: dict[int, float], alpha: float) -> dict[int, float]:

@@ -1,5 +1,6 @@
 """The reputation maths (apps/reputation/maths.py), no database: each reliability property is checked
-against an independent statement of the conjugate normal model it claims to implement."""
+against an independent statement of the model it claims to implement (the fit against the others' pool,
+the fade of a losing record, the shrinkage toward a domain's population)."""
 
 import itertools
 import math
@@ -10,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from apps.reputation import maths
-from apps.reputation.maths import Stats, Voice
+from apps.reputation.maths import Fit, Population, Record, Stats, Voice
 
 WIN = math.log(0.9 / 0.5)  # nats: a 0.9 forecast against a 0.5 price, resolved YES
 LOSS = math.log(0.2 / 0.5)  # nats: a 0.8 forecast against a 0.5 price, resolved NO
@@ -26,116 +27,215 @@ def posterior_by_hand(prior_mean: float, prior_var: float, xs: list[float]) -> t
     return (prior_mean / prior_var + sum(xs) / maths.SIGMA_OBS**2) / precision, math.sqrt(1 / precision)
 
 
-def weight_by_hand(mean: float, sd: float) -> float:
-    """The documented weight: the posterior's lower bound when positive, plus a floor that fades with loss."""
-    return max(mean - sd, 0.0) + maths.WEIGHT_FLOOR * math.exp(min(mean, 0.0) / maths.FLOOR_DECAY)
+HOME_PRIOR = maths.TAU_GLOBAL**2 + maths.TAU_DOMAIN**2  # a domain's skill prior: zero skill
 
 
-# --- a. a newcomer is almost weightless next to an established accurate source -----------------------
+def fit_of(pairs: list[tuple[float, float]]) -> Fit:
+    """The Fit of (read, pool) pairs, summed."""
+    fit = Fit()
+    for read, pool in pairs:
+        fit = fit.plus(Fit.of(read, pool))
+    return fit
 
 
-def test_a_new_source_weighs_exactly_the_floor():
-    # given no observations at all, when its posterior is built, then it is the prior and weighs the floor
-    posterior = maths.domain_posterior(Stats(), Stats())
+def weight_by_hand(pairs: list[tuple[float, float]], xs: list[float]) -> float:
+    """The documented weight: slope over residual variance of R on z, on the documented priors (slope 0.25
+    worth 4 of sum z^2, variance 2 worth 2 forecasts), times exp(min(m, 0) / FLOOR_DECAY) for the posterior
+    mean m of the domain's skill."""
+    zz = sum(z * z for _r, z in pairs)
+    b = (sum(r * z for r, z in pairs) + 0.25 * 4.0) / (zz + 4.0)
+    v = (2.0 * 2.0 + sum((r - b * z) ** 2 for r, z in pairs)) / (2.0 + len(pairs))
+    mean, _sd = posterior_by_hand(0.0, HOME_PRIOR, xs)
+    return max(b, 0.0) / v * math.exp(min(mean, 0.0) / maths.FLOOR_DECAY)
 
-    assert posterior.mean == 0.0
-    assert posterior.sd == pytest.approx(math.sqrt(maths.TAU_GLOBAL**2 + maths.TAU_DOMAIN**2), abs=1e-15)
-    assert posterior.weight == maths.WEIGHT_FLOOR
+
+def pools(n: int, seed: int = 1) -> list[float]:
+    """n references z: the others' pools on n claims (log-odds of sd 1.5)."""
+    rng = random.Random(seed)
+    return [rng.gauss(0, 1.5) for _ in range(n)]
+
+
+def orthogonal(noise: list[float], zs: list[float]) -> list[float]:
+    """noise less its projection on zs: a residual that moves no slope."""
+    k = sum(e * z for e, z in zip(noise, zs, strict=True)) / sum(z * z for z in zs)
+    return [e - k * z for e, z in zip(noise, zs, strict=True)]
+
+
+# --- a. a newcomer is almost weightless next to an established sharp source ----------------------------
+
+
+def test_a_new_source_weighs_exactly_the_newcomer_weight():
+    # given no record at all, when its weight is read (alone, and shrunk by any population), then it is
+    # the prior's: slope 0.25 over variance 2
+    assert Record().weight == maths.NEWCOMER_WEIGHT == 0.125
+    crowd = Population(10, 10 * math.log(5.0), 10 * math.log(5.0) ** 2, 10 * 0.2)
+    assert crowd.shrunk(Record()) == maths.NEWCOMER_WEIGHT  # a population of stronger sources lifts no newcomer
 
 
 @pytest.mark.parametrize("n", [30, 60, 200])
-def test_a_new_source_weighs_at_most_five_percent_of_an_established_accurate_one(n):
-    # given a source with n accurate forecasts in one domain (and none elsewhere)
-    record = stats_of([WIN] * n)
+def test_a_new_source_weighs_at_most_five_percent_of_an_established_sharp_one(n):
+    # given a source whose log-odds followed the others' pool closely on n claims (residual sd 0.1), and
+    # that beat the market every time
+    zs = pools(n)
+    pairs = [(z + 0.1 * e, z) for z, e in zip(zs, orthogonal(pools(n, seed=2), zs), strict=True)]
+    record = Record(stats_of([WIN] * n), fit_of(pairs))
 
-    # when both weights are computed
-    established = maths.domain_posterior(record, record).weight
-    newcomer = maths.domain_posterior(Stats(), Stats()).weight
-
-    # then the newcomer weighs at most 5% of it, and the established weight is the documented one
-    mean, sd = posterior_by_hand(0.0, maths.TAU_GLOBAL**2 + maths.TAU_DOMAIN**2, [WIN] * n)
-    assert established == pytest.approx(weight_by_hand(mean, sd), rel=1e-12)
-    assert newcomer <= 0.05 * established
+    # when both weights are computed, then the record's is the documented one and the newcomer's at most 5% of it
+    assert record.weight == pytest.approx(weight_by_hand(pairs, [WIN] * n), rel=1e-9)
+    assert Record().weight <= 0.05 * record.weight
 
 
 # --- b. a persistent loser decays toward zero ------------------------------------------------------------
 
 
 def test_a_source_that_keeps_losing_decays_strictly_toward_zero():
-    # given a source that loses every forecast, when its weight is computed after each loss
-    weights = [maths.domain_posterior(stats_of([LOSS] * n), stats_of([LOSS] * n)).weight for n in range(41)]
+    # given a source that loses every forecast (and has no pool to fit), when its weight is read after each
+    weights = [Record(stats_of([LOSS] * n)).weight for n in range(41)]
 
-    # then each loss lowers it, the first one already below a newcomer's, two below half of it, and 40
-    # leave almost nothing
-    assert weights[0] == maths.WEIGHT_FLOOR
+    # then each loss lowers it, the first already below a newcomer's, and 14 leave under a hundredth of it
+    assert weights[0] == maths.NEWCOMER_WEIGHT
     assert all(later < earlier for earlier, later in itertools.pairwise(weights))
-    assert weights[1] < maths.WEIGHT_FLOOR
-    assert weights[2] < maths.WEIGHT_FLOOR / 2
-    assert weights[14] < maths.WEIGHT_FLOOR / 100
-    assert 0 < weights[40] < 1e-6
+    assert weights[1] < maths.NEWCOMER_WEIGHT
+    assert weights[14] < maths.NEWCOMER_WEIGHT / 100
+    assert 0 < weights[40] < 1e-4
+    for n in (1, 14, 40):
+        assert weights[n] == pytest.approx(weight_by_hand([], [LOSS] * n), rel=1e-12)
 
 
 @given(loss=st.floats(min_value=-14.0, max_value=-0.01), n=st.integers(min_value=1, max_value=60))
 def test_every_further_loss_of_the_same_size_lowers_the_weight(loss, n):
-    # given a source that has lost n - 1 times, when it loses once more by as much
-    before, after = stats_of([loss] * (n - 1)), stats_of([loss] * n)
-
-    # then its weight goes down (a smaller loss after bigger ones would raise the mean: that is Bayes)
-    assert maths.domain_posterior(after, after).weight < maths.domain_posterior(before, before).weight
+    # given a source that has lost n - 1 times, when it loses once more by as much, then its weight goes down
+    assert Record(stats_of([loss] * n)).weight < Record(stats_of([loss] * (n - 1))).weight
 
 
-# --- c. skill in domain A reaches domain B only through the shrinkage toward the global estimate -------
+def test_a_source_that_says_the_opposite_of_the_others_weighs_nothing():
+    # given a source whose log-odds are the others' pool turned over, on a few claims
+    zs = pools(5)
+    record = Record(fit=fit_of([(-z, z) for z in zs]))
+
+    # then its slope is negative and its weight zero: it is not read at all
+    assert record.fit.slope < 0
+    assert record.weight == 0.0
 
 
-@pytest.mark.parametrize("n", [1, 5, 30, 200, 5000])
-def test_skill_in_one_domain_reaches_another_only_through_the_global_estimate(n):
-    # given a source with n accurate forecasts, all in domain A
-    in_a = stats_of([WIN] * n)
-    overall = in_a
-
-    # when its weight in A and in B (no B data) are computed
-    weight_a = maths.domain_posterior(in_a, overall).weight
-    weight_b = maths.domain_posterior(Stats(), overall).weight
-
-    # then B's is the global posterior from A's data, widened by TAU_DOMAIN, with no B data: nothing more
-    g_mean, g_sd = posterior_by_hand(0.0, maths.TAU_GLOBAL**2, [WIN] * n)
-    assert weight_b == pytest.approx(weight_by_hand(g_mean, math.sqrt(maths.TAU_DOMAIN**2 + g_sd**2)), rel=1e-12)
-    # never above the global estimate less the domain spread (however much A data there is),
-    assert weight_b <= max(g_mean - maths.TAU_DOMAIN, 0.0) + maths.WEIGHT_FLOOR
-    # and never above the weight in A itself (both are the floor until A's lower bound turns positive)
-    assert weight_b < weight_a if weight_a > maths.WEIGHT_FLOOR else weight_b == weight_a
+# --- c. the spread is learned: steady beats noisy, and luck lifts nobody --------------------------------
 
 
-def test_a_domain_own_observations_are_not_also_in_its_prior():
-    # given a source whose whole record is in domain B
-    xs = [WIN, WIN, LOSS, WIN, WIN]
-    record = stats_of(xs)
+@given(
+    n=st.integers(min_value=3, max_value=80),
+    slope=st.floats(min_value=0.2, max_value=1.5),
+    steady=st.floats(min_value=0.0, max_value=1.0),
+    extra=st.floats(min_value=0.05, max_value=2.0),
+    seed=st.integers(min_value=0, max_value=10_000),
+    wins=st.integers(min_value=0, max_value=80),
+)
+def test_a_steady_source_outweighs_a_noisy_one_with_the_same_mean(n, slope, steady, extra, seed, wins):
+    # given two sources with the same mean (the same slope on the same pools) and the same relative log
+    # scores, one scattered around it by sd `steady`, the other by `steady + extra`
+    zs = pools(n, seed)
+    residual = orthogonal(pools(n, seed + 1), zs)
+    xs = [WIN] * min(wins, n) + [LOSS] * (n - min(wins, n))
+    calm = Record(stats_of(xs), fit_of([(slope * z + steady * e, z) for z, e in zip(zs, residual, strict=True)]))
+    wild = Record(
+        stats_of(xs), fit_of([(slope * z + (steady + extra) * e, z) for z, e in zip(zs, residual, strict=True)])
+    )
 
-    # when its B posterior is built
-    posterior = maths.domain_posterior(record, record)
-
-    # then the prior is the zero-skill global prior widened by TAU_DOMAIN: B's data counted once only
-    mean, sd = posterior_by_hand(0.0, maths.TAU_GLOBAL**2 + maths.TAU_DOMAIN**2, xs)
-    assert posterior.mean == pytest.approx(mean, rel=1e-12)
-    assert posterior.sd == pytest.approx(sd, rel=1e-12)
-
-
-def test_the_prior_of_a_domain_is_built_from_the_other_domains_only():
-    # given observations in A and in B
-    a, b = [WIN] * 12, [LOSS] * 3
-    overall = stats_of(a + b)
-
-    # when B's posterior is built
-    posterior = maths.domain_posterior(stats_of(b), overall)
-
-    # then its prior is the global posterior of A's observations alone
-    g_mean, g_sd = posterior_by_hand(0.0, maths.TAU_GLOBAL**2, a)
-    mean, sd = posterior_by_hand(g_mean, maths.TAU_DOMAIN**2 + g_sd**2, b)
-    assert posterior.mean == pytest.approx(mean, rel=1e-9)
-    assert posterior.sd == pytest.approx(sd, rel=1e-12)
+    # when their weights are read, then the slopes agree and the steady one weighs more
+    assert calm.fit.slope == pytest.approx(wild.fit.slope, rel=1e-9, abs=1e-12)
+    assert calm.weight > wild.weight or calm.weight == wild.weight == 0.0
 
 
-# --- d. the agents of one owner weigh, together, what one independent source of the same record weighs --
+@given(
+    n=st.integers(min_value=1, max_value=60),
+    spread=st.floats(min_value=0.0, max_value=3.0),
+    seed=st.integers(min_value=0, max_value=10_000),
+)
+def test_a_lucky_streak_adds_nothing_to_what_the_fit_says(n, spread, seed):
+    # given a source of any spread around the pools, whose every forecast happened to come true, and one
+    # just as lucky but scattered one log-odds more
+    zs = pools(n, seed)
+    residual = orthogonal(pools(n, seed + 1), zs)
+    fit = fit_of([(z + spread * e, z) for z, e in zip(zs, residual, strict=True)])
+    wider = fit_of([(z + (spread + 1) * e, z) for z, e in zip(zs, residual, strict=True)])
+
+    # when its weight is compared with the same fit and no luck at all (no scores)
+    # then the streak changed nothing (outcomes only ever fade a losing record), and the wider one weighs
+    # no more
+    assert Record(stats_of([WIN] * n), fit).weight == Record(Stats(), fit).weight
+    assert Record(stats_of([WIN] * n), wider).weight <= Record(stats_of([WIN] * n), fit).weight * (1 + 1e-12)
+
+
+def test_the_weight_of_a_measurement_is_its_precision_over_its_scale():
+    # given a source that reports k (truth + noise of sd s) against a pool that is the truth, on many claims
+    rng = random.Random(4)
+    for k, s in ((1.0, 0.3), (0.6, 1.0), (0.4, 1.5)):
+        truths = [rng.gauss(0, 1.5) for _ in range(20_000)]
+        record = Record(fit=fit_of([(k * (t + s * rng.gauss(0, 1)), t) for t in truths]))
+
+        # then its weight is 1 / (k s^2): what pooling such measurements by precision gives them
+        assert record.weight == pytest.approx(1 / (k * s * s), rel=0.03)
+
+
+# --- d. a domain's population shrinks luck, not real differences --------------------------------------
+
+
+def member(weight: float, n: int) -> Population:
+    return Population(1, math.log(weight), math.log(weight) ** 2, maths.SHRINK_SAMPLING / (n + 2))
+
+
+def sharp(n: int, seed: int = 1, spread: float = 0.3) -> Record:
+    zs = pools(n, seed)
+    return Record(
+        fit=fit_of([(z + spread * e, z) for z, e in zip(zs, orthogonal(pools(n, seed + 7), zs), strict=True)])
+    )
+
+
+def test_fewer_than_five_established_records_shrink_nothing():
+    record = sharp(20)
+    few = Population()
+    for w in (1.0, 1.1, 0.9, 1.0):
+        few = few.plus(member(w, 30))
+    assert few.shrunk(record) == record.weight
+
+
+@given(
+    weights=st.lists(st.floats(min_value=0.05, max_value=20.0), min_size=5, max_size=30),
+    n=st.integers(min_value=0, max_value=100),
+    spread=st.floats(min_value=0.05, max_value=3.0),
+)
+def test_shrinking_moves_a_weight_toward_the_domains_mean_and_never_lifts_a_short_record(weights, n, spread):
+    # given a domain's established records and one more record of n fitted forecasts
+    population = Population()
+    for w in weights:
+        population = population.plus(member(w, 40))
+    record = sharp(n, spread=spread) if n else Record()
+    own, mean = math.log(record.weight), population.total / population.count
+
+    # when it is shrunk, then it lands between its own ln(weight) and the mean (a short record never above
+    # its own)
+    shrunk = math.log(population.shrunk(record))
+    assert min(own, mean) - 1e-9 <= shrunk <= max(own, mean) + 1e-9
+    if n < maths.SHRINK_MIN_FORECASTS:
+        assert shrunk <= own + 1e-12
+
+
+def test_where_weights_really_differ_a_long_record_keeps_its_own_and_where_they_do_not_it_is_pulled_in():
+    # given two domains of 20 established records: in one the weights span a factor of 400, in the other
+    # they are all alike
+    wide, narrow = Population(), Population()
+    for i in range(20):
+        wide = wide.plus(member(0.1 * 400 ** (i / 19), 40))
+        narrow = narrow.plus(member(1.0, 40))
+    record = sharp(40)
+
+    # when one record of 40 forecasts (weight about 10) is shrunk in each
+    # then in the wide one it keeps most of its own ln(weight), in the narrow one it is pulled well in
+    own = math.log(record.weight)
+    assert abs(math.log(wide.shrunk(record)) - own) < 0.1 * abs(own)
+    assert abs(math.log(narrow.shrunk(record))) < 0.5 * abs(own)
+
+
+# --- e. the agents of one owner weigh, together, what one independent source of the same record weighs --
 
 
 def test_n_sources_of_one_owner_share_one_sources_weight():
@@ -192,39 +292,84 @@ def test_no_cluster_weighs_more_than_its_best_member(members):
         assert all(weights[v.identity_id] <= v.weight * (1 + 1e-12) for v in inside)
 
 
-@given(n=st.integers(min_value=2, max_value=80), parts=st.integers(min_value=2, max_value=10), data=st.data())
-def test_splitting_an_accurate_record_across_agents_gains_nothing(n, parts, data):
-    # given an accurate record of n equal wins, split across up to `parts` agents of one owner
-    cuts = sorted(data.draw(st.lists(st.integers(min_value=0, max_value=n), min_size=parts - 1, max_size=parts - 1)))
-    sizes = [b - a for a, b in zip([0, *cuts], [*cuts, n], strict=True)]
-    whole = stats_of([WIN] * n)
+@given(
+    k=st.integers(min_value=1, max_value=20),
+    n=st.integers(min_value=0, max_value=60),
+    spread=st.floats(min_value=0.0, max_value=3.0),
+    seed=st.integers(min_value=0, max_value=10_000),
+)
+def test_a_swarms_weight_is_at_most_one_members(k, n, spread, seed):
+    # given k agents of one owner with one and the same record
+    record = sharp(n, seed, spread) if n else Record()
+    voices = [Voice(i, copying_group=7, weight=record.weight, probability=0.8) for i in range(k)]
+    whole = Record()
+    for _ in range(k):
+        whole = whole.plus(record)
 
-    # when the owner's best member is compared to one source holding it all
-    best = max(maths.domain_posterior(stats_of([WIN] * k), stats_of([WIN] * k)).weight for k in sizes)
+    # when they are capped (best member, and one source holding all their records)
+    weights = maths.effective_weights(voices, {7: whole.weight})
 
-    # then the split never weighs more
-    assert best <= maths.domain_posterior(whole, whole).weight
+    # then together they weigh no more than one of them
+    assert sum(weights.values()) == pytest.approx(min(record.weight, whole.weight), rel=1e-9)
+    assert sum(weights.values()) <= record.weight * (1 + 1e-12)
 
 
-def test_splitting_a_noisy_record_across_agents_gains_nothing():
-    # given one forecaster's record: 100 forecasts of 0.8 against 0.5, 70 right in an order drawn with a fixed
-    # seed, dealt round-robin across ten agents of one owner as they were made (no hindsight in the split)
-    outcomes = random.Random(2).sample([True] * 70 + [False] * 30, 100)
-    xs = [maths.relative_log_score(0.8, 0.5, outcome) for outcome in outcomes]
-    whole = maths.domain_posterior(stats_of(xs), stats_of(xs)).weight
-
-    # when the ten agents speak in one consensus, capped as an owner cluster
-    shares = [stats_of(xs[i::10]) for i in range(10)]
-    voices = [Voice(i, 7, maths.domain_posterior(share, share).weight, 0.8) for i, share in enumerate(shares)]
-    summed = maths.Stats()
+def test_splitting_a_record_across_agents_gains_nothing():
+    # given one forecaster's record on 100 claims, dealt round-robin across ten agents of one owner
+    zs = pools(100, 3)
+    rng = random.Random(2)
+    pairs = [(0.8 * z + 0.7 * rng.gauss(0, 1), z) for z in zs]
+    xs = [maths.relative_log_score(0.8, 0.5, rng.random() < 0.7) for _ in zs]
+    whole = Record(stats_of(xs), fit_of(pairs))
+    shares = [Record(stats_of(xs[i::10]), fit_of(pairs[i::10])) for i in range(10)]
+    summed = Record()
     for share in shares:
         summed = summed.plus(share)
-    cluster = maths.effective_weights(voices, {7: maths.domain_posterior(summed, summed).weight})
 
-    # then the owner weighs no more than one source with the whole record, nor than its luckiest agent
-    best = max(v.weight for v in voices)
-    assert sum(cluster.values()) == pytest.approx(min(best, whole), rel=1e-12)
-    assert sum(cluster.values()) <= whole
+    # when the ten agents speak in one consensus, capped as an owner cluster
+    voices = [Voice(i, 7, share.weight, 0.8) for i, share in enumerate(shares)]
+    cluster = maths.effective_weights(voices, {7: summed.weight})
+
+    # then the owner weighs no more than one source with the whole record (the record summed is the whole)
+    assert summed == Record(
+        Stats(100, pytest.approx(whole.skill.total), pytest.approx(whole.skill.total_sq)),
+        Fit(100, pytest.approx(whole.fit.zz), pytest.approx(whole.fit.rz), pytest.approx(whole.fit.rr)),
+    )
+    assert sum(cluster.values()) <= whole.weight * (1 + 1e-9)
+
+
+# --- f. the reference each forecast is fitted against --------------------------------------------------
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(min_value=0, max_value=4),
+            st.one_of(st.just(0.0), st.floats(min_value=0.01, max_value=5.0)),
+            st.floats(min_value=0.001, max_value=0.999),
+        ),
+        min_size=1,
+        max_size=12,
+    ),
+    st.floats(min_value=1.0, max_value=2.5),
+)
+def test_each_voices_pool_is_the_others_weighted_mean_extremized(members, alpha):
+    # given voices in up to five copying groups, with weights, and an extremizing factor
+    voices = [Voice(i, copying_group=g, weight=w, probability=p) for i, (g, w, p) in enumerate(members)]
+    weights = {v.identity_id: v.weight for v in voices}
+
+    # when each voice's reference is computed
+    references = maths.pool_references(voices, weights, alpha)
+
+    # then it is alpha times the weighted mean of the log-odds outside its group, where those weigh anything
+    for v in voices:
+        others = [o for o in voices if o.copying_group != v.copying_group]
+        mass = sum(weights[o.identity_id] for o in others)
+        if mass > 0:
+            expected = alpha * sum(weights[o.identity_id] * o.log_odds for o in others) / mass
+            assert references[v.identity_id] == pytest.approx(expected, rel=1e-9, abs=1e-9)
+        else:
+            assert v.identity_id not in references
 
 
 # --- pooling, clipping, scores --------------------------------------------------------------------------

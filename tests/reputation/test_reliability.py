@@ -9,11 +9,11 @@ from decimal import Decimal
 import pytest
 
 from apps.reputation import maths
-from apps.reputation.maths import Stats
-from apps.reputation.models import Consensus, Reliability
-from apps.reputation.selectors import consensus_compute, reliability_weights
+from apps.reputation.models import Reliability, Score
+from apps.reputation.selectors import consensus_compute, population_of, reliability_weights
 from tests import factories
-from tests.factories import buy, new_claim, resolve, state, track
+from tests.factories import buy, new_claim, resolve, signals, state, track
+from tests.reputation.by_hand import population_by_hand, records_by_hand
 
 pytestmark = pytest.mark.django_db
 
@@ -24,40 +24,35 @@ def weight(identity, domain) -> float:
     return reliability_weights([identity.pk], domain.pk)[identity.pk]
 
 
-def overall_stats(identity) -> Stats:
-    row = Reliability.objects.get(identity=identity, domain=None)
-    return Stats(row.n, row.total, row.total_sq)
-
-
-def posterior_by_hand(prior_mean: float, prior_var: float, n: int, total: float) -> tuple[float, float]:
-    precision = 1 / prior_var + n / maths.SIGMA_OBS**2
-    return (prior_mean / prior_var + total / maths.SIGMA_OBS**2) / precision, math.sqrt(1 / precision)
-
-
-def weight_by_hand(mean: float, sd: float) -> float:
-    return max(mean - sd, 0.0) + maths.WEIGHT_FLOOR * math.exp(min(mean, 0.0) / maths.FLOOR_DECAY)
+def by_hand(identity, domain) -> float:
+    """The identity's weight in the domain recomputed from the raw Score rows (tests/reputation/by_hand.py)."""
+    records = records_by_hand(domain.pk)
+    return population_by_hand(records)(records.get(identity.pk))
 
 
 # --- a. ----------------------------------------------------------------------------------------------------
 
 
-def test_a_new_identity_weighs_at_most_five_percent_of_an_established_accurate_one(author, domain, resolver):
-    # given a veteran with 30 resolved forecasts of 0.9 that all came true, and a newcomer
-    veteran = factories.human()
-    track({veteran: Decimal("0.9")}, author, domain, resolver, outcome="yes", claims=30)
+def test_a_new_identity_weighs_at_most_five_percent_of_an_established_sharp_one(author, domain, resolver):
+    # given 30 claims on which a sharp source (noise sd 0.1), five fair ones and a poor one stated beliefs,
+    # and a newcomer
+    veteran, fair, poor = factories.human(), factories.human(), factories.human()
+    crowd = {factories.human(): sd for sd in (0.5, 0.6, 0.7, 0.8)}
+    signals({veteran: 0.1, fair: 0.6, poor: 2.0} | crowd, author, domain, resolver, claims=30)
     newcomer = factories.human()
 
     # when their weights in the domain are read
-    weights = reliability_weights([veteran.pk, newcomer.pk], domain.pk)
+    weights = reliability_weights([veteran.pk, newcomer.pk, fair.pk, poor.pk], domain.pk)
 
-    # then the veteran's is the documented posterior of its 30 observations, the newcomer's the floor,
-    # and the newcomer weighs at most 5% of the veteran
+    # then each is the documented weight of its Score rows, the newcomer's is a newcomer's, the sharp
+    # source outweighs the fair ones and they the poor one, and the newcomer weighs at most 5% of the veteran
     row = Reliability.objects.get(identity=veteran, domain=domain)
-    assert (row.n, row.total) == (30, pytest.approx(30 * WIN, rel=1e-12))
-    mean, sd = posterior_by_hand(0.0, maths.TAU_GLOBAL**2 + maths.TAU_DOMAIN**2, 30, 30 * WIN)
-    assert weights[veteran.pk] == pytest.approx(weight_by_hand(mean, sd), rel=1e-12)
-    assert row.weight == weights[veteran.pk]
-    assert weights[newcomer.pk] == maths.WEIGHT_FLOOR
+    assert (row.n, row.fit_n) == (30, 30)
+    for who in (veteran, fair, poor):
+        assert weights[who.pk] == pytest.approx(by_hand(who, domain), rel=1e-9)
+    assert row.weight == pytest.approx(weights[veteran.pk], rel=1e-12)
+    assert weights[newcomer.pk] == maths.NEWCOMER_WEIGHT
+    assert weights[veteran.pk] > weights[fair.pk] > weights[poor.pk]
     assert weights[newcomer.pk] <= 0.05 * weights[veteran.pk]
 
     # and on a new claim where they disagree, the newcomer's share of the consensus is under 5%
@@ -67,6 +62,45 @@ def test_a_new_identity_weighs_at_most_five_percent_of_an_established_accurate_o
     shares = {c.identity.pk: c.weight for c in consensus_compute(claim).contributors}
     assert shares[newcomer.pk] < 0.05
     assert shares[newcomer.pk] == pytest.approx(weights[newcomer.pk] / (weights[newcomer.pk] + weights[veteran.pk]))
+
+
+def test_each_score_is_fitted_against_the_other_sources_pool_at_close(author, domain, resolver):
+    # given a history that gave three sources different weights, and an owner with two agents
+    a, b, c = factories.human(), factories.human(), factories.human()
+    owner = factories.verified_user()
+    d1, d2 = factories.agent(owner=owner), factories.agent(owner=owner)
+    signals({a: 0.2, b: 0.6, c: 1.5}, author, domain, resolver, claims=8)
+
+    # when a claim on which all five stated beliefs is scored
+    claim = new_claim(author, domain)
+    says = {a: "0.8", b: "0.7", c: "0.3", d1: "0.6", d2: "0.9"}
+    for who, p in says.items():
+        state(who, claim, Decimal(p))
+    view = consensus_compute(claim)
+    resolve(claim, "yes", resolver)
+
+    # then each score keeps its log-odds as read and the pool of the others outside its owner's group: the
+    # weighted mean of their read log-odds, times the extremizing factor at close
+    shares = {x.identity.pk: x.weight for x in view.contributors}
+    read = {x.identity.pk: x.calibration * maths.logit(x.probability) for x in view.contributors}
+    group = {x.identity.pk: x.copying_group for x in view.contributors}
+    for score in Score.objects.filter(claim=claim):
+        others = [pk for pk in shares if group[pk] != group[score.identity_id]]
+        pool = view.alpha * sum(shares[pk] * read[pk] for pk in others) / sum(shares[pk] for pk in others)
+        assert score.read_logit == pytest.approx(read[score.identity_id], rel=1e-12)
+        assert score.pool_logit == pytest.approx(pool, rel=1e-12)
+    # and the owner's two agents were each fitted against the three people only
+    assert (
+        Score.objects.get(claim=claim, identity=d1).pool_logit == Score.objects.get(claim=claim, identity=d2).pool_logit
+    )
+
+
+def test_a_source_alone_on_a_claim_has_no_pool_and_keeps_its_fit(author, domain, resolver):
+    alone = factories.human()
+    track({alone: Decimal("0.9")}, author, domain, resolver, outcome="yes", claims=3)
+    assert list(Score.objects.filter(identity=alone).values_list("pool_logit", flat=True)) == [None] * 3
+    row = Reliability.objects.get(identity=alone, domain=domain)
+    assert (row.n, row.fit_n, row.weight) == (3, 0, maths.NEWCOMER_WEIGHT)
 
 
 # --- b. ----------------------------------------------------------------------------------------------------
@@ -80,11 +114,12 @@ def test_an_identity_that_keeps_losing_decays_toward_zero_weight(author, domain,
         track({loser: Decimal("0.8")}, author, domain, resolver, outcome="no")
         weights.append(weight(loser, domain))
 
-    # then its weight starts at the floor, falls at every loss, and ends below a hundredth of it
-    assert weights[0] == maths.WEIGHT_FLOOR
+    # then its weight starts at a newcomer's, falls at every loss, and ends below a hundredth of it
+    assert weights[0] == maths.NEWCOMER_WEIGHT
     assert all(later < earlier for earlier, later in itertools.pairwise(weights))
-    assert weights[-1] < maths.WEIGHT_FLOOR / 100
+    assert weights[-1] < maths.NEWCOMER_WEIGHT / 100
     assert Reliability.objects.get(identity=loser, domain=domain).weight == weights[-1]
+    assert weights[-1] == pytest.approx(by_hand(loser, domain), rel=1e-12)
 
 
 def test_a_trader_who_keeps_losing_decays_too(author, domain, resolver):
@@ -97,66 +132,48 @@ def test_a_trader_who_keeps_losing_decays_too(author, domain, resolver):
         resolve(claim, "no", resolver)
         weights.append(weight(trader, domain))
 
-    # then each loss lowers its weight below the newcomer's floor
-    assert weights[0] == maths.WEIGHT_FLOOR
+    # then each loss lowers its weight below a newcomer's
+    assert weights[0] == maths.NEWCOMER_WEIGHT
     assert all(later < earlier for earlier, later in itertools.pairwise(weights))
 
 
 # --- c. ----------------------------------------------------------------------------------------------------
 
 
-def test_skill_in_one_domain_raises_weight_in_another_only_through_the_global_shrinkage(
-    author, domain, other_domain, resolver
-):
-    # given a specialist who keeps being right in domain A (science) and never forecasts in B (economics)
-    specialist = factories.human()
-    for _ in range(10):
-        track({specialist: Decimal("0.9")}, author, domain, resolver, outcome="yes")
-        overall = overall_stats(specialist)
+def test_skill_away_from_home_neither_lowers_nor_lifts_the_weight_at_home(author, domain, other_domain, resolver):
+    # given two specialists who said the same at home (A) on the same twelve claims, among others
+    strays, shines = factories.human(), factories.human()
+    crowd = {factories.human(): sd for sd in (0.5, 0.9, 1.4)}
+    home = signals(crowd | {strays: 0.2}, author, domain, resolver, claims=12, seed=5)
+    # (shines states strays' beliefs on twelve more claims with the same crowd: an identical home record
+    # on its own claims)
+    for claim in home:
+        copy = new_claim(author, domain)
+        for source in [*crowd, strays]:
+            said = Score.objects.get(claim=claim, identity=source).probability
+            state(shines if source == strays else source, copy, said, key=f"copy:{copy.pk}:{source.pk}")
+        resolve(copy, "yes" if claim.status == "resolved_yes" else "no", resolver)
 
-        # when its weights in A and B are read after each new A record
-        in_a, in_b = weight(specialist, domain), weight(specialist, other_domain)
+    # when one then keeps losing in B and the other keeps winning there
+    track({strays: Decimal("0.9")}, author, other_domain, resolver, outcome="no", claims=6)
+    track({shines: Decimal("0.9")}, author, other_domain, resolver, outcome="yes", claims=6)
 
-        # then B's weight is exactly the posterior of no B data on the global (leave-B-out) prior
-        assert in_b == maths.domain_posterior(Stats(), overall).weight
-        g_mean, g_sd = posterior_by_hand(0.0, maths.TAU_GLOBAL**2, overall.n, overall.total)
-        assert in_b == pytest.approx(weight_by_hand(g_mean, math.sqrt(maths.TAU_DOMAIN**2 + g_sd**2)), rel=1e-12)
-        # which never exceeds the global estimate less the domain spread, nor the weight in A
-        assert in_b <= max(g_mean - maths.TAU_DOMAIN, 0.0) + maths.WEIGHT_FLOOR
-        assert in_b < in_a if in_a > maths.WEIGHT_FLOOR else in_b == in_a
-
-    # and after ten A records, its weight in B is well under half of its weight in A
-    assert overall.n == 10
-    assert in_b < in_a / 2
-    assert not Reliability.objects.filter(identity=specialist, domain=other_domain).exists()
-
-
-def test_a_domains_own_record_is_counted_once_on_a_prior_from_the_other_domains(author, domain, other_domain, resolver):
-    # given an identity right four times in A and wrong twice in B
-    source = factories.human()
-    track({source: Decimal("0.9")}, author, domain, resolver, outcome="yes", claims=4)
-    track({source: Decimal("0.9")}, author, other_domain, resolver, outcome="no", claims=2)
-
-    # when its weight in B is read
-    in_b = weight(source, other_domain)
-
-    # then it is B's two losses on a prior built from A's four wins alone
-    loss = math.log(0.1 / 0.5)
-    g_mean, g_sd = posterior_by_hand(0.0, maths.TAU_GLOBAL**2, 4, 4 * WIN)
-    mean, sd = posterior_by_hand(g_mean, maths.TAU_DOMAIN**2 + g_sd**2, 2, 2 * loss)
-    assert in_b == pytest.approx(weight_by_hand(mean, sd), rel=1e-9)
-    assert Reliability.objects.get(identity=source, domain=other_domain).weight == in_b
+    # then the weight at home of each is what its home rows alone give (and the domain's population),
+    # unmoved by the record in B
+    for who in (strays, shines):
+        assert weight(who, domain) == pytest.approx(by_hand(who, domain), rel=1e-9)
+        assert Reliability.objects.get(identity=who, domain=domain).fit_n == 12
+    assert Reliability.objects.get(identity=strays, domain=other_domain).weight < maths.NEWCOMER_WEIGHT / 10
+    assert Reliability.objects.get(identity=shines, domain=other_domain).weight == maths.NEWCOMER_WEIGHT
 
 
 # --- d. ----------------------------------------------------------------------------------------------------
 
 
-def test_the_agents_of_one_owner_never_weigh_more_than_one_independent_source_of_the_same_record(
-    author, domain, resolver
-):
+def test_the_agents_of_one_owner_never_weigh_more_than_their_best_member_alone(author, domain, resolver):
     # given X, an independent human; Y, another; three owners whose N sources (N = 2, 5, 10; the 5 include
-    # the owner's own human identity) each have exactly X's record; and an owner S whose two agents split
-    # X's record between them (three claims each)
+    # the owner's own human identity) said what X said on the same six claims; and an owner S whose two
+    # agents split those claims between them (three each)
     x, y = factories.human(), factories.human()
     swarms = {}
     for n in (2, 5, 10):
@@ -168,14 +185,16 @@ def test_the_agents_of_one_owner_never_weigh_more_than_one_independent_source_of
     copies = [member for members in swarms.values() for member in members]
     for i in range(6):
         claim = new_claim(author, domain)
+        said = Decimal("0.9") if i % 3 else Decimal("0.7")
         for member in [x, *copies, halves[i // 3]]:
-            state(member, claim, Decimal("0.9"), key=f"record:{claim.pk}:{member.pk}")
-        state(y, claim, Decimal("0.6"), key=f"record:{claim.pk}:{y.pk}")
+            state(member, claim, said, key=f"record:{claim.pk}:{member.pk}")
+        state(y, claim, Decimal("0.6") if i % 2 else Decimal("0.8"), key=f"record:{claim.pk}:{y.pk}")
         resolve(claim, "yes", resolver)
-    raw = reliability_weights([x.pk, *(m.pk for m in copies), *(h.pk for h in halves)], domain.pk)
-    assert {raw[m.pk] for m in copies} == {raw[x.pk]}  # the same record, the same weight
+    raw = reliability_weights([x.pk, y.pk, *(m.pk for m in copies), *(h.pk for h in halves)], domain.pk)
+    records = {r.identity_id: r.record for r in Reliability.objects.filter(domain=domain)}
+    population = population_of(domain.pk)
 
-    # when Y says 0.3 beside X alone saying 0.8, and beside each swarm all saying 0.8
+    # when Y says 0.3 beside each swarm all saying 0.8, and beside the swarm's best member alone
     def consensus_with(members):
         claim = new_claim(author, domain)
         state(y, claim, Decimal("0.3"), key=f"y:{claim.pk}")
@@ -183,23 +202,26 @@ def test_the_agents_of_one_owner_never_weigh_more_than_one_independent_source_of
             state(member, claim, Decimal("0.8"), key=f"m:{claim.pk}:{member.pk}")
         return claim, consensus_compute(claim)
 
-    claim_x, with_x = consensus_with([x])
-    share_x = {c.identity.pk: c.weight for c in with_x.contributors}[x.pk]
-
-    # then every swarm together has exactly X's share, and the consensus is X's to 1e-9
+    # then every swarm together weighs the smaller of its best member and one source holding all its
+    # records, never more than its best member alone, so it pulls the consensus no further than that member
     for n, members in swarms.items():
-        claim_n, with_swarm = consensus_with(members)
+        best = max(members, key=lambda m: (raw[m.pk], -m.pk))
+        whole = maths.Record()
+        for m in members:
+            whole = whole.plus(records[m.pk])
+        _, with_swarm = consensus_with(members)
+        _, with_best = consensus_with([best])
         shares = {c.identity.pk: c.weight for c in with_swarm.contributors}
-        assert len(shares) == n + 1
-        assert with_swarm.owners == 2
-        assert sum(shares[m.pk] for m in members) == pytest.approx(share_x, abs=1e-9)
-        assert with_swarm.pooled_logit == pytest.approx(with_x.pooled_logit, abs=1e-9)
-        assert with_swarm.probability == pytest.approx(with_x.probability, abs=1e-9)
-        assert Consensus.objects.get(claim=claim_n).probability == Consensus.objects.get(claim=claim_x).probability
+        together = min(raw[best.pk], population.shrunk(whole))
+        assert (len(shares), with_swarm.owners) == (n + 1, 2)
+        assert sum(shares[m.pk] for m in members) == pytest.approx(together / (together + raw[y.pk]), rel=1e-9)
+        assert together <= raw[best.pk]
+        assert with_swarm.probability <= with_best.probability + 1e-12
 
-    # and the owner who split the record weighs no more than X, so it pulls no harder
+    # and the owner who split the record weighs no more than one source holding both halves
+    whole = records[halves[0].pk].plus(records[halves[1].pk])
     _, with_halves = consensus_with(halves)
     shares = {c.identity.pk: c.weight for c in with_halves.contributors}
-    assert max(raw[h.pk] for h in halves) <= raw[x.pk]
-    assert shares[halves[0].pk] + shares[halves[1].pk] <= share_x + 1e-12
-    assert with_halves.probability <= with_x.probability + 1e-12
+    together = min(max(raw[h.pk] for h in halves), population.shrunk(whole))
+    assert shares[halves[0].pk] + shares[halves[1].pk] == pytest.approx(together / (together + raw[y.pk]), rel=1e-9)
+    assert together <= population.shrunk(whole)

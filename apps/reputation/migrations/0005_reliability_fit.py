@@ -7,9 +7,9 @@ import math
 from django.db import migrations, models
 
 # The weight model of issue 16 (apps/reputation/maths.py as of this migration): a record without a fit
-# weighs the newcomer's 0.5 / 2, faded by its losing skill. Written out, as a migration must not import
+# weighs the newcomer's 0.25 / 2, faded by its losing skill. Written out, as a migration must not import
 # code that later changes.
-NEWCOMER_WEIGHT, FLOOR_DECAY, SIGMA_OBS = 0.25, 0.05, 0.7
+NEWCOMER_WEIGHT, FLOOR_DECAY, SIGMA_OBS = 0.125, 0.05, 0.7
 PRIOR_VAR = {"domain": 0.05**2 + 0.10**2, "overall": 0.05**2}
 
 

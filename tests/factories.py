@@ -16,7 +16,7 @@ from apps.accounts.models import User, VerificationLevel
 from apps.accounts.services import user_email_verified
 from apps.core.amounts import CREDIT
 from apps.identities.models import AutonomyLevel, Identity
-from apps.identities.services import agent_create, api_key_create
+from apps.identities.services import agent_create, api_key_create, identity_suspend
 from apps.ledger.models import Transfer
 from apps.ledger.services import EXTERNAL_WORLD, ledger_transfer, system_account, wallet_for, wallet_fund_agent
 from apps.markets.models import Claim, Domain, Resolution, Trade
@@ -282,7 +282,7 @@ def signals(
     give the same beliefs and outcomes. A smaller sd is a sharper source."""
     rng = random.Random(seed)
     done = []
-    for n in range(claims):
+    for _ in range(claims):
         truth = rng.gauss(0, 1.5)
         outcome = "yes" if rng.random() < 1 / (1 + math.exp(-truth)) else "no"
         claim = new_claim(author, domain, title=TITLE, liquidity=LIQUIDITY)
@@ -291,6 +291,18 @@ def signals(
             probability = min(max(Decimal(f"{said:.6f}"), Decimal("0.000001")), Decimal("0.999999"))
             state(identity, claim, probability, key=f"signals:{claim.pk}:{identity.pk}")
         done.append(resolve(claim, outcome, resolver))
+    return done
+
+
+def ranked_history(sharp: Identity, fair: Identity, poor: Identity, author, domain, resolver, *, claims: int):
+    """`claims` signals() claims in `domain` on which `sharp` (noise sd 0.1), `fair` (0.5) and `poor` (2.0)
+    stated beliefs beside four others of sd 0.3, who are then suspended so that boards list the three alone.
+    Their weights then rank sharp > fair > poor, whoever owns whom (a person and their agent are fitted
+    against the four others' pool, not each other's)."""
+    crowd = {human(): 0.3 for _ in range(4)}
+    done = signals({sharp: 0.1, fair: 0.5, poor: 2.0} | crowd, author, domain, resolver, claims=claims)
+    for other in crowd:
+        identity_suspend(identity=other, reason="Only the three are ranked.", moderator=moderator())
     return done
 
 

@@ -427,7 +427,8 @@ def effective_weights(voices: list[Voice], combined: dict[int, float] | None = N
     """Weights after the independence cap, shared within each copying group in proportion to the members'
     own weights. A group weighs no more than its best member alone (ten agents with one record are one
     voice), nor than one source holding all their records at once (`combined`: group -> that weight; a
-    record dealt out across agents so that one looks luckier than the whole gains nothing)."""
+    record dealt out across agents so that one looks luckier than the whole gains nothing). Where no voice
+    weighs anything (each contradicted the others' pools), they are heard equally, one per group."""
     groups: dict[int, list[Voice]] = {}
     for voice in voices:
         groups.setdefault(voice.copying_group, []).append(voice)
@@ -439,6 +440,8 @@ def effective_weights(voices: list[Voice], combined: dict[int, float] | None = N
             cap = min(cap, combined[group])
         for voice in members:
             weights[voice.identity_id] = voice.weight * cap / total if total > 0 else 0.0
+    if voices and not any(weights.values()):
+        return effective_weights([Voice(v.identity_id, v.copying_group, 1.0, v.probability, v.calibration) for v in voices])
     return weights
 
 

@@ -35,10 +35,11 @@ def queued(monkeypatch) -> list[int]:
 def consensus_by_hand(claim, *, without: int | None = None) -> dict:
     """The documented consensus, from the raw rows: each active identity's latest forecast (its latest
     Belief, or its position's last_belief if that trade came later), weighted by its record in the domain
-    recomputed from its Score rows (records_by_hand, population_by_hand), the weights of one owner scaled to sum to the smaller of their best member's
-    and the weight of their records added up (one source making all their forecasts), a weighted
-    mean of log-odds capped at +-LOGIT_CLIP, each times its owner's calibration factor (recomputed from
-    the Score rows), times the fitted alpha, through the logistic function."""
+    recomputed from its Score rows (by_hand.records_by_hand, by_hand.population_by_hand), the weights of one
+    owner scaled to sum to the smaller of their best member's and the weight of their records added up (one
+    source making all their forecasts), a weighted mean of log-odds capped at +-LOGIT_CLIP, each times its
+    owner's calibration factor (recomputed from the Score rows), times the fitted alpha, through the
+    logistic function."""
     latest: dict[int, tuple[float, object]] = {}
     for belief in Belief.objects.filter(claim=claim).order_by("created_at", "id"):
         latest[belief.identity_id] = (float(belief.probability), belief.created_at)
@@ -105,7 +106,11 @@ def consensus_by_hand(claim, *, without: int | None = None) -> dict:
         summed[cluster[pk]] = (held[0] + mine[0], held[1] + mine[1])
     whole = {o: shrink(record) for o, record in summed.items()}
     cap = {o: min(best_of[o], whole[o]) for o in best_of}
-    weights = {pk: w * cap[cluster[pk]] / total_of[cluster[pk]] for pk, w in raw.items()}
+    weights = {
+        pk: w * cap[cluster[pk]] / total_of[cluster[pk]] if total_of[cluster[pk]] else 0.0 for pk, w in raw.items()
+    }
+    if not any(weights.values()):  # nobody weighs anything: each copying group heard once, equally
+        weights = {pk: 1 / sum(cluster[o] == cluster[pk] for o in raw) for pk in raw}
 
     # Each owner's calibration factor, from the Score rows: per resolved claim, the mean over the owner's
     # identities that forecast it of ln P(outcome | sigmoid(c * logit(p))), at every grid factor c; the

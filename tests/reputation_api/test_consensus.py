@@ -43,8 +43,8 @@ def test_the_consensus_explains_each_contributors_weight_and_pull(claim, alice, 
     response = _consensus(claim)
     assert response.status_code == 200
     body = response.json()
-    # Everyone is new, so every raw weight is a newcomer's (maths.NEWCOMER_WEIGHT). Alice and her agent are one owner: together
-    # they weigh what one of them weighs alone, half each.
+    # Everyone is new, so every raw weight is a newcomer's (maths.NEWCOMER_WEIGHT). Alice and her agent are
+    # one owner: together they weigh what one of them weighs alone, half each.
     probability = _pooled([(2, 0.8), (2, 0.6), (1, 0.3), (1, 0.9)])
     without = {
         first: _pooled([(2, 0.6), (1, 0.3), (1, 0.9)]),

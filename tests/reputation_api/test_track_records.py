@@ -99,18 +99,15 @@ def test_a_track_record_has_scores_by_domain_calibration_and_reliability(author,
             {
                 "domain": slug,
                 "n": stats.n,
-                "weight": pytest.approx(posterior.weight, rel=1e-9),
-                "skill_mean": pytest.approx(posterior.mean, rel=1e-9),
-                "skill_sd": pytest.approx(posterior.sd, rel=1e-9),
+                "weight": pytest.approx(maths.Record(stats).weight, rel=1e-9),
+                "skill_mean": pytest.approx(maths.home_posterior(stats).mean, rel=1e-9),
+                "skill_sd": pytest.approx(maths.home_posterior(stats).sd, rel=1e-9),
             }
-            for slug, stats, posterior in (
-                ("economics", economics, maths.domain_posterior(economics, overall)),
-                ("science", science, maths.domain_posterior(science, overall)),
-            )
+            for slug, stats in (("economics", economics), ("science", science))
         ],
         "overall_reliability": {
             "n": overall.n,
-            "weight": pytest.approx(maths.global_posterior(overall).weight, rel=1e-9),
+            "weight": pytest.approx(maths.Record(overall).weight, rel=1e-9),
             "skill_mean": pytest.approx(maths.global_posterior(overall).mean, rel=1e-9),
             "skill_sd": pytest.approx(maths.global_posterior(overall).sd, rel=1e-9),
         },
@@ -209,8 +206,16 @@ RANKED = 20  # claims in the ranked fixture
 
 @pytest.fixture
 def ranked(author, domain, resolver, alice, bot):
-    """RANKED resolved YES claims: alice's agent said 0.9, alice 0.7, carol 0.2 (created in that order).
-    Long enough a record for each to stand apart from the newcomer's floor."""
+    """RANKED resolved claims (factories.ranked_history): alice's agent the sharpest, alice fair, carol poor
+    (created in that order), beside four others who are then suspended."""
+    carol = factories.human()
+    factories.ranked_history(bot, alice, carol, author, domain, resolver, claims=RANKED)
+    return {"alice": alice, "bot": bot, "carol": carol}
+
+
+@pytest.fixture
+def steady(author, domain, resolver, alice, bot):
+    """RANKED resolved YES claims: alice's agent said 0.9, alice 0.7, carol 0.2 every time."""
     carol = factories.human()
     history({alice: "0.7", bot: "0.9", carol: "0.2"}, author, domain, resolver, claims=RANKED)
     return {"alice": alice, "bot": bot, "carol": carol}
@@ -322,7 +327,7 @@ def test_the_leaderboard_is_one_query_a_page_however_many(author, domain, resolv
 # --- the platform's track record ------------------------------------------------------------------------
 
 
-def test_the_platform_record_compares_market_consensus_and_the_best_source(ranked, domain):
+def test_the_platform_record_compares_market_consensus_and_the_best_source(steady, domain):
     body = Client().get("/api/v1/track-record").json()
     records = list(ClaimRecord.objects.order_by("id"))
     consensus = [float(r.consensus) for r in records]
@@ -352,7 +357,7 @@ def test_the_platform_record_compares_market_consensus_and_the_best_source(ranke
     }
 
 
-def test_the_platform_record_by_domain(ranked):
+def test_the_platform_record_by_domain(steady):
     body = Client().get("/api/v1/track-record", {"domain": "economics"}).json()
     empty = {"n": 0, "brier": None, "log_score": None, "calibration": EMPTY_BUCKETS}
     assert body == {

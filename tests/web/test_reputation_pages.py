@@ -17,7 +17,7 @@ from django.urls import reverse
 from apps.identities.models import AutonomyLevel
 from apps.identities.services import agent_update, identity_suspend
 from apps.reputation import maths
-from apps.reputation.models import ClaimRecord, Reliability
+from apps.reputation.models import ClaimRecord, Reliability, Score
 from apps.web.charts import point_radius
 from apps.web.views import reputation as views
 from tests import factories
@@ -159,21 +159,27 @@ def test_a_humans_page_shows_the_track_record_reliability_and_agents(scored, ali
     assert f'<p class="lead identity-name">{EVIL_ESCAPED}</p>' in html
     assert "<script>alert" not in html
 
-    overall = maths.Stats(3, 2 * RIGHT_08 + WRONG_08, 2 * RIGHT_08**2 + WRONG_08**2)
     assert stats(html) == {
         "Resolved forecasts": "3",
         "Brier score": f4((0.04 + 0.04 + 0.64) / 3),  # 0.2400
         "Log score": f4((2 * math.log(0.8) + math.log(0.2)) / 3),  # -0.6852
         "Information added": f"{(2 * RIGHT_08 + WRONG_08) / 3:+.4f} nats",  # +0.0079
         "Profit": "0 credits",  # beliefs alone stake nothing
-        "Overall weight": g(maths.global_posterior(overall).weight),
+        "Overall weight": g(Reliability.objects.get(identity=alice, domain=None).weight),
     }
     science = maths.Stats(2, 2 * RIGHT_08, 2 * RIGHT_08**2)
     economics = maths.Stats(1, WRONG_08, WRONG_08**2)
-    econ_post, sci_post = maths.domain_posterior(economics, overall), maths.domain_posterior(science, overall)
+    econ_post, sci_post = maths.home_posterior(economics), maths.home_posterior(science)
+    weights = {r.domain.slug: r.weight for r in Reliability.objects.filter(identity=alice, domain__isnull=False)}
+    # (economics: alone on the claim, a newcomer's weight faded by the loss; science: fitted beside her agent's
+    # pool... her agent is hers, so she had no pool either)
+    assert weights == {
+        "economics": pytest.approx(maths.Record(economics).weight, rel=1e-12),
+        "science": pytest.approx(maths.Record(science).weight, rel=1e-12),
+    }
     assert table(html, "domain-reliability") == [
-        ["Economics", "1", "0.6400", "-0.9163", f"{econ_post.mean:+.3f} ± {econ_post.sd:.3f}", g(econ_post.weight)],
-        ["Science", "2", "0.0400", "+0.4700", f"{sci_post.mean:+.3f} ± {sci_post.sd:.3f}", g(sci_post.weight)],
+        ["Economics", "1", "0.6400", "-0.9163", f"{econ_post.mean:+.3f} ± {econ_post.sd:.3f}", g(weights["economics"])],
+        ["Science", "2", "0.0400", "+0.4700", f"{sci_post.mean:+.3f} ± {sci_post.sd:.3f}", g(weights["science"])],
     ]
     assert '<a href="/leaderboards/?domain=economics">Economics</a>' in html
     # Newest first, each linked to its claim; a title is escaped.
@@ -241,8 +247,9 @@ def test_an_agents_page_shows_owner_provenance_and_scores_by_model_version(score
         "Log score": f4((2 * math.log(0.9) + math.log(0.4)) / 3),
         "Information added": f"{(2 * RIGHT_09 + WRONG_06) / 3:+.4f} nats",
         "Profit": "0 credits",
-        "Overall weight": g(maths.global_posterior(overall).weight),
+        "Overall weight": g(Reliability.objects.get(identity=bot, domain=None).weight),
     }
+    assert Reliability.objects.get(identity=bot, domain=None).weight == pytest.approx(maths.Record(overall).weight)
     assert 'id="owned-agents"' not in html
 
 
@@ -345,9 +352,9 @@ RANKED = 20
 
 @pytest.fixture
 def ranked(author, resolver, science, alice, bot, carol):
-    """RANKED science claims resolved YES: alice's agent said 0.9, alice 0.7, carol 0.2 (created in that
-    order). Long enough a record for each to stand apart from the newcomer's floor."""
-    history({alice: "0.7", bot: "0.9", carol: "0.2"}, author, science, resolver, claims=RANKED)
+    """RANKED science claims (factories.ranked_history): alice's agent the sharpest, alice fair, carol poor
+    (created in that order), beside four others who are then suspended."""
+    factories.ranked_history(bot, alice, carol, author, science, resolver, claims=RANKED)
     return {"alice": alice, "bot": bot, "carol": carol}
 
 
@@ -357,8 +364,10 @@ def board(html: str) -> list[list[str]]:
     return table(html, "leaderboard")
 
 
-def leader(identity, rank: int, brier: float, domain=None, owner=None) -> list[str]:
+def leader(identity, rank: int, domain=None, owner=None) -> list[str]:
     row = Reliability.objects.get(identity=identity, domain=domain)
+    scores = Score.objects.filter(identity=identity, **({"domain": domain} if domain else {}))
+    brier = sum(scores.values_list("brier", flat=True)) / scores.count()
     name = f"@{identity.handle}"
     if identity.display_name:
         name += f" {identity.display_name}"
@@ -380,9 +389,9 @@ def test_the_leaderboard_ranks_by_reliability_weight(ranked, science):
     response, html = page("/leaderboards/")
     assert response.status_code == 200
     assert board(html) == [
-        leader(bot, 1, 0.01, owner=alice.handle),
-        leader(alice, 2, 0.09),
-        leader(carol, 3, 0.64),
+        leader(bot, 1, owner=alice.handle),
+        leader(alice, 2),
+        leader(carol, 3),
     ]
     weights = [Reliability.objects.get(identity=i, domain=None).weight for i in (bot, alice, carol)]
     assert weights[0] > weights[1] > weights[2] > 0  # the agent was created after alice: not by id
@@ -392,9 +401,9 @@ def test_the_leaderboard_ranks_by_reliability_weight(ranked, science):
     assert '<h2 id="board-heading">All domains</h2>' in html
     _, html = page("/leaderboards/", {"domain": "science"})
     assert board(html) == [
-        leader(bot, 1, 0.01, science, owner=alice.handle),
-        leader(alice, 2, 0.09, science),
-        leader(carol, 3, 0.64, science),
+        leader(bot, 1, science, owner=alice.handle),
+        leader(alice, 2, science),
+        leader(carol, 3, science),
     ]
     assert '<option value="science" selected>Science</option>' in html
 

@@ -45,7 +45,7 @@ market price) is no observation, which also keeps a claim's pairs to compare O(o
 """
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 SIGMA_OBS = 0.7  # nats: spread of one forecast's relative log score around the source's skill
 TAU_GLOBAL = 0.05  # nats: how far a source's overall skill is likely to be from zero
@@ -441,7 +441,7 @@ def effective_weights(voices: list[Voice], combined: dict[int, float] | None = N
         for voice in members:
             weights[voice.identity_id] = voice.weight * cap / total if total > 0 else 0.0
     if voices and not any(weights.values()):
-        return effective_weights([Voice(v.identity_id, v.copying_group, 1.0, v.probability, v.calibration) for v in voices])
+        return effective_weights([replace(v, weight=1.0) for v in voices])
     return weights
 
 

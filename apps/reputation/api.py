@@ -116,6 +116,14 @@ class ContributorOut(Schema):
         "source. Usually empty."
     )
     pull: float = Field(description="The consensus minus the consensus without them.")
+    forecasts_in_domain: int = Field(
+        description="Their resolved forecasts in the claim's domain: the record their weight was earned by "
+        "(docs/reputation.md: how closely their forecasts tracked the other independent sources, faded if "
+        "they kept losing to the market). 0 for a newcomer, who weighs a newcomer's weight."
+    )
+    beat_market_in_domain: int = Field(
+        description="Of those, the forecasts that added information over the market price they stood against."
+    )
 
 
 class ConsensusOut(Schema):
@@ -323,6 +331,8 @@ def _consensus_out(claim: Claim, view: selectors.ConsensusView, *, top: int) -> 
                 "read_as": selectors.as_decimal(c.read_as),
                 "counted_with": [owners[o] for o in c.counted_with if o in owners],
                 "pull": c.pull,
+                "forecasts_in_domain": c.forecasts,
+                "beat_market_in_domain": c.beat_market or 0,
             }
             for c in heaviest
         ],

@@ -51,6 +51,7 @@ SIGMA_OBS = 0.7  # nats: spread of one forecast's relative log score around the 
 TAU_GLOBAL = 0.05  # nats: how far a source's overall skill is likely to be from zero
 TAU_DOMAIN = 0.10  # nats: how far a source's skill in one domain strays from its overall skill
 FLOOR_DECAY = 0.05  # nats: a weight shrinks by e for every FLOOR_DECAY of negative mean skill
+LIFT_SCALE = 0.03  # nats: and grows by e for every LIFT_SCALE of skill credibly (one sd) above zero
 FIT_SLOPE_PRIOR = 0.25  # a newcomer's log-odds are read as moving with the others' pool at a quarter of its pace...
 FIT_SLOPE_STRENGTH = 4.0  # ...worth this much sum of z^2 (one or two claims' worth: |z| is about 1-2)
 FIT_VARIANCE_PRIOR = 2.0  # ...and as scattered around it with variance 2 (log-odds sd 1.4: a poor source)...
@@ -92,8 +93,10 @@ class Posterior:
 
     @property
     def fade(self) -> float:
-        """What a losing record multiplies a weight by: 1 for a mean skill >= 0, e^-1 per FLOOR_DECAY below."""
-        return math.exp(min(self.mean, 0.0) / FLOOR_DECAY)
+        """What the outcomes multiply a weight by: e^-1 per FLOOR_DECAY of negative mean skill (a losing
+        record fades), e per LIFT_SCALE of skill credibly above zero (mean less one sd: a record that keeps
+        adding information over the market, which agreeing with the others cannot show), 1 between."""
+        return math.exp(min(self.mean, 0.0) / FLOOR_DECAY + max(self.mean - self.sd, 0.0) / LIFT_SCALE)
 
 
 def _update(prior_mean: float, prior_var: float, stats: Stats) -> Posterior:

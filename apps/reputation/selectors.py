@@ -38,6 +38,9 @@ class Contributor:
     calibration: float = 1.0  # its owner's factor: the consensus reads it as sigmoid(calibration * logit(p))
     copying_group: int = 0  # the smallest owner id among its owner and those found to copy it: one cap
     counted_with: tuple[int, ...] = ()  # the other owners of its copying group on this claim
+    forecasts: int = 0  # its resolved forecasts in the claim's domain: what its weight was earned by
+    fitted: int = 0  # of those, the ones that had other sources' pool to be fitted against
+    beat_market: int | None = None  # of those, the ones that added information over the market (explained only)
 
     @property
     def read_as(self) -> float:
@@ -150,7 +153,8 @@ def consensus_compute(
 ) -> ConsensusView:
     """The consensus from scratch, capped by copying group: O(contributors of this claim), seven queries.
     `explain` adds the pull of the `explain_top` heaviest contributors (the consensus recomputed without
-    each: O(top x contributors) arithmetic, cheap however many voices the claim has)."""
+    each: O(top x contributors) arithmetic, cheap however many voices the claim has) and how many of their
+    forecasts in the domain beat the market (one query more)."""
     beliefs = latest_beliefs(claim, before=before)
     alpha = extremizing_alpha()
     records = reliability_records(list(beliefs), claim.domain_id) if beliefs else {}
@@ -186,15 +190,24 @@ def consensus_compute(
                 calibration=voice.calibration,
                 copying_group=voice.copying_group,
                 counted_with=tuple(sorted(members[voice.copying_group] - {owner})),
+                forecasts=records[voice.identity_id].skill.n,
+                fitted=records[voice.identity_id].fit.n,
             )
         )
     contributors.sort(key=lambda c: (-c.weight, c.identity.pk))
     if explain and probability is not None:
+        explained = [c.identity.pk for c in contributors[:explain_top]]
+        ahead = dict(
+            Score.objects.filter(identity_id__in=explained, domain_id=claim.domain_id, relative_log_score__gt=0)
+            .values("identity_id")
+            .annotate(n=Count("id"))
+            .values_list("identity_id", "n")
+        )
         for i, contributor in enumerate(contributors[:explain_top]):
             others = [v for v in voices if v.identity_id != contributor.identity.pk]
             without = maths.pooled_logit(others, combined=combined_weights(others, records, population))
             pull = probability - (0.5 if without is None else maths.sigmoid(alpha * without))
-            contributors[i] = replace(contributor, pull=pull)
+            contributors[i] = replace(contributor, pull=pull, beat_market=ahead.get(contributor.identity.pk, 0))
     return ConsensusView(
         claim_id=claim.pk,
         probability=probability,

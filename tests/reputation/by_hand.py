@@ -23,8 +23,8 @@ def records_by_hand(domain_id: int) -> dict[int, tuple[tuple, tuple]]:
 def own_weight_by_hand(record) -> float:
     """The documented weight of a record: slope over residual variance of its log-odds on the others'
     pool, on the documented priors (slope 0.25 worth 4 of sum z^2, variance 2 worth 2 forecasts), times the
-    fade of its skill posterior (zero-skill prior of variance TAU_GLOBAL^2 + TAU_DOMAIN^2, known
-    observation spread)."""
+    fade (negative mean skill) or lift (skill credibly above zero) of its skill posterior (zero-skill prior
+    of variance TAU_GLOBAL^2 + TAU_DOMAIN^2, known observation spread)."""
     xs, fits = record or ((), ())
     zz = sum(z * z for _r, z in fits)
     rz = sum(r * z for r, z in fits)
@@ -32,8 +32,10 @@ def own_weight_by_hand(record) -> float:
     residuals = sum((r - b * z) ** 2 for r, z in fits)
     variance = (2.0 * 2.0 + residuals) / (2.0 + len(fits))
     prior = maths.TAU_GLOBAL**2 + maths.TAU_DOMAIN**2
-    mean = (sum(xs) / maths.SIGMA_OBS**2) / (1 / prior + len(xs) / maths.SIGMA_OBS**2)
-    return max(b, 0.0) / variance * math.exp(min(mean, 0.0) / maths.FLOOR_DECAY)
+    precision = 1 / prior + len(xs) / maths.SIGMA_OBS**2
+    mean, sd = (sum(xs) / maths.SIGMA_OBS**2) / precision, math.sqrt(1 / precision)
+    outcomes = min(mean, 0.0) / maths.FLOOR_DECAY + max(mean - sd, 0.0) / maths.LIFT_SCALE
+    return max(b, 0.0) / variance * math.exp(outcomes)
 
 
 def population_by_hand(records: dict):

@@ -40,13 +40,13 @@ def fit_of(pairs: list[tuple[float, float]]) -> Fit:
 
 def weight_by_hand(pairs: list[tuple[float, float]], xs: list[float]) -> float:
     """The documented weight: slope over residual variance of R on z, on the documented priors (slope 0.25
-    worth 4 of sum z^2, variance 2 worth 2 forecasts), times exp(min(m, 0) / FLOOR_DECAY) for the posterior
-    mean m of the domain's skill."""
+    worth 4 of sum z^2, variance 2 worth 2 forecasts), times exp(min(m, 0) / FLOOR_DECAY + max(m - sd, 0) /
+    LIFT_SCALE) for the posterior mean m and sd of the domain's skill."""
     zz = sum(z * z for _r, z in pairs)
     b = (sum(r * z for r, z in pairs) + 0.25 * 4.0) / (zz + 4.0)
     v = (2.0 * 2.0 + sum((r - b * z) ** 2 for r, z in pairs)) / (2.0 + len(pairs))
-    mean, _sd = posterior_by_hand(0.0, HOME_PRIOR, xs)
-    return max(b, 0.0) / v * math.exp(min(mean, 0.0) / maths.FLOOR_DECAY)
+    mean, sd = posterior_by_hand(0.0, HOME_PRIOR, xs)
+    return max(b, 0.0) / v * math.exp(min(mean, 0.0) / maths.FLOOR_DECAY + max(mean - sd, 0.0) / maths.LIFT_SCALE)
 
 
 def pools(n: int, seed: int = 1) -> list[float]:
@@ -150,19 +150,36 @@ def test_a_steady_source_outweighs_a_noisy_one_with_the_same_mean(n, slope, stea
     spread=st.floats(min_value=0.0, max_value=3.0),
     seed=st.integers(min_value=0, max_value=10_000),
 )
-def test_a_lucky_streak_adds_nothing_to_what_the_fit_says(n, spread, seed):
-    # given a source of any spread around the pools, whose every forecast happened to come true, and one
-    # just as lucky but scattered one log-odds more
+def test_a_lucky_streak_of_a_high_spread_source_earns_less_than_the_same_from_a_low_spread_one(n, spread, seed):
+    # given two sources whose every forecast came true (the same streak of relative log scores), one
+    # scattered around the others' pools one log-odds more than the other
     zs = pools(n, seed)
     residual = orthogonal(pools(n, seed + 1), zs)
-    fit = fit_of([(z + spread * e, z) for z, e in zip(zs, residual, strict=True)])
-    wider = fit_of([(z + (spread + 1) * e, z) for z, e in zip(zs, residual, strict=True)])
+    steady = Record(stats_of([WIN] * n), fit_of([(z + spread * e, z) for z, e in zip(zs, residual, strict=True)]))
+    wild = Record(stats_of([WIN] * n), fit_of([(z + (spread + 1) * e, z) for z, e in zip(zs, residual, strict=True)]))
 
-    # when its weight is compared with the same fit and no luck at all (no scores)
-    # then the streak changed nothing (outcomes only ever fade a losing record), and the wider one weighs
-    # no more
-    assert Record(stats_of([WIN] * n), fit).weight == Record(Stats(), fit).weight
-    assert Record(stats_of([WIN] * n), wider).weight <= Record(stats_of([WIN] * n), fit).weight * (1 + 1e-12)
+    # then the high-spread one earns no more (less wherever it was scattered at all)
+    assert wild.weight <= steady.weight * (1 + 1e-12)
+
+
+@pytest.mark.parametrize("wins", [1, 3, 5, 7])
+def test_a_short_lucky_streak_lifts_nothing(wins):
+    # given a fit, and a streak of a few wins of 0.9 against 0.5
+    fit = fit_of([(z, z) for z in pools(wins)])
+
+    # then the outcomes add nothing to what the fit says: the skill is not yet credibly above zero
+    assert Record(stats_of([WIN] * wins), fit).weight == Record(Stats(), fit).weight
+
+
+def test_a_record_that_keeps_beating_the_market_is_lifted_by_e_per_lift_scale():
+    # given a long record of information added (30 wins of 0.9 against 0.5), with no pool to fit against
+    record = Record(stats_of([WIN] * 30))
+
+    # then its weight is a newcomer's lifted by e for every LIFT_SCALE of skill one sd above zero
+    mean, sd = posterior_by_hand(0.0, HOME_PRIOR, [WIN] * 30)
+    assert mean - sd > 0
+    assert record.weight == pytest.approx(maths.NEWCOMER_WEIGHT * math.exp((mean - sd) / maths.LIFT_SCALE), rel=1e-12)
+    assert record.weight > 5 * maths.NEWCOMER_WEIGHT
 
 
 def test_the_weight_of_a_measurement_is_its_precision_over_its_scale():

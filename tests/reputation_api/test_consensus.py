@@ -88,9 +88,32 @@ def test_the_consensus_explains_each_contributors_weight_and_pull(claim, alice, 
             "read_as": belief,
             "counted_with": [],
             "pull": pytest.approx(probability - without[identity], rel=1e-9),
+            "forecasts_in_domain": 0,
+            "beat_market_in_domain": 0,
         }
         for identity, kind, owner, belief, share, stated in rows
     ]
+
+
+def test_each_contributors_weight_says_what_record_earned_it(author, domain, resolver):
+    # given a source with six resolved forecasts in the domain, four of them ahead of the market, one in
+    # another domain, and a newcomer
+    veteran, newcomer = factories.human(), factories.human()
+    for outcome in ("yes", "yes", "no", "yes", "no", "yes"):
+        claim = new_claim(author, domain)
+        state(veteran, claim, "0.7")
+        resolve(claim, outcome, resolver)
+
+    # when a claim with both is explained
+    claim = new_claim(author, domain)
+    state(veteran, claim, "0.6")
+    state(newcomer, claim, "0.4")
+    body = _consensus(claim).json()
+
+    # then each says how many resolved forecasts in the domain its weight was earned by, and how many of
+    # those beat the market
+    earned = {c["handle"]: (c["forecasts_in_domain"], c["beat_market_in_domain"]) for c in body["top_contributors"]}
+    assert earned == {veteran.handle: (6, 4), newcomer.handle: (0, 0)}
 
 
 def test_a_contributor_with_an_overconfident_record_is_read_as_less_sure(author, domain, resolver):
@@ -170,6 +193,8 @@ def test_a_trade_counts_as_its_traders_belief(claim):
             "read_as": "0.547133",
             "counted_with": [],
             "pull": pytest.approx(0.047133, abs=1e-9),  # alone, against nobody's 0.5
+            "forecasts_in_domain": 0,
+            "beat_market_in_domain": 0,
         }
     ]
 
@@ -218,15 +243,16 @@ def test_the_consensus_is_a_fixed_number_of_queries_however_many_contributors(cl
 
     state(factories.agent(alice_user, handle="first-bot"), claim, "0.6")
     # the claim; its record (none: not scored); latest beliefs, positions; the extremizing fit; the weights;
-    # the domain's population; the owners' calibration; the copy groups among the owners; the agents' owners
-    assert read() == (1, 10)
+    # the domain's population; the owners' calibration; the copy groups among the owners; the explained
+    # contributors' forecasts that beat the market; the agents' owners
+    assert read() == (1, 11)
     owner = factories.verified_user()
     for n in range(8):
         state(factories.human(), claim, f"0.{n + 1}")
         state(factories.agent(owner, handle=f"bot-{n}"), claim, f"0.{n + 1}5")
     for n in range(3):
         buy(factories.human(), claim, "no" if n % 2 else "yes", credits=2, key=f"trade-{n}")
-    assert read() == (20, 10)
+    assert read() == (20, 11)
 
 
 # --- beside the price -----------------------------------------------------------------------------------

@@ -158,6 +158,30 @@ def test_price_and_consensus_side_by_side_with_who_pulls_it(client, claim, trade
     # Belief, weight, pull: each pulls the consensus 30 points toward itself.
     assert sorted(rows) == [("20%", "50%", "\N{MINUS SIGN}30.0 pts"), ("80%", "50%", "+30.0 pts")]
     assert f'href="{reverse("identity-detail", args=[trader.handle])}">@{trader.handle}</a>' in html
+    # Both are new in the claim's domain, and say so where their weight is shown.
+    domain = claim.domain.name
+    assert (
+        html.count(
+            f'<div class="muted small earned">new in {domain}: a newcomer\N{RIGHT SINGLE QUOTATION MARK}s weight</div>'
+        )
+        == 2
+    )
+
+
+def test_a_contributors_weight_says_what_record_earned_it(client, claim, trader):
+    # given a trader with three resolved forecasts of 0.7 in the claim's domain, two of them ahead of the market
+    author, resolver = factories.human(), factories.human()
+    for outcome in ("yes", "no", "yes"):
+        earlier = factories.new_claim(author, claim.domain)
+        belief_state(identity=trader, claim=earlier, probability="0.7", idempotency_key=f"e{earlier.pk}")
+        factories.resolve(earlier, outcome, resolver)
+    belief_state(identity=trader, claim=claim, probability="0.6", idempotency_key="now")
+
+    # when the claim page is read, then the contributor's row says so
+    html = client.get(url("claim-detail", claim)).content.decode()
+    domain = claim.domain.name
+    expected = f"weight earned by 3 resolved forecasts in {domain}, 2 ahead of the market"
+    assert f'<div class="muted small earned">{expected}</div>' in html
 
 
 def test_a_source_with_an_overconfident_record_is_shown_as_the_consensus_reads_it(client, claim, trader):
@@ -968,7 +992,8 @@ def test_the_query_count_does_not_grow_with_trades_beliefs_or_contributors(trade
     many = _page_queries(trader_client, claim)
     assert few == many
     # Session, user, identity, wallet balance and reviews waiting (navigation); the claim and its clarifications; the
-    # consensus (record, beliefs, positions, extremizing fit, reliabilities, owners' calibration, copy
-    # groups, agents' owners); the prices; my position with its fees (positions_of, as the portfolio reads
-    # it) and wallet; the trades; the beliefs; the live cursor.
-    assert many == 21
+    # consensus (record, beliefs, positions, extremizing fit, reliabilities, the domain's population, owners'
+    # calibration, copy groups, the explained contributors' forecasts ahead of the market, agents' owners);
+    # the prices; my position with its fees (positions_of, as the portfolio reads it) and wallet; the
+    # trades; the beliefs; the live cursor.
+    assert many == 23

@@ -279,3 +279,93 @@ def test_pooling_refuses_a_file_that_is_not_a_dump(tmp_path):
     other.write_text(json.dumps({"seed": 1, "claims": [{"index": 3}]}))
     with pytest.raises(CommandError, match="Not --dump files: a run or claim lacks 'warmup'"):
         call_command("reputation_simulate", "--pool", str(other), stdout=StringIO())
+
+
+# --- the populations of issue 16: skill that differs, and skill that does not --------------------------
+
+
+def test_the_experts_population_has_sharp_experts_in_every_domain_among_the_others():
+    people = simulation.population(sources=60, domains=4, rng=random.Random(3), kind="experts")
+    by_role: dict[str, list] = {}
+    for s in people:
+        by_role.setdefault(s.role, []).append(s)
+    counts = {role: sum(s.members for s in sources) for role, sources in by_role.items()}
+    assert counts == {
+        "expert": 8,
+        "generalist": 24,
+        "overconfident": 6,
+        "manipulator": 4,
+        "copier": 3,
+        "herder": 2,
+        "noise": 3,
+        "swarm": 8,
+        "twin": 2,
+    }
+    simulation.expected_log_scores(people, seed=3)
+    for d in range(4):
+        experts = [s for s in by_role["expert"] if min(range(4), key=lambda k: s.sigma[k]) == d]
+        assert len(experts) == 2  # two per domain, each sharp at home only
+        for expert in experts:
+            assert 0.2 <= expert.sigma[d] <= 0.4 and min(s for k, s in enumerate(expert.sigma) if k != d) >= 1.0
+            assert expert.participation >= 0.5
+            assert expert.hidden[d] > max(g.hidden[d] for g in by_role["generalist"])
+    spreads = [s for g in by_role["generalist"] for s in g.sigma]
+    assert min(spreads) >= 0.6 and max(spreads) <= 2.4 and max(spreads) / min(spreads) > 3
+    assert all(1.6 <= s.scale[0] <= 2.4 for s in by_role["overconfident"])
+    assert {s.lies for s in by_role["manipulator"]} == {0.3}
+    experts = {s.key: s for s in by_role["expert"]}
+    originals = [experts[c.mirrors] for c in by_role["copier"]]
+    assert len({min(range(4), key=lambda k: e.sigma[k]) for e in originals}) == 3  # experts of three domains
+    assert {c.jitter for c in by_role["copier"]} == {0.03}
+    assert {h.mirrors for h in by_role["herder"]} == {"market"}
+
+
+def test_the_alike_population_is_one_skill_everywhere():
+    people = simulation.population(sources=20, domains=3, rng=random.Random(1), kind="alike")
+    assert {(s.role, tuple(s.sigma)) for s in people} == {("generalist", (1.0, 1.0, 1.0))}
+    assert len(people) == 20
+
+
+def test_an_unknown_population_is_refused():
+    with pytest.raises(ValueError, match="Unknown population 'zoo'"):
+        simulation.population(sources=20, domains=2, rng=random.Random(1), kind="zoo")
+    with pytest.raises(CommandError):
+        call_command("reputation_simulate", "--population", "zoo", "--quiet")
+
+
+def test_a_manipulator_lies_on_some_claims_and_reports_honestly_on_the_others():
+    liar = simulation.Source("m1", "manipulator", "human", [1.0], [0.5], "state", 1.0, (5, 10), lies=0.3)
+    rng = random.Random(4)
+    said = [simulation.report(liar, 0, 2.0, rng) for _ in range(2000)]
+    honest, lie = maths.sigmoid(0.5 * 2.0), maths.sigmoid(-1.5 * 0.5 * 2.0)
+    assert set(said) == {honest, lie}
+    assert 0.27 < said.count(lie) / len(said) < 0.33
+    plain = simulation.Source("g1", "generalist", "human", [1.0], [0.5], "state", 1.0, (5, 10))
+    before = rng.getstate()
+    assert simulation.report(plain, 0, 2.0, rng) == honest
+    assert rng.getstate() == before  # an honest source draws nothing: other populations' streams are unchanged
+
+
+def test_an_experts_run_herds_copies_and_measures_the_flat_consensus():
+    report = simulation.simulate(claims=12, sources=40, domains=2, seed=5, kind="experts", tag="experts")
+    source_of = {i.pk: s for s in report.people for i in s.identities}
+    copied = 0
+    # a herder states the market price at its turn, give or take its jitter, and never trades
+    herders = [s.identities[0] for s in report.people if s.role == "herder"]
+    herded = Score.objects.filter(identity__in=herders)
+    assert herded.exists() and set(herded.values_list("source", flat=True)) == {"belief"}
+    for score in herded:
+        assert abs(maths.logit(float(score.probability)) - maths.logit(float(score.market_price))) < 6 * 0.03
+    for result in report.results:
+        for identity_id, p in result.forecasts.items():
+            source = source_of[identity_id]
+            if source.role == "copier" and source.mirrors:
+                original = next(s for s in report.people if s.key == source.mirrors).identities[0].pk
+                if original in result.forecasts:
+                    copied += 1
+                    assert abs(maths.logit(p) - maths.logit(result.forecasts[original])) < 6 * 0.03
+        assert 0 < result.flat < 1
+        assert set(result.weights) == set(result.forecasts)
+    assert copied > 0
+    assert Score.objects.filter(identity__handle__startswith="experts-", read_logit__isnull=False).exists()
+    assert report.population == "experts"

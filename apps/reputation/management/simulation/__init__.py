@@ -30,7 +30,14 @@ from apps.reputation.management.simulation.measures import (
 )
 from apps.reputation.management.simulation.report import Report, dump, pooled_lines, report_lines
 from apps.reputation.management.simulation.run import _twins_beside_their_swarms, free_tag, simulate, tag_taken
-from apps.reputation.management.simulation.world import POPULATIONS, Source, expected_log_scores, oracle, population
+from apps.reputation.management.simulation.world import (
+    POPULATIONS,
+    Source,
+    expected_log_scores,
+    oracle,
+    population,
+    report,
+)
 
 __all__ = [
     "POPULATIONS",
@@ -47,6 +54,7 @@ __all__ = [
     "oracle",
     "pooled_lines",
     "population",
+    "report",
     "report_lines",
     "scored",
     "simulate",

@@ -25,9 +25,14 @@ import os
 import statistics
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+import django
 
-from apps.reputation import maths
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+django.setup()  # no database is read: the simulation's measures import models, and query none here
+
+from apps.reputation import maths  # noqa: E402
+from apps.reputation.management.simulation.measures import spearman  # noqa: E402
 
 WEIGHT_FLOOR = 0.002  # the model before issue 16: a newcomer's weight
 
@@ -580,31 +585,6 @@ def measures(data, model_name):
     result["ratios"] = ratios
     result["alpha"] = alpha
     return result
-
-
-def spearman(xs, ys):
-    if len(xs) < 3:
-        return None
-
-    def ranks(values):
-        order = sorted(range(len(values)), key=lambda i: values[i])
-        r = [0.0] * len(values)
-        i = 0
-        while i < len(order):
-            j = i
-            while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
-                j += 1
-            for k in range(i, j + 1):
-                r[order[k]] = (i + j) / 2
-            i = j + 1
-        return r
-
-    rx, ry = ranks(xs), ranks(ys)
-    mx, my = sum(rx) / len(rx), sum(ry) / len(ry)
-    cov = sum((a - mx) * (b - my) for a, b in zip(rx, ry, strict=True))
-    vx = sum((a - mx) ** 2 for a in rx)
-    vy = sum((b - my) ** 2 for b in ry)
-    return cov / math.sqrt(vx * vy) if vx and vy else None
 
 
 def main():

@@ -88,6 +88,7 @@ class _Builder:
             sigma=sigma,
             scale=scale,
             action=kwargs.pop("action", rng.choice(["trade", "trade", "state", "mixed", "mixed"])),
+            # Agents forecast broadly, people pick their claims.
             participation=kwargs.pop("participation", rng.uniform(*PARTICIPATION[kind])),
             budget=kwargs.pop("budget", (5, rng.randint(15, 40))),
             **kwargs,
@@ -177,27 +178,8 @@ def _today(*, sources: int, domains: int, rng: random.Random) -> list[Source]:
     overconfident = max(1, round(rest * 0.15))
     specialists = round((rest - overconfident) * 0.5)
     generalists = rest - overconfident - specialists
-    people: list[Source] = []
-
-    def add(role: str, sigma: list[float], scale: list[float], **kwargs) -> None:
-        n = len(people) + 1
-        kind = kwargs.pop("kind", "human" if n % 2 else "agent")
-        key = kwargs.pop("key", f"{kind[0]}{n:02d}")
-        people.append(
-            Source(
-                key=key,
-                role=role,
-                kind=kind,
-                sigma=sigma,
-                scale=scale,
-                action=kwargs.pop("action", rng.choice(["trade", "trade", "state", "mixed", "mixed"])),
-                # Agents forecast broadly, people pick their claims.
-                participation=kwargs.pop("participation", rng.uniform(*PARTICIPATION[kind])),
-                budget=kwargs.pop("budget", (5, rng.randint(15, 40))),
-                **kwargs,
-            )
-        )
-
+    build = _Builder(rng)
+    add = build.add
     for _ in range(specialists):
         # Sharp in one domain, and just as sure of itself in the others, where it knows far less.
         good = rng.randrange(domains)
@@ -211,13 +193,8 @@ def _today(*, sources: int, domains: int, rng: random.Random) -> list[Source]:
         add("overconfident", sigma, [1.0] * domains)  # reports its raw signal: right often, sure always
     for _ in range(noise):
         add("noise", [NOISE_SIGMA] * domains, [NOISE_SCALE] * domains, action="mixed")
-    for s in range(1, swarm_count + 1):
-        # A cheap bot copied into several agents: mediocre and overconfident, trading to push the price.
-        sigma = [rng.uniform(1.2, 1.8) for _ in range(domains)]
-        common = {"action": "trade", "participation": 0.6, "budget": (10, 30)}
-        add("swarm", sigma, [1.0] * domains, kind="agent", key=f"s{s}", members=swarm_size, **common)
-        add("twin", list(sigma), [1.0] * domains, kind="human", key=f"t{s}", mirrors=f"s{s}", **common)
-    return people
+    build.swarms(swarm_count, swarm_size, domains)
+    return build.people
 
 
 LIE_STRETCH = 1.5  # a lie: the opposite of the belief, this much surer in log-odds

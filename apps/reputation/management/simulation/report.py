@@ -521,7 +521,8 @@ def report_lines(report: Report) -> list[str]:
         f"  largest excess of a swarm over its best single member: {report.sybil_excess:.2e}",
         "",
         f"Copies across owners: {len(report.copy_pairs)} owner pairs counted as one source, "
-        f"{report.copy_pairs_true} of them a swarm and its twin (of {report.twins} twins); "
+        f"{report.copy_pairs_true} of them a copy and what it copies (a twin and its swarm, a copier and its expert; "
+        f"of {report.twins} copies); "
         f"largest excess of a swarm and its twin together over the further of the two alone: "
         f"{report.copy_excess:.2e}",
         *(f"  @{a} and @{b}: agreed on {agreed} of {n} claims" for a, b, n, agreed in report.copy_pairs),

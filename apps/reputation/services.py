@@ -318,9 +318,9 @@ def _references(scores: list[Score], at_close: selectors.ConsensusView) -> None:
 
 def _reliability_update(scores: list[Score], *, domain_id: int, now: datetime) -> None:
     """Fold one observation per scored identity into its statistics in the domain and overall (its
-    relative log score, and its fit against the pool when it had one), then recompute those two rows'
-    skill and weight: a domain's weight reads only that domain's record. Three queries, whatever the
-    history."""
+    relative log score, and its fit against the pool when it had one), move the domain's and the overall
+    population by each changed record, then recompute those two rows' skill and weight: a domain's weight
+    reads only that domain's record and population. A fixed number of queries, whatever the history."""
     ids = sorted(s.identity_id for s in scores)
     # The identities first, in id order: two claims scored at once that share a newcomer would otherwise
     # both create its first rows (one would fail on the unique constraint and roll its settlement back).
@@ -350,10 +350,12 @@ def _reliability_update(scores: list[Score], *, domain_id: int, now: datetime) -
                 row.fit_zz += fit.zz
                 row.fit_rz += fit.rz
                 row.fit_rr += fit.rr
-    populations = _populations_locked(domain_id, now)
+    held = _populations_locked(domain_id, now)
+    populations = {d: row.population for d, row in held.items()}
     for key, row in rows.items():
-        held = populations[key[1]]
-        populations[key[1]] = held.minus(before.get(key, maths.Population())).plus(maths.Population.member(row.record))
+        populations[key[1]] = (
+            populations[key[1]].minus(before.get(key, maths.Population())).plus(maths.Population.member(row.record))
+        )
     for (_identity_id, row_domain), row in rows.items():
         record = row.record
         posterior = maths.global_posterior(record.skill) if row_domain is None else maths.home_posterior(record.skill)
@@ -371,39 +373,19 @@ def _reliability_update(scores: list[Score], *, domain_id: int, now: datetime) -
             *("skill_mean", "skill_sd", "weight", "updated_at"),
         ],
     )
-    ReliabilityPopulation.objects.bulk_update(
-        [
-            _population_row(row, populations[row.domain_id], now)
-            for row in ReliabilityPopulation.objects.filter(Q(domain_id=domain_id) | Q(domain=None))
-        ],
-        ["count", "total", "total_sq", "noise", "updated_at"],
-    )
+    for d, row in held.items():
+        p = populations[d]
+        row.count, row.total, row.total_sq, row.noise, row.updated_at = p.count, p.total, p.total_sq, p.noise, now
+    ReliabilityPopulation.objects.bulk_update(held.values(), ["count", "total", "total_sq", "noise", "updated_at"])
 
 
-def _populations_locked(domain_id: int, now: datetime) -> dict[int | None, maths.Population]:
-    """The domain's and the overall population, locked; inserted first where missing (ignored where they
-    exist, so two settlements creating one at once do not fail, and every settlement takes two queries)."""
-
-    def locked() -> dict[int | None, maths.Population]:
-        rows = ReliabilityPopulation.objects.select_for_update(no_key=True).filter(
-            Q(domain_id=domain_id) | Q(domain=None)
-        )
-        return {row.domain_id: row.population for row in rows.order_by("pk")}
-
+def _populations_locked(domain_id: int, now: datetime) -> dict[int | None, ReliabilityPopulation]:
+    """The domain's and the overall population rows, locked in id order; inserted first where missing
+    (ignored where they exist, so two settlements creating one at once do not fail)."""
     pair = [ReliabilityPopulation(domain_id=d, updated_at=now) for d in (domain_id, None)]
     ReliabilityPopulation.objects.bulk_create(pair, ignore_conflicts=True)
-    return locked()
-
-
-def _population_row(row: ReliabilityPopulation, population: maths.Population, now: datetime) -> ReliabilityPopulation:
-    row.count, row.total, row.total_sq, row.noise = (
-        population.count,
-        population.total,
-        population.total_sq,
-        population.noise,
-    )
-    row.updated_at = now
-    return row
+    rows = ReliabilityPopulation.objects.select_for_update(no_key=True).filter(Q(domain_id=domain_id) | Q(domain=None))
+    return {row.domain_id: row for row in rows.order_by("pk")}
 
 
 def _calibration_update(scores: list[Score], owner_of: dict[int, int], *, domain_id: int, now: datetime) -> None:

@@ -9,11 +9,11 @@ from decimal import Decimal
 import pytest
 
 from apps.reputation import maths
-from apps.reputation.models import Reliability, Score
+from apps.reputation.models import Reliability, ReliabilityPopulation, Score
 from apps.reputation.selectors import consensus_compute, population_of, reliability_weights
 from tests import factories
 from tests.factories import buy, new_claim, resolve, signals, state, track
-from tests.reputation.by_hand import population_by_hand, records_by_hand
+from tests.reputation.by_hand import own_weight_by_hand, population_by_hand, records_by_hand
 
 pytestmark = pytest.mark.django_db
 
@@ -225,3 +225,24 @@ def test_the_agents_of_one_owner_never_weigh_more_than_their_best_member_alone(a
     together = min(max(raw[h.pk] for h in halves), population.shrunk(whole))
     assert shares[halves[0].pk] + shares[halves[1].pk] == pytest.approx(together / (together + raw[y.pk]), rel=1e-9)
     assert together <= population.shrunk(whole)
+
+
+def test_each_domains_population_is_the_sum_of_its_established_records(author, domain, other_domain, resolver):
+    # given histories in two domains, long enough for records to be established (five fitted forecasts)
+    people = {factories.human(): sd for sd in (0.2, 0.5, 0.9, 1.5, 3.0, 0.7)}
+    signals(people, author, domain, resolver, claims=8, seed=3)
+    signals(dict(list(people.items())[:4]), author, other_domain, resolver, claims=6, seed=4)
+
+    # then each population row holds exactly what its established records add up to, recomputed from the
+    # Score rows: how many, sum and sum of squares of ln(weight), and their sampling variances
+    for d in (domain, other_domain):
+        records = records_by_hand(d.pk)
+        established = [r for r in records.values() if len(r[1]) >= maths.SHRINK_MIN_FORECASTS]
+        logs = [math.log(own_weight_by_hand(r)) for r in established if own_weight_by_hand(r) > 0]
+        row = ReliabilityPopulation.objects.get(domain=d)
+        assert row.count == len(logs) > 0
+        assert row.total == pytest.approx(sum(logs), rel=1e-9)
+        assert row.total_sq == pytest.approx(sum(x * x for x in logs), rel=1e-9)
+        assert row.noise == pytest.approx(sum(2.5 / (len(r[1]) + 2) for r in established), rel=1e-9)
+    overall = ReliabilityPopulation.objects.get(domain__isnull=True)
+    assert overall.count == len(people)  # every source has at least five fitted forecasts over both domains

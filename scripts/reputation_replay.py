@@ -120,18 +120,16 @@ class Agree(Current):
 
     name = "agree"
     A0, B0 = 1.0, 9.0  # prior: precision a0/b0 = 1/9 (a newcomer reads as noise sd 3), worth 2*a0 forecasts
-    SUBTRACT = 0.0
-
-    def rate(self, s):
-        return max(self.B0 + s / 2, self.B0 / 4)
 
     def __init__(self):
         super().__init__()
         self.dev = {}  # (identity, domain) -> (m, sum D^2)
 
-    def precision(self, identity, domain):
-        m, s = self.dev.get((identity, domain), (0, 0.0))
-        return (self.A0 + m / 2) / self.rate(s)
+    def w(self, ids, domain):
+        """The weight of one source holding the records of `ids` (one of them, or a copying group's)."""
+        m = sum(self.dev.get((i, domain), (0, 0.0))[0] for i in ids)
+        s = sum(self.dev.get((i, domain), (0, 0.0))[1] for i in ids)
+        return (self.A0 + m / 2) / max(self.B0 + s / 2, self.B0 / 4)
 
     def guard(self, pair):
         mean = old_domain_posterior(*pair).mean
@@ -139,7 +137,7 @@ class Agree(Current):
 
     def weights(self, voices, domain):
         own = {
-            v.identity_id: self.precision(v.identity_id, domain) * self.guard(self.pair(v.identity_id, domain))
+            v.identity_id: self.w([v.identity_id], domain) * self.guard(self.pair(v.identity_id, domain))
             for v in voices
         }
         groups = {}
@@ -147,32 +145,21 @@ class Agree(Current):
             groups.setdefault(v.copying_group, []).append(v.identity_id)
         combined = {}
         for g, ids in groups.items():
-            m = sum(self.dev.get((i, domain), (0, 0.0))[0] for i in ids)
-            s = sum(self.dev.get((i, domain), (0, 0.0))[1] for i in ids)
             pair = (maths.Stats(), maths.Stats())
             for i in ids:
                 a, b = self.pair(i, domain)
                 pair = (pair[0].plus(a), pair[1].plus(b))
-            combined[g] = (self.A0 + m / 2) / self.rate(s) * self.guard(pair)
+            combined[g] = self.w(ids, domain) * self.guard(pair)
         return own, combined
 
     def update(self, claim, voices, weights, alpha):
         super().update(claim, voices, weights, alpha)
         d = claim["domain"]
-        total = sum(weights[v.identity_id] * v.log_odds for v in voices)
-        mass = sum(weights[v.identity_id] for v in voices)
-        by_group = {}
         for v in voices:
-            t, w = by_group.get(v.copying_group, (0.0, 0.0))
-            by_group[v.copying_group] = (t + weights[v.identity_id] * v.log_odds, w + weights[v.identity_id])
-        for v in voices:
-            t, w = by_group[v.copying_group]
-            if mass - w <= 0:
-                continue
-            ref = alpha * (total - t) / (mass - w)
-            dev = v.log_odds - ref
-            m, s = self.dev.get((v.identity_id, d), (0, 0.0))
-            self.dev[(v.identity_id, d)] = (m + 1, s + dev * dev - self.SUBTRACT * alpha**2 / (mass - w))
+            ref = maths.pool_references(voices, weights, alpha).get(v.identity_id)
+            if ref is not None:
+                m, s = self.dev.get((v.identity_id, d), (0, 0.0))
+                self.dev[(v.identity_id, d)] = (m + 1, s + (v.log_odds - ref) ** 2)
 
 
 class Agree2(Agree):
@@ -201,40 +188,15 @@ class Slope(Agree):
         v = (self.V0 * self.N0 + max(resid, 0.0)) / (self.N0 + n)
         return max(b, 0.0) / v
 
-    def weights(self, voices, domain):
-        own = {
-            v.identity_id: self.w([v.identity_id], domain) * self.guard(self.pair(v.identity_id, domain))
-            for v in voices
-        }
-        groups = {}
-        for v in voices:
-            groups.setdefault(v.copying_group, []).append(v.identity_id)
-        combined = {}
-        for g, ids in groups.items():
-            pair = (maths.Stats(), maths.Stats())
-            for i in ids:
-                a, b = self.pair(i, domain)
-                pair = (pair[0].plus(a), pair[1].plus(b))
-            combined[g] = self.w(ids, domain) * self.guard(pair)
-        return own, combined
-
     def update(self, claim, voices, weights, alpha):
         Current.update(self, claim, voices, weights, alpha)
         d = claim["domain"]
-        total = sum(weights[v.identity_id] * v.log_odds for v in voices)
-        mass = sum(weights[v.identity_id] for v in voices)
-        by_group = {}
+        references = maths.pool_references(voices, weights, alpha)
         for v in voices:
-            t, w = by_group.get(v.copying_group, (0.0, 0.0))
-            by_group[v.copying_group] = (t + weights[v.identity_id] * v.log_odds, w + weights[v.identity_id])
-        for v in voices:
-            t, w = by_group[v.copying_group]
-            if mass - w <= 0:
-                continue
-            z = alpha * (total - t) / (mass - w)
-            r = v.log_odds
-            n, zz, rz, rr = self.reg.get((v.identity_id, d), (0, 0.0, 0.0, 0.0))
-            self.reg[(v.identity_id, d)] = (n + 1, zz + z * z, rz + r * z, rr + r * r)
+            if v.identity_id in references:
+                z, r = references[v.identity_id], v.log_odds
+                n, zz, rz, rr = self.reg.get((v.identity_id, d), (0, 0.0, 0.0, 0.0))
+                self.reg[(v.identity_id, d)] = (n + 1, zz + z * z, rz + r * z, rr + r * r)
 
 
 class SlopeEIV(Slope):

@@ -282,9 +282,12 @@ def test_redelivery_sends_a_delivered_event_again_with_the_same_id():
     assert (delivery.state, delivery.attempts) == (DeliveryState.DELIVERED, 2)
 
 
-def test_two_senders_at_once_send_each_delivery_once():
+def test_two_senders_at_once_send_each_delivery_once(settings):
     from tests.support import race
 
+    # What is tested is that each delivery is sent once, not how fast a loaded machine answers: the test
+    # settings' 1 s deadline let a busy receiver time out one of the twelve (seen once in CI).
+    settings.CREDENCE_WEBHOOK_TIMEOUT_SECONDS = 10.0
     bot = factories.agent()
     with receiving(status=200) as receiver:
         subscribe(bot, receiver.url)

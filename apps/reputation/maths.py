@@ -15,9 +15,10 @@ kept per (source, domain) and updated in O(1) at each settlement; the weight of 
 domain's record, so skill elsewhere never lowers it. A newcomer weighs NEWCOMER_WEIGHT. Then ln(weight)
 is shrunk toward the domain's other established records as far as their spread says (`Population`).
 
-fade = exp(min(m, 0) / FLOOR_DECAY) takes a losing source toward zero: m is the posterior mean of its
-skill in the domain, the information it added per forecast in nats (its relative log score against the
-market price it stood against), from the domain's own record:
+fade = exp(min(m, 0) / FLOOR_DECAY + max(m - sd, 0) / LIFT_SCALE) takes a losing source toward zero and
+lifts one whose skill is credibly above zero: m and sd are the posterior of its skill in the domain, the
+information it added per forecast in nats (its relative log score against the market price it stood
+against), from the domain's own record:
 
     x ~ Normal(s_domain, SIGMA_OBS^2)                        one observation per (source, resolved claim)
     s_domain ~ Normal(0, TAU_GLOBAL^2 + TAU_DOMAIN^2)

@@ -7,6 +7,7 @@ from django.db.models.functions import Coalesce
 
 from apps.identities.models import Identity
 from apps.markets.models import Claim, Domain
+from apps.reputation import maths
 
 PROBABILITY = {"max_digits": 7, "decimal_places": 6}  # strictly inside (0, 1), to 1e-6
 PRICE = {"max_digits": 21, "decimal_places": 20}
@@ -108,9 +109,7 @@ class Reliability(models.Model):
         return f"@{self.identity_id} in {self.domain_id or 'all'}: weight {self.weight:.4f}"
 
     @property
-    def record(self):
-        from apps.reputation import maths
-
+    def record(self) -> maths.Record:
         return maths.Record(
             maths.Stats(self.n, self.total, self.total_sq),
             maths.Fit(self.fit_n, self.fit_zz, self.fit_rz, self.fit_rr),
@@ -138,9 +137,7 @@ class ReliabilityPopulation(models.Model):
         return f"population of {self.domain_id or 'all'}: {self.count} records"
 
     @property
-    def population(self):
-        from apps.reputation import maths
-
+    def population(self) -> maths.Population:
         return maths.Population(self.count, self.total, self.total_sq, self.noise)
 
 

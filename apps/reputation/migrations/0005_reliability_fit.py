@@ -7,15 +7,16 @@ import django.db.models.functions.comparison
 from django.db import migrations, models
 
 # The weight model of issue 16 (apps/reputation/maths.py as of this migration): a record without a fit
-# weighs the newcomer's 0.25 / 2, faded by its losing skill. Written out, as a migration must not import
-# code that later changes.
-NEWCOMER_WEIGHT, FLOOR_DECAY, SIGMA_OBS = 0.125, 0.05, 0.7
+# weighs the newcomer's 0.25 / 2, faded by a losing skill or lifted by one credibly above zero (as
+# maths.Posterior.fade). Written out, as a migration must not import code that later changes.
+NEWCOMER_WEIGHT, FLOOR_DECAY, LIFT_SCALE, SIGMA_OBS = 0.125, 0.05, 0.03, 0.7
 PRIOR_VAR = {"domain": 0.05**2 + 0.10**2, "overall": 0.05**2}
 
 
 def reweigh(apps, schema_editor):
     """Existing records have no fit yet (it accumulates from the next settlement on): their weight is the
-    newcomer's, faded by a losing record; their skill reads the domain's own record only."""
+    newcomer's, faded by a losing record or lifted by a credibly winning one; their skill reads the
+    domain's own record only."""
     Reliability = apps.get_model("reputation", "Reliability")
     rows = list(Reliability.objects.all())
     for row in rows:
@@ -24,7 +25,8 @@ def reweigh(apps, schema_editor):
             precision = 1 / prior + row.n / SIGMA_OBS**2
             shown[scope] = ((row.total / SIGMA_OBS**2) / precision, math.sqrt(1 / precision))
         row.skill_mean, row.skill_sd = shown["overall" if row.domain_id is None else "domain"]
-        row.weight = NEWCOMER_WEIGHT * math.exp(min(shown["domain"][0], 0.0) / FLOOR_DECAY)
+        mean, sd = shown["domain"]
+        row.weight = NEWCOMER_WEIGHT * math.exp(min(mean, 0.0) / FLOOR_DECAY + max(mean - sd, 0.0) / LIFT_SCALE)
     Reliability.objects.bulk_update(rows, ["skill_mean", "skill_sd", "weight"], batch_size=1000)
 
 

@@ -3,6 +3,7 @@
 from django.conf import settings
 
 from apps.agents.api import router as agents_router
+from apps.billing.api import router as billing_router
 from apps.core.api import CredenceAPI, install_error_handlers
 from apps.core.throttling import AnonymousThrottle, CallerThrottle
 from apps.identities.api import router as identities_router
@@ -36,3 +37,4 @@ api.add_router("", reputation_router)
 api.add_router("", reviews_router)
 api.add_router("", agents_router)
 api.add_router("", webhooks_router)
+api.add_router("", billing_router)

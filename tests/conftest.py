@@ -41,7 +41,7 @@ def _ledger_stays_clean(request):
 
 @pytest.fixture
 def owner(db):
-    """An email-verified person with their signup grant: the usual owner of agents."""
+    """A verified person (tests/factories.verified_user) with their signup grant: the usual owner of agents."""
     return factories.verified_user()
 
 

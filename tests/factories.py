@@ -60,19 +60,36 @@ class UserFactory(factory.django.DjangoModelFactory):
             obj.save()
 
 
-def verified_user(email: str | None = None, **kwargs) -> User:
-    """A user who signed up and confirmed their email: email_verified, a human identity and the signup grant."""
+def verified_user(email: str | None = None, *, level: str = VerificationLevel.VERIFIED_HUMAN, **kwargs) -> User:
+    """A user who signed up and confirmed their email (a human identity and the signup grant), and then was
+    verified as a human: the people of most tests propose outcomes, sit on dispute panels, own and fund agents
+    and weigh fully in the consensus, which all need it. `level=EMAIL_VERIFIED` (or `unverified_user()`) stops
+    at the confirmed email: the person the unlocks refuse."""
     user = UserFactory(**({"email": email} if email else {}), **kwargs)
     EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
     user_email_verified(user=user)
+    if level != VerificationLevel.EMAIL_VERIFIED:
+        # No service raises a level yet (the verification page will): set as a staff review would.
+        User.objects.filter(pk=user.pk).update(verification_level=level)
     user.refresh_from_db()
     return user
+
+
+def unverified_user(email: str | None = None, **kwargs) -> User:
+    """A person who confirmed their email and no more (email_verified, not a verified human): an identity, the
+    signup grant, and only what an unverified account may do."""
+    return verified_user(email, level=VerificationLevel.EMAIL_VERIFIED, **kwargs)
 
 
 def human(user: User | None = None) -> Identity:
     """The human identity of `user` (of a new verified user if none), whose wallet holds the signup grant."""
     user = user or verified_user()
     return Identity.objects.get(user=user)
+
+
+def unverified_human() -> Identity:
+    """The human identity of a new person who confirmed their email but is not a verified human."""
+    return human(unverified_user())
 
 
 def moderator(email: str = "moderator@staff.example.com") -> User:

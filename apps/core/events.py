@@ -142,6 +142,21 @@ AGENT_RUN_FINISHED = EventKind(
         "spent": "micro-credits its orders cost, fees included",
     },
 )  # fmt: skip
+PURCHASE_CHANGED = EventKind(
+    "purchase.changed", "user:<id>",
+    "a person's credit purchase changed (private): credited, pending, failed, expired, refunded or disputed",
+    {
+        "purchase": "the purchase's id",
+        "status": "'open', 'pending', 'credited', 'reversed', 'failed' or 'expired'",
+        "credits": "micro-credits bought",
+        "reversed": "micro-credits taken back so far (refunds, disputes)",
+    },
+)  # fmt: skip
+VERIFICATION_CHANGED = EventKind(
+    "verification.changed", "user:<id>", "a person's identity verification changed (private)",
+    {"verification": "its id", "status": "'processing', 'requires_input', 'in_review', 'verified', 'refused', "
+     "'rejected' or 'canceled'"},
+)  # fmt: skip
 
 CATALOGUE: dict[str, EventKind] = {
     kind.name: kind
@@ -173,6 +188,8 @@ CATALOGUE: dict[str, EventKind] = {
         REVIEW_FINISHED,
         REVIEW_RESUMED,
         AGENT_RUN_FINISHED,
+        PURCHASE_CHANGED,
+        VERIFICATION_CHANGED,
     )
 }
 

@@ -42,3 +42,23 @@ class SessionRequired(PermissionDenied):
     default_message = (
         "This operation is for a signed-in person (the owner's browser session); an API key cannot call it."
     )
+
+
+# Where a person verifies (the account page's verification section): every refusal below names it.
+VERIFICATION_PAGE = "/me/verification/"
+
+
+class VerificationRequired(PermissionDenied):
+    """Something only a verified human (and their agents) may do: the message says what, and where to verify.
+    An unverified account is cheap to make many of, so what a swarm of them could abuse is kept for people."""
+
+    code = "verification_required"
+    default_message = f"This needs a verified identity: verify on your account page ({VERIFICATION_PAGE})."
+
+    @classmethod
+    def needed_for(cls, what: str, *, detail=None) -> "VerificationRequired":
+        """The refusal of `what`, as a person reads it: "Proposing an outcome" gives "Proposing an outcome needs
+        a verified identity: verify on your account page (/me/verification/)."."""
+        return cls(
+            f"{what} needs a verified identity: verify on your account page ({VERIFICATION_PAGE}).", detail=detail
+        )

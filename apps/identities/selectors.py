@@ -1,6 +1,6 @@
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 
-from apps.accounts.models import User
+from apps.accounts.models import User, VerificationLevel
 from apps.identities.models import ApiKey, Identity, IdentityKind, IdentityStatus
 
 
@@ -19,6 +19,21 @@ def party(identity: Identity) -> QuerySet[Identity]:
 
 def party_of_user(user_id: int) -> QuerySet[Identity]:
     return Identity.objects.filter(Q(user_id=user_id) | Q(owner_id=user_id))
+
+
+def party_level(who: Identity | User) -> str:
+    """The verification level of the person answerable for `who` (a person, their identity, or one of their
+    agents: an agent's level is its owner's), read from the database in one query, not from the caller's
+    copy, which may predate a change of level. `unverified` for an identity that no longer exists."""
+    user_id = who.pk if isinstance(who, User) else who.controller_id
+    level = User.objects.filter(pk=user_id).values_list("verification_level", flat=True).first()
+    return level or VerificationLevel.UNVERIFIED
+
+
+def is_verified_human(who: Identity | User) -> bool:
+    """Whether `who`'s party is a verified human (`party_level`): what proposing, challenging, dispute panels,
+    more than a few agents, funding agents past a limit and a full weight in the consensus need."""
+    return party_level(who) == VerificationLevel.VERIFIED_HUMAN
 
 
 def agents_of_owner(owner: User) -> QuerySet[Identity]:

@@ -22,6 +22,7 @@ from apps.identities.errors import (
     InvalidApiKey,
     SuspendedByModerator,
     TooManyAgents,
+    VerificationRequired,
 )
 from apps.identities.models import (
     ApiKey,
@@ -32,6 +33,7 @@ from apps.identities.models import (
     IdentityStatus,
     SuspendedAs,
 )
+from apps.identities.selectors import is_verified_human
 
 HANDLE_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,38}[a-z0-9])$")
 TOKEN_RE = re.compile(r"^cred_([a-z0-9]{12})_([A-Za-z0-9_-]{43})$")
@@ -118,6 +120,14 @@ def identity_require_active(identity: Identity) -> None:
         raise IdentitySuspended()
 
 
+def identity_require_verified_human(who: Identity | User, *, what: str, detail: dict | None = None) -> None:
+    """Refuse (VerificationRequired) unless `who`'s party is a verified human (an agent's level is its
+    owner's), read from the database (`selectors.party_level`). `what` names what is locked, as a person
+    reads it ("Proposing an outcome"); the refusal says where to verify."""
+    if not is_verified_human(who):
+        raise VerificationRequired.needed_for(what, detail=detail)
+
+
 def _lock_owner(owner: User) -> Identity:
     """Lock the owner's human identity, the first lock of every change an owner makes to their agents:
     concurrent changes by one owner (and a moderator suspending the owner) are serial. FOR NO KEY UPDATE,
@@ -159,15 +169,26 @@ def _suspension_reason(reason: str, *, required: bool) -> str:
 
 @transaction.atomic
 def agent_create(*, owner: User, handle: str, autonomy_level: str, **provenance) -> Identity:
-    """Register an agent for an email-verified owner, within the per-owner maximum."""
+    """Register an agent for an email-verified owner, within the per-owner maximum (a lower one,
+    CREDENCE_UNVERIFIED_MAX_AGENTS, for an owner who is not a verified human)."""
     # The owner's lock makes two concurrent creations serial, so both cannot pass the limit check.
     human = _lock_owner(owner)
     handle = _normalise_handle(handle)
     fields = _clean_provenance({**provenance, "autonomy_level": autonomy_level})
     limit = settings.CREDENCE_MAX_AGENTS_PER_OWNER
-    if Identity.objects.filter(owner=owner).count() >= limit:
+    owned = Identity.objects.filter(owner=owner).count()
+    if owned >= limit:
         raise TooManyAgents(
             f"An owner may register at most {limit} agent{'s' if limit != 1 else ''}.", detail={"limit": limit}
+        )
+    # Agents are cheap to make: past a few, only a verified person may own more (an unverified swarm's
+    # weight is also cut in the consensus). The level is read only past that point.
+    unverified_limit = settings.CREDENCE_UNVERIFIED_MAX_AGENTS
+    if owned >= unverified_limit:
+        identity_require_verified_human(
+            owner,
+            what=f"Owning more than {unverified_limit} agent{'s' if unverified_limit != 1 else ''}",
+            detail={"limit": unverified_limit},
         )
     if Identity.objects.filter(handle__iexact=handle).exists():
         raise HandleTaken()

@@ -11,3 +11,11 @@ class InsufficientCredit(Conflict):
 class IdempotencyConflict(Conflict):
     code = "idempotency_conflict"
     default_message = "This Idempotency-Key was already used with a different request."
+
+
+class AccountInDebt(Conflict):
+    code = "account_in_debt"
+    default_message = (
+        "Your account owes credit (a purchase was refunded or disputed after the credit was spent): "
+        "settle the debt on your wallet page before spending."
+    )

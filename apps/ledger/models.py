@@ -19,6 +19,13 @@ class AccountKind(models.TextChoices):
     PLATFORM_FEES = "platform_fees", "Platform fees"
     PLATFORM_TREASURY = "platform_treasury", "Platform treasury"
     EXTERNAL = "external", "External world"
+    # What a person owes the platform (credit clawed back after a refund or a dispute that their wallet could
+    # no longer cover): zero or negative, never positive. An identity with a debt below zero may not spend.
+    DEBT = "debt", "Debt owed"
+
+
+# Accounts that belong to an identity (one of each kind per identity) rather than carrying a code.
+IDENTITY_KINDS = (AccountKind.WALLET, AccountKind.DEBT)
 
 
 class Account(models.Model):
@@ -32,22 +39,30 @@ class Account(models.Model):
 
     class Meta:
         constraints = [
-            # Only the external world (where purchased and granted credit comes from) may go below zero.
+            # Only the external world (where purchased and granted credit comes from) and a debt (what a person
+            # owes it) may go below zero; a debt may never go above.
             models.CheckConstraint(
-                condition=Q(balance__gte=0) | Q(kind=AccountKind.EXTERNAL), name="ledger_account_balance_non_negative"
+                condition=Q(balance__gte=0) | Q(kind__in=[AccountKind.EXTERNAL, AccountKind.DEBT]),
+                name="ledger_account_balance_non_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(balance__lte=0) | ~Q(kind=AccountKind.DEBT), name="ledger_debt_never_positive"
             ),
             models.UniqueConstraint(
                 fields=["identity"], condition=Q(kind=AccountKind.WALLET), name="ledger_one_wallet_per_identity"
             ),
+            models.UniqueConstraint(
+                fields=["identity"], condition=Q(kind=AccountKind.DEBT), name="ledger_one_debt_per_identity"
+            ),
             models.CheckConstraint(
-                condition=Q(kind=AccountKind.WALLET, identity__isnull=False)
-                | Q(~Q(kind=AccountKind.WALLET), code__isnull=False),
+                condition=Q(kind__in=IDENTITY_KINDS, identity__isnull=False)
+                | Q(~Q(kind__in=IDENTITY_KINDS), code__isnull=False),
                 name="ledger_account_has_owner_or_code",
             ),
         ]
 
     def __str__(self) -> str:
-        return self.code or f"wallet:{self.identity_id}"
+        return self.code or f"{self.kind}:{self.identity_id}"
 
 
 class Transfer(models.Model):

@@ -21,6 +21,15 @@ def with_wallet_balance(identities: QuerySet[Identity]) -> QuerySet[Identity]:
     return identities.annotate(balance=Coalesce(Subquery(balance), Value(0)))
 
 
+def owed_by(identity: Identity) -> int:
+    """What the identity's party owes the platform, in micro-credits (0 when nothing): the debt is its person's
+    (an agent answers for its owner's debt)."""
+    person = Identity.objects.filter(user_id=identity.owner_id).values("pk")[:1] if identity.owner_id else None
+    holder = person if person is not None else [identity.pk]
+    debt = Account.objects.filter(kind=AccountKind.DEBT, identity__in=holder).values_list("balance", flat=True).first()
+    return -(debt or 0)
+
+
 def wallet_entries(identity: Identity) -> QuerySet[Entry]:
     """Entries of the identity's wallet, newest first, with their transfer (one query per page)."""
     return (
@@ -63,9 +72,16 @@ def ledger_verify_report(limit: int = 50) -> LedgerReport:
     )
     for pk, key, total, n in unbalanced:
         report.problems.append(f"transfer {pk} ({key}): {n} entries summing to {total}")
-    negative = Account.objects.filter(balance__lt=0).exclude(kind=AccountKind.EXTERNAL).values_list("pk", "balance")
+    negative = (
+        Account.objects.filter(balance__lt=0)
+        .exclude(kind__in=[AccountKind.EXTERNAL, AccountKind.DEBT])
+        .values_list("pk", "balance")
+    )
     for pk, balance in negative[:limit]:
         report.problems.append(f"account {pk}: negative balance {balance}")
+    overpaid = Account.objects.filter(kind=AccountKind.DEBT, balance__gt=0).values_list("pk", "balance")
+    for pk, balance in overpaid[:limit]:
+        report.problems.append(f"account {pk}: a debt above zero ({balance})")
     world = Account.objects.aggregate(total=Sum("balance", default=0))["total"]
     if world != 0:
         report.problems.append(f"credit not conserved: balances sum to {world}, not 0")

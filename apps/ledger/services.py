@@ -14,12 +14,12 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from apps.accounts.models import User
-from apps.core.amounts import CREDIT
+from apps.core.amounts import CREDIT, format_credits
 from apps.core.errors import ValidationFailed
 from apps.identities.errors import EmailNotVerified, IdentitySuspended
 from apps.identities.models import Identity
-from apps.identities.services import owned_agent_lock
-from apps.ledger.errors import IdempotencyConflict, InsufficientCredit
+from apps.identities.services import identity_require_verified_human, owned_agent_lock
+from apps.ledger.errors import AccountInDebt, IdempotencyConflict, InsufficientCredit
 from apps.ledger.models import Account, AccountKind, Transfer
 
 EXTERNAL_WORLD = "external:world"
@@ -54,6 +54,19 @@ def wallet_for(identity: Identity) -> Account:
             return Account.objects.create(kind=AccountKind.WALLET, identity=identity)
     except IntegrityError:  # opened concurrently
         return Account.objects.get(kind=AccountKind.WALLET, identity=identity)
+
+
+def debt_for(identity: Identity) -> Account:
+    """The identity's debt account (what it owes the platform: zero or below), opened on first use."""
+    try:
+        return Account.objects.get(kind=AccountKind.DEBT, identity=identity)
+    except Account.DoesNotExist:
+        pass
+    try:
+        with transaction.atomic():
+            return Account.objects.create(kind=AccountKind.DEBT, identity=identity)
+    except IntegrityError:  # opened concurrently
+        return Account.objects.get(kind=AccountKind.DEBT, identity=identity)
 
 
 def _normalise(lines: Iterable[tuple[AccountRef, int]]) -> dict[int, int]:
@@ -183,8 +196,10 @@ def _transfer(
         after = {}
         for pk, account_kind, balance in accounts:
             amount = normalised[pk]
-            if balance + amount < 0 and account_kind != AccountKind.EXTERNAL:
+            if balance + amount < 0 and account_kind not in (AccountKind.EXTERNAL, AccountKind.DEBT):
                 raise InsufficientCredit(detail={"account": pk, "balance": balance, "required": -amount})
+            if balance + amount > 0 and account_kind == AccountKind.DEBT:
+                raise ValidationFailed("A debt cannot be repaid beyond what is owed.", detail={"account": pk})
             after[pk] = balance + amount
 
         amounts, balances = [normalised[pk] for pk in ids], [after[pk] for pk in ids]
@@ -240,6 +255,44 @@ def _client_amount(amount: int) -> int:
     return amount
 
 
+def _require_no_debt(owner: User) -> None:
+    """Refuse (AccountInDebt) while the owner owes: read under the owner's lock, which debt_repay also takes."""
+    debt = Account.objects.filter(kind=AccountKind.DEBT, identity__user=owner).values_list("balance", flat=True)
+    owed = -(debt.first() or 0)
+    if owed:
+        raise AccountInDebt(detail={"owed": owed})
+
+
+def accounts_lock(*accounts: Account) -> dict[int, int]:
+    """Lock the accounts in id order, as ledger_transfer does (so no deadlock with it), and read their balances."""
+    rows = Account.objects.select_for_update(no_key=True).filter(pk__in=[a.pk for a in accounts]).order_by("pk")
+    return dict(rows.values_list("pk", "balance"))
+
+
+@transaction.atomic
+def debt_repay(
+    *, identity: Identity, idempotency_key: str, memo: str = "Debt repaid from the wallet"
+) -> Transfer | None:
+    """Pay what the person owes from their wallet, as much as it holds: one transfer from the wallet to the debt
+    account, or None when nothing is owed or the wallet is empty. Idempotent by key."""
+    existing = Transfer.objects.filter(idempotency_key=f"debt-repay:{identity.pk}:{idempotency_key}").first()
+    if existing is not None:
+        existing.replayed = True
+        return existing
+    wallet, debt = wallet_for(identity), debt_for(identity)
+    balances = accounts_lock(wallet, debt)
+    amount = min(balances[wallet.pk], -balances[debt.pk])
+    if amount <= 0:
+        return None
+    return ledger_transfer(
+        lines=[(wallet, -amount), (debt, amount)],
+        kind="debt_repayment",
+        idempotency_key=f"debt-repay:{identity.pk}:{idempotency_key}",
+        memo=memo,
+        metadata={"owed_before": -balances[debt.pk]},
+    )
+
+
 @transaction.atomic
 def wallet_fund_agent(*, owner: User, agent: Identity, amount: int, idempotency_key: str) -> Transfer:
     """Move credit from the owner's wallet to one of their agents."""
@@ -247,12 +300,31 @@ def wallet_fund_agent(*, owner: User, agent: Identity, amount: int, idempotency_
     amount = _client_amount(amount)
     if not agent.is_active:
         raise IdentitySuspended("A suspended agent cannot be funded.")
-    return ledger_transfer(
-        lines=[(_owner_wallet(owner), -amount), (wallet_for(agent), amount)],
+    _require_no_debt(owner)
+    wallet = wallet_for(agent)
+    transfer = ledger_transfer(
+        lines=[(_owner_wallet(owner), -amount), (wallet, amount)],
         kind="agent_funding",
         idempotency_key=f"agent-fund:{owner.pk}:{idempotency_key}",
         memo=f"Funding @{agent.handle}",
     )
+    if not transfer.replayed:
+        _agent_funding_limit_check(owner, balance_after=transfer.balances_after[wallet.pk])
+    return transfer
+
+
+def _agent_funding_limit_check(owner: User, *, balance_after: int) -> None:
+    """An owner below verified_human may not leave an agent holding more than
+    CREDENCE_UNVERIFIED_AGENT_FUNDING_LIMIT_CREDITS. Checked after the transfer, on the balance it left under
+    the wallet's lock (what the agent earned by trading counts, and a concurrent payout cannot slip between a
+    read and the move); a refusal rolls the transfer back with the caller's transaction."""
+    limit = settings.CREDENCE_UNVERIFIED_AGENT_FUNDING_LIMIT_CREDITS * CREDIT
+    if balance_after > limit:
+        identity_require_verified_human(
+            owner,
+            what=f"Funding an agent past {format_credits(limit)} credits",
+            detail={"limit": limit, "balance_after": balance_after},
+        )
 
 
 @transaction.atomic

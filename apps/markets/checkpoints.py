@@ -20,6 +20,7 @@ from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
+from apps.accounts.models import VerificationLevel
 from apps.core.errors import ApplicationError
 from apps.identities.models import AutonomyLevel, Identity, IdentityKind
 from apps.ledger.errors import IdempotencyConflict
@@ -377,7 +378,13 @@ def _domain_exists(scope: str) -> bool:
 
 checkpoints.register(
     checkpoints.Checkpoint(
-        name=DISPUTE, label="A disputed resolution", variables=DISPUTE_VARIABLES, conflicted_users=_dispute_parties
+        name=DISPUTE,
+        label="A disputed resolution",
+        variables=DISPUTE_VARIABLES,
+        conflicted_users=_dispute_parties,
+        # Whoever sits on a dispute's panel decides who keeps a bond: only verified people, whatever a policy
+        # says, so a swarm of cheap accounts cannot fill the panel (proposing and challenging need it too).
+        min_reviewer_level=VerificationLevel.VERIFIED_HUMAN,
     )
 )
 checkpoints.SCOPES.append(_domain_exists)

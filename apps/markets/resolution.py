@@ -23,7 +23,7 @@ from apps.core.models import Event
 from apps.core.services import event_emit
 from apps.identities.models import Identity
 from apps.identities.selectors import party, party_of_user
-from apps.identities.services import identity_require_active
+from apps.identities.services import identity_require_active, identity_require_verified_human
 from apps.ledger.models import Account, AccountKind
 from apps.ledger.services import PLATFORM_FEES, ledger_transfer, system_account, wallet_for
 from apps.markets.checkpoints import DISPUTE, dispute_checkpoint
@@ -119,12 +119,15 @@ def claims_close_due(*, now: datetime | None = None) -> int:
 
 @transaction.atomic
 def resolution_propose(*, claim: Claim, proposer: Identity, outcome: str, evidence: str) -> Resolution:
-    """After close, an identity without a position proposes the outcome and posts the bond."""
+    """After close, an identity without a position, whose person is a verified human, proposes the outcome and
+    posts the bond."""
     market, claim = market_and_claim_lock(claim)
     now = timezone.now()
     if market is None or effective_status(claim, now=now) != ClaimStatus.CLOSED:
         raise IllegalTransition("Only a claim that has closed (and has no proposal yet) can be resolved.")
     identity_require_active(proposer)
+    # A bond deters a wrong proposal only from someone who cannot open another account to try again.
+    identity_require_verified_human(proposer, what="Proposing an outcome")
     outcome = _outcome(outcome)
     evidence = (evidence or "").strip()
     if not evidence or len(evidence) > 5000:
@@ -168,7 +171,8 @@ def resolution_propose(*, claim: Claim, proposer: Identity, outcome: str, eviden
 
 @transaction.atomic
 def resolution_challenge(*, claim: Claim, challenger: Identity, evidence: str) -> Resolution:
-    """Within the window, anyone but the proposer challenges with an equal bond: the claim is disputed."""
+    """Within the window, any verified human's identity but the proposer's party challenges with an equal bond:
+    the claim is disputed."""
     _, claim = market_and_claim_lock(claim)
     resolution = Resolution.objects.select_for_update(no_key=True).filter(claim=claim).first()
     now = timezone.now()
@@ -181,6 +185,7 @@ def resolution_challenge(*, claim: Claim, challenger: Identity, evidence: str) -
             "The proposal is your party's (a person and their agents are one party): it cannot be challenged by you."
         )
     identity_require_active(challenger)
+    identity_require_verified_human(challenger, what="Challenging a proposal")
     evidence = (evidence or "").strip()
     if not evidence or len(evidence) > 5000:
         raise ValidationFailed("Evidence of 1-5000 characters is required.", detail={"field": "evidence"})

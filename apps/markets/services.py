@@ -18,7 +18,7 @@ from apps.core.services import event_emit, events_emit
 from apps.identities.errors import IdentitySuspended
 from apps.identities.models import Identity, IdentityStatus
 from apps.identities.services import identity_require_active
-from apps.ledger.errors import IdempotencyConflict
+from apps.ledger.errors import AccountInDebt, IdempotencyConflict
 from apps.ledger.models import Account, AccountKind
 from apps.ledger.services import PLATFORM_FEES, ledger_transfer, system_account, wallet_for
 from apps.markets import hooks, lmsr
@@ -254,15 +254,17 @@ _LOCK_MARKET = (
     "FROM markets_market m JOIN markets_claim c ON c.id = m.claim_id WHERE m.claim_id = %s {lock}"
 )
 # Everything else the order needs, in one round trip: a trade already placed with this key, the trader's
-# position, wallet and the fees account (None where a row does not exist yet), and whether the trader and,
-# for an agent, its owner are active now (not as the caller's copy of the identity says: a suspension made
-# since it was read stops the order).
+# position, wallet and the fees account (None where a row does not exist yet), what its party owes (the debt
+# of the person: the trader's own, or its owner's for an agent), and whether the trader and, for an agent, its
+# owner are active now (not as the caller's copy of the identity says: a suspension made since it was read
+# stops the order).
 _TRADE_CONTEXT = (
     "SELECT t.id, t.body_sha256, t.market_id, p.yes_shares, p.no_shares, p.net_invested, w.id, f.id, "
-    "i.status, h.status "
+    "d.balance, i.status, h.status "
     "FROM (SELECT 1 AS one) AS o "
     "JOIN identities_identity i ON i.id = %s "
     "LEFT JOIN identities_identity h ON h.user_id = i.owner_id "
+    "LEFT JOIN ledger_account d ON d.kind = 'debt' AND d.identity_id = COALESCE(h.id, i.id) "
     "LEFT JOIN markets_trade t ON t.identity_id = %s AND t.idempotency_key = %s "
     "LEFT JOIN markets_position p ON p.market_id = %s AND p.identity_id = %s "
     "LEFT JOIN ledger_account w ON w.kind = 'wallet' AND w.identity_id = %s "
@@ -329,9 +331,18 @@ def trade_place(
         market_id = row[0] if row else None
         me = identity.pk
         cursor.execute(_TRADE_CONTEXT, [me, me, idempotency_key, market_id, me, me, PLATFORM_FEES])
-        (existing_id, existing_body, existing_market, yes_held, no_held, invested, wallet_id, fees_id, *statuses) = (
-            cursor.fetchone()
-        )
+        (
+            existing_id,
+            existing_body,
+            existing_market,
+            yes_held,
+            no_held,
+            invested,
+            wallet_id,
+            fees_id,
+            debt,
+            *statuses,
+        ) = cursor.fetchone()
     if existing_id is not None:  # read under the market lock, so a concurrent duplicate sees the first commit
         if existing_body != body or existing_market != market_id:
             raise IdempotencyConflict(detail={"idempotency_key": idempotency_key})
@@ -351,6 +362,8 @@ def trade_place(
     position = Position(market=market, identity=identity, yes_shares=yes_held or 0, no_shares=no_held or 0)
     fill = order_price(market=market, order=order, position=position if held else None)
 
+    if debt and fill.cost > 0:  # in debt: selling (which raises credit to settle it) is all that is allowed
+        raise AccountInDebt(detail={"owed": -debt})
     wallet = wallet_id or wallet_for(identity).pk
     fees = fees_id or system_account(PLATFORM_FEES).pk
     if fill.cost > 0:

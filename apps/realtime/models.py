@@ -10,6 +10,9 @@ class NotificationKind(models.TextChoices):
     REVIEW_WAITING = "review_waiting", "A review waits for you"
     REVIEW_FINISHED = "review_finished", "A review you asked for finished"
     WEBHOOK_FAILING = "webhook_failing", "An agent's webhook is failing"
+    CREDIT_PURCHASED = "credit_purchased", "Purchased credit arrived"
+    CREDIT_REVERSED = "credit_reversed", "A purchase was refunded or disputed"
+    VERIFICATION = "verification", "Identity verification"
 
 
 class Notification(models.Model):

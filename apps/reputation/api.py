@@ -116,6 +116,12 @@ class ContributorOut(Schema):
         "source. Usually empty."
     )
     pull: float = Field(description="The consensus minus the consensus without them.")
+    capped_unverified: bool = Field(
+        description="True when their weight was cut because their owner (the person, or an agent's owner) is not a "
+        "verified human: such a voice counts at CREDENCE_UNVERIFIED_WEIGHT_FACTOR (0.25 by default) of what its "
+        "record earns, since unverified accounts are cheap to make many of (docs/architecture.md, 'What "
+        "verification unlocks')."
+    )
     forecasts_in_domain: int = Field(
         description="Their resolved forecasts in the claim's domain: the record their weight was earned by "
         "(docs/reputation.md: how closely their forecasts tracked the other independent sources, faded if "
@@ -331,6 +337,7 @@ def _consensus_out(claim: Claim, view: selectors.ConsensusView, *, top: int) -> 
                 "read_as": selectors.as_decimal(c.read_as),
                 "counted_with": [owners[o] for o in c.counted_with if o in owners],
                 "pull": c.pull,
+                "capped_unverified": c.capped_unverified,
                 "forecasts_in_domain": c.forecasts,
                 "beat_market_in_domain": c.beat_market or 0,
             }

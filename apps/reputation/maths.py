@@ -43,6 +43,12 @@ Wald's sequential test decides, from the claim on which the pair first coincided
 its later agreements outnumber its disagreements by COPY_MARGIN, and is forgotten once the disagreements
 outnumber them by as much. Meeting at a value COPY_CROWD or more owners share (a round number, the
 market price) is no observation, which also keeps a claim's pairs to compare O(owners).
+
+Verification: an owner who is not a verified human (and its agents) counts at a factor of its weight
+(`Voice.verification`, CREDENCE_UNVERIFIED_WEIGHT_FACTOR): the owner cap and the copying groups stop one
+account's many voices and a copier that keeps agreeing, but not many unverified accounts that each forecast
+a little differently, which cost nothing to open. Scoring is unchanged: the record is earned in full, and
+counts in full once its owner is verified.
 """
 
 import math
@@ -421,6 +427,9 @@ class Voice:
     weight: float
     probability: float
     calibration: float = 1.0  # its owner's factor on its log-odds
+    # What its owner's verification multiplies its weight by: 1 for a verified human's identities, less for an
+    # account that is not one (CREDENCE_UNVERIFIED_WEIGHT_FACTOR): such accounts are cheap to make many of.
+    verification: float = 1.0
 
     @property
     def log_odds(self) -> float:
@@ -431,21 +440,28 @@ def effective_weights(voices: list[Voice], combined: dict[int, float] | None = N
     """Weights after the independence cap, shared within each copying group in proportion to the members'
     own weights. A group weighs no more than its best member alone (ten agents with one record are one
     voice), nor than one source holding all their records at once (`combined`: group -> that weight; a
-    record dealt out across agents so that one looks luckier than the whole gains nothing). Where no voice
-    weighs anything (each contradicted the others' pools), they are heard equally, one per group."""
+    record dealt out across agents so that one looks luckier than the whole gains nothing). Each voice's own
+    weight is first multiplied by its `verification` factor, and so is its group's combined weight (by its
+    members' largest: a group with a verified member may weigh what that member's record earns), so an
+    unverified owner and its agents weigh that factor times what a verified one with their records would.
+    Where no voice weighs anything (each contradicted the others' pools), they are heard equally, one per
+    group, each at its verification factor."""
     groups: dict[int, list[Voice]] = {}
     for voice in voices:
         groups.setdefault(voice.copying_group, []).append(voice)
     weights = {}
     for group, members in groups.items():
-        total = sum(v.weight for v in members)
-        cap = max(v.weight for v in members)
+        total = sum(v.weight * v.verification for v in members)
+        cap = max(v.weight * v.verification for v in members)
         if combined is not None and group in combined:
-            cap = min(cap, combined[group])
+            cap = min(cap, combined[group] * max(v.verification for v in members))
         for voice in members:
-            weights[voice.identity_id] = voice.weight * cap / total if total > 0 else 0.0
+            weights[voice.identity_id] = voice.weight * voice.verification * cap / total if total > 0 else 0.0
     if voices and not any(weights.values()):
-        return effective_weights([replace(v, weight=1.0) for v in voices])
+        heard = [replace(v, weight=1.0) for v in voices]
+        if not any(v.verification for v in heard):  # a factor of 0 and nobody verified: heard equally all the same
+            heard = [replace(v, verification=1.0) for v in heard]
+        return effective_weights(heard)
     return weights
 
 

@@ -6,9 +6,11 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.db.models import Avg, Case, Count, Exists, F, Max, OuterRef, Q, QuerySet, Subquery, Sum, Value, When
-from django.db.models.functions import Abs
+from django.db.models.functions import Abs, Coalesce
 
+from apps.accounts.models import VerificationLevel
 from apps.identities.models import Identity, IdentityKind
 from apps.markets import selectors as market_selectors
 from apps.markets.models import Claim, ClaimStatus, Position
@@ -41,10 +43,16 @@ class Contributor:
     forecasts: int = 0  # its resolved forecasts in the claim's domain: what its weight was earned by
     fitted: int = 0  # of those, the ones that had other sources' pool to be fitted against
     beat_market: int | None = None  # of those, the ones that added information over the market (explained only)
+    verification: float = 1.0  # what its owner's verification multiplies its weight by (maths.Voice)
 
     @property
     def read_as(self) -> float:
         return maths.recalibrated(self.probability, self.calibration)
+
+    @property
+    def capped_unverified(self) -> bool:
+        """Its weight was cut because its owner is not a verified human (CREDENCE_UNVERIFIED_WEIGHT_FACTOR)."""
+        return self.verification < 1.0
 
 
 @dataclass
@@ -74,18 +82,30 @@ def extremizing_alpha() -> float:
     return fit if fit is not None else 1.0
 
 
+# The verification level of the person answerable for a forecast's identity (the person, or an agent's owner),
+# joined into the query that reads the forecast: the consensus reads every contributor's level with no query more.
+_PARTY_LEVEL = Coalesce("identity__user__verification_level", "identity__owner__verification_level")
+
+
 def latest_beliefs(claim: Claim, *, before: datetime | None = None) -> dict[int, tuple[float, str, datetime, Identity]]:
     """Each identity's latest forecast on the claim (a stated belief, or its latest trade's belief, whichever
-    is later), {identity id: (probability, source, at, identity)}. Two queries; suspended identities left out."""
+    is later), {identity id: (probability, source, at, identity)}, each identity with its party's verification
+    level as `party_level`. Two queries; suspended identities left out."""
     latest: dict[int, tuple[float, str, datetime, Identity]] = {}
     stated = Belief.objects.filter(claim=claim)
     if before is not None:
         stated = stated.filter(created_at__lt=before)
     newest = stated.values("identity_id").annotate(last=Max("id")).values("last")
-    for belief in Belief.objects.filter(id__in=newest).select_related("identity"):
+    for belief in Belief.objects.filter(id__in=newest).select_related("identity").annotate(party_level=_PARTY_LEVEL):
+        belief.identity.party_level = belief.party_level
         latest[belief.identity_id] = (float(belief.probability), "belief", belief.created_at, belief.identity)
-    positions = Position.objects.filter(market__claim=claim, last_belief__isnull=False).select_related("identity")
+    positions = (
+        Position.objects.filter(market__claim=claim, last_belief__isnull=False)
+        .select_related("identity")
+        .annotate(party_level=_PARTY_LEVEL)
+    )
     for position in positions:
+        position.identity.party_level = position.party_level
         if before is not None and position.updated_at >= before:
             continue  # a trade cannot come after close; kept for symmetry with beliefs
         held = latest.get(position.identity_id)
@@ -148,13 +168,22 @@ def combined_weights(
     return {group: population.shrunk(record) for group, record in pooled.items()}
 
 
+def verification_factor(identity: Identity) -> float:
+    """What the consensus multiplies the weight of `identity` by (read from `latest_beliefs`' `party_level`):
+    1 for a verified human's identities, CREDENCE_UNVERIFIED_WEIGHT_FACTOR for anyone else's."""
+    if identity.party_level == VerificationLevel.VERIFIED_HUMAN:
+        return 1.0
+    return min(settings.CREDENCE_UNVERIFIED_WEIGHT_FACTOR, 1.0)
+
+
 def consensus_compute(
     claim: Claim, *, before: datetime | None = None, explain: bool = False, explain_top: int = 10
 ) -> ConsensusView:
-    """The consensus from scratch, capped by copying group: O(contributors of this claim), seven queries.
-    `explain` adds the pull of the `explain_top` heaviest contributors (the consensus recomputed without
-    each: O(top x contributors) arithmetic, cheap however many voices the claim has) and how many of their
-    forecasts in the domain beat the market (one query more)."""
+    """The consensus from scratch, capped by copying group, an unverified owner's voices cut by the factor
+    (`verification_factor`): O(contributors of this claim), seven queries. `explain` adds the pull of the
+    `explain_top` heaviest contributors (the consensus recomputed without each: O(top x contributors)
+    arithmetic, cheap however many voices the claim has) and how many of their forecasts in the domain beat
+    the market (one query more)."""
     beliefs = latest_beliefs(claim, before=before)
     alpha = extremizing_alpha()
     records = reliability_records(list(beliefs), claim.domain_id) if beliefs else {}
@@ -164,8 +193,15 @@ def consensus_compute(
     factors = calibration_factors(owner_ids, claim.domain_id) if beliefs else {}
     group_of = copying_groups(owner_ids) if beliefs else {}
     voices = [
-        maths.Voice(pk, group_of[owners[pk]], population.shrunk(records[pk]), probability, factors[owners[pk]])
-        for pk, (probability, _source, _at, _identity) in beliefs.items()
+        maths.Voice(
+            pk,
+            group_of[owners[pk]],
+            population.shrunk(records[pk]),
+            probability,
+            factors[owners[pk]],
+            verification_factor(identity),
+        )
+        for pk, (probability, _source, _at, identity) in beliefs.items()
     ]
     members: dict[int, set[int]] = {}  # copying group -> its owners
     for owner, group in group_of.items():
@@ -192,6 +228,7 @@ def consensus_compute(
                 counted_with=tuple(sorted(members[voice.copying_group] - {owner})),
                 forecasts=records[voice.identity_id].skill.n,
                 fitted=records[voice.identity_id].fit.n,
+                verification=voice.verification,
             )
         )
     contributors.sort(key=lambda c: (-c.weight, c.identity.pk))

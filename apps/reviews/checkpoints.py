@@ -3,8 +3,9 @@ so reviews call them without importing their apps. `manage.py extension_points` 
 extension points.
 
 - A `Checkpoint` names a place a service may pause (`trade.place`, `resolution.dispute`, ...), the variables
-  its policies' conditions may read (type-checked when a policy is saved), and who may not review its
-  requests (`conflicted_users`: the parties of the subject, e.g. everyone holding shares in the claim).
+  its policies' conditions may read (type-checked when a policy is saved), who may not review its
+  requests (`conflicted_users`: the parties of the subject, e.g. everyone holding shares in the claim), and
+  the least verification level of its panelists (`min_reviewer_level`), a floor under every policy's.
 - A continuation runs once a request is finished (decided, timed out, cancelled), after commit, exactly once
   per request (`services.review_resume`), inside the transaction that marks the request resumed. It re-checks
   the world, acts, and returns what it did (recorded on the request); an ApplicationError it raises is
@@ -35,6 +36,10 @@ class Checkpoint:
     variables: dict = field(default_factory=dict)
     # The user ids (a person stands for their agents too) who may not review this request.
     conflicted_users: Callable[["ReviewRequest"], set[int]] = _nobody
+    # The least verification level (apps.accounts VerificationLevel) of anyone on its panels, whatever a
+    # policy's pool_min_level says: panels invite no one below it, and a panelist whose level fell since
+    # cannot take or decide. "" adds nothing to the policy's level. Staff and an agent's owner are not panels.
+    min_reviewer_level: str = ""
 
 
 CHECKPOINTS: dict[str, Checkpoint] = {}
@@ -95,6 +100,7 @@ def _listing() -> list[str]:
     """What `manage.py extension_points` prints of this registry."""
     lines = [
         f"reviews checkpoint {name}: {c.label} (variables: {', '.join(sorted(c.variables)) or 'none'})"
+        + (f", panelists at least {c.min_reviewer_level}" if c.min_reviewer_level else "")
         for name, c in sorted(CHECKPOINTS.items())
     ]
     lines += [f"reviews continuation {name} -> {describe(f)}" for name, f in sorted(CONTINUATIONS.items())]

@@ -26,7 +26,9 @@ from apps.accounts.models import User, VerificationLevel
 from apps.core import events
 from apps.core.errors import ApplicationError, NotFound, PermissionDenied, ValidationFailed
 from apps.core.services import event_emit
+from apps.identities.errors import VerificationRequired
 from apps.identities.models import Identity, IdentityKind, IdentityStatus
+from apps.identities.selectors import party_level
 from apps.ledger.errors import IdempotencyConflict
 from apps.ledger.models import Account, AccountKind
 from apps.ledger.services import ledger_transfer, wallet_for
@@ -261,12 +263,22 @@ def _body_sha256(body: dict) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
 
 
+_LEVELS = list(VerificationLevel.values)  # least trusted first
+
+
+def panel_levels(request: ReviewRequest) -> list[str]:
+    """The verification levels a panelist of `request` may have: its policy's least level, raised to its
+    checkpoint's floor (`Checkpoint.min_reviewer_level`: a dispute's panel is verified humans whatever a policy
+    says), and never below email_verified (a person without a verified email has no identity to review with)."""
+    floor = checkpoints.CHECKPOINTS[request.checkpoint].min_reviewer_level or VerificationLevel.EMAIL_VERIFIED
+    least = max(_LEVELS.index(VerificationLevel.EMAIL_VERIFIED), _LEVELS.index(request.pool_min_level))
+    return _LEVELS[max(least, _LEVELS.index(floor)) :]
+
+
 def _panel_candidates(request: ReviewRequest, excluded_users: set[int]) -> list[Identity]:
-    """People who may sit on the panel, best first: active human identities at the policy's level, none of
-    the excluded parties, ranked by the registered rankers in the request's scope."""
-    levels = [VerificationLevel.VERIFIED_HUMAN]
-    if request.pool_min_level == VerificationLevel.EMAIL_VERIFIED:
-        levels.append(VerificationLevel.EMAIL_VERIFIED)
+    """People who may sit on the panel, best first: active human identities at the panel's levels
+    (`panel_levels`), none of the excluded parties, ranked by the registered rankers in the request's scope."""
+    levels = panel_levels(request)
     humans = list(
         Identity.objects.filter(
             kind=IdentityKind.HUMAN, status=IdentityStatus.ACTIVE, user__verification_level__in=levels
@@ -530,18 +542,44 @@ def _conflicted(request: ReviewRequest, user: User) -> bool:
     return request.pool != Pool.OWNER and user.pk in excluded_users(request)
 
 
+def _below_panel_level(request: ReviewRequest, user: User, levels: dict[int, str]) -> bool:
+    """Whether `user` is now below the levels of the panel they were invited to (`panel_levels`): a level
+    can fall after the invitation (staff lower it). Read from the database once per take or decision
+    (`levels` keeps it), and only for a panel. Staff's and owners' requests have no level."""
+    if request.pool != Pool.PANEL:
+        return False
+    if user.pk not in levels:
+        levels[user.pk] = party_level(user)
+    return levels[user.pk] not in panel_levels(request)
+
+
+def _verification_required(request: ReviewRequest) -> VerificationRequired:
+    label = checkpoints.CHECKPOINTS[request.checkpoint].label
+    return VerificationRequired.needed_for(
+        f"Sitting on the panel of {label[:1].lower()}{label[1:]}", detail={"levels": panel_levels(request)}
+    )
+
+
 @transaction.atomic
 def review_take_next(*, reviewer: Identity, checkpoint: str | None = None) -> ReviewAssignment | None:
     """Lease the next request offered to `reviewer` (SKIP LOCKED: reviewers taking at once get different
-    ones), or None when nothing waits. A request whose parties now include the reviewer is passed over."""
+    ones), or None when nothing waits. A request whose parties now include the reviewer is passed over, and
+    so is a panel whose level the reviewer is now below; when only such panels waited, VerificationRequired
+    says why nothing was taken."""
     user = _require_reviewer(reviewer)
     passed: list[int] = []
+    levels: dict[int, str] = {}
+    below: ReviewRequest | None = None
     now = timezone.now()
     for _ in range(settings.CREDENCE_REVIEW_TAKE_ATTEMPTS):
         request = _next_offered(user, reviewer, checkpoint=checkpoint, passed=passed, now=now)
         if request is None:
-            return None
+            break
         if _conflicted(request, user):
+            passed.append(request.pk)
+            continue
+        if _below_panel_level(request, user, levels):
+            below = below or request
             passed.append(request.pk)
             continue
         assignment = ReviewAssignment.objects.create(
@@ -560,6 +598,8 @@ def review_take_next(*, reviewer: Identity, checkpoint: str | None = None) -> Re
             lease_expires_at=assignment.lease_expires_at.isoformat(),
         )
         return assignment
+    if below is not None:
+        raise _verification_required(below)
     return None
 
 
@@ -642,6 +682,8 @@ def review_decide(*, assignment_id: int, reviewer: Identity, kind: str, value=No
         value = None
     if _conflicted(request, user):
         raise ReviewerConflicted()
+    if _below_panel_level(request, user, {}):
+        raise _verification_required(request)
     ReviewDecision.objects.create(
         request=request, assignment=assignment, reviewer=reviewer, kind=kind, value=value, reason=reason
     )

@@ -3,6 +3,7 @@ from django.urls import path
 from apps.web.views import (
     agents,
     beliefs,
+    billing,
     claim_page,
     claims,
     funds,
@@ -63,6 +64,14 @@ urlpatterns = [
         name="webhook-redeliver",
     ),
     path("wallet/", funds.wallet, name="wallet"),
+    path("wallet/debt/settle", billing.debt_settle, name="debt-settle"),
+    # Buying credit and verifying identity (apps/billing; Stripe's webhook is config/urls.py's).
+    path("billing/", billing.buy, name="billing"),
+    path("billing/buy", billing.buy_start, name="billing-buy"),
+    path("billing/return", billing.buy_return, name="billing-return"),
+    path("billing/purchases/<int:purchase_id>/", billing.purchase, name="purchase"),
+    path("me/verification/", billing.verification_page, name="verification"),
+    path("me/verification/start", billing.verification_start, name="verification-start"),
     path("me/agents/<int:agent_id>/fund", funds.agent_fund, name="agent-fund"),
     path("me/agents/<int:agent_id>/withdraw", funds.agent_withdraw, name="agent-withdraw"),
     # Track records.

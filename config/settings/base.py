@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "apps.realtime",
     "apps.agents",
     "apps.webhooks",
+    "apps.billing",
     "apps.web",
     "apps.demo",
 ]
@@ -269,7 +270,12 @@ SECURE_CSP = {
     "font-src": [CSP.SELF],
     "object-src": [CSP.NONE],
     "base-uri": [CSP.SELF],
-    "form-action": [CSP.SELF],
+    # A form may post only here, and be redirected on to Stripe's pages (Checkout, Identity): browsers apply
+    # form-action to every redirect after a form's POST, and buying credit is a POST answered with Stripe's page.
+    "form-action": [
+        CSP.SELF,
+        *env_list("STRIPE_PAGE_ORIGINS", ["https://checkout.stripe.com", "https://verify.stripe.com"]),
+    ],
     "frame-ancestors": [CSP.NONE],
 }
 X_FRAME_OPTIONS = "DENY"
@@ -289,6 +295,14 @@ LOGGING = {
 CREDENCE_SIGNUP_GRANT_CREDITS = env_int("CREDENCE_SIGNUP_GRANT_CREDITS", 1000)
 CREDENCE_MAX_AGENTS_PER_OWNER = env_int("CREDENCE_MAX_AGENTS_PER_OWNER", 10)
 CREDENCE_MAX_KEYS_PER_AGENT = env_int("CREDENCE_MAX_KEYS_PER_AGENT", 10)
+# What an owner below verified_human may do (docs/architecture.md, "What verification unlocks"): an unverified
+# account is cheap to make many of, so it may own this many agents (CREDENCE_MAX_AGENTS_PER_OWNER caps a
+# verified person)...
+CREDENCE_UNVERIFIED_MAX_AGENTS = env_int("CREDENCE_UNVERIFIED_MAX_AGENTS", 2)
+# ...fund an agent's wallet up to this many credits, no further (withdrawing is never limited)...
+CREDENCE_UNVERIFIED_AGENT_FUNDING_LIMIT_CREDITS = env_int("CREDENCE_UNVERIFIED_AGENT_FUNDING_LIMIT_CREDITS", 100)
+# ...and counts in the consensus at this share of the weight its record earns (it and its agents alike).
+CREDENCE_UNVERIFIED_WEIGHT_FACTOR = float(env_str("CREDENCE_UNVERIFIED_WEIGHT_FACTOR", "0.25"))
 CREDENCE_API_PAGE_SIZE = env_int("CREDENCE_API_PAGE_SIZE", 50)
 # How many proxies in front of the app append to X-Forwarded-For (the shipped nginx is one: docker/compose.yaml
 # sets 1). Every limit that counts per address takes the client from apps.core.throttling.client_address,
@@ -355,3 +369,31 @@ CREDENCE_WEBHOOK_SEND_BATCH = env_int("CREDENCE_WEBHOOK_SEND_BATCH", 100)
 CREDENCE_WEBHOOK_SEND_CONCURRENCY = env_int("CREDENCE_WEBHOOK_SEND_CONCURRENCY", 8)
 CREDENCE_WEBHOOK_FANOUT_SECONDS = float(env_str("CREDENCE_WEBHOOK_FANOUT_SECONDS", "2"))
 CREDENCE_WEBHOOK_SEND_SECONDS = float(env_str("CREDENCE_WEBHOOK_SEND_SECONDS", "5"))
+
+# Billing and verification (apps/billing; README "Stripe"). Without STRIPE_SECRET_KEY buying credit is off (the
+# purchase page says so) and verification goes to a staff review. STRIPE_API_BASE points the client elsewhere
+# (the tests' local Stripe; `localstripe`); the webhook secret is the endpoint's (or `stripe listen`'s) whsec_.
+STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY", "")
+STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET", "")
+STRIPE_API_BASE = env_str("STRIPE_API_BASE", "")
+# Stripe Identity is used for verification when Stripe is configured, unless switched off here.
+STRIPE_IDENTITY_ENABLED = env_bool("STRIPE_IDENTITY_ENABLED", True)
+# A signed event older or further in the future than this is refused (Stripe's own default tolerance).
+STRIPE_WEBHOOK_TOLERANCE_SECONDS = env_int("STRIPE_WEBHOOK_TOLERANCE_SECONDS", 300)
+# The packages a fresh database starts with (migration 0002; staff edit them in the admin afterwards):
+# name, credits, price in the currency's minor unit.
+CREDENCE_CREDIT_PACKAGES = [
+    {"name": "Starter", "credits": 500, "price": 500},
+    {"name": "Regular", "credits": 2_000, "price": 1_800},
+    {"name": "Serious", "credits": 10_000, "price": 8_000},
+]
+CREDENCE_BILLING_CURRENCY = env_str("CREDENCE_BILLING_CURRENCY", "usd")
+# An account younger than this many days may buy at most this much (minor units) per rolling 24 hours,
+# counted over the purchases it started (paid or still open), checked before a Checkout Session is created.
+CREDENCE_BILLING_NEW_ACCOUNT_DAYS = env_int("CREDENCE_BILLING_NEW_ACCOUNT_DAYS", 30)
+CREDENCE_BILLING_NEW_ACCOUNT_DAILY_LIMIT = env_int("CREDENCE_BILLING_NEW_ACCOUNT_DAILY_LIMIT", 5_000)
+# The key of the documents' fingerprints (an HMAC): by default derived from SECRET_KEY. Changing it makes
+# every stored fingerprint unmatchable: set it once.
+CREDENCE_IDENTITY_FINGERPRINT_KEY = env_str("CREDENCE_IDENTITY_FINGERPRINT_KEY", "")
+# How long a person's verification review waits before it goes to staff.
+CREDENCE_VERIFICATION_REVIEW_TIMEOUT_SECONDS = env_int("CREDENCE_VERIFICATION_REVIEW_TIMEOUT_SECONDS", 3 * 24 * 3600)

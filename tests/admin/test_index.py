@@ -21,6 +21,7 @@ def test_the_admin_index_names_each_section_once_and_spells_every_plural():
     assert sections == [
         "Accounts",  # allauth's: email addresses
         "Authentication and Authorization",
+        "Billing and verification",
         "Core",
         "Hosted agents",
         "Identities",
@@ -47,3 +48,5 @@ def test_the_admin_index_names_each_section_once_and_spells_every_plural():
     assert reviews == ["Checkpoint policies", "Review requests"]
     webhooks = re.findall(r'<th scope="row" id="webhooks-[a-z]+">\s*<a href="[^"]+"[^>]*>([^<]+)</a>', html)
     assert webhooks == ["Webhook deliveries", "Webhook subscriptions"]
+    billing = re.findall(r'<th scope="row" id="billing-[a-z]+">\s*<a href="[^"]+"[^>]*>([^<]+)</a>', html)
+    assert billing == ["Credit packages", "Debts", "Purchases", "Stripe events", "Verifications"]

@@ -132,7 +132,7 @@ def test_session_me_is_the_human(owner, owner_client):
     assert body["auth"] == "session"
     assert body["scopes"] == ["*"]
     assert body["email"] == owner.email
-    assert body["verification_level"] == "email_verified"
+    assert body["verification_level"] == "verified_human"  # the factories' people are verified
     assert body["identity"]["kind"] == "human"
     assert body["identity"]["owner_handle"] is None
 

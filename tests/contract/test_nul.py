@@ -54,6 +54,8 @@ BODIES = {
     ("post", "/api/v1/agents/{agent_id}/suspend"): {"reason": "Paused."},
     ("post", "/api/v1/agents/{agent_id}/keys"): {"name": "prod", "scopes": ["read"]},
     ("post", "/api/v1/agents/{agent_id}/fund"): {"amount": CREDIT},
+    ("post", "/api/v1/billing/checkout"): {"package": 1},
+    ("post", "/api/v1/billing/verification"): {"statement": "A person with a profile.", "links": ["https://a.example"]},
     ("post", "/api/v1/agents/{agent_id}/withdraw"): {"amount": CREDIT},
     ("post", "/api/v1/claims"): CLAIM_BODY,
     ("post", "/api/v1/claims/{claim_id}/clarifications"): {"text": "Traffic means cars."},

@@ -81,6 +81,9 @@ IDEMPOTENT_WRITES = {
     ("post", "/api/v1/agents/{agent_id}/withdraw"),
     ("post", "/api/v1/reviews"),
     ("post", "/api/v1/agents/{agent_id}/runs"),
+    ("post", "/api/v1/billing/checkout"),
+    ("post", "/api/v1/billing/debt/settle"),
+    ("post", "/api/v1/billing/verification"),
 }
 
 

@@ -8,6 +8,9 @@ from pathlib import Path
 import pytest
 
 from apps.agents.services import run_execute
+from apps.billing import services as billing
+from apps.billing.models import CreditPackage
+from apps.billing.verification import verification_request_review
 from apps.core.events import CATALOGUE, CATALOGUE_VERSION, catalogue_markdown
 from apps.core.models import Event
 from apps.identities.services import agent_suspend, agent_update, api_key_revoke, identity_reactivate
@@ -90,6 +93,15 @@ def test_every_event_the_flows_write_is_catalogued_with_the_payload_it_documents
     notifications_mark_all_read(user=trader.user)
     hosted = factories.hosted()  # a hosted agent's run ends
     run_execute(run_id=factories.manual_run(hosted).pk)
+    # a purchase credited (as Stripe's paid session reports it) and a verification asked of a reviewer
+    purchase = billing._purchase_open(user=trader.user, package_id=CreditPackage.objects.first().pk, key="p-1")
+    billing.purchase_fulfil(
+        session={"id": "cs_1", "metadata": {"purchase": str(purchase.pk)}, "payment_status": "paid",
+                 "status": "complete", "amount_total": purchase.amount, "currency": purchase.currency}
+    )  # fmt: skip
+    verification_request_review(
+        user=factories.unverified_user(), statement="A person, with a public profile.", links=[], idempotency_key="v"
+    )
 
     # then every kind written is catalogued, and every payload field is one the catalogue documents
     written = list(Event.objects.values_list("kind", "payload"))

@@ -36,9 +36,12 @@ def test_the_command_prints_what_each_point_sets_off():
         "  -> apps.realtime.services.notifications_on_review_opened",
         "reviews checkpoint claim.publish: A claim to publish (variables: actor, claim)",
         "reviews checkpoint explicit: An agent asks a person (variables: actor)",
-        "reviews checkpoint resolution.dispute: A disputed resolution (variables: bond, claim)",
+        "reviews checkpoint identity.verify: A person asks to be verified as a human (variables: actor)",
+        "reviews checkpoint resolution.dispute: A disputed resolution (variables: bond, claim), "
+        "panelists at least verified_human",
         "reviews checkpoint trade.place: An order (variables: actor, claim, order)",
         "reviews continuation agents.run -> apps.agents.services.run_resume_after",
+        "reviews continuation billing.verify -> apps.billing.verification.verification_resume",
         "reviews continuation markets.dispute -> apps.markets.checkpoints.dispute_resume",
         "reviews continuation markets.publish -> apps.markets.checkpoints.publish_resume",
         "reviews continuation markets.trade -> apps.markets.checkpoints.trade_resume",

@@ -69,8 +69,11 @@ def test_demo_seed_creates_verified_people_a_moderator_and_agents():
     alice = User.objects.get(email="alice@example.com")
     bob = User.objects.get(email="bob@example.com")
     moderator = User.objects.get(email="moderator@example.com")
+    # verified humans: the demo's people propose outcomes, sit on dispute panels and fund agents past the
+    # unverified limits, and so does everyone of the demo's past
+    assert set(User.objects.values_list("verification_level", flat=True)) == {VerificationLevel.VERIFIED_HUMAN}
     for user in (alice, bob, moderator):
-        assert user.verification_level == VerificationLevel.EMAIL_VERIFIED
+        assert user.verification_level == VerificationLevel.VERIFIED_HUMAN
         assert user.check_password(DEMO_PASSWORD)
         assert EmailAddress.objects.filter(user=user, email=user.email, verified=True, primary=True).exists()
         assert Identity.objects.filter(user=user, kind=IdentityKind.HUMAN).exists()

@@ -7,9 +7,11 @@ import math
 from decimal import Decimal
 
 import pytest
+from django.conf import settings
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from apps.accounts.models import User
 from apps.identities.models import Identity, IdentityKind
 from apps.identities.services import identity_suspend
 from apps.markets.models import Position
@@ -35,9 +37,10 @@ def queued(monkeypatch) -> list[int]:
 def consensus_by_hand(claim, *, without: int | None = None) -> dict:
     """The documented consensus, from the raw rows: each active identity's latest forecast (its latest
     Belief, or its position's last_belief if that trade came later), weighted by its record in the domain
-    recomputed from its Score rows (by_hand.records_by_hand, by_hand.population_by_hand), the weights of one
-    owner scaled to sum to the smaller of their best member's and the weight of their records added up (one
-    source making all their forecasts), a weighted mean of log-odds capped at +-LOGIT_CLIP, each times its
+    recomputed from its Score rows (by_hand.records_by_hand, by_hand.population_by_hand), times
+    CREDENCE_UNVERIFIED_WEIGHT_FACTOR if its owner is not a verified human, the weights of one owner scaled to
+    sum to the smaller of their best member's and the weight of their records added up (one source making all
+    their forecasts; cut as its least cut member), a weighted mean of log-odds capped at +-LOGIT_CLIP, each times its
     owner's calibration factor (recomputed from the Score rows), times the fitted alpha, through the
     logistic function."""
     latest: dict[int, tuple[float, object]] = {}
@@ -95,22 +98,31 @@ def consensus_by_hand(claim, *, without: int | None = None) -> dict:
             low, high = sorted((group[a], group[b]))
             group = {o: low if g == high else g for o, g in group.items()}
     cluster = {pk: group[owner[pk]] for pk in latest}
+    # An owner who is not a verified human weighs CREDENCE_UNVERIFIED_WEIGHT_FACTOR of their weight, agents and all.
+    levels = dict(User.objects.filter(pk__in=set(owner.values())).values_list("pk", "verification_level"))
+    cut = {
+        pk: 1.0 if levels[owner[pk]] == "verified_human" else settings.CREDENCE_UNVERIFIED_WEIGHT_FACTOR for pk in raw
+    }
 
-    total_of, best_of, summed = {}, {}, {}
+    total_of, best_of, summed, most_cut = {}, {}, {}, {}
     for pk, w in raw.items():
-        total_of[cluster[pk]] = total_of.get(cluster[pk], 0.0) + w
-        best_of[cluster[pk]] = max(best_of.get(cluster[pk], 0.0), w)
+        total_of[cluster[pk]] = total_of.get(cluster[pk], 0.0) + w * cut[pk]
+        best_of[cluster[pk]] = max(best_of.get(cluster[pk], 0.0), w * cut[pk])
+        most_cut[cluster[pk]] = max(most_cut.get(cluster[pk], 0.0), cut[pk])
         # the group's records added up, as if one source had made all of them
         mine = records.get(pk, ((), ()))
         held = summed.get(cluster[pk], ((), ()))
         summed[cluster[pk]] = (held[0] + mine[0], held[1] + mine[1])
-    whole = {o: shrink(record) for o, record in summed.items()}
+    whole = {o: shrink(record) * most_cut[o] for o, record in summed.items()}
     cap = {o: min(best_of[o], whole[o]) for o in best_of}
     weights = {
-        pk: w * cap[cluster[pk]] / total_of[cluster[pk]] if total_of[cluster[pk]] else 0.0 for pk, w in raw.items()
+        pk: w * cut[pk] * cap[cluster[pk]] / total_of[cluster[pk]] if total_of[cluster[pk]] else 0.0
+        for pk, w in raw.items()
     }
-    if not any(weights.values()):  # nobody weighs anything: each copying group heard once, equally
-        weights = {pk: 1 / sum(cluster[o] == cluster[pk] for o in raw) for pk in raw}
+    if not any(weights.values()):  # nobody weighs anything: each copying group heard once, equally (each cut)
+        weights = {
+            pk: cut[pk] * most_cut[cluster[pk]] / sum(cut[o] for o in raw if cluster[o] == cluster[pk]) for pk in raw
+        }
 
     # Each owner's calibration factor, from the Score rows: per resolved claim, the mean over the owner's
     # identities that forecast it of ln P(outcome | sigmoid(c * logit(p))), at every grid factor c; the
@@ -183,7 +195,7 @@ def test_the_consensus_equals_a_recomputation_from_the_raw_rows(author, domain, 
     a3 = factories.agent(owner=owner)
     fund(a2, 100)
     claim = new_claim(author, domain)
-    t1, t2, newcomer = factories.human(), factories.human(), factories.human()
+    t1, t2, newcomer = factories.human(), factories.unverified_human(), factories.unverified_human()
     state(h1, claim, Decimal("0.8"))
     state(copier, claim, Decimal("0.8"))
     state(h2, claim, Decimal("0.3"))
@@ -226,10 +238,12 @@ def test_the_consensus_equals_a_recomputation_from_the_raw_rows(author, domain, 
 
 
 def test_computing_the_consensus_takes_as_many_queries_for_twenty_contributors_as_for_two(author, domain, resolver):
-    # given 22 identities with records (some agents of one owner), a claim with two of them (a belief and a
-    # trade) and a claim with the other twenty (ten beliefs, ten trades)
-    owner = factories.verified_user()
-    people = [factories.human() for _ in range(16)] + [factories.agent(owner=owner) for _ in range(6)]
+    # given 22 identities with records (six agents, two of each of three owners), a claim with two of them (a
+    # belief and a trade) and a claim with the other twenty (ten beliefs, ten trades); half the people and two
+    # of the owners are not verified humans (their level rides in the queries that read the forecasts)
+    owners = [factories.unverified_user(), factories.verified_user(), factories.unverified_user()]
+    people = [factories.human() if i % 2 else factories.unverified_human() for i in range(16)]
+    people += [factories.agent(owner=owners[i // 2]) for i in range(6)]
     for agent in people[16:]:
         fund(agent, 50)
     track(dict.fromkeys(people, Decimal("0.7")), author, domain, resolver, outcome="yes")

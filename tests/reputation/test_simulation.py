@@ -9,12 +9,16 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
+from apps.accounts.models import User
+from apps.core.amounts import CREDIT
 from apps.identities.models import Identity, IdentityKind
+from apps.ledger.models import Entry
 from apps.ledger.selectors import ledger_verify_report
 from apps.markets.models import Claim, ClaimStatus
 from apps.reputation import maths
 from apps.reputation.management import simulation
 from apps.reputation.models import ClaimRecord, Score
+from apps.reputation.selectors import consensus_compute
 
 pytestmark = pytest.mark.django_db
 
@@ -369,3 +373,60 @@ def test_an_experts_run_herds_copies_and_measures_the_flat_consensus():
     assert copied > 0
     assert Score.objects.filter(identity__handle__startswith="experts-", read_logit__isnull=False).exists()
     assert report.population == "experts"
+
+
+# --- unverified accounts: the swarms as cheap accounts, their weight cut ---------------------------------------
+
+
+def test_an_unverified_run_makes_the_swarm_cheap_accounts_and_measures_the_cap(settings):
+    # given the default limits: two agents per unverified owner, 100 credits each, a quarter of the weight
+    assert (settings.CREDENCE_UNVERIFIED_MAX_AGENTS, settings.CREDENCE_UNVERIFIED_WEIGHT_FACTOR) == (2, 0.25)
+
+    # when a small run's swarm is unverified
+    report = simulation.simulate(claims=12, sources=12, domains=2, seed=7, tag="simunv", unverified=True)
+
+    # then its three agents are spread over two owners who are not verified humans, each funded 100 credits;
+    # every other person of the run is a verified human
+    swarm = next(s for s in report.people if s.role == "swarm")
+    assert (swarm.verified, len(swarm.identities)) == (False, 3)
+    owners = User.objects.filter(pk__in={i.owner_id for i in swarm.identities})
+    assert sorted(owners.values_list("email", "verification_level")) == [
+        ("simunv-owner-s1-2@sim.example.com", "email_verified"),
+        ("simunv-owner-s1@sim.example.com", "email_verified"),
+    ]
+    assert [Identity.objects.filter(owner=owner).count() for owner in owners.order_by("pk")] == [2, 1]
+    others = User.objects.filter(email__startswith="simunv-").exclude(pk__in=owners)
+    assert set(others.values_list("verification_level", flat=True)) == {"verified_human"}
+    funded = Entry.objects.filter(transfer__kind="simulation_funding", account__identity__in=swarm.identities)
+    assert sorted(funded.values_list("amount", flat=True)) == [100 * CREDIT] * 3
+
+    # and each tested claim measured the consensus counting everyone in full beside the one with the cap,
+    # and the swarm's shift both ways: the cap only ever holds the swarm back
+    tested = [r for r in report.results if r.index >= report.warmup]
+    assert all(r.uncut is not None for r in tested) and report.uncut.n == len(tested) == 6
+    assert report.sybil
+    for check in report.sybil:
+        assert check.uncut is not None and check.uncut >= check.shift - 1e-12
+    assert report.unverified_factor == 0.25
+
+    # and the consensus explains the swarm's voices as capped, at a quarter of their weight
+    claim = Claim.objects.get(pk=report.sybil[0].claim_id)
+    view = consensus_compute(claim, before=claim.closes_at)
+    members = {i.pk for i in swarm.identities}
+    assert {c.identity.pk: c.verification for c in view.contributors if c.identity.pk in members}
+    assert all(c.capped_unverified == (c.identity.pk in members) for c in view.contributors)
+    assert {c.verification for c in view.contributors} == {0.25, 1.0}
+
+
+def test_the_command_reports_the_unverified_accounts():
+    out = StringIO()
+    call_command(
+        "reputation_simulate",
+        *("--claims", "6", "--sources", "10", "--domains", "1", "--seed", "2", "--unverified", "--quiet"),
+        stdout=out,
+    )
+    text = out.getvalue()
+    assert "Unverified accounts: the swarms' owners are not verified humans (2 owners, at most 2 agents each" in text
+    assert "their voices count at 0.25 of their weight" in text
+    for line in ("  consensus at close, with the cap", "  the same consensus counting them in full"):
+        assert line in text

@@ -88,6 +88,7 @@ def test_the_consensus_explains_each_contributors_weight_and_pull(claim, alice, 
             "read_as": belief,
             "counted_with": [],
             "pull": pytest.approx(probability - without[identity], rel=1e-9),
+            "capped_unverified": False,  # every one of them is (or is the agent of) a verified human
             "forecasts_in_domain": 0,
             "beat_market_in_domain": 0,
         }
@@ -193,6 +194,7 @@ def test_a_trade_counts_as_its_traders_belief(claim):
             "read_as": "0.547133",
             "counted_with": [],
             "pull": pytest.approx(0.047133, abs=1e-9),  # alone, against nobody's 0.5
+            "capped_unverified": False,
             "forecasts_in_domain": 0,
             "beat_market_in_domain": 0,
         }

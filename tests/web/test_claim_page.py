@@ -782,7 +782,10 @@ def closed(claim, trader):
 
 def test_an_open_claim_explains_how_it_will_be_resolved(client, claim):
     html = client.get(url("claim-section", claim, "resolution")).content.decode()
-    assert "Then anyone without shares in this market may propose the outcome, posting a bond of 10 credits" in html
+    assert (
+        "Then anyone with a verified identity and no shares in this market may propose the outcome, posting a bond of\n"
+        "            10 credits" in html
+    )
 
 
 def test_proposing_an_outcome_posts_the_bond_and_starts_the_countdown(resolver_client, closed):

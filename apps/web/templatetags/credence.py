@@ -32,3 +32,21 @@ def credits(micro: int | None) -> SafeString | str:
 def signed_credits(micro: int | None) -> SafeString | str:
     """Like `credits`, with an explicit sign on positive amounts (wallet history, profit): `+12.50`, `-3`."""
     return _amount(micro, signed=True)
+
+
+_CURRENCY_SIGNS = {"usd": "$", "eur": "€", "gbp": "£"}
+
+
+@register.filter
+def money(minor: int | None, currency: str = "") -> str:
+    """An amount of real money in its currency's minor unit (Stripe's cents): `{{ 1800|money:"usd" }}` ->
+    `$18.00`; without a currency, the billing currency's."""
+    if minor is None or minor == "":
+        return ""
+    from django.conf import settings
+
+    currency = (currency or settings.CREDENCE_BILLING_CURRENCY).lower()
+    whole, cents = divmod(int(minor), 100)
+    sign = _CURRENCY_SIGNS.get(currency)
+    figure = f"{whole:,}.{cents:02d}"
+    return f"{sign}{figure}" if sign else f"{figure} {currency.upper()}"

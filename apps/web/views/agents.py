@@ -4,6 +4,7 @@ Each view parses a form, calls one service and renders; a refused rule (Applicat
 the form with the service's message and status. Funding and withdrawing live in apps.ledger.views.
 """
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
@@ -11,10 +12,13 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from apps.core.amounts import CREDIT
 from apps.core.api import keyset_page
 from apps.core.errors import ApplicationError
 from apps.identities import selectors, services
+from apps.identities.errors import VERIFICATION_PAGE
 from apps.identities.models import Identity, IdentityKind
+from apps.identities.selectors import is_verified_human
 from apps.ledger.selectors import wallet_balance, with_wallet_balance
 from apps.web.forms.agents import (
     AgentCreateForm,
@@ -27,6 +31,21 @@ from apps.web.forms.funds import AgentTransferForm
 from apps.web.views.common import INVALID_FORM_STATUS
 
 DIRECTORY_PAGE_SIZE = 50
+
+
+def unverified_limits(user) -> dict:
+    """What an owner below verified_human may do with agents, for the pages that register and fund them (the
+    services refuse past it: docs/architecture.md, "What verification unlocks"); None for a verified owner."""
+    if is_verified_human(user):
+        return {"unverified_limits": None}
+    return {
+        "unverified_limits": {
+            "agents": settings.CREDENCE_UNVERIFIED_MAX_AGENTS,
+            "funding": settings.CREDENCE_UNVERIFIED_AGENT_FUNDING_LIMIT_CREDITS * CREDIT,
+            "weight": settings.CREDENCE_UNVERIFIED_WEIGHT_FACTOR,
+        },
+        "verification_page": VERIFICATION_PAGE,
+    }
 
 
 def my_agent_or_404(request: HttpRequest, agent_id: int) -> Identity:
@@ -48,6 +67,7 @@ def agent_page_context(request: HttpRequest, agent: Identity, **overrides) -> di
         "key_form": ApiKeyCreateForm(),
         "fund_form": AgentTransferForm(prefix="fund"),
         "withdraw_form": AgentTransferForm(prefix="withdraw"),
+        **unverified_limits(request.user),
     }
     if "hosting" not in overrides:
         from apps.web.views.hosted import hosting_section  # hosted.py imports this module
@@ -103,7 +123,8 @@ def my_agents(request: HttpRequest) -> HttpResponse:
     else:
         form = AgentCreateForm()
     agents = list(with_wallet_balance(selectors.agents_of_owner(request.user)))
-    return render(request, "identities/my_agents.html", {"agents": agents, "form": form}, status=status)
+    context = {"agents": agents, "form": form, **unverified_limits(request.user)}
+    return render(request, "identities/my_agents.html", context, status=status)
 
 
 @login_required

@@ -4,12 +4,15 @@ panel. Each region is a named partial of `templates/markets/claim_detail.html` t
 The forms on the page post to `ticket`, `beliefs` and `resolution`, which answer with their region or, without
 JavaScript, the whole page from `claim_page_response`."""
 
+from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from apps.identities.errors import VERIFICATION_PAGE
 from apps.identities.models import Identity
+from apps.identities.selectors import is_verified_human
 from apps.ledger.selectors import wallet_balance
 from apps.markets import lmsr, selectors
 from apps.markets import resolution as resolution_services
@@ -63,6 +66,8 @@ def _summary(claim: Claim) -> dict:
             for c in top
         ],
         "more_contributors": len(view.contributors) - len(top),
+        "any_capped_unverified": any(c.capped_unverified for c in top),
+        "unverified_factor": settings.CREDENCE_UNVERIFIED_WEIGHT_FACTOR,
         "humans_weight": sum(c.weight for c in view.humans),
         "agents_weight": sum(c.weight for c in view.agents),
         "disagreement": None if probability is None else market.price_yes - probability,
@@ -134,6 +139,11 @@ def _resolution(claim: Claim, viewer: Identity | None, position: Position | None
         "is_proposer": bool(resolution and viewer and resolution.proposer_id == viewer.pk),
         "settlement": None,
         "payout": None,
+        # Proposing and challenging need a verified identity: a person below it is told so, not given a form.
+        "viewer_verified": bool(
+            viewer and status in (ClaimStatus.CLOSED, ClaimStatus.PROPOSED) and is_verified_human(viewer)
+        ),
+        "verification_page": VERIFICATION_PAGE,
     }
     if claim.settled_at is not None and market is not None:
         context["settlement"] = selectors.settlement_summary(claim, market)

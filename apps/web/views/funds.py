@@ -4,21 +4,25 @@ Fund and withdraw forms post here from the agent page. With htmx they answer wit
 fragment (and the navigation balance, out of band); without it, with a redirect back to the page.
 """
 
+import uuid
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from apps.billing import selectors as billing_selectors
 from apps.core.amounts import format_credits
 from apps.core.api import keyset_page
 from apps.core.errors import ApplicationError
 from apps.ledger import selectors, services
 from apps.web.forms.funds import AgentTransferForm
-from apps.web.views.agents import agent_page_context, my_agent_or_404
+from apps.web.views.agents import agent_page_context, my_agent_or_404, unverified_limits
 from apps.web.views.common import INVALID_FORM_STATUS
 
 WALLET_PAGE_SIZE = 25
+WALLET_PURCHASES = 10
 
 
 @login_required
@@ -40,6 +44,9 @@ def wallet(request: HttpRequest) -> HttpResponse:
         {
             "identity": identity,
             "balance": selectors.wallet_balance(identity),
+            "owed": selectors.owed_by(identity),
+            "settle_key": uuid.uuid4(),
+            "purchases": billing_selectors.purchases_of(request.user, WALLET_PURCHASES),
             "entries": entries,
             "next_cursor": next_cursor,
             "paged": bool(request.GET.get("cursor")),
@@ -58,6 +65,7 @@ def _funds_response(
             "fund_form": AgentTransferForm(prefix="fund"),
             "withdraw_form": AgentTransferForm(prefix="withdraw"),
             "notice": notice,
+            **unverified_limits(request.user),
         }
         if status != 200:
             context[form_name] = form  # the bound form keeps its amount, its key and its errors

@@ -33,7 +33,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
-from apps.accounts.models import User
+from apps.accounts.models import User, VerificationLevel
 from apps.accounts.services import user_email_verified
 from apps.agents.selectors import hosted_agent_for
 from apps.agents.services import hosted_agent_create
@@ -297,7 +297,9 @@ def _history_done() -> bool:
 
 
 def _person(email: str, display_name: str, password: str | None, *, staff: bool = False) -> tuple[User, int]:
-    """A user who signed up and confirmed their email (the human identity and the signup grant follow)."""
+    """A user who signed up, confirmed their email (the human identity and the signup grant follow) and was
+    verified as a human: the demo's people propose outcomes, sit on dispute panels, own and fund several agents
+    and weigh fully in the consensus, which all need it (docs/architecture.md, "What verification unlocks")."""
     created = 0
     user = User.objects.filter(email=email).first()
     if user is None:
@@ -309,6 +311,10 @@ def _person(email: str, display_name: str, password: str | None, *, staff: bool 
         user=user, email=email, defaults={"verified": True, "primary": True}
     )
     user_email_verified(user=user)  # idempotent: identity and signup grant only the first time
+    # As a staff review would (no service raises a level yet); a later run finds it done.
+    User.objects.filter(pk=user.pk).exclude(verification_level=VerificationLevel.VERIFIED_HUMAN).update(
+        verification_level=VerificationLevel.VERIFIED_HUMAN
+    )
     user.refresh_from_db()
     return user, created + new_address
 

@@ -33,6 +33,13 @@ class Command(BaseCommand):
             "--warmup", type=float, default=0.5, help="share of the claims before measuring starts (default 0.5)"
         )
         parser.add_argument("--tag", default=None, help="prefix of the run's rows (default: sim<seed>, made unique)")
+        parser.add_argument(
+            "--unverified",
+            action="store_true",
+            help="the swarms are unverified accounts (everyone else a verified human): their agents spread over "
+            "owners within the unverified limits; reports the consensus and the swarms' pull with the cap on "
+            "unverified weight (CREDENCE_UNVERIFIED_WEIGHT_FACTOR) and without it",
+        )
         parser.add_argument("--quiet", action="store_true", help="no progress bar")
         parser.add_argument(
             "--dump", default=None, metavar="FILE", help="also write every source and claim of the run to FILE (JSON)"
@@ -46,7 +53,7 @@ class Command(BaseCommand):
         )
 
     def handle(
-        self, *args, claims, sources, domains, population, seed, warmup, tag, quiet, dump, pool, **options
+        self, *args, claims, sources, domains, population, seed, warmup, tag, unverified, quiet, dump, pool, **options
     ) -> None:
         if pool:
             dumps = []
@@ -88,6 +95,7 @@ class Command(BaseCommand):
                 warmup=warmup,
                 kind=population,
                 tag=tag,
+                unverified=unverified,
                 on_claim=progress,
             )
         except ValueError as error:

@@ -2,7 +2,7 @@
 correlation, and how far a swarm moves the consensus."""
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from apps.reputation import maths, selectors
 
@@ -24,6 +24,9 @@ class ClaimResult:
     scores: dict[int, float] = field(default_factory=dict)  # identity id -> its relative log score
     flat: float = 0.5  # the same consensus with every reliability weight equal (its own extremizing fit)
     weights: dict[int, float] = field(default_factory=dict)  # identity id -> its own weight at close
+    # The same consensus with every voice counted in full, the unverified too (no verification factor): what
+    # the cap on unverified accounts changed, on the same records. None in a run where everyone is verified.
+    uncut: float | None = None
 
 
 @dataclass(frozen=True)
@@ -107,6 +110,7 @@ class SybilCheck:
     twin_weight: float | None  # its twin's weight
     twin: float | None  # the shift its twin (the same beliefs, from one identity) gives on the same claim, alone
     together: float | None = None  # the shift of the swarm and its twin together (a copier beside its original)
+    uncut: float | None = None  # the swarm's shift with its members counted in full (= shift for verified ones)
 
 
 def sybil_check(
@@ -114,7 +118,7 @@ def sybil_check(
 ) -> SybilCheck | None:
     """Compare, on one claim and with the weights and copying groups as they stood at close, the
     consensus without the swarm and its twin, with the swarm, with each single member, with the twin,
-    and with both."""
+    and with both; and, for a swarm of unverified accounts, with the swarm counted in full."""
     inside = [v for v in voices if v.identity_id in members]
     if len(inside) < 2:
         return None
@@ -129,11 +133,13 @@ def sybil_check(
         twin_shift = abs(consensus_of(twin_in, alpha, stats) - base)
         twin_weight = maths.effective_weights(twin_in, selectors.combined_weights(twin_in, *stats))[twin]
         together = abs(consensus_of(voices, alpha, stats) - base)
+    uncut_in = [*rest, *(replace(v, verification=1.0) for v in inside)]
     return SybilCheck(
         swarm=swarm,
         claim_id=claim_id,
         members=len(inside),
         shift=abs(consensus_of(swarm_in, alpha, stats) - base),
+        uncut=abs(consensus_of(uncut_in, alpha, stats) - base),
         one_member=max(abs(consensus_of([*rest, v], alpha, stats) - base) for v in inside),
         uncapped=abs(consensus_of(swarm_in, alpha, stats, capped=False) - base),
         weight=sum(weights[v.identity_id] for v in inside),

@@ -5,6 +5,8 @@ import math
 import statistics
 from dataclasses import asdict, dataclass, field
 
+from django.conf import settings
+
 from apps.reputation import maths
 from apps.reputation.management.simulation.measures import ClaimResult, Scored, SybilCheck, scored, spearman
 from apps.reputation.management.simulation.world import Source, calibrated_scale
@@ -48,6 +50,9 @@ class Report:
     population: str = "today"  # which of world.POPULATIONS
     people: list[Source] = field(default_factory=list)
     results: list[ClaimResult] = field(default_factory=list)
+    unverified: bool = False  # the swarms were unverified accounts (simulate(unverified=True))
+    uncut: Scored | None = None  # then: the consensus with every voice counted in full, on the tested claims
+    unverified_factor: float = 1.0  # the weight factor of the unverified during the run
 
     @property
     def sybil_excess(self) -> float:
@@ -158,7 +163,9 @@ def _best_per_domain(tested: list[ClaimResult], people: list, label_of: dict[int
     return _scored_on(mine, ", @".join(sorted({label_of[pk] for pk in chosen.values()})), 0)
 
 
-def report_of(*, tag, seed, people, names, run_domains, results, warm, checks, seconds, population="today") -> Report:
+def report_of(
+    *, tag, seed, people, names, run_domains, results, warm, checks, seconds, population="today", unverified=False
+) -> Report:
     tested = [r for r in results if r.index >= warm]
     rows = {
         "market": [(r.market, r) for r in tested],
@@ -251,6 +258,9 @@ def report_of(*, tag, seed, people, names, run_domains, results, warm, checks, s
         people=people,
         results=results,
         population=population,
+        unverified=unverified,
+        uncut=scored([(r.uncut, r) for r in tested if r.uncut is not None]) if unverified else None,
+        unverified_factor=settings.CREDENCE_UNVERIFIED_WEIGHT_FACTOR if unverified else 1.0,
     )
 
 
@@ -265,6 +275,8 @@ def dump(report: Report) -> dict:
         "domains": report.domains,
         "warmup": report.warmup,
         "population": report.population,
+        "unverified": report.unverified,
+        "unverified_factor": report.unverified_factor,
         "sources": [
             {
                 "key": s.key,
@@ -276,6 +288,7 @@ def dump(report: Report) -> dict:
                 "mirrors": s.mirrors,
                 "jitter": s.jitter,
                 "lies": s.lies,
+                "verified": s.verified,
                 "identities": [i.pk for i in s.identities],
             }
             for s in report.people
@@ -493,18 +506,20 @@ def report_lines(report: Report) -> list[str]:
         f"(owner, domain) pairs with >= {MIN_FORECASTS_FOR_SPEARMAN} resolved claims: median |ln(learned / ideal)| "
         f"{_fmt(report.calibration_error, 3)}, against {_fmt(report.calibration_error_without, 3)} with no calibration",
         "",
-        "Sybil swarms (one owner's agents sharing one belief), on the out-of-sample claims they forecast:",
+        "Sybil swarms (agents sharing one belief), on the out-of-sample claims they forecast:",
     ]
     swarms = sorted({c.swarm for c in report.sybil})
+    owners = {s.label: len({i.controller_id for i in s.identities}) for s in report.people if s.role == "swarm"}
+
+    def mean(values: list[float]) -> float | None:
+        return sum(values) / len(values) if values else None
+
     for swarm in swarms:
         mine = [c for c in report.sybil if c.swarm == swarm]
         paired = [c for c in mine if c.twin is not None]
-
-        def mean(values: list[float]) -> float | None:
-            return sum(values) / len(values) if values else None
-
+        of = "one owner" if owners.get(swarm, 1) == 1 else f"{owners[swarm]} owners"
         lines += [
-            f"  @{swarm} and its fellow agents ({max(c.members for c in mine)} of one owner), on {len(mine)} claims:",
+            f"  @{swarm} and its fellow agents ({max(c.members for c in mine)} of {of}), on {len(mine)} claims:",
             f"    shift of the consensus by the swarm: max {_fmt(max(c.shift for c in mine))}, "
             f"mean {_fmt(mean([c.shift for c in mine]))}; by its best single member alone: max "
             f"{_fmt(max(c.one_member for c in mine))}; without the owner cap it would be: max "
@@ -517,8 +532,22 @@ def report_lines(report: Report) -> list[str]:
         ]
     if not swarms:
         lines.append("  (no swarm forecast an out-of-sample claim)")
+    lines.append(f"  largest excess of a swarm over its best single member: {report.sybil_excess:.2e}")
+    if report.unverified:
+        cut = report.sybil
+        lines += [
+            "",
+            f"Unverified accounts: the swarms' owners are not verified humans ({sum(owners.values())} owners, at "
+            f"most {settings.CREDENCE_UNVERIFIED_MAX_AGENTS} agents each, each agent funded up to "
+            f"{settings.CREDENCE_UNVERIFIED_AGENT_FUNDING_LIMIT_CREDITS} credits); their voices count at "
+            f"{report.unverified_factor:g} of their weight. On the same records at each close:",
+            f"  the swarms' shift of the consensus on {len(cut)} claims: mean {_fmt(mean([c.shift for c in cut]))}, "
+            f"max {_fmt(max((c.shift for c in cut), default=None))} with the cap; counted in full: mean "
+            f"{_fmt(mean([c.uncut for c in cut]))}, max {_fmt(max((c.uncut for c in cut), default=None))}",
+            row("  consensus at close, with the cap", report.consensus),
+            row("  the same consensus counting them in full", report.uncut or Scored(0, None, None, None)),
+        ]
     lines += [
-        f"  largest excess of a swarm over its best single member: {report.sybil_excess:.2e}",
         "",
         f"Copies across owners: {len(report.copy_pairs)} owner pairs counted as one source, "
         f"{report.copy_pairs_true} of them a copy and what it copies (a twin and its swarm, a copier and its expert; "

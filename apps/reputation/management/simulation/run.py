@@ -9,9 +9,10 @@ from datetime import timedelta
 from decimal import Decimal
 
 from allauth.account.models import EmailAddress
+from django.conf import settings
 from django.utils import timezone
 
-from apps.accounts.models import User
+from apps.accounts.models import User, VerificationLevel
 from apps.accounts.services import user_email_verified
 from apps.core.amounts import CREDIT
 from apps.identities.models import AutonomyLevel, Identity
@@ -26,7 +27,13 @@ from apps.markets.resolution import claims_close_due, resolution_finalize, resol
 from apps.markets.services import claim_create, trade_place
 from apps.markets.settlement import market_settle
 from apps.reputation import maths, selectors, services
-from apps.reputation.management.simulation.measures import ClaimResult, RunningScore, SybilCheck, sybil_check
+from apps.reputation.management.simulation.measures import (
+    ClaimResult,
+    RunningScore,
+    SybilCheck,
+    consensus_of,
+    sybil_check,
+)
 from apps.reputation.management.simulation.report import Report, report_of
 from apps.reputation.management.simulation.world import (
     MARKET,
@@ -58,12 +65,15 @@ def free_tag(base: str) -> str:
     return tag
 
 
-def _user(tag: str, key: str, display_name: str) -> User:
-    """A user who signed up and confirmed their email (the signup grant and human identity follow)."""
+def _user(tag: str, key: str, display_name: str, *, verified: bool = True) -> User:
+    """A user who signed up and confirmed their email (the signup grant and human identity follow) and, unless
+    `verified` is False, was verified as a human (as a staff review would: no service raises a level)."""
     email = f"{tag}-{key}@sim.example.com"
     user = User.objects.create_user(email, None, display_name=display_name)
     EmailAddress.objects.create(user=user, email=email, verified=True, primary=True)
     user_email_verified(user=user)
+    if verified:
+        User.objects.filter(pk=user.pk).update(verification_level=VerificationLevel.VERIFIED_HUMAN)
     user.refresh_from_db()
     return user
 
@@ -78,15 +88,28 @@ def _fund(identity: Identity, credits: int, tag: str) -> None:
 
 
 def _materialize(people: list[Source], tag: str, domain_names: list[str]) -> None:
+    """Each source's users and identities, and its bankroll. An unverified source's agents are spread over
+    as many owners as the unverified limit on agents makes it open, each agent funded no further than an
+    unverified owner may fund it: what a swarm of cheap accounts is."""
+    per_owner = settings.CREDENCE_UNVERIFIED_MAX_AGENTS
+    unverified_funding = settings.CREDENCE_UNVERIFIED_AGENT_FUNDING_LIMIT_CREDITS
     for source in people:
         strengths = ", ".join(f"{name} {s:.2f}" for name, s in zip(domain_names, source.sigma, strict=True))
         description = f"Simulated {source.role} (log-odds noise by domain: {strengths})."
         if source.kind == "human":
-            user = _user(tag, source.key, f"Simulated {source.role} {source.key}")
+            user = _user(tag, source.key, f"Simulated {source.role} {source.key}", verified=source.verified)
             source.identities = [Identity.objects.get(user=user)]
         else:
-            owner = _user(tag, f"owner-{source.key}", f"Owner of simulated {source.key}")
+            owner = None
             for m in range(1, source.members + 1):
+                if owner is None or (not source.verified and (m - 1) % per_owner == 0):
+                    n = 1 if source.verified else (m - 1) // per_owner + 1
+                    owner = _user(
+                        tag,
+                        f"owner-{source.key}" if n == 1 else f"owner-{source.key}-{n}",
+                        f"Owner of simulated {source.key}",
+                        verified=source.verified,
+                    )
                 handle = f"{tag}-{source.key}" if source.members == 1 else f"{tag}-{source.key}-{m}"
                 source.identities.append(
                     agent_create(
@@ -101,7 +124,7 @@ def _materialize(people: list[Source], tag: str, domain_names: list[str]) -> Non
                     )
                 )
         for identity in source.identities:
-            _fund(identity, FUNDING_CREDITS, tag)
+            _fund(identity, FUNDING_CREDITS if source.verified else min(FUNDING_CREDITS, unverified_funding), tag)
 
 
 def _quantized(p: float) -> Decimal:
@@ -158,11 +181,15 @@ def simulate(
     warmup: float = 0.5,
     kind: str = "today",
     tag: str | None = None,
+    unverified: bool = False,
     on_claim: Callable[[ClaimResult, "RunningScore"], None] | None = None,
 ) -> Report:
     """Create the population, run `claims` claims one after another through the real services and measure
-    the later (1 - warmup) share of them. It writes real rows (users, identities, claims, trades, beliefs,
-    scores): run it on a database meant for it. The caller decides the transaction."""
+    the later (1 - warmup) share of them. Everyone is a verified human, except with `unverified`: then the
+    swarms are unverified accounts (`_materialize`), and each claim also measures the consensus and the
+    swarms' shift of it with every voice counted in full, to show what the cap on unverified weight changes.
+    It writes real rows (users, identities, claims, trades, beliefs, scores): run it on a database meant for
+    it. The caller decides the transaction."""
     if claims < 4:
         raise ValueError("A simulation needs at least 4 claims.")
     started = time.monotonic()
@@ -177,6 +204,8 @@ def simulate(
         raise ValueError(f"A simulation tagged {tag!r} already ran on this database.")
 
     people = population(sources=sources, domains=domains, rng=rng, kind=kind)
+    for source in people:
+        source.verified = not (unverified and source.role == "swarm")
     expected_log_scores(people, seed=seed)
     authors_n = 3
     with hooks.trade_committed.paused():
@@ -246,11 +275,11 @@ def simulate(
             claim.refresh_from_db()
             view = selectors.consensus_compute(claim, before=claim.closes_at)
             voices = [
-                maths.Voice(c.identity.pk, c.copying_group, c.raw_weight, c.probability, c.calibration)
+                maths.Voice(c.identity.pk, c.copying_group, c.raw_weight, c.probability, c.calibration, c.verification)
                 for c in view.contributors
             ]
+            stats = (view.records, view.population)
             if index >= warm:
-                stats = (view.records, view.population)
                 for swarm in swarms:
                     twin = twins.get(swarm.key.removeprefix("s"))
                     members = {i.pk for i in swarm.identities}
@@ -288,6 +317,9 @@ def simulate(
                 equal_pool=0.5 if equal is None else maths.sigmoid(equal),
                 flat=0.5 if flat_pooled is None else maths.sigmoid(flat_alpha * flat_pooled),
                 weights={v.identity_id: v.weight for v in voices},
+                uncut=consensus_of([replace(v, verification=1.0) for v in voices], view.alpha, stats)
+                if unverified
+                else None,
                 oracle=oracle(list(reports.values())),
                 forecasts={v.identity_id: v.probability for v in voices},
                 contributors=len(voices),
@@ -310,4 +342,5 @@ def simulate(
         checks=checks,
         seconds=time.monotonic() - started,
         population=kind,
+        unverified=unverified,
     )

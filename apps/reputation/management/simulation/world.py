@@ -33,6 +33,9 @@ class Source:
     lies: float = 0.0  # a manipulator's chance, per claim, of reporting the opposite of what it believes
     hidden: list[float] = field(default_factory=list)  # expected log score per domain (the hidden skill)
     identities: list[Identity] = field(default_factory=list)
+    # Whether its owner is a verified human (`simulate(unverified=True)` makes the swarms cheap accounts that are
+    # not: their agents spread over several owners, each within the unverified limits).
+    verified: bool = True
 
     @property
     def label(self) -> str:

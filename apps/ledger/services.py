@@ -43,30 +43,27 @@ def system_account(code: str) -> Account:
     return account
 
 
-def wallet_for(identity: Identity) -> Account:
-    """The identity's wallet, opened on first use."""
+def _identity_account(kind: str, identity: Identity) -> Account:
+    """The identity's account of `kind` (one per identity), opened on first use."""
     try:
-        return Account.objects.get(kind=AccountKind.WALLET, identity=identity)
+        return Account.objects.get(kind=kind, identity=identity)
     except Account.DoesNotExist:
         pass
     try:
         with transaction.atomic():
-            return Account.objects.create(kind=AccountKind.WALLET, identity=identity)
+            return Account.objects.create(kind=kind, identity=identity)
     except IntegrityError:  # opened concurrently
-        return Account.objects.get(kind=AccountKind.WALLET, identity=identity)
+        return Account.objects.get(kind=kind, identity=identity)
+
+
+def wallet_for(identity: Identity) -> Account:
+    """The identity's wallet, opened on first use."""
+    return _identity_account(AccountKind.WALLET, identity)
 
 
 def debt_for(identity: Identity) -> Account:
     """The identity's debt account (what it owes the platform: zero or below), opened on first use."""
-    try:
-        return Account.objects.get(kind=AccountKind.DEBT, identity=identity)
-    except Account.DoesNotExist:
-        pass
-    try:
-        with transaction.atomic():
-            return Account.objects.create(kind=AccountKind.DEBT, identity=identity)
-    except IntegrityError:  # opened concurrently
-        return Account.objects.get(kind=AccountKind.DEBT, identity=identity)
+    return _identity_account(AccountKind.DEBT, identity)
 
 
 def _normalise(lines: Iterable[tuple[AccountRef, int]]) -> dict[int, int]:

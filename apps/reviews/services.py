@@ -544,9 +544,10 @@ def _conflicted(request: ReviewRequest, user: User) -> bool:
 
 def _below_panel_level(request: ReviewRequest, user: User, levels: dict[int, str]) -> bool:
     """Whether `user` is now below the levels of the panel they were invited to (`panel_levels`): a level
-    can fall after the invitation (staff lower it). Read from the database once per take or decision
-    (`levels` keeps it), and only for a panel. Staff's and owners' requests have no level."""
-    if request.pool != Pool.PANEL:
+    can fall after the invitation (staff lower it). Checked for the panels of a checkpoint with a floor
+    (`Checkpoint.min_reviewer_level`: disputes), read from the database once per take or decision (`levels`
+    keeps it), so other panels' takes cost no query more. Staff's and owners' requests have no level."""
+    if request.pool != Pool.PANEL or not checkpoints.CHECKPOINTS[request.checkpoint].min_reviewer_level:
         return False
     if user.pk not in levels:
         levels[user.pk] = party_level(user)

@@ -2,6 +2,7 @@
 without Stripe, a staff review through the `identity.verify` checkpoint."""
 
 import pytest
+from django.test import Client
 
 from apps.accounts.models import User, VerificationLevel
 from apps.billing.models import StripeEvent, Verification, VerificationStatus
@@ -11,7 +12,7 @@ from apps.reviews import services as reviews
 from apps.reviews.models import Pool, RequestState, ReviewRequest
 from tests import factories
 from tests.billing.fake_stripe import event, signed
-from tests.support import signed_in
+from tests.support import race, signed_in
 
 WEBHOOK = "/billing/stripe/webhook"
 PASSPORT = {"issuing_country": "FR", "type": "passport", "number": "18AV12345", "first_name": "Ada", "last_name": "L"}
@@ -207,3 +208,27 @@ def test_without_stripe_a_short_statement_is_refused_on_the_form(person):
         headers={"Idempotency-Key": "k"},
     )
     assert api.status_code == 422 and api.json()["error"]["detail"] == {"field": "statement"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_accounts_verifying_one_document_at_once_verify_one(fake_stripe):
+    people = [factories.unverified_user() for _ in range(2)]
+    items = [Verification.objects.get(pk=start(p, f"v{i}").json()["id"]) for i, p in enumerate(people)]
+    payloads = [
+        signed(event("identity.verification_session.verified", fake_stripe.verify(item.stripe_session_id, PASSPORT)))
+        for item in items
+    ]
+
+    def deliver_one(i: int) -> int:
+        body, header = payloads[i]
+        return (
+            Client()
+            .post(WEBHOOK, body, content_type="application/json", headers={"Stripe-Signature": header})
+            .status_code
+        )
+
+    assert race(2, deliver_one) == [200, 200]
+    statuses = sorted(Verification.objects.values_list("status", flat=True))
+    assert statuses == [VerificationStatus.REFUSED, VerificationStatus.VERIFIED]
+    assert sorted(level(p) for p in people) == [VerificationLevel.EMAIL_VERIFIED, VerificationLevel.VERIFIED_HUMAN]
+    assert Verification.objects.get(status=VerificationStatus.REFUSED).flagged

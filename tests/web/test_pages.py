@@ -198,9 +198,9 @@ def test_my_agents_query_count_does_not_grow(owner, owner_client, many_agents_al
 def test_wallet_query_count_does_not_grow(owner, owner_client, bot, rows, django_assert_num_queries):
     for n in range(rows - 1):  # the signup grant is the first entry
         wallet_fund_agent(owner=owner, agent=bot, amount=1_000_000, idempotency_key=f"w{n}")
-    # session, user, human identity, navigation balance, navigation reviews waiting, page balance, one page of
-    # entries with transfers
-    with django_assert_num_queries(7):
+    # session, user, human identity, navigation balance, navigation reviews waiting, page balance, what is owed,
+    # the latest purchases with their packages, one page of entries with transfers
+    with django_assert_num_queries(9):
         response = owner_client.get(reverse("wallet"))
     assert response.status_code == 200
     assert len(response.context["entries"]) == min(rows, 25)

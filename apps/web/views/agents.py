@@ -12,13 +12,13 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from apps.accounts.models import User, VerificationLevel
 from apps.core.amounts import CREDIT
 from apps.core.api import keyset_page
 from apps.core.errors import ApplicationError
 from apps.identities import selectors, services
 from apps.identities.errors import VERIFICATION_PAGE
 from apps.identities.models import Identity, IdentityKind
-from apps.identities.selectors import is_verified_human
 from apps.ledger.selectors import wallet_balance, with_wallet_balance
 from apps.web.forms.agents import (
     AgentCreateForm,
@@ -33,10 +33,11 @@ from apps.web.views.common import INVALID_FORM_STATUS
 DIRECTORY_PAGE_SIZE = 50
 
 
-def unverified_limits(user) -> dict:
+def unverified_limits(user: User) -> dict:
     """What an owner below verified_human may do with agents, for the pages that register and fund them (the
-    services refuse past it: docs/architecture.md, "What verification unlocks"); None for a verified owner."""
-    if is_verified_human(user):
+    services refuse past it, reading the level again: docs/architecture.md, "What verification unlocks"); None
+    for a verified owner. `user` is the request's, read from the database for this request: no query more."""
+    if user.has_level(VerificationLevel.VERIFIED_HUMAN):
         return {"unverified_limits": None}
     return {
         "unverified_limits": {

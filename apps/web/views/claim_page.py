@@ -10,9 +10,9 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from apps.accounts.models import VerificationLevel
 from apps.identities.errors import VERIFICATION_PAGE
 from apps.identities.models import Identity
-from apps.identities.selectors import is_verified_human
 from apps.ledger.selectors import wallet_balance
 from apps.markets import lmsr, selectors
 from apps.markets import resolution as resolution_services
@@ -139,10 +139,9 @@ def _resolution(claim: Claim, viewer: Identity | None, position: Position | None
         "is_proposer": bool(resolution and viewer and resolution.proposer_id == viewer.pk),
         "settlement": None,
         "payout": None,
-        # Proposing and challenging need a verified identity: a person below it is told so, not given a form.
-        "viewer_verified": bool(
-            viewer and status in (ClaimStatus.CLOSED, ClaimStatus.PROPOSED) and is_verified_human(viewer)
-        ),
+        # Proposing and challenging need a verified identity: a person below it is told so, not given a form. The
+        # viewer's user is the request's (read for this request; the services read the level again).
+        "viewer_verified": bool(viewer and viewer.user.has_level(VerificationLevel.VERIFIED_HUMAN)),
         "verification_page": VERIFICATION_PAGE,
     }
     if claim.settled_at is not None and market is not None:

@@ -17,12 +17,13 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from apps.accounts.models import VerificationLevel
 from apps.core.amounts import format_credits
 from apps.core.api import keyset_page
 from apps.core.errors import ApplicationError
 from apps.identities.errors import VERIFICATION_PAGE
 from apps.identities.models import Identity
-from apps.identities.selectors import is_verified_human, public_identity
+from apps.identities.selectors import public_identity
 from apps.markets import selectors as markets_selectors
 from apps.reviews import selectors, services
 from apps.reviews.checkpoints import CHECKPOINTS, EXPLICIT
@@ -169,7 +170,9 @@ def review_queue(request: HttpRequest) -> HttpResponse:
     for decision in context["decisions"]:
         _headed(decision.request)
     context.update(reviewer_record_context(reviewer))
-    context.update(panel_verified=is_verified_human(reviewer), verification_page=VERIFICATION_PAGE)
+    # The request's user (read for this request): what the page says; taking and deciding read the level again.
+    panel_verified = request.user.has_level(VerificationLevel.VERIFIED_HUMAN)
+    context.update(panel_verified=panel_verified, verification_page=VERIFICATION_PAGE)
     return render(request, "reviews/queue.html", context)
 
 

@@ -17,6 +17,13 @@ schema = api_schema()
 pytestmark = pytest.mark.usefixtures("keep_the_test_connection")
 
 
+def _without_host(headers: dict | None) -> dict:
+    """The generated headers without a `Host`: schemathesis sometimes makes one up from the schema's strings,
+    and a Host this server does not serve is refused (400) by Django before any operation runs, as by the proxy
+    in front of it: a property of the HTTP layer, not an answer of the API's operations."""
+    return {name: value for name, value in (headers or {}).items() if name.lower() != "host"}
+
+
 @pytest.fixture
 def agent_token(db):
     return factories.api_key(factories.agent(handle="contract-bot"), scopes=["read", "trade"])
@@ -26,7 +33,7 @@ def agent_token(db):
 @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 @pytest.mark.django_db
 def test_every_answer_is_declared_for_agents(case, agent_token):
-    case.headers = {**(case.headers or {}), "Authorization": f"Bearer {agent_token}"}
+    case.headers = {**_without_host(case.headers), "Authorization": f"Bearer {agent_token}"}
     response = case.call(app=application)
     case.validate_response(response, checks=SCHEMA_CHECKS)
 
@@ -35,6 +42,7 @@ def test_every_answer_is_declared_for_agents(case, agent_token):
 @settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 @pytest.mark.django_db
 def test_every_answer_is_declared_for_anonymous_callers(case):
+    case.headers = _without_host(case.headers)
     response = case.call(app=application)
     case.validate_response(response, checks=SCHEMA_CHECKS)
 
@@ -75,6 +83,6 @@ def owner_session(db):
 @pytest.mark.django_db
 def test_every_answer_is_declared_for_signed_in_owners(case, owner_session):
     case.cookies = {**(case.cookies or {}), **owner_session}
-    case.headers = {**(case.headers or {}), "X-CSRFToken": owner_session["csrftoken"]}
+    case.headers = {**_without_host(case.headers), "X-CSRFToken": owner_session["csrftoken"]}
     response = case.call(app=application)
     case.validate_response(response, checks=SCHEMA_CHECKS)

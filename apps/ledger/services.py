@@ -253,7 +253,8 @@ def _client_amount(amount: int) -> int:
 
 
 def _require_no_debt(owner: User) -> None:
-    """Refuse (AccountInDebt) while the owner owes: read under the owner's lock, which debt_repay also takes."""
+    """Refuse (AccountInDebt) while the owner owes (read in the funding's transaction, after the owner's lock: a
+    debt booked after this read takes what the wallet holds then, and refuses the next funding)."""
     debt = Account.objects.filter(kind=AccountKind.DEBT, identity__user=owner).values_list("balance", flat=True)
     owed = -(debt.first() or 0)
     if owed:

@@ -68,6 +68,17 @@ def _person(user: User, *, lock: bool) -> Identity:
     return human
 
 
+def request_key(value: str | None) -> str:
+    """A client's idempotency key as the services store it: 1-120 characters of text without NUL (a form's
+    hidden field is as editable as a header)."""
+    key = (value or "").strip()
+    if not key or len(key) > 120 or "\x00" in key:
+        raise ValidationFailed(
+            "idempotency_key of 1-120 characters (no NUL) is required.", detail={"field": "idempotency_key"}
+        )
+    return key
+
+
 def spent_today(user: User, now: datetime) -> int:
     """What the person's purchases of the last 24 hours came to (minor units): the paid ones and the ones still
     open, not those that failed, expired or were never sent to Stripe."""
@@ -94,9 +105,7 @@ def checkout_create(
     Stripe, for a package that is not offered, past a new account's daily limit."""
     if not gateway.configured():
         raise BillingNotConfigured()
-    key = (idempotency_key or "").strip()
-    if not key or len(key) > 120:
-        raise ValidationFailed("idempotency_key of 1-120 characters is required.", detail={"field": "idempotency_key"})
+    key = request_key(idempotency_key)
     purchase = _purchase_open(user=user, package_id=package_id, key=key)
     if purchase.status != PurchaseStatus.CREATED:
         return purchase  # a replay of a purchase whose session exists
@@ -532,7 +541,8 @@ def purchase_return(*, user: User, session_id: str) -> Purchase:
 @transaction.atomic
 def debt_settle(*, user: User, idempotency_key: str) -> int:
     """The person pays what they owe from their wallet (as much as it holds). Returns what was paid."""
+    key = request_key(idempotency_key)
     human = _person(user, lock=True)
     before = owed_by(human)
-    debt_repay(identity=human, idempotency_key=f"settle:{idempotency_key}")
+    debt_repay(identity=human, idempotency_key=f"settle:{key}")
     return before - owed_by(human)

@@ -24,7 +24,7 @@ from apps.accounts.models import User, VerificationLevel
 from apps.billing import gateway
 from apps.billing.errors import AlreadyVerified, BillingNotConfigured, VerificationInProgress
 from apps.billing.models import Verification, VerificationMethod, VerificationStatus
-from apps.billing.services import HANDLERS, _person
+from apps.billing.services import HANDLERS, _person, request_key
 from apps.core import events
 from apps.core.errors import ValidationFailed
 from apps.core.services import event_emit
@@ -91,9 +91,7 @@ def verification_start(*, user: User, idempotency_key: str, return_url: str) -> 
     key names it), then the VerificationSession; the person goes to `verification_url`."""
     if not gateway.identity_configured():
         raise BillingNotConfigured("Stripe Identity is not configured here: ask for a review instead.")
-    key = (idempotency_key or "").strip()[:120]
-    if not key:
-        raise ValidationFailed("idempotency_key is required.", detail={"field": "idempotency_key"})
+    key = request_key(idempotency_key)
     with transaction.atomic():
         _person(user, lock=True)
         _require_unverified(user)
@@ -238,7 +236,7 @@ def _links(links) -> list[str]:
     if len(cleaned) > MAX_LINKS:
         raise ValidationFailed(f"At most {MAX_LINKS} links.", detail={"field": "links"})
     for link in cleaned:
-        if not link.startswith(("https://", "http://")) or len(link) > 500:
+        if not link.startswith(("https://", "http://")) or len(link) > 500 or "\x00" in link:
             raise ValidationFailed("Links must be http(s) URLs of at most 500 characters.", detail={"field": "links"})
     return cleaned
 
@@ -249,15 +247,15 @@ def verification_request_review(*, user: User, statement: str, links, idempotenc
     links that show it. Staff review it, or the pool of a current `identity.verify` policy."""
     human = _person(user, lock=True)
     _require_unverified(user)
-    key = (idempotency_key or "").strip()[:120]
-    existing = Verification.objects.filter(user=user, idempotency_key=key).first() if key else None
+    key = request_key(idempotency_key)
+    existing = Verification.objects.filter(user=user, idempotency_key=key).first()
     if existing is not None:
         return existing
     if Verification.objects.filter(user=user, status=VerificationStatus.IN_REVIEW).exists():
         raise VerificationInProgress()
     statement = (statement or "").strip()
-    if not 20 <= len(statement) <= 2000:
-        raise ValidationFailed("A statement of 20-2000 characters is required.", detail={"field": "statement"})
+    if not 20 <= len(statement) <= 2000 or "\x00" in statement:
+        raise ValidationFailed("A statement of 20-2000 characters (no NUL) is required.", detail={"field": "statement"})
     links = _links(links)
     verification = Verification.objects.create(
         user=user,
@@ -265,7 +263,7 @@ def verification_request_review(*, user: User, statement: str, links, idempotenc
         status=VerificationStatus.IN_REVIEW,
         statement=statement,
         links=links,
-        idempotency_key=key or f"review:{timezone.now().timestamp()}",
+        idempotency_key=key,
     )
     age_days = (timezone.now() - user.date_joined).days
     fired = reviews.checkpoint_check(

@@ -9,8 +9,10 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
+from apps.billing import services
 from apps.billing.models import CreditPackage, Purchase, PurchaseStatus, StripeEvent
 from apps.core.amounts import CREDIT
+from apps.core.errors import ValidationFailed
 from apps.core.models import Event
 from apps.ledger.errors import AccountInDebt
 from apps.ledger.models import Account, AccountKind, Transfer
@@ -538,3 +540,18 @@ def test_reconcile_agrees_with_stripe_and_finds_a_difference(fake_stripe, stripe
         f"purchase #{purchase.pk} ({intent}): Stripe kept 0 of 500 usd, implying 0 micro-credits; "
         f"the ledger holds {STARTER}"
     ]
+
+
+@pytest.mark.django_db
+def test_a_nul_anywhere_is_refused_and_writes_nothing(fake_stripe, owner, package):
+    # the site refuses a NUL in any form (400) before a view runs; the services refuse it too, for other callers
+    assert signed_in(owner).post("/billing/buy", {"package": package.pk, "idempotency_key": "k\x00"}).status_code == 400
+    assert signed_in(owner).post("/wallet/debt/settle", {"idempotency_key": "\x00"}).status_code == 400
+    with pytest.raises(ValidationFailed, match="no NUL"):
+        services.checkout_create(
+            user=owner, package_id=package.pk, idempotency_key="k\x00", success_url="https://x", cancel_url="https://x"
+        )
+    with pytest.raises(ValidationFailed, match="no NUL"):
+        services.debt_settle(user=owner, idempotency_key="\x00")
+    assert Purchase.objects.count() == 0 and len(fake_stripe.sessions) == 0
+    assert not Transfer.objects.filter(kind="debt_repayment").exists()

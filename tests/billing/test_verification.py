@@ -6,7 +6,8 @@ from django.test import Client
 
 from apps.accounts.models import User, VerificationLevel
 from apps.billing.models import StripeEvent, Verification, VerificationStatus
-from apps.billing.verification import document_fingerprint
+from apps.billing.verification import document_fingerprint, verification_request_review
+from apps.core.errors import ValidationFailed
 from apps.realtime.models import Notification
 from apps.reviews import services as reviews
 from apps.reviews.models import Pool, RequestState, ReviewRequest
@@ -199,7 +200,7 @@ def test_without_stripe_a_rejection_tells_the_reason(person):
 def test_without_stripe_a_short_statement_is_refused_on_the_form(person):
     response = ask_review(person, statement="me")
     assert response.status_code == 422
-    assert "A statement of 20-2000 characters is required." in response.content.decode()
+    assert "A statement of 20-2000 characters (no NUL) is required." in response.content.decode()
     assert Verification.objects.count() == 0 and ReviewRequest.objects.count() == 0
     api = signed_in(person).post(
         "/api/v1/billing/verification",
@@ -232,3 +233,20 @@ def test_two_accounts_verifying_one_document_at_once_verify_one(fake_stripe):
     assert statuses == [VerificationStatus.REFUSED, VerificationStatus.VERIFIED]
     assert sorted(level(p) for p in people) == [VerificationLevel.EMAIL_VERIFIED, VerificationLevel.VERIFIED_HUMAN]
     assert Verification.objects.get(status=VerificationStatus.REFUSED).flagged
+
+
+@pytest.mark.django_db
+def test_a_nul_in_the_statement_or_a_link_is_refused(person):
+    assert ask_review(person, statement="A statistician in Lyon\x00 with a profile.").status_code == 400  # the site's
+    with pytest.raises(ValidationFailed, match="no NUL"):
+        verification_request_review(
+            user=person, statement="A statistician in Lyon\x00 with a profile.", links=[], idempotency_key="k"
+        )
+    with pytest.raises(ValidationFailed, match="Links must be"):
+        verification_request_review(
+            user=person,
+            statement="A statistician in Lyon with a profile.",
+            links=["https://a\x00"],
+            idempotency_key="k",
+        )
+    assert Verification.objects.count() == 0 and ReviewRequest.objects.count() == 0

@@ -8,7 +8,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from ninja import Field, Schema, Status
 
-from apps.billing import gateway, selectors, services, verification
+from apps.billing import selectors, services, verification
 from apps.billing.models import Purchase, Verification
 from apps.core.api import AUTH_ERRORS, BODY_ERRORS, errors, require_idempotency_key
 from apps.core.api_types import IDEMPOTENT, NO_NUL, ApiRouter, IdempotencyKeyHeader, Input, Int, ParamInt
@@ -182,10 +182,6 @@ def debt_settle(request: HttpRequest, idempotency_key: IdempotencyKeyHeader = No
     return {"paid": paid, "owed": owed_by(caller_identity(request.auth))}
 
 
-def _method() -> str:
-    return "stripe" if gateway.identity_configured() else "review"
-
-
 @router.get(
     "/billing/verification",
     response={200: VerificationStateOut, **errors(*AUTH_ERRORS)},
@@ -196,7 +192,7 @@ def verification_state(request: HttpRequest):
     user = request.auth.user
     return {
         "level": user.verification_level,
-        "method": _method(),
+        "method": verification.verification_method(),
         "latest": _verification_out(selectors.verification_latest(user)),
     }
 
@@ -214,14 +210,11 @@ def verification_state(request: HttpRequest):
     openapi_extra=IDEMPOTENT,
 )
 def verification_start(request: HttpRequest, payload: VerificationIn, idempotency_key: IdempotencyKeyHeader = None):
-    key = require_idempotency_key(idempotency_key)
-    user = request.auth.user
-    if _method() == "stripe":
-        item = verification.verification_start(
-            user=user, idempotency_key=key, return_url=request.build_absolute_uri(reverse("verification"))
-        )
-    else:
-        item = verification.verification_request_review(
-            user=user, statement=payload.statement, links=payload.links, idempotency_key=key
-        )
+    item = verification.verification_begin(
+        user=request.auth.user,
+        idempotency_key=require_idempotency_key(idempotency_key),
+        return_url=request.build_absolute_uri(reverse("verification")),
+        statement=payload.statement,
+        links=payload.links,
+    )
     return Status(201, _verification_out(item))

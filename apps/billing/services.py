@@ -413,12 +413,13 @@ def dispute_update(*, dispute: dict) -> str:
 
 
 def _purchase_for_payment(obj: dict) -> Purchase | None:
+    """The purchase a charge or dispute is about: by its PaymentIntent, which a purchase learns when its Checkout
+    completes (until then the event waits); only an object without one is placed by our metadata."""
     intent = _id_of(obj.get("payment_intent"))
-    query = Q(payment_intent_id=intent) if intent else Q(pk__in=[])
+    if intent:
+        return _locked(Q(payment_intent_id=intent))
     purchase_id = _purchase_id(obj)
-    if purchase_id is not None:
-        query |= Q(pk=purchase_id, payment_intent_id=intent) if intent else Q(pk=purchase_id)
-    return _locked(query)
+    return _locked(Q(pk=purchase_id)) if purchase_id is not None else None
 
 
 # --- Stripe's events -------------------------------------------------------------------------------------

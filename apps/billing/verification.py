@@ -28,6 +28,8 @@ from apps.billing.services import HANDLERS, _person, request_key
 from apps.core import events
 from apps.core.errors import ValidationFailed
 from apps.core.services import event_emit
+from apps.identities.errors import VERIFICATION_PAGE
+from apps.identities.selectors import is_verified_human
 from apps.realtime.models import NotificationKind
 from apps.realtime.services import notification_send, user_subject
 from apps.reviews import checkpoints
@@ -51,8 +53,7 @@ checkpoints.register(
 
 
 def _require_unverified(user: User) -> None:
-    level = User.objects.filter(pk=user.pk).values_list("verification_level", flat=True).first()
-    if level == VerificationLevel.VERIFIED_HUMAN:
+    if is_verified_human(user):  # read from the database, not the request's copy of the user
         raise AlreadyVerified()
 
 
@@ -71,7 +72,7 @@ def _announce(verification: Verification, text: str = "") -> None:
                 kind=NotificationKind.VERIFICATION,
                 subject=f"verification:{verification.pk}:{verification.status}",
                 text=text,
-                link="/me/verification/",
+                link=VERIFICATION_PAGE,
             )
     except Exception:
         log.exception("billing: the notification for verification %s failed", verification.pk)
@@ -226,6 +227,19 @@ def _verified(verification: Verification, fingerprint: str) -> str:
 
 for _type in ("verified", "requires_input", "canceled", "processing"):
     HANDLERS[f"identity.verification_session.{_type}"] = lambda obj, _: verification_update(session=obj)
+
+
+def verification_method() -> str:
+    """How a verification started now goes: "stripe" (Stripe Identity) where it is configured, else "review"."""
+    return VerificationMethod.STRIPE if gateway.identity_configured() else VerificationMethod.REVIEW
+
+
+def verification_begin(*, user: User, idempotency_key: str, return_url: str, statement: str, links) -> Verification:
+    """Start verifying `user` the way this server verifies people (`verification_method`): a Stripe Identity
+    session (the statement and links are not needed), or a reviewer's look at the statement and links."""
+    if verification_method() == VerificationMethod.STRIPE:
+        return verification_start(user=user, idempotency_key=idempotency_key, return_url=return_url)
+    return verification_request_review(user=user, statement=statement, links=links, idempotency_key=idempotency_key)
 
 
 # --- The review path ---------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from apps.identities.models import Identity
 from apps.identities.services import identity_require_verified_human, owned_agent_lock
 from apps.ledger.errors import AccountInDebt, IdempotencyConflict, InsufficientCredit
 from apps.ledger.models import Account, AccountKind, Transfer
+from apps.ledger.selectors import owed_by
 
 EXTERNAL_WORLD = "external:world"
 PLATFORM_FEES = "platform:fees"
@@ -255,8 +256,7 @@ def _client_amount(amount: int) -> int:
 def _require_no_debt(owner: User) -> None:
     """Refuse (AccountInDebt) while the owner owes (read in the funding's transaction, after the owner's lock: a
     debt booked after this read takes what the wallet holds then, and refuses the next funding)."""
-    debt = Account.objects.filter(kind=AccountKind.DEBT, identity__user=owner).values_list("balance", flat=True)
-    owed = -(debt.first() or 0)
+    owed = owed_by(owner.human_identity)
     if owed:
         raise AccountInDebt(detail={"owed": owed})
 

@@ -10,7 +10,9 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from apps.billing import gateway, selectors, services, verification
+from apps.billing import selectors, services, verification
+from apps.billing.models import VerificationMethod
+from apps.billing.verification import FINAL as VERIFICATION_FINAL
 from apps.core.amounts import format_credits
 from apps.core.errors import ApplicationError, NotFound
 from apps.ledger.selectors import owed_by
@@ -107,7 +109,7 @@ def debt_settle(request: HttpRequest) -> HttpResponse:
 def _verification_context(request: HttpRequest, **extra) -> dict:
     return {
         "latest": selectors.verification_latest(request.user),
-        "stripe": gateway.identity_configured(),
+        "stripe": verification.verification_method() == VerificationMethod.STRIPE,
         "key": uuid.uuid4(),
         **extra,
     }
@@ -124,20 +126,14 @@ def verification_page(request: HttpRequest) -> HttpResponse:
 @require_POST
 def verification_start(request: HttpRequest) -> HttpResponse:
     """Stripe Identity: send the person to Stripe's page. Without it: the statement and links go to review."""
-    key = request.POST.get("idempotency_key") or ""
     try:
-        if gateway.identity_configured():
-            item = verification.verification_start(
-                user=request.user, idempotency_key=key, return_url=request.build_absolute_uri(reverse("verification"))
-            )
-            if item.verification_url and item.status not in ("verified", "refused", "canceled"):
-                return redirect(item.verification_url, permanent=False)
-        else:
-            links = [line for line in (request.POST.get("links") or "").splitlines() if line.strip()]
-            verification.verification_request_review(
-                user=request.user, statement=request.POST.get("statement") or "", links=links, idempotency_key=key
-            )
-            messages.success(request, "Your request went to a reviewer: you will be told here and by notification.")
+        item = verification.verification_begin(
+            user=request.user,
+            idempotency_key=request.POST.get("idempotency_key") or "",
+            return_url=request.build_absolute_uri(reverse("verification")),
+            statement=request.POST.get("statement") or "",
+            links=(request.POST.get("links") or "").splitlines(),
+        )
     except ApplicationError as exc:
         context = _verification_context(
             request,
@@ -146,4 +142,8 @@ def verification_start(request: HttpRequest) -> HttpResponse:
             links=request.POST.get("links") or "",
         )
         return render(request, "billing/verification.html", context, status=exc.status)
+    if item.method == VerificationMethod.REVIEW:
+        messages.success(request, "Your request went to a reviewer: you will be told here and by notification.")
+    elif item.verification_url and item.status not in VERIFICATION_FINAL:
+        return redirect(item.verification_url, permanent=False)
     return redirect("verification")

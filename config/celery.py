@@ -1,8 +1,13 @@
+import logging
 import os
+from contextlib import ExitStack
 from pathlib import Path
 
-from celery import Celery
+import structlog
+from celery import Celery, signals
 from django.conf import settings
+
+from apps.core import context
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
@@ -57,3 +62,56 @@ def _prepare_local_folders(sender: Celery, **kwargs) -> None:
         folders.append(Path(backend.removeprefix("file://localhost").removeprefix("file://")))
     for folder in folders:
         folder.mkdir(parents=True, exist_ok=True)
+
+
+# --- The request id travels with the task (apps/core/context.py) ------------------------------------------
+
+REQUEST_ID_HEADER = "credence_request_id"
+_running: dict[str, ExitStack] = {}  # task id -> the context opened for it in this process
+
+
+@signals.before_task_publish.connect
+def _send_request_id(headers: dict | None = None, **kwargs) -> None:
+    """A task queued during a request (or by another task) carries that request's id in its headers."""
+    request_id = context.request_id()
+    if request_id is not None and headers is not None:
+        headers.setdefault(REQUEST_ID_HEADER, request_id)
+
+
+@signals.task_prerun.connect
+def _open_task_context(task_id: str, task, **kwargs) -> None:
+    """The task runs in the context of the request that queued it: its log lines, the events it writes and
+    the tasks it queues carry that request's id. A task nobody's request queued (beat's) gets an id of its
+    own. A task called in-process (eager, or directly) keeps the context it was called in."""
+    stack = ExitStack()
+    offered = getattr(task.request, REQUEST_ID_HEADER, None)
+    if offered is not None or context.current() is None:
+        stack.enter_context(context.request_context(context.RequestContext(context.new_request_id(offered))))
+    stack.enter_context(structlog.contextvars.bound_contextvars(task=task.name, task_id=task_id))
+    _running[task_id] = stack
+
+
+@signals.task_postrun.connect
+def _close_task_context(task_id: str, **kwargs) -> None:
+    stack = _running.pop(task_id, None)
+    if stack is not None:
+        stack.close()
+
+
+@signals.setup_logging.connect
+def _logging(loglevel=None, **kwargs) -> None:
+    """The worker and beat log as the web does (apps/core/logs.py): connecting here keeps Celery from replacing
+    the root logger's handlers with its own plain-text one. `--loglevel` still sets the level."""
+    from apps.core.logs import logging_configure
+
+    logging_configure(settings.LOGGING)
+    if loglevel:
+        logging.getLogger().setLevel(loglevel)
+
+
+@signals.worker_process_init.connect
+def _tracing(**kwargs) -> None:
+    """Each pool process exports its own spans (a batch exporter's thread does not survive the fork)."""
+    from apps.core.tracing import tracing_configure
+
+    tracing_configure("credence-worker")

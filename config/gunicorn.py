@@ -10,6 +10,8 @@ WebSockets (Channels) are the `live` role's: uvicorn serving config.asgi. Values
 import multiprocessing
 import os
 
+from apps.core.logs import logging_settings
+
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 # The usual 2 x cores + 1: a process waiting on PostgreSQL leaves its core to another.
 workers = int(os.environ.get("WEB_CONCURRENCY") or 2 * multiprocessing.cpu_count() + 1)
@@ -24,3 +26,8 @@ max_requests_jitter = max_requests // 10
 accesslog = os.environ.get("WEB_ACCESS_LOG") or None
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+# gunicorn's own lines (the master's: workers booted, a worker timed out) in the format the app logs in
+# (apps/core/logs.py): JSON under production settings or LOG_FORMAT=json. Each worker's Django setup then
+# configures the same handler again.
+_production = os.environ.get("DJANGO_SETTINGS_MODULE", "").endswith(".production")
+logconfig_dict = logging_settings(os.environ.get("LOG_FORMAT") or ("json" if _production else "console"), loglevel)

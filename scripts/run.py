@@ -217,6 +217,9 @@ def child_environment(args: argparse.Namespace, url: str) -> tuple[dict[str, str
     env["CREDENCE_DATA_DIR"] = str(data_dir)
     env.setdefault("CREDENCE_SITE_URL", url)
     env["PYTHONUNBUFFERED"] = "1"
+    # Every process writes its counters to one folder, so /metrics shows the web's and the worker's together
+    # (apps/core/metrics.py).
+    env.setdefault("PROMETHEUS_MULTIPROC_DIR", str(data_dir / "metrics"))
     if debug_is_off(env):
         env.setdefault("DJANGO_STATIC_ROOT", str(data_dir / "static"))
     return env, data_dir
@@ -268,6 +271,11 @@ def main() -> None:
     embedded = not env.get("DATABASE_URL") and not env.get("REDIS_URL")
     data_dir.mkdir(parents=True, exist_ok=True)
     (data_dir / "celery").mkdir(exist_ok=True)  # beat's schedule file lives here, whatever the broker
+    # Counters start from zero with each run: the last run's processes' files would be added in forever.
+    metrics_dir = Path(env["PROMETHEUS_MULTIPROC_DIR"])
+    metrics_dir.mkdir(parents=True, exist_ok=True)
+    for stale in metrics_dir.glob("*.db"):
+        stale.unlink()
     say(f"settings {env['DJANGO_SETTINGS_MODULE']}, data in {data_dir}")
     say(
         "embedded mode: SQLite, file cache, filesystem Celery broker"
@@ -339,6 +347,7 @@ def main() -> None:
                     "=" * 72,
                     f"Credence is running at {url}/",
                     f"  admin: {url}/admin/   API docs: {url}/api/docs   health: {url}/healthz",
+                    f"  metrics: {url}/metrics (signed in as staff)",
                     *logins,
                     "Stop with Ctrl-C.",
                     "=" * 72,

@@ -22,11 +22,14 @@ what the consumer wrote, so a batch is consumed once or, if that transaction rol
 
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
 
 from django.db import connection, transaction
-from django.db.models import Max, Q
+from django.db.models import Count, DurationField, ExpressionWrapper, Max, Min, Q
 from django.utils import timezone
 
+from apps.core.metrics import TransactionStart
 from apps.core.models import Event, OutboxCursor
 
 _NEXT_ID = "SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint"
@@ -89,6 +92,31 @@ def outbox_lag(name: str) -> int:
     cursor = OutboxCursor.objects.filter(name=name).first()
     if cursor is None:
         return Event.objects.count()
+    return Event.objects.filter(_unread(cursor)).count()
+
+
+def _unread(cursor: OutboxCursor) -> Q:
     if _postgres():
-        return Event.objects.filter(Q(txid__gt=cursor.txid) | Q(txid=cursor.txid, id__gt=cursor.event_id)).count()
-    return Event.objects.filter(id__gt=cursor.event_id).count()
+        return Q(txid__gt=cursor.txid) | Q(txid=cursor.txid, id__gt=cursor.event_id)
+    return Q(id__gt=cursor.event_id)
+
+
+@dataclass(frozen=True)
+class OutboxLag:
+    consumer: str
+    events: int
+    oldest_age: timedelta | None  # None when it has read everything
+
+
+def outbox_lags() -> list[OutboxLag]:
+    """Every durable consumer's lag (for /metrics): one query per cursor, over the range of the (txid, id)
+    index it has not read. Ages are taken on the database's clock, the one every scraping process shares."""
+    lags = []
+    for cursor in OutboxCursor.objects.order_by("name"):
+        unread = Event.objects.filter(_unread(cursor)).aggregate(
+            events=Count("id"),
+            oldest_age=ExpressionWrapper(TransactionStart() - Min("created_at"), output_field=DurationField()),
+        )
+        age = unread["oldest_age"]
+        lags.append(OutboxLag(cursor.name, unread["events"], max(age, timedelta(0)) if age is not None else None))
+    return lags

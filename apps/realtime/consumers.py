@@ -18,13 +18,17 @@ A refused socket is accepted, then closed with its code: a refused handshake wou
 from collections.abc import Awaitable, Callable
 from urllib.parse import parse_qs
 
+import structlog
 from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from apps.core.context import RequestContext, new_request_id, request_context
 from apps.markets import selectors as market_selectors
 from apps.realtime import selectors
 from apps.realtime.relay import BATCH, events_after, relay
 from apps.realtime.services import user_subject
+
+log = structlog.get_logger(__name__)
 
 REMEMBERED = 2000  # ids a connection remembers having sent (replay and relay may overlap)
 MAX_CLAIMS = 200
@@ -75,6 +79,18 @@ class OutboxConsumer(AsyncJsonWebsocketConsumer):
 
     subjects: list[str] = []
 
+    async def __call__(self, scope, receive, send) -> None:
+        """The socket's whole life runs in a context of its own (apps.core.context), with a request id of its
+        own: its connect, refusal and disconnect lines, and anything logged while it is served, share it."""
+        user = scope.get("user")  # already loaded by the auth middleware
+        user_id = user.pk if user is not None and user.is_authenticated else None
+        with request_context(RequestContext(request_id=new_request_id(), user_id=user_id)):
+            await super().__call__(scope, receive, send)
+
+    async def websocket_connect(self, message) -> None:
+        log.info("websocket_connect", path=self.scope.get("path"))
+        await super().websocket_connect(message)
+
     def query(self, name: str) -> list[str]:
         return parse_qs(self.scope.get("query_string", b"").decode()).get(name, [])
 
@@ -83,6 +99,7 @@ class OutboxConsumer(AsyncJsonWebsocketConsumer):
         return int(value) if value.isdigit() else None
 
     async def refuse(self, code: int) -> None:
+        log.info("websocket_refused", path=self.scope.get("path"), code=code)
         await self.accept()
         await self.close(code=code)
 
@@ -110,6 +127,7 @@ class OutboxConsumer(AsyncJsonWebsocketConsumer):
         self.replaying = False
 
     async def disconnect(self, code: int) -> None:
+        log.info("websocket_disconnect", path=self.scope.get("path"), code=code)
         for subject in self.subjects:
             relay.unfollow(subject, self)
 

@@ -16,7 +16,7 @@ transaction: the fan-out reads only what has committed.
 import hashlib
 import logging
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Collection, Iterator
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -29,7 +29,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from apps.core import events
+from apps.core import events, metrics
 from apps.core import http as transport
 from apps.core.errors import ValidationFailed
 from apps.core.models import Event
@@ -62,6 +62,12 @@ OFFERED_KINDS = tuple(sorted(name for name, kind in events.CATALOGUE.items() if 
 RETRY_DELAYS = (5, 30, 120, 600, 1800, 3600, 7200, 14400, 28800)
 # How long an answer may wait to be recorded with the next ones (the sender records in groups).
 RECORD_EVERY = 0.05
+# What an attempt led to, as /metrics counts it: a delivery still pending after an attempt will be retried.
+ATTEMPT_OUTCOMES = {
+    DeliveryState.DELIVERED: "delivered",
+    DeliveryState.PENDING: "retrying",
+    DeliveryState.FAILED: "failed",
+}
 
 
 # --- Settings read when used (tests override them) -----------------------------------------------------
@@ -537,6 +543,8 @@ def deliveries_record(*, answers: list[tuple[int, transport.Response]], now: dat
             "next_attempt_at",
         ],
     )
+    for outcome, count in Counter(ATTEMPT_OUTCOMES[found[pk].state] for pk, _ in answers).items():
+        metrics.count_on_commit(metrics.WEBHOOK_DELIVERIES, count, outcome=outcome)
     subscriptions = WebhookSubscription.objects
     # A success clears the failures counted before it; the answers of one batch count in this order.
     recovered = succeeded - set(failures)

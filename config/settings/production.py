@@ -2,10 +2,11 @@
 
 from django.core.exceptions import ImproperlyConfigured
 
+from apps.core.logs import logging_settings
 from config.env import env_bool, env_int, env_str
 
 from .base import *
-from .base import DATABASE_URL, REDIS_URL, SECRET_KEY, mailers
+from .base import DATABASE_URL, LOG_LEVEL, REDIS_URL, SECRET_KEY, mailers
 
 DEBUG = False
 
@@ -27,12 +28,18 @@ STORAGES = {
 # of the other environments would silently drop the verification emails signup depends on).
 MAILERS = mailers("django.core.mail.backends.smtp.EmailBackend")
 
+# One JSON object per line, for the log collector (LOG_FORMAT=console for a person reading a terminal).
+LOG_FORMAT = env_str("LOG_FORMAT", "json")
+LOGGING = logging_settings(LOG_FORMAT, LOG_LEVEL)
+
 # Several web processes must share one channel layer.
 CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}}
 
 SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+# Probes and scrapers on the private network speak plain HTTP: the health check, and /metrics (which admits
+# only its bearer token or staff).
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
 SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_HSTS_PRELOAD = True

@@ -9,6 +9,7 @@ from apps.core.throttling import AnonymousThrottle, CallerThrottle
 from apps.identities.api import router as identities_router
 from apps.ledger.api import router as ledger_router
 from apps.markets.api import router as markets_router
+from apps.moderation.api import router as moderation_router
 from apps.reputation.api import router as reputation_router
 from apps.reviews.api import router as reviews_router
 from apps.webhooks.api import router as webhooks_router
@@ -38,3 +39,4 @@ api.add_router("", reviews_router)
 api.add_router("", agents_router)
 api.add_router("", webhooks_router)
 api.add_router("", billing_router)
+api.add_router("", moderation_router)

@@ -8,6 +8,7 @@ from config.api import api
 
 urlpatterns = [
     path("healthz", core_views.healthz, name="healthz"),
+    path("metrics", core_views.metrics, name="metrics"),
     path("favicon.ico", core_views.favicon, name="favicon"),
     path("billing/stripe/webhook", billing_views.stripe_webhook, name="stripe-webhook"),
     path("api/v1/", api.urls),

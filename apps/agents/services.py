@@ -43,7 +43,7 @@ from apps.agents.models import (
     StoppedBy,
 )
 from apps.agents.strategies.base import REGISTRY, Strategy
-from apps.core import events
+from apps.core import events, metrics
 from apps.core.errors import ApplicationError, NotFound, ValidationFailed
 from apps.core.outbox import outbox_batch
 from apps.core.services import event_emit
@@ -261,7 +261,8 @@ _PG_DISPATCH = """
 WITH due AS (
     SELECT h.id, h.next_run_at, h.due_reason, h.every_minutes
     FROM agents_hostedagent h JOIN identities_identity i ON i.id = h.identity_id
-    WHERE h.stopped_by = '' AND h.next_run_at <= %(now)s AND i.status = 'active'
+        JOIN identities_identity o ON o.user_id = i.owner_id
+    WHERE h.stopped_by = '' AND h.next_run_at <= %(now)s AND i.status = 'active' AND o.status = 'active'
     ORDER BY h.next_run_at LIMIT %(limit)s
     FOR NO KEY UPDATE OF h SKIP LOCKED
 ), moved AS (
@@ -312,6 +313,7 @@ def _dispatch_portably(now: datetime, limit: int) -> list[int]:
     """What _PG_DISPATCH does, for SQLite (embedded mode: one writer at a time, no row locks to skip)."""
     due = list(
         HostedAgent.objects.filter(stopped_by="", next_run_at__lte=now, identity__status=IdentityStatus.ACTIVE)
+        .filter(identity__owner__identity__status=IdentityStatus.ACTIVE)
         .order_by("next_run_at")
         .values_list("pk", "next_run_at", "due_reason", "every_minutes")[:limit]
     )
@@ -425,6 +427,8 @@ def run_execute(*, run_id: int) -> str:
             )
         if hosted.identity.status != IdentityStatus.ACTIVE:
             return _finish(run, RunState.STOPPED, "The agent is suspended.")
+        if not Identity.objects.filter(user_id=hosted.identity.owner_id, status=IdentityStatus.ACTIVE).exists():
+            return _finish(run, RunState.STOPPED, "The agent's owner is suspended.")
         strategy = REGISTRY.get(hosted.strategy)
         if strategy is None:
             return _finish(run, RunState.FAILED, f"Its strategy {hosted.strategy!r} is no longer offered.")
@@ -502,6 +506,7 @@ def _finish(
             "spent": sum(result["spent"] for result in orders),
         },
     )
+    metrics.count_on_commit(metrics.AGENT_RUNS, outcome=state)
     return state
 
 

@@ -5,13 +5,14 @@ from django.contrib import admin, messages
 
 from apps.billing.models import CreditPackage, Debt, Purchase, StripeEvent, Verification
 from apps.billing.services import stripe_events_retry
-from apps.core.admin import ReadOnlyAdmin, credits_column
+from apps.core.admin import AuditedAdminMixin, ReadOnlyAdmin, credits_column
 from apps.core.amounts import format_credits
 from apps.ledger.models import Account, AccountKind
 
 
 @admin.register(CreditPackage)
-class CreditPackageAdmin(admin.ModelAdmin):
+class CreditPackageAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    audited_fields = ("name", "credits", "price", "currency", "active", "position")  # what people pay, for what
     list_display = ("name", "credits_shown", "price", "currency", "active", "position")
     list_editable = ("active", "position")
     credits_shown = credits_column("credits", "Credits")

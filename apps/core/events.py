@@ -50,6 +50,10 @@ CLAIM_CLARIFIED = EventKind(
     "claim.clarified", "claim:<id>", "the author appended a clarification to an open claim",
     {"clarification": "the clarification's id"},
 )  # fmt: skip
+CLAIM_EDITED = EventKind(
+    "claim.edited", "claim:<id>", "a moderator rewrote a claim's title or criteria (only before any trade)",
+    {"fields": "the names of the fields rewritten, sorted"},
+)  # fmt: skip
 TRADE_PLACED = EventKind(
     "trade.placed", "claim:<id>", "a trade was placed (actor: the trader)",
     {
@@ -169,6 +173,7 @@ CATALOGUE: dict[str, EventKind] = {
         API_KEY_REVOKED,
         CLAIM_OPENED,
         CLAIM_CLARIFIED,
+        CLAIM_EDITED,
         TRADE_PLACED,
         MARKET_PRICE_CHANGED,
         BELIEF_STATED,

@@ -6,16 +6,25 @@
   which can say where in the body the NUL was.
 - `ApiErrorShapeMiddleware`: every error answer under /api/ is `{"error": {"code", "message", "detail"}}`,
   including those no API code wrote (an unknown path, a wrong method, a 500).
+
+And what an operator sees of it: `RequestContextMiddleware` gives it a request id; `AccessLogMiddleware` writes
+its access line and counts it in /metrics; `RequestUserMiddleware` names the signed-in person in its context.
 """
 
+import time
 from collections.abc import Callable
 from http import HTTPStatus
 
+import structlog
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
 from django.urls import Resolver404, resolve
 
+from apps.core import metrics
 from apps.core.api import ERROR_MESSAGES, NUL, error_body, is_api_path, nul_refusal
+from apps.core.context import RequestContext, current, new_request_id, request_context, set_user
+from apps.core.throttling import client_address
 
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
@@ -103,3 +112,98 @@ class ApiErrorShapeMiddleware:
         if response.has_header("Content-Length"):
             response["Content-Length"] = str(len(response.content))
         return response
+
+
+class RequestContextMiddleware:
+    """Opens the request's context (apps.core.context): a request id (the client's X-Request-ID when it
+    is plain, else a new one), the client's address. The answer carries the id back in X-Request-ID, so
+    a person reporting a problem can quote it and an operator can find every log line, task and audit
+    entry of that request. It sits outermost: every other layer, and every error, runs inside it."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        context = RequestContext(
+            request_id=new_request_id(request.headers.get("X-Request-ID")), ip=client_address(request)
+        )
+        request.request_id = context.request_id
+        with request_context(context):
+            response = self.get_response(request)
+        response["X-Request-ID"] = context.request_id
+        return response
+
+
+access_log = structlog.get_logger("credence.access")
+
+# A method outside these is counted as "other": a client must not be able to add series to /metrics.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+# Answered probes and scrapes are logged at DEBUG: a load balancer asking every few seconds would drown the rest.
+_PROBES = frozenset({"/healthz", "/metrics"})
+
+
+def route_of(request: HttpRequest) -> str:
+    """The URL pattern that answered ("/claims/<int:claim_id>/"), never the path itself: one series per route.
+    WhiteNoise answers static files before any URL is resolved; a path that matched nothing is "unmatched"."""
+    match = request.resolver_match
+    if match is not None:
+        return "/" + match.route
+    if request.path_info.startswith(settings.STATIC_URL):
+        return "static"
+    return "unmatched"
+
+
+def _caller(request: HttpRequest) -> dict:
+    """Who the request acted for, once the view has run: the signed-in person (who may have signed in during
+    it), or the owner and identity of the API key that django-ninja's auth left in `request.auth`."""
+    context = current()
+    user_id = context.user_id if context is not None else None
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated:
+        user_id = user.pk
+    identity = getattr(getattr(request, "auth", None), "identity", None)
+    if identity is None:
+        return {"user_id": user_id} if user_id is not None else {}
+    return {"user_id": user_id or identity.owner_id or identity.user_id, "identity_id": identity.pk}
+
+
+class AccessLogMiddleware:
+    """One `http_request` line per request on the `credence.access` logger (method, path, route, status,
+    duration_ms, and the request id and person from the context), and the request metrics (apps/core/metrics.py).
+    Just inside RequestContextMiddleware: it times every other layer, and its line carries the request id."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        started = time.perf_counter()
+        response = self.get_response(request)
+        seconds = time.perf_counter() - started
+        route, status = route_of(request), response.status_code
+        method = request.method if request.method in _METHODS else "other"
+        metrics.request_observe(method=method, route=route, status=status, seconds=seconds)
+        write = access_log.debug if route in _PROBES and status < 400 else access_log.info
+        write(
+            "http_request",
+            method=request.method,
+            path=request.path,
+            route=route,
+            status=status,
+            duration_ms=round(seconds * 1000, 1),
+            **_caller(request),
+        )
+        return response
+
+
+class RequestUserMiddleware:
+    """Just after AuthenticationMiddleware: the signed-in person's id into the request's context, so every
+    line the view logs names them. (An API key's caller is known only inside the view: the access line
+    names it.)"""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.user.is_authenticated:
+            set_user(request.user.pk)
+        return self.get_response(request)

@@ -1,16 +1,12 @@
-from django import forms
+"""Identities and API keys in the admin. A moderator's actions on an identity (suspend, with or without their
+agents, lift, revoke every key, freeze the wallet) are added by apps/moderation/admin.py, which registers a
+subclass of IdentityAdmin: they go through `moderation_act` (the person is told, and may appeal), and this
+layer may not import moderation."""
+
 from django.contrib import admin, messages
-from django.contrib.admin import helpers
-from django.template.response import TemplateResponse
 
 from apps.identities.models import ApiKey, Identity
-from apps.identities.services import api_key_revoke, identity_reactivate, identity_suspend
-
-
-class ModerationReasonForm(forms.Form):
-    reason = forms.CharField(
-        max_length=300, widget=forms.Textarea(attrs={"rows": 3}), help_text="Kept on record and shown to the owner."
-    )
+from apps.identities.services import api_key_revoke
 
 
 @admin.register(Identity)
@@ -41,39 +37,12 @@ class IdentityAdmin(admin.ModelAdmin):
         "created_at",
         "updated_at",
     )
-    actions = ("suspend", "reactivate")
 
     def has_add_permission(self, request) -> bool:
         return False  # identities come from email verification and agent registration
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # the ledger and the record keep pointing at them: suspend instead
-
-    @admin.action(description="Suspend selected identities (their API keys stop working)")
-    def suspend(self, request, queryset):
-        """Asks for the reason first (an intermediate page), then suspends each as a moderator: the
-        reason and who suspended are on record, and only staff can lift it."""
-        form = ModerationReasonForm(request.POST if "apply" in request.POST else None)
-        if not form.is_valid():
-            context = {
-                **self.admin_site.each_context(request),
-                "title": "Suspend identities",
-                "identities": queryset,
-                "form": form,
-                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-                "opts": self.model._meta,
-            }
-            return TemplateResponse(request, "admin/identities/suspend.html", context)
-        for identity in queryset:
-            identity_suspend(identity=identity, moderator=request.user, reason=form.cleaned_data["reason"])
-        messages.success(request, f"Suspended {queryset.count()} identities.")
-        return None
-
-    @admin.action(description="Reactivate selected identities")
-    def reactivate(self, request, queryset):
-        for identity in queryset:
-            identity_reactivate(identity=identity, moderator=request.user)
-        messages.success(request, f"Reactivated {queryset.count()} identities.")
 
 
 @admin.register(ApiKey)

@@ -7,6 +7,7 @@ from django.http import HttpRequest
 from ninja.security import APIKeyCookie, HttpBearer
 
 from apps.accounts.models import User
+from apps.core.context import set_user
 from apps.core.errors import PermissionDenied
 from apps.identities.errors import MissingScope, SessionRequired
 from apps.identities.models import ApiKey, Identity
@@ -33,6 +34,7 @@ class ApiKeyAuth(HttpBearer):
 
     def authenticate(self, request: HttpRequest, token: str) -> Caller:
         key = api_key_authenticate(token=token)
+        set_user(key.identity.owner_id)  # the agent's owner: every log line of the request says whose it is
         if self.scope and self.scope not in key.scopes:
             raise MissingScope(f"This API key lacks the '{self.scope}' scope.", detail={"required": self.scope})
         return Caller(identity=key.identity, api_key=key)

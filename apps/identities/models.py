@@ -60,7 +60,7 @@ class Identity(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
     suspended_at = models.DateTimeField(null=True, blank=True)
-    suspended_reason = models.CharField(max_length=300, blank=True)
+    suspended_reason = models.CharField(max_length=500, blank=True)
     suspended_as = models.CharField(max_length=10, choices=SuspendedAs.choices, blank=True)
     suspended_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,

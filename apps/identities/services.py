@@ -12,7 +12,8 @@ from django.utils.text import slugify
 
 from apps.accounts.models import User, VerificationLevel
 from apps.core import events
-from apps.core.errors import Conflict, DateConflict, NotFound, PermissionDenied, ValidationFailed
+from apps.core.audit import audit_record, audit_unchanged, audited, fields_of, staff_require
+from apps.core.errors import Conflict, DateConflict, NotFound, ValidationFailed
 from apps.core.rows import RowModel
 from apps.core.services import event_emit
 from apps.identities.errors import (
@@ -153,16 +154,11 @@ def owned_agent_lock(*, owner: User, agent: Identity) -> Identity:
     return Identity.objects.select_for_update(no_key=True).get(pk=agent.pk)
 
 
-def _require_moderator(user: User) -> None:
-    if not (user.is_active and user.is_staff):
-        raise PermissionDenied("Only staff moderators may do this.")
-
-
 def _suspension_reason(reason: str, *, required: bool) -> str:
     reason = (reason or "").strip()
-    if len(reason) > 300 or (required and not reason):
+    if len(reason) > 500 or (required and not reason):
         raise ValidationFailed(
-            f"A reason of {1 if required else 0}-300 characters is required.", detail={"field": "reason"}
+            f"A reason of {1 if required else 0}-500 characters is required.", detail={"field": "reason"}
         )
     return reason
 
@@ -254,6 +250,9 @@ def _suspend(identity: Identity, *, by: User, suspended_as: str, reason: str) ->
     return identity
 
 
+SUSPENSION_FIELDS = ("status", "suspended_at", "suspended_as", "suspended_by", "suspended_reason")
+
+
 def _reactivate(identity: Identity) -> Identity:
     identity.status = IdentityStatus.ACTIVE
     identity.suspended_at = None
@@ -289,26 +288,78 @@ def agent_reactivate(*, owner: User, agent: Identity) -> Identity:
     return agent
 
 
-@transaction.atomic
+@audited
 def identity_suspend(*, identity: Identity, moderator: User, reason: str) -> Identity:
     """A moderator suspends an identity (a person, whose agents then stop too, or an agent), with the
     reason on record. It replaces an owner's suspension of the agent: now only staff may lift it."""
-    _require_moderator(moderator)
+    staff_require(moderator, what="suspend an identity")
     reason = _suspension_reason(reason, required=True)
     identity = Identity.objects.select_for_update(no_key=True).get(pk=identity.pk)
-    if not identity.suspended_by_moderator:
-        _suspend(identity, by=moderator, suspended_as=SuspendedAs.MODERATOR, reason=reason)
+    if identity.suspended_by_moderator:
+        audit_unchanged()
+        return identity
+    before = fields_of(identity, SUSPENSION_FIELDS)
+    _suspend(identity, by=moderator, suspended_as=SuspendedAs.MODERATOR, reason=reason)
+    audit_record(
+        actor=moderator,
+        action="identity.suspend",
+        obj=identity,
+        before=before,
+        after=fields_of(identity, SUSPENSION_FIELDS),
+        reason=reason,
+    )
     return identity
 
 
-@transaction.atomic
-def identity_reactivate(*, identity: Identity, moderator: User) -> Identity:
-    """A moderator lifts a suspension (a moderator's or an owner's)."""
-    _require_moderator(moderator)
+@audited
+def identity_reactivate(*, identity: Identity, moderator: User, reason: str = "") -> Identity:
+    """A moderator lifts a suspension (a moderator's or an owner's), saying why."""
+    staff_require(moderator, what="lift a suspension")
+    reason = _suspension_reason(reason, required=True)
     identity = Identity.objects.select_for_update(no_key=True).get(pk=identity.pk)
-    if not identity.is_active:
-        _reactivate(identity)
+    if identity.is_active:
+        audit_unchanged()
+        return identity
+    before = fields_of(identity, SUSPENSION_FIELDS)
+    _reactivate(identity)
+    audit_record(
+        actor=moderator,
+        action="identity.reactivate",
+        obj=identity,
+        before=before,
+        after=fields_of(identity, SUSPENSION_FIELDS),
+        reason=reason,
+    )
     return identity
+
+
+@audited
+def api_keys_revoke_all(*, agent: Identity, moderator: User, reason: str) -> int:
+    """A moderator revokes every key of an agent at once (each stops at once: 401); returns how many were
+    still usable. Its owner may make new ones, unless the agent is suspended too."""
+    staff_require(moderator, what="revoke an agent's keys")
+    reason = _suspension_reason(reason, required=True)
+    if agent.kind != IdentityKind.AGENT:
+        raise ValidationFailed("Only an agent has API keys.")
+    agent = Identity.objects.select_for_update(no_key=True).get(pk=agent.pk)
+    live = list(
+        ApiKey.objects.filter(identity=agent, revoked_at__isnull=True).order_by("pk").values_list("pk", flat=True)
+    )
+    if not live:
+        audit_unchanged()
+        return 0
+    ApiKey.objects.filter(pk__in=live).update(revoked_at=timezone.now())
+    for key_id in live:
+        event_emit(kind=events.API_KEY_REVOKED.name, subject=f"identity:{agent.pk}", payload={"key_id": key_id})
+    audit_record(
+        actor=moderator,
+        action="identity.revoke_keys",
+        obj=agent,
+        before={"live_keys": live},
+        after={"live_keys": []},
+        reason=reason,
+    )
+    return len(live)
 
 
 def _hash_secret(secret: str) -> str:
@@ -361,14 +412,22 @@ def api_key_create(
 
 @transaction.atomic
 def api_key_revoke(*, key: ApiKey, by: User) -> ApiKey:
-    """Revoke a key: its agent's owner, or a moderator (by=staff). Idempotent: revoking twice keeps the
-    first revocation time."""
+    """Revoke a key: its agent's owner, or a moderator (by=staff: on the audit trail, as any staff action
+    is). Idempotent: revoking twice keeps the first revocation time."""
     if not (by.is_staff and by.is_active):  # moderation: staff may revoke any key
         owned_agent_lock(owner=by, agent=key.identity)
     updated = ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
     key.refresh_from_db(fields=["revoked_at"])
     if updated:
         event_emit(kind=events.API_KEY_REVOKED.name, subject=f"identity:{key.identity_id}", payload={"key_id": key.pk})
+        if key.identity.owner_id != by.pk:
+            audit_record(
+                actor=by,
+                action="api_key.revoke",
+                obj=key,
+                before={"revoked_at": None},
+                after={"revoked_at": key.revoked_at},
+            )
     return key
 
 

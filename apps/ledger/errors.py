@@ -19,3 +19,11 @@ class AccountInDebt(Conflict):
         "Your account owes credit (a purchase was refunded or disputed after the credit was spent): "
         "settle the debt on your wallet page before spending."
     )
+
+
+class WalletFrozen(Conflict):
+    code = "wallet_frozen"
+    default_message = (
+        "This wallet is frozen by a moderator: it cannot trade or fund, and nothing can be spent from it. "
+        "Credit still comes in (settlement pays it). The notice on your wallet page says why, and how to appeal."
+    )

@@ -5,6 +5,7 @@ negative (CHECK), entries and transfers may not be changed or deleted (a trigger
 idempotency key is unique.
 """
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
@@ -36,6 +37,14 @@ class Account(models.Model):
     # Cache of the sum of this account's entries, updated in the same transaction as the entries.
     balance = models.BigIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
+    # A moderator froze this wallet (apps.ledger.services.wallet_freeze): nothing may be spent from it (no
+    # trade, no funding, no bond, no review price); credit still comes in (settlement, refunds, rewards), and
+    # a chargeback may still take back what was bought (FROZEN_MAY_DEBIT).
+    frozen_at = models.DateTimeField(null=True, blank=True)
+    frozen_reason = models.CharField(max_length=500, blank=True, default="", db_default="")
+    frozen_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
 
     class Meta:
         constraints = [

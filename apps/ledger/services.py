@@ -15,11 +15,13 @@ from django.utils import timezone
 
 from apps.accounts.models import User
 from apps.core.amounts import CREDIT, format_credits
+from apps.core.audit import audit_record, audit_unchanged, audited, fields_of, staff_require
 from apps.core.errors import ValidationFailed
+from apps.core.services import moderation_reason
 from apps.identities.errors import EmailNotVerified, IdentitySuspended
 from apps.identities.models import Identity
 from apps.identities.services import identity_require_verified_human, owned_agent_lock
-from apps.ledger.errors import AccountInDebt, IdempotencyConflict, InsufficientCredit
+from apps.ledger.errors import AccountInDebt, IdempotencyConflict, InsufficientCredit, WalletFrozen
 from apps.ledger.models import Account, AccountKind, Transfer
 from apps.ledger.selectors import owed_by
 
@@ -33,6 +35,9 @@ SYSTEM_ACCOUNTS = {
 }
 # No single movement may exceed this (2^53: amounts stay exact in JSON clients and far from BIGINT's edge).
 MAX_AMOUNT = 2**53
+# What may still be taken from a frozen wallet: what its owner bought and charged back, and a debt they settle.
+FROZEN_MAY_DEBIT = frozenset({"purchase_reversal", "debt_repayment"})
+FROZEN_FIELDS = ("frozen_at", "frozen_reason", "frozen_by")
 
 
 AccountRef = Account | int
@@ -110,11 +115,14 @@ _CLAIM_KEY = (
 # does not block inserts of entries referencing these accounts. SQLite has no row locks: its writers
 # are serialised by the IMMEDIATE transaction mode the settings choose. Only `%s` placeholders and the
 # backend's lock clause are formatted into this template, never a value.
-_LOCK_ACCOUNTS = "SELECT id, kind, balance FROM ledger_account WHERE id IN ({ids}) ORDER BY id {lock}"
+_LOCK_ACCOUNTS = (
+    "SELECT id, kind, balance, frozen_at IS NOT NULL FROM ledger_account WHERE id IN ({ids}) ORDER BY id {lock}"
+)
 # PostgreSQL takes the ids as one array parameter: a settlement's transfer can name 100,000 accounts,
 # past the protocol's limit of 65,535 parameters in one statement.
 _PG_LOCK_ACCOUNTS = (
-    "SELECT id, kind, balance FROM ledger_account WHERE id = ANY(%s::bigint[]) ORDER BY id FOR NO KEY UPDATE"
+    "SELECT id, kind, balance, frozen_at IS NOT NULL FROM ledger_account WHERE id = ANY(%s::bigint[]) "
+    "ORDER BY id FOR NO KEY UPDATE"
 )
 # PostgreSQL takes the lines as arrays: one statement of the same text however many lines a transfer
 # has (a settlement may have thousands), with no CASE branch per row.
@@ -189,11 +197,13 @@ def _transfer(
             cursor.execute(_LOCK_ACCOUNTS.format(ids=", ".join(["%s"] * len(ids)), lock=lock), ids)
         accounts = cursor.fetchall()
         if len(accounts) != len(ids):
-            missing = sorted(set(ids) - {pk for pk, _, _ in accounts})
+            missing = sorted(set(ids) - {row[0] for row in accounts})
             raise ValidationFailed("Unknown account.", detail={"accounts": missing})
         after = {}
-        for pk, account_kind, balance in accounts:
+        for pk, account_kind, balance, frozen in accounts:
             amount = normalised[pk]
+            if frozen and amount < 0 and kind not in FROZEN_MAY_DEBIT:
+                raise WalletFrozen(detail={"account": pk})
             if balance + amount < 0 and account_kind not in (AccountKind.EXTERNAL, AccountKind.DEBT):
                 raise InsufficientCredit(detail={"account": pk, "balance": balance, "required": -amount})
             if balance + amount > 0 and account_kind == AccountKind.DEBT:
@@ -300,6 +310,8 @@ def wallet_fund_agent(*, owner: User, agent: Identity, amount: int, idempotency_
         raise IdentitySuspended("A suspended agent cannot be funded.")
     _require_no_debt(owner)
     wallet = wallet_for(agent)
+    if wallet.frozen_at is not None:  # the owner's frozen wallet is refused by the ledger; the agent's, here
+        raise WalletFrozen("This agent's wallet is frozen by a moderator: it cannot be funded.")
     transfer = ledger_transfer(
         lines=[(_owner_wallet(owner), -amount), (wallet, amount)],
         kind="agent_funding",
@@ -336,3 +348,29 @@ def wallet_withdraw_agent(*, owner: User, agent: Identity, amount: int, idempote
         idempotency_key=f"agent-withdraw:{owner.pk}:{idempotency_key}",
         memo=f"Withdrawal from @{agent.handle}",
     )
+
+
+@audited
+def wallet_freeze(*, identity: Identity, moderator: User, reason: str, frozen: bool = True) -> Account:
+    """A moderator freezes an identity's wallet (no trades, no funding, nothing spent from it; settlement and
+    refunds still pay in), or lifts the freeze, with the reason on record. Repeating it changes nothing."""
+    staff_require(moderator, what="freeze or unfreeze a wallet")
+    reason = moderation_reason(reason)
+    wallet = Account.objects.select_for_update(no_key=True).get(pk=wallet_for(identity).pk)
+    if (wallet.frozen_at is not None) == frozen:
+        audit_unchanged()
+        return wallet
+    before = fields_of(wallet, FROZEN_FIELDS)
+    wallet.frozen_at = timezone.now() if frozen else None
+    wallet.frozen_reason = reason if frozen else ""
+    wallet.frozen_by = moderator if frozen else None
+    wallet.save(update_fields=list(FROZEN_FIELDS))
+    audit_record(
+        actor=moderator,
+        action="wallet.freeze" if frozen else "wallet.unfreeze",
+        obj=wallet,
+        before=before,
+        after=fields_of(wallet, FROZEN_FIELDS),
+        reason=reason,
+    )
+    return wallet

@@ -42,7 +42,7 @@ from apps.ledger.selectors import wallet_balance
 from apps.ledger.services import MAX_AMOUNT
 from apps.markets import resolution, selectors, services
 from apps.markets.checkpoints import PublishPaused, TradePaused
-from apps.markets.models import Claim, Position
+from apps.markets.models import Claim, Clarification, Position
 from apps.markets.pricing import Order
 
 router = ApiRouter(tags=["claims and trading"])
@@ -87,8 +87,23 @@ class DomainOut(Schema):
 
 class ClarificationOut(Schema):
     id: int
-    text: str
+    text: str = Field(description="Empty while moderators hide it (hidden is true; hidden_reason says why).")
+    by_moderators: bool = Field(description="Added by moderators rather than the author.")
+    hidden: bool
+    hidden_reason: str
     created_at: datetime
+
+    @staticmethod
+    def resolve_text(clarification: Clarification) -> str:
+        return "" if clarification.is_hidden else clarification.text
+
+    @staticmethod
+    def resolve_by_moderators(clarification: Clarification) -> bool:
+        return clarification.added_by_moderator_id is not None
+
+    @staticmethod
+    def resolve_hidden(clarification: Clarification) -> bool:
+        return clarification.is_hidden
 
 
 class MarketOut(Schema):
@@ -146,6 +161,14 @@ class ClaimOut(Schema):
     challenge_window_hours: int
     market: MarketOut | None = Field(description="null until the claim is published.")
     consensus: DecimalStr | None = Field(description=CONSENSUS_HELP)
+    unlisted: bool = Field(
+        description="Moderators unlisted it (out of lists and search; its positions and market go on)."
+    )
+    unlisted_reason: str = Field(alias="hidden_reason")
+
+    @staticmethod
+    def resolve_unlisted(claim: Claim) -> bool:
+        return claim.is_hidden
 
     @staticmethod
     def resolve_consensus(claim: Claim) -> Decimal | None:

@@ -3,10 +3,12 @@ movement through apps.ledger.services.ledger_transfer."""
 
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
 from apps.core.fields import ExactDecimalField
+from apps.core.models import Hideable
 from apps.identities.models import Identity
 from apps.ledger.models import Account, Transfer
 
@@ -35,7 +37,11 @@ class ClaimStatus(models.TextChoices):
     VOIDED = "voided", "Voided"
 
 
-class Claim(models.Model):
+class Claim(Hideable):
+    """A binary proposition with its market. A hidden claim (Hideable) is unlisted: out of every list and
+    search, its page still reachable by its link with the moderators' notice, since people hold positions in
+    it."""
+
     title = models.CharField(max_length=200)
     criteria = models.TextField(
         help_text="Binding resolution criteria; later clarifications are appended, never edited."
@@ -70,11 +76,15 @@ class Claim(models.Model):
         return self.title
 
 
-class Clarification(models.Model):
+class Clarification(Hideable):
     """Append-only log of the author's clarifications after a claim opened."""
 
     claim = models.ForeignKey(Claim, on_delete=models.PROTECT, related_name="clarifications")
     text = models.TextField()
+    # Set when a moderator added it (claim_clarify_as_moderator): after trades, a claim's words change only so.
+    added_by_moderator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -18,7 +18,8 @@ from django.utils import timezone
 from apps.accounts.models import User
 from apps.core import events
 from apps.core.amounts import CREDIT
-from apps.core.errors import PermissionDenied, ValidationFailed
+from apps.core.audit import audit_record, audited, staff_require
+from apps.core.errors import ValidationFailed
 from apps.core.models import Event
 from apps.core.services import event_emit
 from apps.identities.models import Identity
@@ -63,11 +64,6 @@ def market_and_claim_lock(claim: Claim) -> tuple[Market | None, Claim]:
     """Market row first (as every trade), then the claim."""
     market = Market.objects.select_for_update(no_key=True).filter(claim_id=claim.pk).first()
     return market, Claim.objects.select_for_update(no_key=True).get(pk=claim.pk)
-
-
-def _require_staff(user: User) -> None:
-    if not (user.is_active and user.is_staff):
-        raise PermissionDenied("Only staff moderators may do this.")
 
 
 def _reason(reason: str) -> str:
@@ -238,14 +234,14 @@ def resolution_finalize(*, claim: Claim, now: datetime | None = None) -> Resolut
     return resolution
 
 
-@transaction.atomic
+@audited
 def dispute_decide(*, claim: Claim, user: User, outcome: str, reason: str) -> Resolution:
     """Staff decide a dispute. The side that was right gets its bond back plus half the other's; the
     other half goes to the platform fees account (when a review decides, it pays the reviewers:
     `dispute_review_finalize`). While a panel's answer waits out its overrule window, staff deciding the same
     outcome confirm it (the panel is paid, now), and deciding another overrules it: recorded on the review
     and scored against the reviewers who answered it."""
-    _require_staff(user)
+    staff_require(user, what="decide a dispute")
     outcome, reason = _outcome(outcome), _reason(reason)
     market, claim = market_and_claim_lock(claim)
     resolution = Resolution.objects.select_for_update(no_key=True).filter(claim=claim).first()
@@ -256,6 +252,7 @@ def dispute_decide(*, claim: Claim, user: User, outcome: str, reason: str) -> Re
     if resolution.review_id is not None:
         if outcome == resolution.review_outcome:
             _award_by_review(claim, resolution, user=user, reason=reason)
+            _audit_decided(user, claim, resolution, outcome, reason, confirmed=True)
             return resolution
         reviews.review_overrule(
             request_id=resolution.review_id, user=user, decision=Decision.ANSWER, value=outcome, reason=reason
@@ -274,7 +271,19 @@ def dispute_decide(*, claim: Claim, user: User, outcome: str, reason: str) -> Re
     )
     _finalize(claim, resolution, outcome, user=user, reason=reason)
     reviews.reviews_withdraw(checkpoint=DISPUTE, subject=f"claim:{claim.pk}", why="decided by staff")
+    _audit_decided(user, claim, resolution, outcome, reason, confirmed=False)
     return resolution
+
+
+def _audit_decided(user: User, claim: Claim, resolution: Resolution, outcome: str, reason: str, confirmed: bool):
+    audit_record(
+        actor=user,
+        action="claim.dispute_decide",
+        obj=claim,
+        before={"status": ClaimStatus.DISPUTED, "proposed": resolution.proposed_outcome},
+        after={"status": claim.status, "outcome": outcome, "confirmed_panel": confirmed},
+        reason=reason,
+    )
 
 
 @transaction.atomic
@@ -364,13 +373,14 @@ def _award_by_review(claim: Claim, resolution: Resolution, *, user: User | None 
     _finalize(claim, resolution, outcome, user=user, reason=reason or f"Decided by review #{review.pk}.")
 
 
-@transaction.atomic
+@audited
 def claim_void(*, claim: Claim, user: User, reason: str) -> Claim:
     """Staff void a claim at any state before settlement; bonds still held go back to who posted them,
     and settlement refunds the traders and the author."""
-    _require_staff(user)
+    staff_require(user, what="void a claim")
     reason = _reason(reason)
     market, claim = market_and_claim_lock(claim)
+    status_before = claim.status
     if claim.settled_at is not None or claim.status == ClaimStatus.VOIDED:
         raise IllegalTransition("This claim is already settled or voided.")
     resolution = Resolution.objects.select_for_update(no_key=True).filter(claim=claim).first()
@@ -404,6 +414,14 @@ def claim_void(*, claim: Claim, user: User, reason: str) -> Claim:
             subject=f"claim:{claim.pk}",
             payload={"outcome": Outcome.VOID, "reason": reason},
         )
+    audit_record(
+        actor=user,
+        action="claim.void",
+        obj=claim,
+        before={"status": status_before},
+        after={"status": claim.status},
+        reason=reason,
+    )
     return claim
 
 

@@ -96,9 +96,12 @@ def claims_listed(
     author: str | None = None,
     now: datetime | None = None,
 ) -> QuerySet[Claim]:
-    """Published claims, newest first, each with its domain, author and market figures (one query a page)."""
+    """Published claims, newest first, each with its domain, author and market figures (one query a page).
+    A claim moderators hid is unlisted: out of every list and search (this one serves the claim list, its search
+    and the REST list), for everyone alike, its author and staff included, so that "unlisted" is one rule a
+    person can check; its page stays reachable by its link (`claim_visible`), with the moderators' notice."""
     now = now or timezone.now()
-    claims = Claim.objects.filter(_visible(None))
+    claims = Claim.objects.filter(_visible(None), hidden_at__isnull=True)
     if status:
         claims = claims.filter(_status_is(status, now))
     if domain:

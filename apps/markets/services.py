@@ -11,14 +11,17 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from apps.core import events
+from apps.accounts.models import User
+from apps.core import events, metrics
 from apps.core.amounts import CREDIT
+from apps.core.audit import audit_record, audit_unchanged, audited, staff_require
+from apps.core.context import request_id
 from apps.core.errors import DateConflict, NotFound, PermissionDenied, ValidationFailed
-from apps.core.services import event_emit, events_emit
+from apps.core.services import event_emit, events_emit, moderation_reason
 from apps.identities.errors import IdentitySuspended
 from apps.identities.models import Identity, IdentityStatus
 from apps.identities.services import identity_require_active
-from apps.ledger.errors import AccountInDebt, IdempotencyConflict
+from apps.ledger.errors import AccountInDebt, IdempotencyConflict, WalletFrozen
 from apps.ledger.models import Account, AccountKind
 from apps.ledger.services import PLATFORM_FEES, ledger_transfer, system_account, wallet_for
 from apps.markets import hooks, lmsr
@@ -238,6 +241,61 @@ def claim_clarify(*, claim: Claim, actor: Identity, text: str) -> Clarification:
     return clarification
 
 
+@audited
+def claim_moderate_edit(*, claim: Claim, moderator: User, title: str, criteria: str, reason: str) -> Claim:
+    """A moderator rewrites a claim's title or criteria (a misleading title, a criterion nobody can check), only
+    while nobody has traded on it: after a trade the words people staked on are fixed, and a moderator adds a
+    clarification instead (claim_clarify_as_moderator). The old words are on the audit trail."""
+    staff_require(moderator, what="edit a claim")
+    reason = moderation_reason(reason)
+    claim = Claim.objects.select_for_update(no_key=True).get(pk=claim.pk)
+    traded = Market.objects.filter(claim=claim, trade_count__gt=0).exists()
+    if traded:
+        raise IllegalTransition(
+            "This claim has trades: its words are fixed. Add a clarification instead.", code="claim_has_trades"
+        )
+    if claim.status in (ClaimStatus.RESOLVED_YES, ClaimStatus.RESOLVED_NO, ClaimStatus.VOIDED):
+        raise IllegalTransition("A resolved or voided claim cannot be edited.")
+    problems = claim_problems(title=title, criteria=criteria)
+    if problems:
+        raise ValidationFailed(problems[0].message, detail={"field": problems[0].field}, code=problems[0].code)
+    title, criteria = title.strip(), criteria.strip()
+    before = {"title": claim.title, "criteria": claim.criteria}
+    if before == {"title": title, "criteria": criteria}:
+        audit_unchanged()
+        return claim
+    claim.title, claim.criteria = title, criteria
+    claim.save(update_fields=["title", "criteria", "updated_at"])
+    audit_record(
+        actor=moderator, action="claim.edit", obj=claim, before=before, after={"title": title, "criteria": criteria},
+        reason=reason,
+    )  # fmt: skip
+    event_emit(kind=events.CLAIM_EDITED.name, subject=f"claim:{claim.pk}", payload={"fields": ["criteria", "title"]})
+    return claim
+
+
+@audited
+def claim_clarify_as_moderator(*, claim: Claim, moderator: User, text: str, reason: str) -> Clarification:
+    """A moderator appends a clarification to an open claim (after trades, the only way its words change),
+    marked as the moderators' on the page."""
+    staff_require(moderator, what="clarify a claim")
+    reason = moderation_reason(reason)
+    claim = Claim.objects.select_for_update(no_key=True).get(pk=claim.pk)
+    if not market_is_open(claim):
+        raise IllegalTransition("Only an open claim can be clarified.")
+    clarification = Clarification.objects.create(
+        claim=claim, text=_clean_text(text, "text", 2000), added_by_moderator=moderator
+    )
+    event_emit(
+        kind=events.CLAIM_CLARIFIED.name, subject=f"claim:{claim.pk}", payload={"clarification": clarification.pk}
+    )
+    audit_record(
+        actor=moderator, action="claim.clarify", obj=claim, before={}, after={"clarification": clarification.pk,
+        "text": clarification.text}, reason=reason,
+    )  # fmt: skip
+    return clarification
+
+
 # A trade is eleven statements, written out in SQL for the same reason as ledger_transfer's: this is the
 # stake API's hot path, and through the ORM (a model per row read, create() and save() per write, one
 # INSERT per event) the Python around the statements cost twice the statements themselves
@@ -260,7 +318,7 @@ _LOCK_MARKET = (
 # stops the order).
 _TRADE_CONTEXT = (
     "SELECT t.id, t.body_sha256, t.market_id, p.yes_shares, p.no_shares, p.net_invested, w.id, f.id, "
-    "d.balance, i.status, h.status "
+    "d.balance, w.frozen_at IS NOT NULL, i.status, h.status "
     "FROM (SELECT 1 AS one) AS o "
     "JOIN identities_identity i ON i.id = %s "
     "LEFT JOIN identities_identity h ON h.user_id = i.owner_id "
@@ -296,9 +354,9 @@ _PG_WRITE_TRADE = (
     f"trade AS ({_INSERT_TRADE}), "
     "point AS (INSERT INTO markets_pricepoint (market_id, price_yes, trade_id, created_at) "
     "SELECT %s, %s, trade.id, %s FROM trade), "
-    "events AS (INSERT INTO core_event (kind, subject, actor_identity_id, payload, created_at) "
-    "SELECT %s, %s, %s, jsonb_set(%s::jsonb, '{trade}', to_jsonb(trade.id)), %s FROM trade "
-    "UNION ALL SELECT %s, %s, NULL, %s::jsonb, %s) "
+    "events AS (INSERT INTO core_event (kind, subject, actor_identity_id, payload, created_at, request_id) "
+    "SELECT %s, %s, %s, jsonb_set(%s::jsonb, '{trade}', to_jsonb(trade.id)), %s, %s FROM trade "
+    "UNION ALL SELECT %s, %s, NULL, %s::jsonb, %s, %s) "
     "SELECT id FROM trade"
 )
 
@@ -341,6 +399,7 @@ def trade_place(
             wallet_id,
             fees_id,
             debt,
+            frozen,
             *statuses,
         ) = cursor.fetchone()
     if existing_id is not None:  # read under the market lock, so a concurrent duplicate sees the first commit
@@ -351,6 +410,8 @@ def trade_place(
         return existing
     if any(status not in (None, IdentityStatus.ACTIVE) for status in statuses):  # the trader's, its owner's
         raise IdentitySuspended()
+    if frozen:  # a frozen wallet neither buys nor sells (the ledger refuses its debits; a sale is refused here)
+        raise WalletFrozen()
     if row is None:
         raise MarketClosed()
     _, q_yes, q_no, liquidity, escrow_id, volume, trade_count, status, closes_at, subsidy, title = row
@@ -417,8 +478,9 @@ def trade_place(
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             # One statement: every write of the trade in one round trip, inside the locks.
-            event_values = [events.TRADE_PLACED.name, subject, identity.pk, json.dumps(placed), at]
-            event_values += [events.MARKET_PRICE_CHANGED.name, subject, json.dumps({"price_yes": price}), at]
+            request = request_id() or ""
+            event_values = [events.TRADE_PLACED.name, subject, identity.pk, json.dumps(placed), at, request]
+            event_values += [events.MARKET_PRICE_CHANGED.name, subject, json.dumps({"price_yes": price}), at, request]
             cursor.execute(
                 _PG_WRITE_TRADE,
                 [*market_values, *position_values, *trade_values, market_id, market.price_yes, at, *event_values],
@@ -453,4 +515,5 @@ def trade_place_joined(**order) -> Trade | TradePaused:
 def _placed(trade: Trade, balance: int) -> Trade:
     trade.replayed, trade.balance = False, balance
     transaction.on_commit(partial(hooks.notify_trade_committed, trade.market.claim_id))
+    metrics.count_on_commit(metrics.TRADES, side=trade.side)
     return trade

@@ -9,7 +9,8 @@ the same transaction. The beat sweep (`claims_settle_due`) settles every final c
 from django.db import connection, transaction
 from django.utils import timezone
 
-from apps.core import events
+from apps.core import events, metrics
+from apps.core.context import request_id
 from apps.core.services import events_emit
 from apps.ledger.models import Account, AccountKind, Transfer
 from apps.ledger.services import PLATFORM_FEES, ledger_transfer, system_account, wallet_for
@@ -50,9 +51,9 @@ def _payout_lines(market: Market, outcome: str, escrow_balance: int) -> tuple[li
 # PostgreSQL from the payout lines passed as two arrays: a settlement of 100,000 positions builds no row in
 # Python (docs/performance.md, "Settlement").
 _PG_PAID_EVENTS = (
-    "INSERT INTO core_event (kind, subject, actor_identity_id, payload, created_at) "
+    "INSERT INTO core_event (kind, subject, actor_identity_id, payload, created_at, request_id) "
     "SELECT %s, 'identity:' || a.identity_id, NULL, "
-    "jsonb_build_object('claim', %s::bigint, 'outcome', %s::text, 'amount', p.amount), %s "
+    "jsonb_build_object('claim', %s::bigint, 'outcome', %s::text, 'amount', p.amount), %s, %s "
     "FROM unnest(%s::bigint[], %s::bigint[]) AS p(account, amount) JOIN ledger_account a ON a.id = p.account "
     "WHERE p.amount > 0"
 )
@@ -62,7 +63,10 @@ def _paid_events(claim: Claim, outcome: str, lines: list[tuple[int, int]], at) -
     if connection.vendor == "postgresql":
         accounts, amounts = [account for account, _ in lines], [amount for _, amount in lines]
         with connection.cursor() as cursor:
-            cursor.execute(_PG_PAID_EVENTS, [events.POSITION_PAID.name, claim.pk, outcome, at, accounts, amounts])
+            cursor.execute(
+                _PG_PAID_EVENTS,
+                [events.POSITION_PAID.name, claim.pk, outcome, at, request_id() or "", accounts, amounts],
+            )
         return
     owners = dict(Account.objects.filter(pk__in=[account for account, _ in lines]).values_list("pk", "identity_id"))
     paid = [
@@ -124,6 +128,7 @@ def market_settle(*, claim: Claim) -> Transfer | None:
     )
     events_emit([settled], at=now)
     _paid_events(claim, outcome, lines, now)
+    metrics.count_on_commit(metrics.SETTLEMENTS, outcome=outcome)
     return transfer
 
 

@@ -13,6 +13,7 @@ class NotificationKind(models.TextChoices):
     CREDIT_PURCHASED = "credit_purchased", "Purchased credit arrived"
     CREDIT_REVERSED = "credit_reversed", "A purchase was refunded or disputed"
     VERIFICATION = "verification", "Identity verification"
+    MODERATION = "moderation", "Moderators acted on your content, flag or appeal"
 
 
 class Notification(models.Model):

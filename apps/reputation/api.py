@@ -58,6 +58,10 @@ class BeliefOut(Schema):
     claim_title: str = Field(alias="claim.title")
     probability: DecimalStr
     rationale: str
+    rationale_hidden: bool = Field(
+        alias="is_hidden", description="Moderators hid the rationale from others (rationale_hidden_reason says why)."
+    )
+    rationale_hidden_reason: str = Field(alias="hidden_reason")
     market_price: DecimalStr = Field(description="The market price when you stated it: what a score measures against.")
     idempotency_key: str
     created_at: datetime

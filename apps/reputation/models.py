@@ -5,6 +5,7 @@ from django.db import models
 from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce
 
+from apps.core.models import Hideable
 from apps.identities.models import Identity
 from apps.markets.models import Claim, Domain
 from apps.reputation import maths
@@ -13,8 +14,9 @@ PROBABILITY = {"max_digits": 7, "decimal_places": 6}  # strictly inside (0, 1), 
 PRICE = {"max_digits": 21, "decimal_places": 20}
 
 
-class Belief(models.Model):
-    """A probability of YES stated without trading (append-only: the latest one per identity counts)."""
+class Belief(Hideable):
+    """A probability of YES stated without trading (append-only: the latest one per identity counts). A
+    moderator may hide its rationale (Hideable); the probability still counts."""
 
     claim = models.ForeignKey(Claim, on_delete=models.PROTECT, related_name="beliefs")
     identity = models.ForeignKey(Identity, on_delete=models.PROTECT, related_name="beliefs")

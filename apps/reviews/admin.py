@@ -4,9 +4,11 @@ refused with the reason, never saved) and look at review requests with their tim
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.http import HttpRequest
 
-from apps.core.admin import ReadOnlyAdmin, credits_column
+from apps.core.admin import AuditedAdminMixin, ReadOnlyAdmin, credits_column
+from apps.core.audit import audit_record
 from apps.core.errors import ApplicationError
 from apps.reviews import services
 from apps.reviews.models import CheckpointPolicy, ReviewDecision, ReviewEvent, ReviewRequest
@@ -31,8 +33,10 @@ class PolicyForm(forms.ModelForm):
 
 
 @admin.register(CheckpointPolicy)
-class CheckpointPolicyAdmin(admin.ModelAdmin):
+class CheckpointPolicyAdmin(AuditedAdminMixin, admin.ModelAdmin):
     form = PolicyForm
+    # A revision is recorded on the new version, with the old version's values as its before.
+    audited_fields = ("key", *services.POLICY_FIELDS)
     list_display = ("key", "version", "is_current", "checkpoint", "pool", "reviewers_required", "created_at")
     list_filter = ("is_current", "checkpoint", "pool")
     search_fields = ("key", "description", "condition")
@@ -62,7 +66,15 @@ class CheckpointPolicyAdmin(admin.ModelAdmin):
     @admin.action(description="Retire the selected policies (no version stays current)")
     def retire(self, request: HttpRequest, queryset) -> None:
         for policy in queryset.filter(is_current=True):
-            services.policy_retire(policy=policy)
+            with transaction.atomic():  # the retirement and its audit entry commit together
+                services.policy_retire(policy=policy)
+                audit_record(
+                    actor=request.user,
+                    action="checkpointpolicy.retire",
+                    obj=policy,
+                    before={"is_current": True},
+                    after={"is_current": False},
+                )
         messages.info(request, "Retired.")
 
 

@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from apps.accounts.models import User, VerificationLevel
 from apps.core import events
+from apps.core.audit import audit_record, audited, staff_require
 from apps.core.errors import ApplicationError, NotFound, PermissionDenied, ValidationFailed
 from apps.core.services import event_emit
 from apps.identities.errors import VerificationRequired
@@ -861,13 +862,12 @@ def reviews_withdraw(*, checkpoint: str, subject: str, why: str) -> int:
     return done
 
 
-@transaction.atomic
+@audited
 def review_overrule(*, request_id: int, user: User, decision: str, value=None, reason: str) -> ReviewRequest:
     """Staff overrule a decided request (a panel's answer to a dispute, within its overrule window): what they
     decided instead is recorded on it and in its timeline, and counted against every reviewer whose decision it
     overturns (`reviewer_records`). The caller carries out what staff decided; this records the verdict."""
-    if not user.is_staff:
-        raise PermissionDenied("Only staff can overrule a review.")
+    staff_require(user, what="overrule a review")
     reason = (reason or "").strip()
     if not reason:
         raise DecisionInvalid("Say why: an overrule needs a reason.", detail={"field": "reason"})
@@ -883,6 +883,14 @@ def review_overrule(*, request_id: int, user: User, decision: str, value=None, r
     request.overrule_reason = reason[:REASON_MAX]
     request.save(update_fields=["overruled_at", "overruled_by", "overruled_outcome", "overrule_reason"])
     _event(request, "overruled", user.human_identity, decision=decision, value=value, reason=request.overrule_reason)
+    audit_record(
+        actor=user,
+        action="review.overrule",
+        obj=request,
+        before={"state": request.state, "outcome": request.outcome},
+        after={"overruled_outcome": request.overruled_outcome},
+        reason=request.overrule_reason,
+    )
     return request
 
 

@@ -8,6 +8,7 @@ from apps.web.views import (
     claims,
     funds,
     hosted,
+    moderation,
     notifications,
     portfolio,
     post,
@@ -86,6 +87,19 @@ urlpatterns = [
     path("me/reviews/", reviews.my_reviews, name="my-reviews"),
     path("me/reviews/<int:review_id>/", reviews.my_review, name="my-review"),
     path("me/reviews/<int:review_id>/cancel", reviews.my_review_cancel, name="my-review-cancel"),
+    # Moderation: flagging, my flags, an action about me and its appeal; staff's queue, leased items and objects.
+    # (The fixed paths come before `moderation/<target_type>/<id>/`.)
+    path("moderation/", moderation.queue, name="moderation-queue"),
+    path("moderation/take", moderation.take, name="moderation-take"),
+    path("moderation/review/<int:assignment_id>/", moderation.review_item, name="moderation-review"),
+    path("moderation/review/<int:assignment_id>/act", moderation.review_act, name="moderation-review-act"),
+    path("moderation/flags/", moderation.my_flags, name="moderation-my-flags"),
+    path("moderation/actions/<int:action_id>/", moderation.action_detail, name="moderation-action"),
+    path("moderation/actions/<int:action_id>/appeal", moderation.action_appeal, name="moderation-appeal"),
+    path("moderation/flag/<slug:target_type>/<int:target_id>/", moderation.flag_new, name="moderation-flag"),
+    path("moderation/<slug:target_type>/<int:target_id>/", moderation.target_page, name="moderation-target"),
+    path("moderation/<slug:target_type>/<int:target_id>/act", moderation.target_act, name="moderation-target-act"),
+    path("moderation/<slug:target_type>/<int:target_id>/why/", moderation.action_why, name="moderation-why"),
     # Notifications.
     path("notifications/", notifications.notifications, name="notifications"),
     path("notifications/<int:notification_id>/read", notifications.notification_read, name="notification-read"),

@@ -6,6 +6,7 @@ from pathlib import Path
 import dj_database_url
 from django.utils.csp import CSP
 
+from apps.core.logs import logging_settings
 from config.env import env_bool, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -46,11 +47,18 @@ INSTALLED_APPS = [
     "apps.agents",
     "apps.webhooks",
     "apps.billing",
+    "apps.moderation",
     "apps.web",
     "apps.demo",
 ]
 
 MIDDLEWARE = [
+    # First of all: the request id and the client's address (apps/core/context.py) for everything below,
+    # its logs, the tasks it enqueues, its events and audit entries; the answer carries X-Request-ID.
+    "apps.core.middleware.RequestContextMiddleware",
+    # Inside it, so its line has the request id; around everything else, so it times it all: the access log
+    # line and the request metrics (/metrics).
+    "apps.core.middleware.AccessLogMiddleware",
     # Outermost: it sees every answer, so every error under /api/ leaves in the API's error shape.
     "apps.core.middleware.ApiErrorShapeMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -61,6 +69,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "apps.core.middleware.RequestUserMiddleware",  # the signed-in person's id into the request's context
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
@@ -283,13 +292,18 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_HTTPONLY = True
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-}
+# --- Logs and metrics (docs/operations.md, "Watching it run") --------------------------------------
+# Every logger (ours, Django's, Celery's, the servers') through structlog (apps/core/logs.py): readable lines
+# here, one JSON object per line with LOG_FORMAT=json (the production default), each with its request id.
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
+LOG_FORMAT = env_str("LOG_FORMAT", "console")
+LOGGING_CONFIG = "apps.core.logs.logging_configure"
+LOGGING = logging_settings(LOG_FORMAT, LOG_LEVEL)
+# /metrics (apps/core/views.py) answers a scraper that sends `Authorization: Bearer <this>`, and signed-in
+# staff; nobody when empty but staff. With PROMETHEUS_MULTIPROC_DIR set (read by prometheus_client itself,
+# before any metric exists), every process on the host writes its counters there and /metrics adds them up.
+CREDENCE_METRICS_TOKEN = env_str("CREDENCE_METRICS_TOKEN", "")
+PROMETHEUS_MULTIPROC_DIR = env_str("PROMETHEUS_MULTIPROC_DIR", "")
 
 # --- Credence -------------------------------------------------------------------------------------
 CREDENCE_SIGNUP_GRANT_CREDITS = env_int("CREDENCE_SIGNUP_GRANT_CREDITS", 1000)
@@ -304,6 +318,11 @@ CREDENCE_UNVERIFIED_AGENT_FUNDING_LIMIT_CREDITS = env_int("CREDENCE_UNVERIFIED_A
 # ...and counts in the consensus at this share of the weight its record earns (it and its agents alike).
 CREDENCE_UNVERIFIED_WEIGHT_FACTOR = float(env_str("CREDENCE_UNVERIFIED_WEIGHT_FACTOR", "0.25"))
 CREDENCE_API_PAGE_SIZE = env_int("CREDENCE_API_PAGE_SIZE", 50)
+# Moderation (apps/moderation): flags one person (with their agents) may raise a day, and how long a flag's or an
+# appeal's review waits in the staff queue before it is escalated (flagged to every staff member again).
+CREDENCE_FLAGS_PER_DAY = env_int("CREDENCE_FLAGS_PER_DAY", 20)
+CREDENCE_FLAG_REVIEW_TIMEOUT_SECONDS = env_int("CREDENCE_FLAG_REVIEW_TIMEOUT_SECONDS", 2 * 24 * 3600)
+CREDENCE_APPEAL_REVIEW_TIMEOUT_SECONDS = env_int("CREDENCE_APPEAL_REVIEW_TIMEOUT_SECONDS", 3 * 24 * 3600)
 # How many proxies in front of the app append to X-Forwarded-For (the shipped nginx is one: docker/compose.yaml
 # sets 1). Every limit that counts per address takes the client from apps.core.throttling.client_address,
 # which believes exactly this many right-most hops; 0 believes none and counts REMOTE_ADDR.

@@ -28,6 +28,7 @@ def test_the_admin_index_names_each_section_once_and_spells_every_plural():
         "Ledger",
         "Markets",
         "MFA",
+        "Moderation",
         "People",  # ours: the people who log in
         "Reputation",
         "Reviews",
@@ -50,3 +51,9 @@ def test_the_admin_index_names_each_section_once_and_spells_every_plural():
     assert webhooks == ["Webhook deliveries", "Webhook subscriptions"]
     billing = re.findall(r'<th scope="row" id="billing-[a-z]+">\s*<a href="[^"]+"[^>]*>([^<]+)</a>', html)
     assert billing == ["Credit packages", "Debts", "Purchases", "Stripe events", "Verifications"]
+    core = re.findall(r'<th scope="row" id="core-[a-z]+">\s*<a href="[^"]+"[^>]*>([^<]+)</a>', html)
+    assert core == ["Audit entries", "Events"]
+    moderation = re.findall(r'<th scope="row" id="moderation-[a-z]+">\s*<a href="[^"]+"[^>]*>([^<]+)</a>', html)
+    assert moderation == ["Appeals", "Flags", "Moderation actions"]
+    markets = re.findall(r'<th scope="row" id="markets-[a-z]+">\s*<a href="[^"]+"[^>]*>([^<]+)</a>', html)
+    assert markets == ["Claims", "Clarifications", "Domains", "Trades"]

@@ -54,7 +54,7 @@ def test_the_owner_cannot_lift_a_moderators_suspension_through_the_api(owner_cli
     assert _state(bot) == suspended
 
     # while a moderator lifts it
-    identity_reactivate(identity=bot, moderator=moderator)
+    identity_reactivate(identity=bot, moderator=moderator, reason="Appeal upheld")
     assert _state(bot) == ("active", "", None, "")
     assert Client().get("/api/v1/me", headers=bearer(token)).status_code == 200
 
@@ -147,7 +147,7 @@ def test_a_trade_reads_whether_its_trader_and_owner_are_active_now(owner, bot):
         factories.buy(stale, claim, "yes", key="a")
 
     # and the same for the agent's own suspension
-    identity_reactivate(identity=factories.human(owner), moderator=factories.moderator())
+    identity_reactivate(identity=factories.human(owner), moderator=factories.moderator(), reason="Restored")
     agent_suspend(owner=owner, agent=bot)
     with pytest.raises(IdentitySuspended):
         factories.buy(stale, claim, "yes", key="b")

@@ -58,6 +58,8 @@ BODIES = {
     ("post", "/api/v1/billing/verification"): {"statement": "A person with a profile.", "links": ["https://a.example"]},
     ("post", "/api/v1/agents/{agent_id}/withdraw"): {"amount": CREDIT},
     ("post", "/api/v1/claims"): CLAIM_BODY,
+    ("post", "/api/v1/moderation/flags"): {"target_type": "claim", "target_id": 1, "reason": "spam", "note": "Ads."},
+    ("post", "/api/v1/moderation/actions/{action_id}/appeal"): {"statement": "Please look at this again."},
     ("post", "/api/v1/claims/{claim_id}/clarifications"): {"text": "Traffic means cars."},
     ("post", "/api/v1/claims/{claim_id}/trades"): ORDERS,
     ("post", "/api/v1/claims/{claim_id}/quote"): ORDERS,
@@ -221,6 +223,7 @@ def world(db):
             "run_id": 1,
             "webhook_id": 1,
             "delivery_id": 1,
+            "action_id": 1,
         },
         "claim_for": lambda path: next((pk for end, pk in claims.items() if path.endswith(end)), open_claim.pk),
     }

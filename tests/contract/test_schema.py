@@ -109,7 +109,7 @@ def test_a_missing_idempotency_key_is_refused_as_the_schema_says():
 
 def test_every_cursor_declares_its_format(document):
     cursors = [(path, schema) for (path, name), schema in _parameters(document).items() if name == "cursor"]
-    assert len(cursors) == 13
+    assert len(cursors) == 14
     for path, schema in cursors:
         expected = r"^[0-9]{1,9}$" if path == "/api/v1/leaderboards" else r"^[0-9]{1,18}$"
         assert (schema["type"], schema["pattern"]) == ("string", expected), path

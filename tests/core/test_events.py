@@ -15,7 +15,7 @@ from apps.core.events import CATALOGUE, CATALOGUE_VERSION, catalogue_markdown
 from apps.core.models import Event
 from apps.identities.services import agent_suspend, agent_update, api_key_revoke, identity_reactivate
 from apps.markets.resolution import claim_void, resolution_challenge
-from apps.markets.services import claim_clarify
+from apps.markets.services import claim_clarify, claim_moderate_edit
 from apps.markets.settlement import market_settle
 from apps.realtime.services import notifications_mark_all_read
 from apps.reviews.models import ReviewRequest
@@ -60,12 +60,19 @@ def test_every_event_the_flows_write_is_catalogued_with_the_payload_it_documents
     bot = factories.agent(owner, handle="catalogue-bot")
     api_key_revoke(key=factories.api_key_row(bot), by=owner)
     agent_suspend(owner=owner, agent=bot, reason="Pausing.")
-    identity_reactivate(identity=bot, moderator=factories.moderator())
+    identity_reactivate(identity=bot, moderator=factories.moderator(), reason="Restored")
     agent_update(owner=owner, agent=bot, display_name="Catalogue")
     author = factories.human()
     domain = factories.domain()
 
     disputed = new_claim(author, domain)
+    claim_moderate_edit(
+        claim=disputed,
+        moderator=factories.moderator(),
+        title="Will the registered replication succeed?",
+        criteria="Resolves YES if the registered replication reports success.",
+        reason="The title overstated the question.",
+    )
     claim_clarify(claim=disputed, actor=author, text="Preregistered replications only.")
     trader = factories.human()
     buy(trader, disputed, "yes", credits=3, key="c-1")

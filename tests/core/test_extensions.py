@@ -37,6 +37,9 @@ def test_the_command_prints_what_each_point_sets_off():
         "reviews checkpoint claim.publish: A claim to publish (variables: actor, claim)",
         "reviews checkpoint explicit: An agent asks a person (variables: actor)",
         "reviews checkpoint identity.verify: A person asks to be verified as a human (variables: actor)",
+        "reviews checkpoint moderation.appeal: A person appeals a moderator's action (another moderator decides) "
+        "(variables: none)",
+        "reviews checkpoint moderation.flag: Someone flags content or an identity for moderators (variables: none)",
         "reviews checkpoint resolution.dispute: A disputed resolution (variables: bond, claim), "
         "panelists at least verified_human",
         "reviews checkpoint trade.place: An order (variables: actor, claim, order)",
@@ -45,6 +48,8 @@ def test_the_command_prints_what_each_point_sets_off():
         "reviews continuation markets.dispute -> apps.markets.checkpoints.dispute_resume",
         "reviews continuation markets.publish -> apps.markets.checkpoints.publish_resume",
         "reviews continuation markets.trade -> apps.markets.checkpoints.trade_resume",
+        "reviews continuation moderation.appeal -> apps.moderation.services.appeal_resume",
+        "reviews continuation moderation.flag -> apps.moderation.services.flag_resume",
         "reviews ranker -> apps.reputation.selectors.reviewer_ranks",
         "reviews scope check -> apps.markets.checkpoints._domain_exists",
     ]

@@ -198,6 +198,8 @@ def test_the_detail_has_criteria_clarifications_and_market_state(claim, author, 
             "trade_count": 1,
         },
         "consensus": None,
+        "unlisted": False,
+        "unlisted_reason": "",
     }
     assert body["market"]["price_no"] == "0.45286687193585884264"
 

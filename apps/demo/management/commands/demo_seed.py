@@ -46,16 +46,19 @@ from apps.ledger.selectors import wallet_balance
 from apps.ledger.services import wallet_fund_agent
 from apps.markets import hooks
 from apps.markets.errors import NothingToTrade, PriceLimitCrossed
-from apps.markets.models import Claim, Domain, Outcome, Resolution
+from apps.markets.models import Claim, ClaimStatus, Domain, Outcome, Resolution
 from apps.markets.pricing import Order
 from apps.markets.resolution import claims_close_due, resolution_finalize, resolution_propose
 from apps.markets.services import claim_create, trade_place
 from apps.markets.settlement import market_settle
+from apps.moderation.models import Flag, FlagReason, Target
+from apps.moderation.services import flag_create
 from apps.realtime.models import Notification
 from apps.realtime.services import notifications_mark_all_read
 from apps.reputation import maths
 from apps.reputation import selectors as reputation_selectors
 from apps.reputation import services as reputation_services
+from apps.reputation.models import Belief
 
 SUPERVISED_REVIEW_ABOVE = 1_000 * CREDIT
 DEMO_PASSWORD = "credence-demo"  # noqa: S105 (published on purpose: printed by `make run`)
@@ -212,6 +215,7 @@ class Command(BaseCommand):
             with transaction.atomic():
                 created += _seed_key()
                 created += _seed_hosting()
+                created += _seed_flags()
         self._report(created, password, history_plans)
 
     def _report(self, created: int, password: str, history_plans: list["Plan"]) -> None:
@@ -365,6 +369,33 @@ def _seed_hosting() -> int:
             hosted_agent_create(owner=agent.owner, agent=agent, **hosting)
             created += 1
     return created
+
+
+def _seed_flags() -> int:
+    """One flag in the moderators' queue (once), so /moderation/ shows its work on a fresh install: Bob flags the
+    newest rationale on an open claim that is neither his nor his agents'."""
+    bob = User.objects.get(email=LOGINS[1][0])
+    flagger = bob.human_identity
+    if Flag.objects.filter(flagger=flagger).exists():
+        return 0
+    belief = (
+        Belief.objects.filter(claim__status=ClaimStatus.OPEN)
+        .exclude(rationale="")
+        .exclude(identity__user=bob)
+        .exclude(identity__owner=bob)
+        .order_by("-pk")
+        .first()
+    )
+    if belief is None:
+        return 0
+    flag_create(
+        flagger=flagger,
+        target_type=Target.BELIEF,
+        target_id=belief.pk,
+        reason=FlagReason.MISLEADING,
+        note="This reads as a sure thing; the linked study says the opposite.",
+    )
+    return 1
 
 
 def _seed_key() -> int:

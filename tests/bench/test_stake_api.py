@@ -167,6 +167,7 @@ def _raw_trade(cursor, *, claim_id: int, identity_id: int, wallet_id: int, fees_
     now = datetime.now(UTC)
     order = Order(kind="buy", side=side, amount=AMOUNT)
     body = order.body_sha256(claim_id)
+    request_id = secrets.token_hex(16)  # as the API's events carry the request's id
     cursor.execute("BEGIN")
     try:
         cursor.execute(RAW_LOCK_MARKET, (claim_id,))
@@ -190,7 +191,7 @@ def _raw_trade(cursor, *, claim_id: int, identity_id: int, wallet_id: int, fees_
         )
         transfer_id = cursor.fetchone()[0]
         cursor.execute(ledger_services._PG_LOCK_ACCOUNTS, (ids,))
-        balances = [balance + amounts[pk] for pk, _kind, balance in cursor.fetchall()]
+        balances = [balance + amounts[pk] for pk, _kind, balance, _frozen in cursor.fetchall()]
         if min(balances) < 0:
             raise AssertionError("the raw baseline would overdraw")
         cursor.execute(ledger_services._PG_SET_BALANCES, (ids, balances))
@@ -209,8 +210,8 @@ def _raw_trade(cursor, *, claim_id: int, identity_id: int, wallet_id: int, fees_
                 *(market_id, identity_id, side, fill.shares, fill.cost, fill.fee, fill.price_before, fill.price_after),
                 *(None, "", key, body, transfer_id, now),
                 *(market_id, fill.price_after, now),
-                *(events.TRADE_PLACED.name, subject, identity_id, json.dumps(placed), now),
-                *(events.MARKET_PRICE_CHANGED.name, subject, json.dumps({"price_yes": price}), now),
+                *(events.TRADE_PLACED.name, subject, identity_id, json.dumps(placed), now, request_id),
+                *(events.MARKET_PRICE_CHANGED.name, subject, json.dumps({"price_yes": price}), now, request_id),
             ),
         )
         cursor.execute("COMMIT")

@@ -59,7 +59,8 @@ MIDDLEWARE = [
     # Inside it, so its line has the request id; around everything else, so it times it all: the access log
     # line and the request metrics (/metrics).
     "apps.core.middleware.AccessLogMiddleware",
-    # Outermost: it sees every answer, so every error under /api/ leaves in the API's error shape.
+    # Outside every layer that answers: it sees every answer, so every error under /api/ leaves in the API's
+    # error shape (the two above only time, count and label what comes back).
     "apps.core.middleware.ApiErrorShapeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",

@@ -26,6 +26,7 @@ from apps.reputation.models import Belief
 from apps.reviews import services as reviews
 from apps.reviews.models import RequestState, ReviewRequest
 from tests import factories
+from tests.support import signed_in
 
 pytestmark = pytest.mark.django_db
 
@@ -474,3 +475,26 @@ def test_an_appeal_granted_after_another_moderator_undid_it_is_granted_without_a
     appeal.refresh_from_db()
     assert appeal.status == AppealStatus.GRANTED
     assert ModerationAction.objects.filter(kind="restore").count() == 1
+
+
+def test_a_suspended_person_appeals_and_another_moderator_lifts_it_with_their_agents(scene):
+    person = scene["believer"]
+    bot = factories.agent(person.user)
+    token = factories.api_key(bot)
+    action = services.moderation_act(
+        moderator=scene["first"].user, kind="suspend_party", target_type="identity", target_id=person.pk,
+        reason="Sock puppets",
+    )  # fmt: skip
+    page = signed_in(person.user).get(f"/moderation/actions/{action.pk}/")
+    assert page.status_code == 200 and "Sock puppets" in page.content.decode()
+
+    appeal = services.appeal_file(user=person.user, action=action, statement="These are my own research bots.")
+    lease = take_and(scene["second"], "moderation.appeal")
+    reviews.review_decide(assignment_id=lease.pk, reviewer=scene["second"], kind="approve", reason="Declared bots")
+    reviews.review_resume(request_id=appeal.review_id)
+
+    person.refresh_from_db()
+    bot.refresh_from_db()
+    assert (person.status, bot.status) == (IdentityStatus.ACTIVE, IdentityStatus.ACTIVE)
+    assert api_key_authenticate(token=token).identity == bot
+    assert ModerationAction.objects.get(reverses=action).detail == {"agents": [bot.pk]}

@@ -85,8 +85,8 @@ class RefuseNulMiddleware:
 
 class ApiErrorShapeMiddleware:
     """Rewrites a non-JSON error answer under /api/ (Django's 404 and 500 pages, a bare 405, Django's
-    400) into the error shape, keeping its status and headers (Allow, Retry-After). It sits outside every layer that answers, so
-    it sees what every other layer answered."""
+    400) into the error shape, keeping its status and headers (Allow, Retry-After). It sits outside every
+    layer that answers, so it sees what every other layer answered."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response

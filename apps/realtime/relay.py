@@ -47,8 +47,11 @@ def _snapshot() -> tuple[int, set[int]]:
 
 
 @sync_to_async
-def _since(first: int) -> list[dict]:
-    return [event_message(e) for e in Event.objects.filter(id__gt=first).order_by("id")[: BATCH + WINDOW]]
+def _since(first: int) -> list[tuple[dict, str]]:
+    """The events after `first`, each as the browsers get it, with the id of the request that wrote it (kept
+    for the relay's log line: a request's trace goes from the web and the worker on to the sockets)."""
+    events = Event.objects.filter(id__gt=first).order_by("id")[: BATCH + WINDOW]
+    return [(event_message(e), e.request_id) for e in events]
 
 
 @sync_to_async
@@ -84,16 +87,22 @@ class Relay:
     async def poll_once(self) -> int:
         """Send what is new; the number of events sent."""
         sent = 0
-        for message in await _since(self.highest - WINDOW):
+        for message, request_id in await _since(self.highest - WINDOW):
             if message["id"] in self._sent:
                 continue
             self._sent.add(message["id"])
             self.highest = max(self.highest, message["id"])
-            for consumer in list(self._followers.get(message["subject"], ())):
+            followers = list(self._followers.get(message["subject"], ()))
+            for consumer in followers:
                 try:
                     await consumer.deliver(message)
                 except Exception:  # one browser gone mid-send must not cost the others this event
                     logger.warning("Could not deliver event %s to a socket", message["id"], exc_info=True)
+            if followers:
+                logger.debug(
+                    "relayed event %s (%s) of request %s to %d socket(s)",
+                    message["id"], message["kind"], request_id or "-", len(followers),
+                )  # fmt: skip
             sent += 1
         self._sent = {i for i in self._sent if i > self.highest - WINDOW}
         return sent

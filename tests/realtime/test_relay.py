@@ -101,3 +101,18 @@ def test_a_relay_starting_skips_what_is_committed_and_relays_what_commits_later(
     async_to_sync(scenario)(relay, page)
     assert before.pk < late["id"] < after.pk
     assert page.ids == [late["id"]]
+
+
+def test_the_relay_logs_which_request_wrote_what_it_sent_to_sockets(caplog):
+    """A request's trace reaches the sockets: the relay's line names the request that wrote the event."""
+    from apps.core.context import RequestContext, request_context
+
+    relay, page = Relay(), Follower()
+    relay._followers["claim:7"].add(page)
+    with request_context(RequestContext(request_id="trade-req-0007")):
+        event_emit(kind="trade.placed", subject="claim:7")
+    event_emit(kind="trade.placed", subject="claim:9")  # nobody follows it: no line
+    with caplog.at_level("DEBUG", logger="apps.realtime.relay"):
+        async_to_sync(relay.poll_once)()
+    lines = [r.getMessage() for r in caplog.records if r.name == "apps.realtime.relay"]
+    assert lines == [f"relayed event {page.ids[0]} (trade.placed) of request trade-req-0007 to 1 socket(s)"]

@@ -9,7 +9,7 @@ from django.http import HttpRequest
 from ninja import Field, Query, Schema, Status
 
 from apps.core.api import AUTH_ERRORS, BODY_ERRORS, Page, errors, keyset_page
-from apps.core.api_types import NO_NUL, ApiRouter, Input, PageQuery, ParamInt
+from apps.core.api_types import NO_NUL, ApiRouter, Input, Int, PageQuery, ParamInt
 from apps.identities.auth import caller_identity, key_or_session, session_only
 from apps.moderation import selectors, services
 from apps.moderation.models import ActionKind, AppealStatus, FlagReason, FlagStatus, Target
@@ -21,7 +21,7 @@ TargetType = Literal[tuple(Target.values)]
 
 class FlagIn(Input):
     target_type: TargetType = Field(description="What is flagged: a claim, a clarification, a belief, an identity.")
-    target_id: int = Field(gt=0, le=2**63 - 1, description="Its id.")
+    target_id: Int = Field(gt=0, le=2**63 - 1, description="Its id.")
     reason: Literal[tuple(FlagReason.values)] = Field(
         description="Why, from the list (with 'other', say what in the note)."
     )

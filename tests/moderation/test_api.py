@@ -153,3 +153,26 @@ def test_hidden_words_in_the_api(claim):
     assert (mine["rationale"], mine["rationale_hidden"], mine["rationale_hidden_reason"]) == (
         "Pills at example.com", True, "Spam",
     )  # fmt: skip
+
+
+@pytest.mark.parametrize("target_id", [1.5, True, "1", -1, 0, 2**63])
+def test_a_target_id_that_is_not_a_positive_integer_is_refused(claim, target_id):
+    answer = flag(
+        signed_in(factories.verified_user()), {"target_type": "claim", "target_id": target_id, "reason": "spam"}
+    )
+    assert (answer.status_code, answer.json()["error"]["code"]) == (422, "validation_failed")
+    assert Flag.objects.count() == 0
+
+
+def test_a_person_and_their_agents_are_one_party_when_flagging(claim):
+    """An agent cannot flag its owner's claim, nor its owner the agent: the same party either way."""
+    author = claim.author
+    bot = factories.agent(author.user)
+    token = factories.api_key(bot, scopes=["read"])
+    by_agent = flag(Client(), {"target_type": "claim", "target_id": claim.pk, "reason": "spam"}, **bearer(token))
+    by_owner = flag(signed_in(author.user), {"target_type": "identity", "target_id": bot.pk, "reason": "spam"})
+    assert [(r.status_code, r.json()["error"]["code"]) for r in (by_agent, by_owner)] == [
+        (403, "permission_denied"),
+        (403, "permission_denied"),
+    ]
+    assert Flag.objects.count() == 0

@@ -15,7 +15,7 @@ from apps.core import events
 from apps.core.audit import audit_record, audit_unchanged, audited, fields_of, staff_require
 from apps.core.errors import Conflict, DateConflict, NotFound, ValidationFailed
 from apps.core.rows import RowModel
-from apps.core.services import event_emit
+from apps.core.services import event_emit, moderation_reason
 from apps.identities.errors import (
     EmailNotVerified,
     HandleTaken,
@@ -154,12 +154,11 @@ def owned_agent_lock(*, owner: User, agent: Identity) -> Identity:
     return Identity.objects.select_for_update(no_key=True).get(pk=agent.pk)
 
 
-def _suspension_reason(reason: str, *, required: bool) -> str:
+def _owner_reason(reason: str) -> str:
+    """An owner's optional reason for pausing their agent (a moderator's is required: moderation_reason)."""
     reason = (reason or "").strip()
-    if len(reason) > 500 or (required and not reason):
-        raise ValidationFailed(
-            f"A reason of {1 if required else 0}-500 characters is required.", detail={"field": "reason"}
-        )
+    if len(reason) > 500:
+        raise ValidationFailed("A reason of 0-500 characters is required.", detail={"field": "reason"})
     return reason
 
 
@@ -270,7 +269,7 @@ def _reactivate(identity: Identity) -> Identity:
 def agent_suspend(*, owner: User, agent: Identity, reason: str = "") -> Identity:
     """The owner suspends their agent: its API keys stop working at once (401). Idempotent, and a
     moderator's suspension stays the moderator's (the owner cannot turn it into one they may lift)."""
-    reason = _suspension_reason(reason, required=False)
+    reason = _owner_reason(reason)
     agent = owned_agent_lock(owner=owner, agent=agent)
     if agent.is_active:
         _suspend(agent, by=owner, suspended_as=SuspendedAs.OWNER, reason=reason)
@@ -293,7 +292,7 @@ def identity_suspend(*, identity: Identity, moderator: User, reason: str) -> Ide
     """A moderator suspends an identity (a person, whose agents then stop too, or an agent), with the
     reason on record. It replaces an owner's suspension of the agent: now only staff may lift it."""
     staff_require(moderator, what="suspend an identity")
-    reason = _suspension_reason(reason, required=True)
+    reason = moderation_reason(reason)
     identity = Identity.objects.select_for_update(no_key=True).get(pk=identity.pk)
     if identity.suspended_by_moderator:
         audit_unchanged()
@@ -315,7 +314,7 @@ def identity_suspend(*, identity: Identity, moderator: User, reason: str) -> Ide
 def identity_reactivate(*, identity: Identity, moderator: User, reason: str = "") -> Identity:
     """A moderator lifts a suspension (a moderator's or an owner's), saying why."""
     staff_require(moderator, what="lift a suspension")
-    reason = _suspension_reason(reason, required=True)
+    reason = moderation_reason(reason)
     identity = Identity.objects.select_for_update(no_key=True).get(pk=identity.pk)
     if identity.is_active:
         audit_unchanged()
@@ -338,7 +337,7 @@ def api_keys_revoke_all(*, agent: Identity, moderator: User, reason: str) -> int
     """A moderator revokes every key of an agent at once (each stops at once: 401); returns how many were
     still usable. Its owner may make new ones, unless the agent is suspended too."""
     staff_require(moderator, what="revoke an agent's keys")
-    reason = _suspension_reason(reason, required=True)
+    reason = moderation_reason(reason)
     if agent.kind != IdentityKind.AGENT:
         raise ValidationFailed("Only an agent has API keys.")
     agent = Identity.objects.select_for_update(no_key=True).get(pk=agent.pk)

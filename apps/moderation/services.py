@@ -50,7 +50,15 @@ from apps.realtime.services import notification_send
 from apps.reputation.models import Belief
 from apps.reviews import checkpoints
 from apps.reviews import services as reviews
-from apps.reviews.models import Decision, Pool, RequestState, ReviewAssignment, ReviewRequest, TimeoutAction
+from apps.reviews.models import (
+    AssignmentState,
+    Decision,
+    Pool,
+    RequestState,
+    ReviewAssignment,
+    ReviewRequest,
+    TimeoutAction,
+)
 
 log = logging.getLogger(__name__)
 
@@ -227,8 +235,6 @@ def flag_create(*, flagger: Identity, target_type: str, target_id: int, reason: 
 
 
 def _lease_of(moderator: User, request_ids: list[int]) -> ReviewAssignment | None:
-    from apps.reviews.models import AssignmentState
-
     return (
         ReviewAssignment.objects.filter(
             request_id__in=request_ids,
